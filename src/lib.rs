@@ -1,1 +1,4 @@
+//! source-harvest: an Airbyte source connector for Harvest.
 
+pub mod config;
+pub mod harvest;
