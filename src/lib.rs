@@ -1,4 +1,16 @@
 //! source-harvest: an Airbyte source connector for Harvest.
+//!
+//! `commands` is the entry of each CLI verb; `read` is the engine that reads every stream of
+//! the table in `streams` through the HTTP client in `harvest`, writing through `output`.
 
+pub mod catalog;
+pub mod commands;
 pub mod config;
 pub mod harvest;
+pub mod logging;
+pub mod output;
+pub mod page;
+pub mod protocol;
+pub mod read;
+pub mod state;
+pub mod streams;

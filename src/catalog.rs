@@ -1,0 +1,205 @@
+//! Catalogs: the one `discover` prints, and the configured one `read` is given.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::config::{json_type, ConfigError};
+use crate::protocol::{Catalog, ConfiguredCatalog, Stream, SyncMode};
+use crate::streams::{self, StreamDef, STREAMS};
+
+/// Every stream's schema, parsed once.
+fn schemas() -> &'static Vec<Value> {
+    static SCHEMAS: OnceLock<Vec<Value>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        STREAMS
+            .iter()
+            .map(|s| serde_json::from_str(s.schema).expect("embedded schemas are valid JSON"))
+            .collect()
+    })
+}
+
+/// The parsed schema of a stream of the table.
+pub fn schema(def: &StreamDef) -> &'static Value {
+    let index = STREAMS
+        .iter()
+        .position(|s| s.name == def.name)
+        .expect("a stream of the table");
+    &schemas()[index]
+}
+
+/// The catalog `discover` prints: every stream of the table.
+pub fn discovered() -> Catalog {
+    let streams = STREAMS
+        .iter()
+        .map(|def| Stream {
+            name: def.name.to_string(),
+            json_schema: schema(def).clone(),
+            supported_sync_modes: def.sync_modes().to_vec(),
+            source_defined_cursor: def.cursor_field().is_some(),
+            default_cursor_field: def.cursor_field().map(|c| vec![c.to_string()]),
+            source_defined_primary_key: (!def.primary_key.is_empty())
+                .then(|| def.primary_key.iter().map(|k| vec![k.to_string()]).collect()),
+            is_resumable: Some(true),
+        })
+        .collect();
+    Catalog { streams }
+}
+
+/// A stream `read` must read, as the configured catalog asks.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    /// The stream's row in the table.
+    pub def: &'static StreamDef,
+    /// The sync mode chosen for it.
+    pub mode: SyncMode,
+    /// Top-level fields to emit, when the configured schema lists fewer than ours.
+    pub fields: Option<Vec<String>>,
+}
+
+/// Parses and checks a configured catalog: every stream known, every mode supported.
+pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
+    let catalog: ConfiguredCatalog = serde_json::from_value(value.clone()).map_err(|e| {
+        ConfigError(format!(
+            "the catalog is not a configured catalog ({e}); it must look like {{\"streams\": [{{\"stream\": {{\"name\": \"clients\", \"json_schema\": {{}}}}, \"sync_mode\": \"incremental\", \"destination_sync_mode\": \"append\"}}]}}"
+        ))
+    })?;
+    if catalog.streams.is_empty() {
+        return Err(ConfigError(
+            "the catalog selects no streams: select at least one".into(),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut selected = Vec::with_capacity(catalog.streams.len());
+    for configured in catalog.streams {
+        let name = configured.stream.name;
+        let Some(def) = streams::find(&name) else {
+            let known: Vec<&str> = STREAMS.iter().map(|s| s.name).collect();
+            return Err(ConfigError(format!(
+                "the catalog selects a stream named {name:?}, which Harvest does not have; the streams are: {}",
+                known.join(", ")
+            )));
+        };
+        if !seen.insert(def.name) {
+            return Err(ConfigError(format!(
+                "the catalog selects the stream {name} twice"
+            )));
+        }
+        let mode = match configured.sync_mode.as_str() {
+            "full_refresh" => SyncMode::FullRefresh,
+            "incremental" => SyncMode::Incremental,
+            other => {
+                return Err(ConfigError(format!(
+                    "stream {name}: sync_mode {other:?} is not a sync mode; use \"full_refresh\" or \"incremental\""
+                )))
+            }
+        };
+        if !def.sync_modes().contains(&mode) {
+            return Err(ConfigError(format!(
+                "stream {name} does not support incremental sync; configure it as full_refresh"
+            )));
+        }
+        let fields = projection(def, configured.stream.json_schema.as_ref())
+            .map_err(|e| ConfigError(format!("stream {name}: {e}")))?;
+        selected.push(Selected { def, mode, fields });
+    }
+    Ok(selected)
+}
+
+/// The fields to keep when the configured schema narrows ours; `None` to emit records whole.
+/// Primary key, cursor and `parent_id` are always kept: state and deduplication rely on them.
+fn projection(def: &StreamDef, configured: Option<&Value>) -> Result<Option<Vec<String>>, String> {
+    let Some(schema) = configured else {
+        return Ok(None);
+    };
+    let Some(object) = schema.as_object() else {
+        return Err(format!("json_schema must be an object; found {}", json_type(schema)));
+    };
+    let Some(properties) = object.get("properties") else {
+        return Ok(None);
+    };
+    let Some(properties) = properties.as_object() else {
+        return Err("json_schema.properties must be an object".into());
+    };
+    let ours = schema_properties(def);
+    let mut fields: BTreeSet<String> = properties
+        .keys()
+        .filter(|k| ours.contains(k.as_str()))
+        .cloned()
+        .collect();
+    if fields.len() == ours.len() {
+        return Ok(None);
+    }
+    let always = def
+        .primary_key
+        .iter()
+        .copied()
+        .chain(def.cursor_field())
+        .chain(def.parent.map(|_| "parent_id"));
+    fields.extend(always.filter(|f| ours.contains(f)).map(String::from));
+    Ok(Some(fields.into_iter().collect()))
+}
+
+fn schema_properties(def: &StreamDef) -> BTreeSet<&'static str> {
+    schema(def)["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn catalog(streams: Value) -> Value {
+        json!({ "streams": streams })
+    }
+
+    #[test]
+    fn discovered_catalog_has_every_stream_with_modes_and_keys() {
+        let c = discovered();
+        assert_eq!(c.streams.len(), 32);
+        let clients = c.streams.iter().find(|s| s.name == "clients").unwrap();
+        assert_eq!(
+            clients.supported_sync_modes,
+            [SyncMode::FullRefresh, SyncMode::Incremental]
+        );
+        assert_eq!(clients.default_cursor_field, Some(vec!["updated_at".to_string()]));
+        let company = c.streams.iter().find(|s| s.name == "company").unwrap();
+        assert_eq!(company.supported_sync_modes, [SyncMode::FullRefresh]);
+        assert!(company.source_defined_primary_key.is_none());
+    }
+
+    #[test]
+    fn unknown_stream_and_bad_mode_are_config_errors() {
+        let e = configured(&catalog(json!([{"stream": {"name": "nope"}, "sync_mode": "full_refresh"}])))
+            .unwrap_err();
+        assert!(e.0.contains("\"nope\""), "{e}");
+        let e = configured(&catalog(json!([{"stream": {"name": "clients"}, "sync_mode": "INVALID"}])))
+            .unwrap_err();
+        assert!(e.0.contains("INVALID"), "{e}");
+        let e = configured(&catalog(json!([{"stream": {"name": "company"}, "sync_mode": "incremental"}])))
+            .unwrap_err();
+        assert!(e.0.contains("full_refresh"), "{e}");
+    }
+
+    #[test]
+    fn a_narrowed_schema_selects_fields_and_keeps_keys() {
+        let s = configured(&catalog(json!([{
+            "stream": {"name": "clients", "json_schema": {"properties": {"name": {}}}},
+            "sync_mode": "incremental", "destination_sync_mode": "append", "namespace": null
+        }])))
+        .unwrap();
+        assert_eq!(
+            s[0].fields.as_deref(),
+            Some(&["id".to_string(), "name".to_string(), "updated_at".to_string()][..])
+        );
+        let whole = configured(&catalog(json!([{
+            "stream": {"name": "clients", "json_schema": {}}, "sync_mode": "full_refresh"
+        }])))
+        .unwrap();
+        assert!(whole[0].fields.is_none());
+    }
+}

@@ -1,0 +1,474 @@
+//! Serde types for the Airbyte protocol messages we write and read.
+//!
+//! Reading is lenient: every field the platform, PyAirbyte or the test suites may send is
+//! optional, `null` is accepted wherever a value is, and unknown fields are ignored (the
+//! protocol's objects are all `additionalProperties: true`). Writing follows the protocol's
+//! field names exactly (note `connectionStatus` and `sourceStats` in camelCase).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The kind of an [`AirbyteMessage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MessageType {
+    /// One record of a stream.
+    Record,
+    /// A checkpoint.
+    State,
+    /// A log line.
+    Log,
+    /// The answer to `spec`.
+    Spec,
+    /// The answer to `check`.
+    ConnectionStatus,
+    /// The answer to `discover`.
+    Catalog,
+    /// Errors, estimates and stream statuses.
+    Trace,
+    /// A request to the platform, e.g. to persist an updated config.
+    Control,
+}
+
+/// One line of the connector's output: the `type` plus the one field that matches it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AirbyteMessage {
+    /// Which of the fields below is set.
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    /// Set for [`MessageType::State`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateMessage>,
+    /// Set for [`MessageType::Log`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogMessage>,
+    /// Set for [`MessageType::Spec`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Value>,
+    /// Set for [`MessageType::ConnectionStatus`].
+    #[serde(rename = "connectionStatus", skip_serializing_if = "Option::is_none")]
+    pub connection_status: Option<ConnectionStatus>,
+    /// Set for [`MessageType::Catalog`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<Catalog>,
+    /// Set for [`MessageType::Trace`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceMessage>,
+}
+
+impl AirbyteMessage {
+    fn empty(kind: MessageType) -> AirbyteMessage {
+        AirbyteMessage {
+            kind,
+            state: None,
+            log: None,
+            spec: None,
+            connection_status: None,
+            catalog: None,
+            trace: None,
+        }
+    }
+
+    /// A LOG message.
+    pub fn log(level: LogLevel, message: impl Into<String>) -> AirbyteMessage {
+        AirbyteMessage {
+            log: Some(LogMessage {
+                level,
+                message: message.into(),
+            }),
+            ..AirbyteMessage::empty(MessageType::Log)
+        }
+    }
+
+    /// The SPEC message: `spec` is the content of `spec.json`.
+    pub fn spec(spec: Value) -> AirbyteMessage {
+        AirbyteMessage {
+            spec: Some(spec),
+            ..AirbyteMessage::empty(MessageType::Spec)
+        }
+    }
+
+    /// A CONNECTION_STATUS message.
+    pub fn connection_status(status: Status, message: Option<String>) -> AirbyteMessage {
+        AirbyteMessage {
+            connection_status: Some(ConnectionStatus { status, message }),
+            ..AirbyteMessage::empty(MessageType::ConnectionStatus)
+        }
+    }
+
+    /// A CATALOG message.
+    pub fn catalog(catalog: Catalog) -> AirbyteMessage {
+        AirbyteMessage {
+            catalog: Some(catalog),
+            ..AirbyteMessage::empty(MessageType::Catalog)
+        }
+    }
+
+    /// A per-stream STATE message carrying the number of records since the previous one.
+    pub fn stream_state(stream: &str, stream_state: Value, record_count: u64) -> AirbyteMessage {
+        AirbyteMessage {
+            state: Some(StateMessage {
+                kind: Some(StateType::Stream),
+                stream: Some(StreamState {
+                    stream_descriptor: StreamDescriptor::new(stream),
+                    stream_state: Some(stream_state),
+                }),
+                global: None,
+                data: None,
+                source_stats: Some(StateStats {
+                    record_count: Some(record_count as f64),
+                }),
+            }),
+            ..AirbyteMessage::empty(MessageType::State)
+        }
+    }
+
+    fn trace(kind: TraceType) -> TraceMessage {
+        TraceMessage {
+            kind,
+            emitted_at: now_millis() as f64,
+            error: None,
+            estimate: None,
+            stream_status: None,
+        }
+    }
+
+    fn with_trace(trace: TraceMessage) -> AirbyteMessage {
+        AirbyteMessage {
+            trace: Some(trace),
+            ..AirbyteMessage::empty(MessageType::Trace)
+        }
+    }
+
+    /// A TRACE ERROR message.
+    pub fn error(
+        failure_type: FailureType,
+        message: impl Into<String>,
+        stream: Option<&str>,
+    ) -> AirbyteMessage {
+        AirbyteMessage::with_trace(TraceMessage {
+            error: Some(ErrorTrace {
+                message: message.into(),
+                internal_message: None,
+                failure_type,
+                stream_descriptor: stream.map(StreamDescriptor::new),
+            }),
+            ..AirbyteMessage::trace(TraceType::Error)
+        })
+    }
+
+    /// A TRACE STREAM_STATUS message.
+    pub fn stream_status(stream: &str, status: StreamStatus) -> AirbyteMessage {
+        AirbyteMessage::with_trace(TraceMessage {
+            stream_status: Some(StreamStatusTrace {
+                stream_descriptor: StreamDescriptor::new(stream),
+                status,
+            }),
+            ..AirbyteMessage::trace(TraceType::StreamStatus)
+        })
+    }
+
+    /// A TRACE ESTIMATE message for one stream.
+    pub fn estimate(stream: &str, row_estimate: u64) -> AirbyteMessage {
+        AirbyteMessage::with_trace(TraceMessage {
+            estimate: Some(EstimateTrace {
+                name: stream.to_string(),
+                kind: "STREAM",
+                row_estimate,
+            }),
+            ..AirbyteMessage::trace(TraceType::Estimate)
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch, as records' and traces' `emitted_at`.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The level of a LOG message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogLevel {
+    /// The run cannot go on.
+    Fatal,
+    /// Something failed.
+    Error,
+    /// Something a person should look at.
+    Warn,
+    /// Progress.
+    Info,
+    /// Detail for debugging.
+    Debug,
+    /// More detail.
+    Trace,
+}
+
+/// The body of a LOG message.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogMessage {
+    /// Severity.
+    pub level: LogLevel,
+    /// The text.
+    pub message: String,
+}
+
+/// SUCCEEDED or FAILED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// The connection works.
+    Succeeded,
+    /// It does not; the message says why.
+    Failed,
+}
+
+/// The body of a CONNECTION_STATUS message.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionStatus {
+    /// The verdict.
+    pub status: Status,
+    /// What to fix, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A sync mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Everything, every time.
+    FullRefresh,
+    /// Only what changed since the state.
+    Incremental,
+}
+
+/// A stream as `discover` describes it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stream {
+    /// The stream's name.
+    pub name: String,
+    /// Its JSON Schema.
+    pub json_schema: Value,
+    /// Full refresh, and incremental where the stream has a cursor.
+    pub supported_sync_modes: Vec<SyncMode>,
+    /// True: the connector chooses the cursor.
+    pub source_defined_cursor: bool,
+    /// The cursor field, for incremental streams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_cursor_field: Option<Vec<String>>,
+    /// The primary key, as paths (`[["id"]]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_defined_primary_key: Option<Vec<Vec<String>>>,
+    /// True when an interrupted read can resume from a STATE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_resumable: Option<bool>,
+}
+
+/// The body of a CATALOG message.
+#[derive(Clone, Debug, Serialize)]
+pub struct Catalog {
+    /// Every stream.
+    pub streams: Vec<Stream>,
+}
+
+/// Which stream a state, status or error is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDescriptor {
+    /// The stream's name.
+    pub name: String,
+    /// Always null for Harvest; accepted when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl StreamDescriptor {
+    /// A descriptor without a namespace.
+    pub fn new(name: &str) -> StreamDescriptor {
+        StreamDescriptor {
+            name: name.to_string(),
+            namespace: None,
+        }
+    }
+}
+
+/// The kind of a STATE message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StateType {
+    /// One stream's state (the only kind we write).
+    Stream,
+    /// Shared state plus per-stream states (read, never written).
+    Global,
+    /// An opaque blob (deprecated; read leniently).
+    Legacy,
+}
+
+/// One stream's state inside a STATE message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StreamState {
+    /// Which stream.
+    pub stream_descriptor: StreamDescriptor,
+    /// The state itself; `None` when the platform sent null.
+    #[serde(default)]
+    pub stream_state: Option<Value>,
+}
+
+/// The `global` part of a GLOBAL state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GlobalState {
+    /// Per-stream states.
+    #[serde(default)]
+    pub stream_states: Option<Vec<StreamState>>,
+}
+
+/// `sourceStats` of a STATE message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StateStats {
+    /// Records of this stream since its previous STATE.
+    #[serde(rename = "recordCount", default)]
+    pub record_count: Option<f64>,
+}
+
+/// The body of a STATE message, as written and as read back from a state file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StateMessage {
+    /// STREAM, GLOBAL or LEGACY (absent means LEGACY).
+    #[serde(rename = "type", default)]
+    pub kind: Option<StateType>,
+    /// Set for STREAM states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamState>,
+    /// Set for GLOBAL states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<GlobalState>,
+    /// Set for LEGACY states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    /// Record count since the stream's previous STATE.
+    #[serde(
+        rename = "sourceStats",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_stats: Option<StateStats>,
+}
+
+/// The kind of a TRACE message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TraceType {
+    /// A failure the platform shows to the user.
+    Error,
+    /// The expected size of a stream.
+    Estimate,
+    /// A stream's progress.
+    StreamStatus,
+}
+
+/// The body of a TRACE message: the `type` plus the one field that matches it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraceMessage {
+    /// Which of the fields below is set.
+    #[serde(rename = "type")]
+    pub kind: TraceType,
+    /// Milliseconds since the epoch.
+    pub emitted_at: f64,
+    /// Set for [`TraceType::Error`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorTrace>,
+    /// Set for [`TraceType::Estimate`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<EstimateTrace>,
+    /// Set for [`TraceType::StreamStatus`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_status: Option<StreamStatusTrace>,
+}
+
+/// Why a run or a stream failed, as the platform classifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureType {
+    /// The user must change the config, catalog or state.
+    ConfigError,
+    /// A bug or an unexpected answer.
+    SystemError,
+    /// Retrying later may succeed.
+    TransientError,
+}
+
+/// A TRACE ERROR.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorTrace {
+    /// What happened and what to do, for a person.
+    pub message: String,
+    /// Technical detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_message: Option<String>,
+    /// The classification.
+    pub failure_type: FailureType,
+    /// The stream it is about, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_descriptor: Option<StreamDescriptor>,
+}
+
+/// A TRACE ESTIMATE for one stream.
+#[derive(Clone, Debug, Serialize)]
+pub struct EstimateTrace {
+    /// The stream's name.
+    pub name: String,
+    /// Always `STREAM`: we never mix in SYNC estimates.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Expected records.
+    pub row_estimate: u64,
+}
+
+/// Where a stream is in its read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamStatus {
+    /// The stream's read began.
+    Started,
+    /// Records are coming.
+    Running,
+    /// Every record was read.
+    Complete,
+    /// The read stopped early; the last STATE tells where.
+    Incomplete,
+}
+
+/// A TRACE STREAM_STATUS.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamStatusTrace {
+    /// Which stream.
+    pub stream_descriptor: StreamDescriptor,
+    /// Its status.
+    pub status: StreamStatus,
+}
+
+/// A configured catalog, as `read --catalog` receives it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConfiguredCatalog {
+    /// The selected streams.
+    pub streams: Vec<ConfiguredStream>,
+}
+
+/// One selected stream of a configured catalog.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConfiguredStream {
+    /// The stream as the caller saw it in `discover` (possibly with a narrowed schema).
+    pub stream: ConfiguredStreamInfo,
+    /// `full_refresh` or `incremental`; kept as text so that an unknown mode gets a clear error.
+    pub sync_mode: String,
+}
+
+/// The part of a configured stream's `stream` object the connector uses.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConfiguredStreamInfo {
+    /// The stream's name.
+    pub name: String,
+    /// The schema the caller wants; fewer properties than ours means "emit only these".
+    #[serde(default)]
+    pub json_schema: Option<Value>,
+}

@@ -1,0 +1,343 @@
+//! State in and state out.
+//!
+//! Out: one STREAM state per stream, in the incumbent's shapes so that a downgrade still works —
+//! `{"updated_at": …}` for entity streams, `{"to": "YYYYMMDD"}` for report streams,
+//! `{"__ab_no_cursor_state_message": true}` for a finished full refresh — plus, while a pass is
+//! under way, a `resume` object that lets the next run finish that same pass.
+//!
+//! In: a JSON array of STATE messages (STREAM or GLOBAL), a legacy object keyed by stream name,
+//! `[]` or `null`, with the incumbent's child-stream shape (`{"states": [{"partition", "cursor"}]}`)
+//! reduced to its minimum cursor. A state that cannot be understood is an error, never a silent
+//! full resync.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{json_type, ConfigError};
+use crate::protocol::{StateMessage, StateType, StreamState};
+use crate::streams::{Cursor, StreamDef};
+
+/// Where a stream stands: its cursor, and the pass in progress if one was interrupted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// Entity streams: the watermark; records updated after it are read next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// Report streams: the last day covered (`YYYYMMDD`); the next window starts there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A pass that is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+    /// Marks a finished full refresh, as the Python CDK does.
+    #[serde(
+        rename = "__ab_no_cursor_state_message",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub no_cursor: Option<bool>,
+}
+
+/// How to continue an interrupted pass.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The watermark the pass will commit when it completes (entity streams, incremental).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
+    /// The next page to fetch: path and query under the API's origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// Child streams: parents are read in ascending id order; these are done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_parent_id: Option<i64>,
+    /// Report streams: the first day of the window in progress (`YYYYMMDD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+impl Position {
+    /// The state a finished full refresh leaves.
+    pub fn finished_full_refresh() -> Position {
+        Position {
+            no_cursor: Some(true),
+            ..Position::default()
+        }
+    }
+
+    /// As a `stream_state` value.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a position serialises")
+    }
+
+    /// The watermark as an instant, if there is one.
+    pub fn updated_at(&self) -> Option<DateTime<Utc>> {
+        self.updated_at.as_deref().and_then(parse_instant)
+    }
+
+    /// The report cursor as a date, if there is one.
+    pub fn to_date(&self) -> Option<NaiveDate> {
+        self.to.as_deref().and_then(parse_date)
+    }
+}
+
+/// Formats an instant the way Harvest and the incumbent's state do.
+pub fn format_instant(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Formats a report date the way the incumbent's state does (`YYYYMMDD`).
+pub fn format_date(d: NaiveDate) -> String {
+    d.format("%Y%m%d").to_string()
+}
+
+/// Parses an RFC 3339 instant (Harvest's `YYYY-MM-DDTHH:MM:SSZ`, or with fractions/offsets).
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Parses `YYYYMMDD` or `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y%m%d")
+        .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d"))
+        .ok()
+}
+
+/// The input state, per stream name, as raw `stream_state` values.
+#[derive(Debug, Default)]
+pub struct InputState {
+    streams: BTreeMap<String, Value>,
+}
+
+impl InputState {
+    /// Reads a state document: an array of STATE messages, a single one, a legacy object keyed
+    /// by stream name, `[]` or `null`.
+    pub fn from_json(value: &Value) -> Result<InputState, ConfigError> {
+        let mut streams = BTreeMap::new();
+        match value {
+            Value::Null => {}
+            Value::Array(messages) => {
+                for (i, message) in messages.iter().enumerate() {
+                    collect(message, &mut streams)
+                        .map_err(|e| ConfigError(format!("state entry {i}: {e}")))?;
+                }
+            }
+            Value::Object(object) if object.contains_key("type") || object.contains_key("stream") => {
+                collect(value, &mut streams).map_err(|e| ConfigError(format!("state: {e}")))?;
+            }
+            Value::Object(object) => {
+                // A legacy state: `{"<stream>": {…}, …}`, as very old platforms stored it.
+                for (name, state) in object {
+                    streams.insert(name.clone(), state.clone());
+                }
+            }
+            other => {
+                return Err(ConfigError(format!(
+                    "the state must be a JSON array of STATE messages; found {}",
+                    json_type(other)
+                )))
+            }
+        }
+        Ok(InputState { streams })
+    }
+
+    /// The names of the streams the state mentions.
+    pub fn stream_names(&self) -> impl Iterator<Item = &str> {
+        self.streams.keys().map(String::as_str)
+    }
+
+    /// The position of one stream: where its next read starts.
+    pub fn position(&self, def: &StreamDef) -> Result<Position, ConfigError> {
+        match self.streams.get(def.name) {
+            None | Some(Value::Null) => Ok(Position::default()),
+            Some(value) => interpret(def, value)
+                .map_err(|e| ConfigError(format!("the state of stream {}: {e}", def.name))),
+        }
+    }
+}
+
+fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(), String> {
+    if message.is_null() {
+        return Ok(());
+    }
+    let message: StateMessage = serde_json::from_value(message.clone())
+        .map_err(|e| format!("not a STATE message ({e})"))?;
+    let mut insert = |s: StreamState| {
+        streams.insert(
+            s.stream_descriptor.name,
+            s.stream_state.unwrap_or(Value::Null),
+        );
+    };
+    match message.kind {
+        Some(StateType::Stream) | None if message.stream.is_some() => {
+            insert(message.stream.expect("checked"));
+        }
+        Some(StateType::Global) => {
+            let global = message
+                .global
+                .ok_or("a GLOBAL state without its `global` object")?;
+            global.stream_states.into_iter().flatten().for_each(insert);
+        }
+        Some(StateType::Legacy) | None => match message.data {
+            Some(Value::Object(object)) => {
+                for (name, state) in object {
+                    streams.insert(name, state);
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(other) => {
+                return Err(format!(
+                    "a LEGACY state's data must be an object; found {}",
+                    json_type(&other)
+                ))
+            }
+        },
+        Some(StateType::Stream) => return Err("a STREAM state without its `stream` object".into()),
+    }
+    Ok(())
+}
+
+/// Understands one stream's state in any of the shapes we or the incumbent wrote.
+fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
+    let Some(object) = value.as_object() else {
+        return Err(format!("expected an object; found {}", json_type(value)));
+    };
+    if object.is_empty() {
+        return Ok(Position::default());
+    }
+    let mut position: Position = serde_json::from_value(value.clone())
+        .map_err(|e| format!("unexpected shape ({e})"))?;
+    if position.updated_at.is_none() {
+        position.updated_at = incumbent_child_cursor(object)?;
+    }
+    if let Some(text) = &position.updated_at {
+        if parse_instant(text).is_none() {
+            return Err(format!(
+                "updated_at {text:?} is not a date-time like 2024-01-25T00:00:00Z"
+            ));
+        }
+    }
+    if let Some(text) = &position.to {
+        if parse_date(text).is_none() {
+            return Err(format!("to {text:?} is not a date like 20240125"));
+        }
+    }
+    if let Some(resume) = &position.resume {
+        let bad_time = resume.watermark.as_deref().is_some_and(|w| parse_instant(w).is_none());
+        let bad_date = resume.from.as_deref().is_some_and(|f| parse_date(f).is_none());
+        if bad_time || bad_date {
+            return Err("its resume point is malformed; remove the `resume` object to restart the pass".into());
+        }
+    }
+    let expected = match def.cursor {
+        Cursor::UpdatedAt { .. } => position.to.is_none(),
+        Cursor::ReportWindow => position.updated_at.is_none(),
+        Cursor::None => position.updated_at.is_none() && position.to.is_none(),
+    };
+    if !expected {
+        return Err(format!(
+            "it holds a cursor this stream does not use (expected {})",
+            def.cursor_field().unwrap_or("no cursor")
+        ));
+    }
+    Ok(position)
+}
+
+/// The incumbent's child streams keep one cursor per parent, or a global one under `state`;
+/// the earliest is the safe place to continue from.
+fn incumbent_child_cursor(object: &serde_json::Map<String, Value>) -> Result<Option<String>, String> {
+    if let Some(cursor) = object.get("state").and_then(|s| s.get("updated_at")) {
+        return cursor
+            .as_str()
+            .map(|c| Some(c.to_string()))
+            .ok_or_else(|| "state.updated_at must be a string".to_string());
+    }
+    let Some(states) = object.get("states") else {
+        return Ok(None);
+    };
+    let Some(states) = states.as_array() else {
+        return Err("`states` must be an array".into());
+    };
+    let mut earliest: Option<(DateTime<Utc>, String)> = None;
+    for entry in states {
+        let Some(text) = entry.pointer("/cursor/updated_at").and_then(Value::as_str) else {
+            return Err("an entry of `states` lacks cursor.updated_at".into());
+        };
+        let t = parse_instant(text)
+            .ok_or_else(|| format!("cursor.updated_at {text:?} is not a date-time"))?;
+        if earliest.as_ref().is_none_or(|(e, _)| t < *e) {
+            earliest = Some((t, text.to_string()));
+        }
+    }
+    Ok(earliest.map(|(_, text)| text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::find;
+    use serde_json::json;
+
+    fn position(stream: &str, state: Value) -> Result<Position, ConfigError> {
+        let input = InputState::from_json(&json!([
+            {"type": "STREAM", "stream": {"stream_descriptor": {"name": stream, "namespace": null}, "stream_state": state},
+             "global_": null, "data": null, "sourceStats": {"recordCount": 2.0}}
+        ]))?;
+        input.position(find(stream).unwrap())
+    }
+
+    #[test]
+    fn reads_the_incumbents_shapes() {
+        let p = position("clients", json!({"updated_at": "2021-06-01T12:00:02Z"})).unwrap();
+        assert_eq!(p.updated_at.as_deref(), Some("2021-06-01T12:00:02Z"));
+        let p = position("time_clients", json!({"to": "20261122"})).unwrap();
+        assert_eq!(p.to_date(), NaiveDate::from_ymd_opt(2026, 11, 22));
+        let p = position(
+            "invoice_messages",
+            json!({"states": [
+                {"partition": {"id": 1, "parent_slice": {}}, "cursor": {"updated_at": "2024-03-01T00:00:00Z"}},
+                {"partition": {"id": 2, "parent_slice": {}}, "cursor": {"updated_at": "2024-01-01T00:00:00Z"}}
+            ]}),
+        )
+        .unwrap();
+        assert_eq!(p.updated_at.as_deref(), Some("2024-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn empty_and_null_states_mean_no_state() {
+        for doc in [json!([]), Value::Null, json!([null])] {
+            let input = InputState::from_json(&doc).unwrap();
+            assert_eq!(input.position(find("clients").unwrap()).unwrap(), Position::default());
+        }
+    }
+
+    #[test]
+    fn unusable_states_are_errors_naming_the_stream() {
+        let e = position("clients", json!({"updated_at": "yesterday"})).unwrap_err();
+        assert!(e.0.contains("clients") && e.0.contains("yesterday"), "{e}");
+        let e = position("clients", json!("2024-01-01")).unwrap_err();
+        assert!(e.0.contains("object"), "{e}");
+        let e = position("time_team", json!({"updated_at": "2024-01-01T00:00:00Z"})).unwrap_err();
+        assert!(e.0.contains("cursor"), "{e}");
+        assert!(InputState::from_json(&json!(42)).is_err());
+        assert!(InputState::from_json(&json!([{"type": "STREAM"}])).is_err());
+    }
+
+    #[test]
+    fn our_own_state_round_trips() {
+        let p = Position {
+            updated_at: Some("2024-01-01T00:00:00Z".into()),
+            resume: Some(Resume {
+                watermark: Some("2024-02-01T00:00:00Z".into()),
+                next: Some("/v2/clients?cursor=abc".into()),
+                ..Resume::default()
+            }),
+            ..Position::default()
+        };
+        assert_eq!(position("clients", p.to_value()).unwrap(), p);
+    }
+}
