@@ -1,1 +1,349 @@
-//! The HTTP side of the connector.
+//! The HTTP side of the connector: one [`HarvestClient`] shared by every stream, which
+//! authenticates (PAT or OAuth), paces requests ahead of Harvest's rate limits, retries what is
+//! transient and refuses what is hostile, so that callers see either a well-formed JSON body or
+//! a [`FetchError`] saying what to do.
+
+mod auth;
+mod body;
+mod error;
+mod limiter;
+mod retry;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, DATE, RETRY_AFTER};
+use url::Url;
+
+use crate::config::Config;
+use auth::Auth;
+use body::{describe, read_capped, BodyError};
+pub use error::FetchError;
+use error::{shown_path, shown_url, truncated};
+use limiter::Limiter;
+use retry::{parse_retry_after, Failure, RetryPolicy};
+
+/// Sent on every request: Harvest answers 400 without a User-Agent and asks for one that names
+/// the application and a way to reach its authors.
+const USER_AGENT: &str = concat!(
+    "source-harvest/",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CARGO_PKG_REPOSITORY"),
+    ")"
+);
+
+/// The largest response body accepted. A page of 2000 of Harvest's largest records (invoices
+/// with line items) is a few MiB; a body this size is a broken or hostile server.
+const MAX_BODY: usize = 64 << 20;
+
+/// The largest error body read for its `{"message": …}`; the rest is not worth the memory.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Which of Harvest's rate limits a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// Every endpoint but the reports: 100 requests per 15 s.
+    General,
+    /// `/reports/*`: 100 requests per 15 min.
+    Reports,
+}
+
+/// A successful response: its body is well-formed JSON.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The raw body, for the caller to deserialize the way it needs.
+    pub body: Bytes,
+    /// The server's `Date` header: the clock incremental watermarks are taken from, so that our
+    /// clock's skew cannot open a hole.
+    pub date: Option<DateTime<Utc>>,
+}
+
+/// What the client has done so far, for the end-of-sync log and for tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Requests sent that counted against the general bucket (retries included).
+    pub general_requests: u64,
+    /// Requests sent that counted against the reports bucket (retries included).
+    pub reports_requests: u64,
+    /// Retries after a failed attempt (API and token endpoint).
+    pub retries: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+    /// OAuth access tokens obtained.
+    pub token_refreshes: u64,
+}
+
+/// The live counters behind [`ClientStats`].
+#[derive(Debug, Default)]
+struct Counters {
+    general_requests: AtomicU64,
+    reports_requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    token_refreshes: AtomicU64,
+}
+
+/// The Harvest API client. Cloning is cheap and clones share everything — the connection pool,
+/// the access token, the rate limiters and the counters — which is what makes the limiters hold
+/// across concurrently read streams.
+#[derive(Clone)]
+pub struct HarvestClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api_url: Url,
+    account_id: HeaderValue,
+    auth: Auth,
+    general: Limiter,
+    reports: Limiter,
+    retry: RetryPolicy,
+    max_body: usize,
+    counters: Counters,
+}
+
+impl HarvestClient {
+    /// A client for the config's API, credentials, rate limits, timeout and retry budget.
+    pub fn new(config: &Config) -> Result<HarvestClient, FetchError> {
+        HarvestClient::with_body_limit(config, MAX_BODY)
+    }
+
+    fn with_body_limit(config: &Config, max_body: usize) -> Result<HarvestClient, FetchError> {
+        let config_error = |message: &str| FetchError::Config {
+            message: message.to_owned(),
+        };
+        if !matches!(config.api_url.scheme(), "http" | "https") || config.api_url.host().is_none() {
+            return Err(config_error("api_url must be an http(s) URL with a host"));
+        }
+        let account_id = HeaderValue::from_str(&config.account_id).map_err(|_| {
+            config_error("account_id must be printable ASCII (Harvest's account ids are numbers)")
+        })?;
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(HeaderMap::from_iter([(
+                ACCEPT,
+                HeaderValue::from_static("application/json"),
+            )]))
+            .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| FetchError::Config {
+                message: format!("could not set up the HTTP client: {}", describe(&e)),
+            })?;
+        let retry = RetryPolicy {
+            base_delay: config.retry_base_delay,
+            max_retries: config.max_retries,
+        };
+        Ok(HarvestClient {
+            inner: Arc::new(Inner {
+                auth: Auth::new(&config.credentials, &config.oauth_token_url, &http, retry),
+                http,
+                api_url: config.api_url.clone(),
+                account_id,
+                general: Limiter::new(config.general_limit),
+                reports: Limiter::new(config.reports_limit),
+                retry,
+                max_body,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// Absolute URL for an API path such as `/clients` or `/reports/time/clients`, with query
+    /// pairs, under the configured `api_url`: the one place URLs are built, so every request
+    /// stays on the API host.
+    pub fn url(&self, path: &str, query: &[(&str, String)]) -> Url {
+        let mut url = self.inner.api_url.clone();
+        let joined = format!(
+            "{}/{}",
+            url.path().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        url.set_path(&joined);
+        url.set_query(None);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(name, value)| (*name, value.as_str())));
+        }
+        url
+    }
+
+    /// GETs an absolute URL (a first page, or a `links.next` the server gave). Waits for the
+    /// bucket's limiter, authenticates, retries transient failures, renews an OAuth token once on
+    /// a 401, and returns only a 2xx whose body is well-formed JSON.
+    pub async fn get(&self, url: &Url, bucket: Bucket) -> Result<Response, FetchError> {
+        let inner = &*self.inner;
+        if !inner.is_api_origin(url) {
+            return Err(FetchError::ForeignHost {
+                url: inner.auth.scrub(&shown_url(url)),
+            });
+        }
+        let url_path = inner.auth.scrub(&shown_path(url));
+        let generation = AtomicU64::new(0);
+        let send = || {
+            inner.retry.run(&url_path, &inner.counters, || {
+                inner.attempt(url, bucket, &url_path, &generation)
+            })
+        };
+        match send().await {
+            Err(FetchError::Unauthorized { .. })
+                if inner
+                    .auth
+                    .renew_after_401(generation.load(Ordering::Relaxed), &inner.counters)
+                    .await? =>
+            {
+                send().await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// A snapshot of what the client has done so far.
+    pub fn stats(&self) -> ClientStats {
+        let counters = &self.inner.counters;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        ClientStats {
+            general_requests: read(&counters.general_requests),
+            reports_requests: read(&counters.reports_requests),
+            retries: read(&counters.retries),
+            rate_limited: read(&counters.rate_limited),
+            token_refreshes: read(&counters.token_refreshes),
+        }
+    }
+}
+
+impl Inner {
+    /// Whether `url` is on the configured API's scheme, host and port, without credentials of
+    /// its own: only such URLs ever receive our token.
+    fn is_api_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.api_url.scheme()
+            && url.host() == self.api_url.host()
+            && url.port_or_known_default() == self.api_url.port_or_known_default()
+            && url.username().is_empty()
+            && url.password().is_none()
+    }
+
+    fn limiter(&self, bucket: Bucket) -> &Limiter {
+        match bucket {
+            Bucket::General => &self.general,
+            Bucket::Reports => &self.reports,
+        }
+    }
+
+    /// One request, its outcome classified for the retry policy. The token is fetched before the
+    /// limiter grants the slot so that a token renewal cannot delay a send past its slot.
+    async fn attempt(
+        &self,
+        url: &Url,
+        bucket: Bucket,
+        url_path: &str,
+        generation: &AtomicU64,
+    ) -> Result<Response, Failure> {
+        let bearer = self
+            .auth
+            .bearer(&self.counters)
+            .await
+            .map_err(Failure::Final)?;
+        generation.store(bearer.generation, Ordering::Relaxed);
+        let limiter = self.limiter(bucket);
+        limiter.acquire().await;
+        let sent = match bucket {
+            Bucket::General => &self.counters.general_requests,
+            Bucket::Reports => &self.counters.reports_requests,
+        };
+        sent.fetch_add(1, Ordering::Relaxed);
+        let mut response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(bearer.token.expose())
+            .header("Harvest-Account-Id", self.account_id.clone())
+            .send()
+            .await
+            .map_err(|e| Failure::retryable(describe(&e)))?;
+        let status = response.status().as_u16();
+        let server_date = response
+            .headers()
+            .get(DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| httpdate::parse_http_date(value).ok());
+        let url_path = url_path.to_owned();
+        match status {
+            200..=299 => {
+                let body = match read_capped(&mut response, self.max_body).await {
+                    Ok(body) => body,
+                    Err(BodyError::TooLarge) => {
+                        return Err(Failure::Final(FetchError::TooLarge {
+                            url_path,
+                            limit: self.max_body,
+                        }))
+                    }
+                    Err(BodyError::Read(cause)) => return Err(Failure::retryable(cause)),
+                };
+                if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                    return Err(Failure::retryable(format!(
+                        "HTTP {status} with a body that is not valid JSON ({e})"
+                    )));
+                }
+                Ok(Response {
+                    body,
+                    date: server_date.map(DateTime::<Utc>::from),
+                })
+            }
+            429 => {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| parse_retry_after(value, server_date));
+                if let Some(wait) = retry_after {
+                    limiter.hold_for(wait);
+                }
+                Err(Failure::Retryable {
+                    cause: "HTTP 429 Too Many Requests".to_owned(),
+                    retry_after,
+                })
+            }
+            408 | 500 | 502 | 503 | 504 => Err(Failure::retryable(format!("HTTP {status}"))),
+            401 => Err(Failure::Final(FetchError::Unauthorized {
+                url_path,
+                message: self.error_message(&mut response).await,
+            })),
+            403 => Err(Failure::Final(FetchError::Forbidden { url_path })),
+            404 => Err(Failure::Final(FetchError::NotFound { url_path })),
+            _ => Err(Failure::Final(FetchError::Rejected {
+                url_path,
+                status,
+                message: self.error_message(&mut response).await,
+            })),
+        }
+    }
+
+    /// What an error response says: Harvest's `{"message": …}` or OAuth's `error_description`
+    /// / `error`, scrubbed of secrets and truncated.
+    async fn error_message(&self, response: &mut reqwest::Response) -> String {
+        let body = read_capped(response, MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default();
+        let said = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|value| {
+                ["message", "error_description", "error"]
+                    .iter()
+                    .find_map(|key| value.get(key)?.as_str().map(str::to_owned))
+            })
+            .unwrap_or_default();
+        let said = truncated(&self.auth.scrub(&said));
+        if said.is_empty() {
+            "no explanation in the response".to_owned()
+        } else {
+            said
+        }
+    }
+}
