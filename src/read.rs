@@ -699,6 +699,8 @@ struct Emitter<'a> {
     total: u64,
     malformed: u64,
     running: bool,
+    /// `emitted_at` of the records being rendered, refreshed once per page.
+    emitted_at: String,
 }
 
 impl<'a> Emitter<'a> {
@@ -713,6 +715,7 @@ impl<'a> Emitter<'a> {
             total: 0,
             malformed: 0,
             running: false,
+            emitted_at: crate::protocol::now_millis().to_string(),
         }
     }
 
@@ -756,7 +759,7 @@ impl<'a> Emitter<'a> {
             buf.extend_from_slice(body.as_bytes());
         }
         buf.extend_from_slice(b",\"emitted_at\":");
-        buf.extend_from_slice(crate::protocol::now_millis().to_string().as_bytes());
+        buf.extend_from_slice(self.emitted_at.as_bytes());
         buf.extend_from_slice(b"}}\n");
         self.since_state += 1;
         self.total += 1;
@@ -769,6 +772,7 @@ impl<'a> Emitter<'a> {
         }
         let result = self.output.write_lines(&self.buf, false);
         self.buf.clear();
+        self.emitted_at = crate::protocol::now_millis().to_string();
         result
     }
 
