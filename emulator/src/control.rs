@@ -1,0 +1,206 @@
+//! The control API under `/__emulator` (a prefix Harvest does not use): mutate records while a
+//! sync runs, read request counts and expected record counts, change faults, limits and 403s.
+//! Control requests are never rate limited, never faulted and never counted.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::error::{json_response, message_body};
+use crate::config::{FaultKind, Faults, RateLimit};
+use crate::data::mutate;
+use crate::state::{lock, read, write, App};
+use crate::stats::RequestCounts;
+
+type Shared = Arc<App>;
+
+fn invalid(message: &str) -> Response {
+    json_response(StatusCode::UNPROCESSABLE_ENTITY, message_body(message))
+}
+
+/// The control routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route(
+            "/__emulator/health",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/__emulator/records/{stream}", post(create))
+        .route(
+            "/__emulator/records/{stream}/{id}",
+            axum::routing::patch(update).delete(delete),
+        )
+        .route("/__emulator/requests", get(requests).delete(reset_requests))
+        .route("/__emulator/counts", get(counts))
+        .route("/__emulator/faults", put(set_faults).get(get_faults))
+        .route("/__emulator/limits", put(set_limits).get(get_limits))
+        .route(
+            "/__emulator/forbidden",
+            put(set_forbidden).get(get_forbidden),
+        )
+}
+
+async fn create(
+    State(app): State<Shared>,
+    Path(stream): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let fields = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    match mutate::create(&app, &stream, &fields) {
+        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
+        Err(e) => invalid(&e),
+    }
+}
+
+async fn update(
+    State(app): State<Shared>,
+    Path((stream, id)): Path<(String, i64)>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let fields = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    match mutate::update(&app, &stream, id, &fields) {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => crate::api::error::not_found(),
+        Err(e) => invalid(&e),
+    }
+}
+
+async fn delete(State(app): State<Shared>, Path((stream, id)): Path<(String, i64)>) -> Response {
+    match mutate::delete(&app, &stream, id) {
+        Ok(true) => Json(json!({ "deleted": true })).into_response(),
+        Ok(false) => crate::api::error::not_found(),
+        Err(e) => invalid(&e),
+    }
+}
+
+async fn requests(State(app): State<Shared>) -> Json<RequestCounts> {
+    Json(lock(&app.stats).clone())
+}
+
+async fn reset_requests(State(app): State<Shared>) -> Json<Value> {
+    *lock(&app.stats) = RequestCounts::default();
+    Json(json!({ "reset": true }))
+}
+
+async fn counts(State(app): State<Shared>) -> Json<Value> {
+    Json(json!(crate::counts::expected_counts(&read(&app.data))))
+}
+
+/// A fault kind in JSON: `"500"` (weight 1) or `{"kind": "slow:250ms", "weight": 3}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KindJson {
+    Name(String),
+    Weighted { kind: String, weight: u32 },
+}
+
+/// The body of `PUT /__emulator/faults`.
+#[derive(Deserialize)]
+struct FaultsJson {
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    rate: f64,
+    #[serde(default)]
+    kinds: Vec<KindJson>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    token_expires_after: Option<u64>,
+}
+
+fn faults_json(f: &Faults) -> Value {
+    json!({
+        "seed": f.seed,
+        "rate": f.rate,
+        "kinds": f.kinds.iter().map(|(k, w)| json!({ "kind": k.to_string(), "weight": w })).collect::<Vec<_>>(),
+        "paths": f.paths,
+        "token_expires_after": f.token_expires_after,
+    })
+}
+
+async fn set_faults(State(app): State<Shared>, Json(body): Json<FaultsJson>) -> Response {
+    let mut kinds = Vec::new();
+    for k in body.kinds {
+        let (name, weight) = match k {
+            KindJson::Name(n) => (n, 1),
+            KindJson::Weighted { kind, weight } => (kind, weight),
+        };
+        match name.parse::<FaultKind>() {
+            Ok(kind) => kinds.push((kind, weight)),
+            Err(e) => return invalid(&e),
+        }
+    }
+    if !(0.0..=1.0).contains(&body.rate) {
+        return invalid("rate must be between 0 and 1");
+    }
+    let faults = Faults {
+        seed: body.seed,
+        rate: body.rate,
+        kinds,
+        paths: body.paths,
+        token_expires_after: body.token_expires_after,
+    };
+    let answer = faults_json(&faults);
+    app.set_faults(faults);
+    Json(answer).into_response()
+}
+
+async fn get_faults(State(app): State<Shared>) -> Json<Value> {
+    Json(faults_json(lock(&app.faults).config()))
+}
+
+fn limit_json(l: Option<RateLimit>) -> Value {
+    l.map_or(Value::Null, |l| json!(l.to_string()))
+}
+
+fn limits_json(app: &App) -> Value {
+    let s = read(&app.settings);
+    json!({ "general": limit_json(s.general_limit), "reports": limit_json(s.reports_limit) })
+}
+
+async fn set_limits(State(app): State<Shared>, Json(body): Json<Value>) -> Response {
+    let parse = |key: &str, current: Option<RateLimit>| -> Result<Option<RateLimit>, String> {
+        match body.get(key) {
+            None => Ok(current),
+            Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => s.parse().map(Some),
+            Some(other) => Err(format!(
+                "{key}: expected a string like \"100/15s\" or null, got {other}"
+            )),
+        }
+    };
+    let (general, reports) = {
+        let s = read(&app.settings);
+        (s.general_limit, s.reports_limit)
+    };
+    match (parse("general", general), parse("reports", reports)) {
+        (Ok(g), Ok(r)) => {
+            app.set_limits(g, r);
+            Json(limits_json(&app)).into_response()
+        }
+        (Err(e), _) | (_, Err(e)) => invalid(&e),
+    }
+}
+
+async fn get_limits(State(app): State<Shared>) -> Json<Value> {
+    Json(limits_json(&app))
+}
+
+async fn set_forbidden(
+    State(app): State<Shared>,
+    Json(prefixes): Json<Vec<String>>,
+) -> Json<Vec<String>> {
+    write(&app.settings).forbidden = prefixes.clone();
+    Json(prefixes)
+}
+
+async fn get_forbidden(State(app): State<Shared>) -> Json<Vec<String>> {
+    Json(read(&app.settings).forbidden.clone())
+}

@@ -1,0 +1,480 @@
+//! Create, update and delete records while the emulator serves, as the control API needs.
+//!
+//! Fields that decide filters, ordering, nested names or report figures (names, `is_active`,
+//! dates, hours, amounts, states, timestamps) are written into the stored row, so every endpoint
+//! sees them. Any other field of the record's shape is kept as an override and spliced into the
+//! rendered JSON verbatim. A field the record does not have is refused.
+
+use serde_json::{Map, Value};
+
+use super::model::*;
+use super::{Dataset, Row, Table};
+use crate::render::json::Json;
+use crate::render::{patch, records};
+use crate::state::{write, App};
+use crate::time::{self, DAY};
+
+/// Typed field updates and parent links of a row kind.
+trait Mutable: Row + Clone {
+    /// Writes a field into the row; `Ok(false)` if the row does not store it (an override).
+    fn apply(&mut self, _key: &str, _v: &Value) -> Result<bool, String> {
+        Ok(false)
+    }
+    /// Sets the parent row of a child record.
+    fn set_parent(&mut self, _ix: Ix) {}
+    /// Whether the row belongs to the given parent.
+    fn has_parent(&self, _ix: Ix) -> bool {
+        false
+    }
+    /// Prepares a copy of the newest row to be a new record created today.
+    fn fresh(&mut self, _today: i32) {}
+}
+
+fn string(v: &Value) -> Result<String, String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("expected a string, got {v}"))
+}
+
+fn boolean(v: &Value) -> Result<bool, String> {
+    v.as_bool()
+        .ok_or_else(|| format!("expected true or false, got {v}"))
+}
+
+fn date(v: &Value) -> Result<i32, String> {
+    v.as_str()
+        .and_then(time::parse_date)
+        .ok_or_else(|| format!("expected a YYYY-MM-DD date, got {v}"))
+}
+
+fn hundredths(v: &Value) -> Result<i64, String> {
+    v.as_f64()
+        .map(|x| (x * 100.0).round() as i64)
+        .ok_or_else(|| format!("expected a number, got {v}"))
+}
+
+macro_rules! typed {
+    ($t:ty { $($key:literal => |$row:ident, $v:ident| $body:expr),* $(,)? } $(, parent: $p:ident)? $(, fresh: |$fr:ident, $today:ident| $fresh:expr)?) => {
+        impl Mutable for $t {
+            #[allow(unused_variables)]
+            fn apply(&mut self, key: &str, v: &Value) -> Result<bool, String> {
+                match key {
+                    $($key => {
+                        let $row = &mut *self;
+                        let $v = v;
+                        $body;
+                        Ok(true)
+                    })*
+                    _ => Ok(false),
+                }
+            }
+            $(
+            fn set_parent(&mut self, ix: Ix) {
+                self.$p = ix;
+            }
+            fn has_parent(&self, ix: Ix) -> bool {
+                self.$p == ix
+            }
+            )?
+            $(
+            fn fresh(&mut self, today: i32) {
+                let $fr = &mut *self;
+                let $today = today;
+                $fresh;
+            }
+            )?
+        }
+    };
+}
+
+typed!(User {
+    "first_name" => |r, v| r.first_name = string(v)?,
+    "last_name" => |r, v| r.last_name = string(v)?,
+    "is_active" => |r, v| r.is_active = boolean(v)?,
+});
+typed!(Client {
+    "name" => |r, v| r.name = string(v)?,
+    "is_active" => |r, v| r.is_active = boolean(v)?,
+});
+typed!(Contact {});
+typed!(Task {
+    "name" => |r, v| r.name = string(v)?,
+    "is_active" => |r, v| r.is_active = boolean(v)?,
+});
+typed!(Project {
+    "name" => |r, v| r.name = string(v)?,
+    "code" => |r, v| r.code = if v.is_null() { None } else { Some(string(v)?) },
+    "is_active" => |r, v| r.is_active = boolean(v)?,
+});
+typed!(UserAssignment { "is_active" => |r, v| r.is_active = boolean(v)? });
+typed!(TaskAssignment { "is_active" => |r, v| r.is_active = boolean(v)? });
+typed!(Role { "name" => |r, v| r.name = string(v)? });
+typed!(Rate {
+    "amount" => |r, v| r.amount = hundredths(v)?,
+    "start_date" => |r, v| r.start_date = date(v)?,
+}, parent: user, fresh: |r, today| r.start_date = today);
+typed!(ExpenseCategory {
+    "name" => |r, v| r.name = string(v)?,
+    "is_active" => |r, v| r.is_active = boolean(v)?,
+});
+typed!(ItemCategory { "name" => |r, v| r.name = string(v)? });
+typed!(Invoice {
+    "number" => |r, v| r.number = string(v)?,
+    "state" => |r, v| r.state = string(v)?,
+    "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
+}, fresh: |r, today| { r.issue_date = Some(today); r.state = "draft".into(); });
+typed!(Estimate {
+    "number" => |r, v| r.number = string(v)?,
+    "state" => |r, v| r.state = string(v)?,
+    "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
+}, fresh: |r, today| { r.issue_date = Some(today); r.state = "draft".into(); });
+typed!(Message {}, parent: parent);
+typed!(Payment { "amount" => |r, v| r.amount = hundredths(v)? }, parent: invoice);
+typed!(Expense {
+    "spent_date" => |r, v| r.spent_date = date(v)?,
+    "total_cost" => |r, v| r.total_cost = hundredths(v)?,
+    "billable" => |r, v| r.billable = boolean(v)?,
+}, fresh: |r, today| r.spent_date = today);
+typed!(TimeEntry {
+    "spent_date" => |r, v| r.spent_date = date(v)?,
+    "hours" => |r, v| r.hours = u32::try_from(hundredths(v)?).map_err(|_| format!("hours out of range: {v}"))?,
+    "billable" => |r, v| r.set(flags::BILLABLE, boolean(v)?),
+    "is_running" => |r, v| r.set(flags::RUNNING, boolean(v)?),
+}, fresh: |r, today| { r.spent_date = today; r.set(flags::RUNNING, false); });
+
+/// How to reach one stream's table, its parent table and its renderer.
+struct Access<T> {
+    table: fn(&mut Dataset) -> &mut Table<T>,
+    parent: Option<fn(&Dataset, i64) -> Option<Ix>>,
+    render: fn(&mut Json, &Dataset, Ix),
+}
+
+fn rendered<T: Row>(ds: &mut Dataset, a: &Access<T>, ix: Ix) -> Value {
+    let mut w = Json::with_capacity(2048);
+    (a.render)(&mut w, ds, ix);
+    let overrides = (a.table)(ds).overrides.get(&ix).cloned();
+    let bytes = match overrides {
+        Some(ov) => patch::apply_overrides(&w.buf, &ov),
+        None => w.buf,
+    };
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// Applies `fields` to row `ix`: typed fields into the row, others into overrides. Bumps
+/// `updated_at` to now unless the fields set it.
+fn apply_fields<T: Mutable>(
+    ds: &mut Dataset,
+    a: &Access<T>,
+    ix: Ix,
+    fields: &Map<String, Value>,
+) -> Result<(), String> {
+    let mut probe = Json::with_capacity(2048);
+    (a.render)(&mut probe, ds, ix);
+    let allowed = patch::keys(&probe.buf);
+    for key in fields.keys() {
+        if key == "id" {
+            return Err("id cannot be changed".into());
+        }
+        if key != "parent_id" && !allowed.iter().any(|k| k == key) {
+            return Err(format!(
+                "unknown field {key:?}; fields: {}",
+                allowed.join(", ")
+            ));
+        }
+    }
+    let now = time::now_secs();
+    let table = (a.table)(ds);
+    let mut row = table.get(ix).clone();
+    let mut extra = Map::new();
+    for (key, v) in fields {
+        match key.as_str() {
+            "parent_id" => {}
+            "created_at" | "updated_at" => {
+                let secs = v
+                    .as_str()
+                    .and_then(time::parse_datetime)
+                    .ok_or_else(|| format!("{key}: expected a datetime, got {v}"))?;
+                if key == "created_at" {
+                    row.set_stamps(secs, row.updated_at());
+                } else {
+                    row.set_stamps(row.created_at(), secs);
+                }
+            }
+            _ => {
+                if !row.apply(key, v)? {
+                    extra.insert(key.clone(), v.clone());
+                }
+            }
+        }
+    }
+    if !fields.contains_key("updated_at") {
+        row.set_stamps(row.created_at(), now.max(row.updated_at()));
+    }
+    *table.get_mut(ix) = row;
+    if !extra.is_empty() {
+        table.overrides.entry(ix).or_default().extend(extra);
+    }
+    table.reposition(ix);
+    ds.touch();
+    Ok(())
+}
+
+fn fields_of(fields: &Value) -> Result<Map<String, Value>, String> {
+    match fields {
+        Value::Object(m) => Ok(m.clone()),
+        Value::Null => Ok(Map::new()),
+        _ => Err("fields must be a JSON object".into()),
+    }
+}
+
+fn create_in<T: Mutable>(ds: &mut Dataset, a: &Access<T>, fields: &Value) -> Result<Value, String> {
+    let fields = fields_of(fields)?;
+    let parent = match (a.parent, fields.get("parent_id")) {
+        (Some(find), Some(v)) => {
+            let id = v.as_i64().ok_or("parent_id must be an integer")?;
+            Some(find(ds, id).ok_or_else(|| format!("no parent with id {id}"))?)
+        }
+        (None, Some(_)) => return Err("this stream has no parent".into()),
+        _ => None,
+    };
+    let now = time::now_secs();
+    let table = (a.table)(ds);
+    let template = parent
+        .and_then(|p| table.rows.iter().rev().find(|r| r.has_parent(p)))
+        .or_else(|| table.rows.last())
+        .ok_or("the stream has no row to model a new one on")?;
+    let mut row = template.clone();
+    if let Some(p) = parent {
+        row.set_parent(p);
+    }
+    row.set_id(table.next_id());
+    row.set_stamps(now, now);
+    row.fresh((now / DAY) as i32);
+    let ix = table.push(row);
+    table.overrides.remove(&ix);
+    ds.touch();
+    if let Err(e) = apply_fields(ds, a, ix, &fields) {
+        (a.table)(ds).hide(ix);
+        return Err(e);
+    }
+    Ok(rendered(ds, a, ix))
+}
+
+fn update_in<T: Mutable>(
+    ds: &mut Dataset,
+    a: &Access<T>,
+    id: i64,
+    fields: &Value,
+) -> Result<Option<Value>, String> {
+    let fields = fields_of(fields)?;
+    let Some(ix) = (a.table)(ds).find(id) else {
+        return Ok(None);
+    };
+    apply_fields(ds, a, ix, &fields)?;
+    Ok(Some(rendered(ds, a, ix)))
+}
+
+fn delete_in<T: Mutable>(ds: &mut Dataset, a: &Access<T>, id: i64) -> bool {
+    let table = (a.table)(ds);
+    let Some(ix) = table.find(id) else {
+        return false;
+    };
+    table.hide(ix);
+    table.overrides.remove(&ix);
+    ds.touch();
+    true
+}
+
+enum Op<'a> {
+    Create(&'a Value),
+    Update(i64, &'a Value),
+    Delete(i64),
+}
+
+enum Done {
+    Created(Value),
+    Updated(Option<Value>),
+    Deleted(bool),
+}
+
+fn run<T: Mutable>(ds: &mut Dataset, a: Access<T>, op: Op<'_>) -> Result<Done, String> {
+    Ok(match op {
+        Op::Create(f) => Done::Created(create_in(ds, &a, f)?),
+        Op::Update(id, f) => Done::Updated(update_in(ds, &a, id, f)?),
+        Op::Delete(id) => Done::Deleted(delete_in(ds, &a, id)),
+    })
+}
+
+/// The connector stream names the control API can mutate.
+pub const STREAMS: &[&str] = &[
+    "billable_rates",
+    "clients",
+    "contacts",
+    "cost_rates",
+    "estimate_item_categories",
+    "estimate_messages",
+    "estimates",
+    "expense_categories",
+    "expenses",
+    "invoice_item_categories",
+    "invoice_messages",
+    "invoice_payments",
+    "invoices",
+    "projects",
+    "roles",
+    "task_assignments",
+    "tasks",
+    "time_entries",
+    "user_assignments",
+    "users",
+];
+
+fn dispatch(app: &App, stream: &str, op: Op<'_>) -> Result<Done, String> {
+    let mut guard = write(&app.data);
+    let ds = &mut *guard;
+    macro_rules! acc {
+        ($field:ident, $render:expr) => {
+            Access {
+                table: |d: &mut Dataset| &mut d.$field,
+                parent: None,
+                render: $render,
+            }
+        };
+        ($field:ident, $render:expr, $parent:ident) => {
+            Access {
+                table: |d: &mut Dataset| &mut d.$field,
+                parent: Some(|d: &Dataset, id| d.$parent.find(id)),
+                render: $render,
+            }
+        };
+    }
+    match stream {
+        "clients" => run(ds, acc!(clients, |w, d, i| records::client(w, d, i)), op),
+        "contacts" => run(ds, acc!(contacts, |w, d, i| records::contact(w, d, i)), op),
+        "estimate_item_categories" => run(
+            ds,
+            acc!(estimate_item_categories, |w, d, i| {
+                records::estimate_item_category(w, d, i)
+            }),
+            op,
+        ),
+        "estimates" => run(
+            ds,
+            acc!(estimates, |w, d, i| records::estimate(w, d, i)),
+            op,
+        ),
+        "expense_categories" => run(
+            ds,
+            acc!(expense_categories, |w, d, i| records::expense_category(
+                w, d, i
+            )),
+            op,
+        ),
+        "expenses" => run(ds, acc!(expenses, |w, d, i| records::expense(w, d, i)), op),
+        "invoice_item_categories" => run(
+            ds,
+            acc!(invoice_item_categories, |w, d, i| {
+                records::invoice_item_category(w, d, i)
+            }),
+            op,
+        ),
+        "invoices" => run(ds, acc!(invoices, |w, d, i| records::invoice(w, d, i)), op),
+        "projects" => run(ds, acc!(projects, |w, d, i| records::project(w, d, i)), op),
+        "roles" => run(ds, acc!(roles, |w, d, i| records::role(w, d, i)), op),
+        "task_assignments" => run(
+            ds,
+            acc!(task_assignments, |w, d, i| records::task_assignment(
+                w, d, i
+            )),
+            op,
+        ),
+        "tasks" => run(ds, acc!(tasks, |w, d, i| records::task(w, d, i)), op),
+        "time_entries" => run(
+            ds,
+            acc!(time_entries, |w, d, i| records::time_entry(w, d, i)),
+            op,
+        ),
+        "user_assignments" => run(
+            ds,
+            acc!(user_assignments, |w, d, i| records::user_assignment(
+                w, d, i
+            )),
+            op,
+        ),
+        "users" => run(ds, acc!(users, |w, d, i| records::user(w, d, i)), op),
+        "estimate_messages" => run(
+            ds,
+            acc!(
+                estimate_messages,
+                |w, d, i| records::estimate_message(w, d, i),
+                estimates
+            ),
+            op,
+        ),
+        "invoice_messages" => run(
+            ds,
+            acc!(
+                invoice_messages,
+                |w, d, i| records::invoice_message(w, d, i),
+                invoices
+            ),
+            op,
+        ),
+        "invoice_payments" => run(
+            ds,
+            acc!(
+                invoice_payments,
+                |w, d, i| records::invoice_payment(w, d, i),
+                invoices
+            ),
+            op,
+        ),
+        "billable_rates" => run(
+            ds,
+            acc!(
+                billable_rates,
+                |w, d, i| records::rate(w, &d.billable_rates, i),
+                users
+            ),
+            op,
+        ),
+        "cost_rates" => run(
+            ds,
+            acc!(
+                cost_rates,
+                |w, d, i| records::rate(w, &d.cost_rates, i),
+                users
+            ),
+            op,
+        ),
+        _ => Err(format!(
+            "unknown stream {stream:?}; mutable streams: {}",
+            STREAMS.join(", ")
+        )),
+    }
+}
+
+/// Creates a record modelled on the stream's newest one, with `fields` applied. Child streams
+/// take `"parent_id"` (the invoice, estimate or user id) and default to the newest row's parent.
+pub fn create(app: &App, stream: &str, fields: &Value) -> Result<Value, String> {
+    match dispatch(app, stream, Op::Create(fields))? {
+        Done::Created(v) => Ok(v),
+        _ => unreachable!("create answers Created"),
+    }
+}
+
+/// Updates a record (bumping `updated_at`); `Ok(None)` if the id is unknown.
+pub fn update(app: &App, stream: &str, id: i64, fields: &Value) -> Result<Option<Value>, String> {
+    match dispatch(app, stream, Op::Update(id, fields))? {
+        Done::Updated(v) => Ok(v),
+        _ => unreachable!("update answers Updated"),
+    }
+}
+
+/// Deletes a record; `Ok(false)` if the id is unknown.
+pub fn delete(app: &App, stream: &str, id: i64) -> Result<bool, String> {
+    match dispatch(app, stream, Op::Delete(id))? {
+        Done::Deleted(v) => Ok(v),
+        _ => unreachable!("delete answers Deleted"),
+    }
+}

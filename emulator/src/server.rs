@@ -1,0 +1,196 @@
+//! The running emulator: binds 127.0.0.1, serves on its own Tokio runtime thread so plain
+//! `#[test]` functions can use it, and stops when the handle is dropped.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::middleware;
+use axum::Router;
+use tokio::sync::oneshot;
+
+use crate::config::{EmulatorConfig, Faults, RateLimit};
+use crate::net::{Conn, ResettableListener};
+use crate::state::{lock, read, write, App};
+use crate::stats::RequestCounts;
+use crate::{api, auth, control, counts, gate};
+
+/// A running emulator. Dropping it shuts the server down.
+pub struct Emulator {
+    app: Arc<App>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The whole HTTP surface: `/v2` behind the gate, Harvest ID under `/id/api/v2`, the control API
+/// under `/__emulator`; every response gets a `Date` header.
+fn router(app: Arc<App>) -> Router {
+    let v2 = api::routes()
+        .fallback(|| async { api::error::no_route() })
+        .layer(middleware::from_fn_with_state(app.clone(), gate::api));
+    let id = Router::new()
+        .route(
+            "/id/api/v2/oauth2/token",
+            axum::routing::post(auth::token_endpoint),
+        )
+        .route(
+            "/id/api/v2/accounts",
+            axum::routing::get(auth::accounts_endpoint),
+        );
+    v2.merge(id)
+        .layer(middleware::from_fn_with_state(app.clone(), gate::count))
+        .merge(control::routes())
+        .layer(middleware::from_fn(gate::date))
+        .with_state(app)
+}
+
+impl Emulator {
+    /// Generates the data and starts serving on 127.0.0.1 (`config.port`, 0 = any free port).
+    pub fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let app = Arc::new(App::new(&config, addr));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("harvest-emulator")
+            .enable_all()
+            .build()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let service = router(app.clone()).into_make_service_with_connect_info::<Conn>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name("harvest-emulator".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => {
+                            let _ = ready_tx.send(Ok(()));
+                            l
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let serve = axum::serve(ResettableListener(listener), service);
+                    tokio::select! {
+                        result = serve => {
+                            if let Err(e) = result {
+                                tracing::error!("emulator server stopped: {e}");
+                            }
+                        }
+                        _ = rx => {}
+                    }
+                });
+                // Connections still open (a slow or huge response) are dropped, not awaited.
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("emulator thread died during start"))??;
+        tracing::info!("harvest emulator listening on http://{addr}");
+        Ok(Emulator {
+            app,
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL of the API, e.g. `http://127.0.0.1:PORT/v2` (no trailing slash).
+    pub fn api_url(&self) -> String {
+        format!("http://{}/v2", self.addr)
+    }
+
+    /// The OAuth token endpoint (Harvest ID's `/api/v2/oauth2/token`).
+    pub fn oauth_token_url(&self) -> String {
+        format!("http://{}/id/api/v2/oauth2/token", self.addr)
+    }
+
+    /// The accounts endpoint (Harvest ID's `/api/v2/accounts`).
+    pub fn accounts_url(&self) -> String {
+        format!("http://{}/id/api/v2/accounts", self.addr)
+    }
+
+    /// Base URL of the control API.
+    pub fn control_url(&self) -> String {
+        format!("http://{}/__emulator", self.addr)
+    }
+
+    /// Records per connector stream as the emulator would serve them now (see [`crate::counts`]).
+    pub fn expected_counts(&self) -> BTreeMap<String, u64> {
+        counts::expected_counts(&read(&self.app.data))
+    }
+
+    /// Requests answered so far (control API excluded).
+    pub fn request_counts(&self) -> RequestCounts {
+        lock(&self.app.stats).clone()
+    }
+
+    /// Starts counting requests from zero.
+    pub fn reset_request_counts(&self) {
+        *lock(&self.app.stats) = RequestCounts::default();
+    }
+
+    /// Replaces the injected faults (restarting fault draws and token budgets).
+    pub fn set_faults(&self, faults: Faults) {
+        self.app.set_faults(faults);
+    }
+
+    /// Replaces both rate limits (`None` = unlimited) and forgets past requests.
+    pub fn set_limits(&self, general: Option<RateLimit>, reports: Option<RateLimit>) {
+        self.app.set_limits(general, reports);
+    }
+
+    /// Replaces the path prefixes answered with 403.
+    pub fn set_forbidden(&self, prefixes: Vec<String>) {
+        write(&self.app.settings).forbidden = prefixes;
+    }
+
+    /// Creates a record in `stream` (a connector stream name) from `fields` and returns it as
+    /// served. Panics on an unknown stream or a field the stream does not have: a test bug.
+    pub fn create(&self, stream: &str, fields: serde_json::Value) -> serde_json::Value {
+        crate::data::mutate::create(&self.app, stream, &fields)
+            .unwrap_or_else(|e| panic!("create {stream}: {e}"))
+    }
+
+    /// Updates a record and bumps its `updated_at` to now; `None` if the id is unknown.
+    /// Panics on an unknown stream or field.
+    pub fn update(
+        &self,
+        stream: &str,
+        id: i64,
+        fields: serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        match crate::data::mutate::update(&self.app, stream, id, &fields) {
+            Ok(v) => v,
+            Err(e) => panic!("update {stream}/{id}: {e}"),
+        }
+    }
+
+    /// Deletes a record; `false` if there was none. Panics on an unknown stream.
+    pub fn delete(&self, stream: &str, id: i64) -> bool {
+        crate::data::mutate::delete(&self.app, stream, id)
+            .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
