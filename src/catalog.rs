@@ -39,8 +39,12 @@ pub fn discovered() -> Catalog {
             supported_sync_modes: def.sync_modes().to_vec(),
             source_defined_cursor: def.cursor_field().is_some(),
             default_cursor_field: def.cursor_field().map(|c| vec![c.to_string()]),
-            source_defined_primary_key: (!def.primary_key.is_empty())
-                .then(|| def.primary_key.iter().map(|k| vec![k.to_string()]).collect()),
+            source_defined_primary_key: (!def.primary_key.is_empty()).then(|| {
+                def.primary_key
+                    .iter()
+                    .map(|k| vec![k.to_string()])
+                    .collect()
+            }),
             is_resumable: Some(true),
         })
         .collect();
@@ -114,7 +118,10 @@ fn projection(def: &StreamDef, configured: Option<&Value>) -> Result<Option<Vec<
         return Ok(None);
     };
     let Some(object) = schema.as_object() else {
-        return Err(format!("json_schema must be an object; found {}", json_type(schema)));
+        return Err(format!(
+            "json_schema must be an object; found {}",
+            json_type(schema)
+        ));
     };
     let Some(properties) = object.get("properties") else {
         return Ok(None);
@@ -166,7 +173,10 @@ mod tests {
             clients.supported_sync_modes,
             [SyncMode::FullRefresh, SyncMode::Incremental]
         );
-        assert_eq!(clients.default_cursor_field, Some(vec!["updated_at".to_string()]));
+        assert_eq!(
+            clients.default_cursor_field,
+            Some(vec!["updated_at".to_string()])
+        );
         let company = c.streams.iter().find(|s| s.name == "company").unwrap();
         assert_eq!(company.supported_sync_modes, [SyncMode::FullRefresh]);
         assert!(company.source_defined_primary_key.is_none());
@@ -174,14 +184,20 @@ mod tests {
 
     #[test]
     fn unknown_stream_and_bad_mode_are_config_errors() {
-        let e = configured(&catalog(json!([{"stream": {"name": "nope"}, "sync_mode": "full_refresh"}])))
-            .unwrap_err();
+        let e = configured(&catalog(
+            json!([{"stream": {"name": "nope"}, "sync_mode": "full_refresh"}]),
+        ))
+        .unwrap_err();
         assert!(e.0.contains("\"nope\""), "{e}");
-        let e = configured(&catalog(json!([{"stream": {"name": "clients"}, "sync_mode": "INVALID"}])))
-            .unwrap_err();
+        let e = configured(&catalog(
+            json!([{"stream": {"name": "clients"}, "sync_mode": "INVALID"}]),
+        ))
+        .unwrap_err();
         assert!(e.0.contains("INVALID"), "{e}");
-        let e = configured(&catalog(json!([{"stream": {"name": "company"}, "sync_mode": "incremental"}])))
-            .unwrap_err();
+        let e = configured(&catalog(
+            json!([{"stream": {"name": "company"}, "sync_mode": "incremental"}]),
+        ))
+        .unwrap_err();
         assert!(e.0.contains("full_refresh"), "{e}");
     }
 
@@ -194,7 +210,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             s[0].fields.as_deref(),
-            Some(&["id".to_string(), "name".to_string(), "updated_at".to_string()][..])
+            Some(
+                &[
+                    "id".to_string(),
+                    "name".to_string(),
+                    "updated_at".to_string()
+                ][..]
+            )
         );
         let whole = configured(&catalog(json!([{
             "stream": {"name": "clients", "json_schema": {}}, "sync_mode": "full_refresh"

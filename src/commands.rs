@@ -19,8 +19,11 @@ const CHECK_RETRIES: usize = 2;
 
 /// `spec`: prints spec.json.
 pub fn spec(output: &Output) -> Result<(), u8> {
-    let spec: serde_json::Value = serde_json::from_str(config::SPEC).expect("spec.json is valid JSON");
-    output.emit(&AirbyteMessage::spec(spec)).map_err(|_| EXIT_FAILURE)
+    let spec: serde_json::Value =
+        serde_json::from_str(config::SPEC).expect("spec.json is valid JSON");
+    output
+        .emit(&AirbyteMessage::spec(spec))
+        .map_err(|_| EXIT_FAILURE)
 }
 
 /// `check`: validates the config and makes one cheap authenticated request (the current user).
@@ -75,7 +78,12 @@ pub fn discover(output: &Output, config_path: &Path) -> Result<(), u8> {
 }
 
 /// `read`: reads the selected streams; non-zero exit unless every one completed.
-pub fn read(output: &Output, config_path: &Path, catalog_path: &Path, state_path: Option<&Path>) -> Result<(), u8> {
+pub fn read(
+    output: &Output,
+    config_path: &Path,
+    catalog_path: &Path,
+    state_path: Option<&Path>,
+) -> Result<(), u8> {
     let inputs = load_config(config_path).and_then(|config| {
         let selected = catalog::configured(&config::read_json_file("catalog", catalog_path)?)?;
         let state = match state_path {
@@ -106,7 +114,11 @@ fn load_config(path: &Path) -> Result<Config, ConfigError> {
 }
 
 fn config_error(output: &Output, e: ConfigError) -> Result<(), u8> {
-    let _ = output.emit(&AirbyteMessage::error(FailureType::ConfigError, e.to_string(), None));
+    let _ = output.emit(&AirbyteMessage::error(
+        FailureType::ConfigError,
+        e.to_string(),
+        None,
+    ));
     Err(EXIT_FAILURE)
 }
 

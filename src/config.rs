@@ -122,7 +122,10 @@ pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 
 /// Reads a JSON file given on the command line (config, catalog or state), with errors that
 /// say which file and what is wrong with it.
-pub fn read_json_file(what: &str, path: &std::path::Path) -> Result<serde_json::Value, ConfigError> {
+pub fn read_json_file(
+    what: &str,
+    path: &std::path::Path,
+) -> Result<serde_json::Value, ConfigError> {
     let shown = path.display();
     let meta = std::fs::metadata(path)
         .map_err(|e| ConfigError(format!("cannot read the {what} file {shown}: {e}")))?;
@@ -188,7 +191,9 @@ impl Config {
             ));
         }
         let start_date = parse_instant("replication_start_date", text("replication_start_date"))?
-            .ok_or_else(|| ConfigError("replication_start_date is required, e.g. \"2024-01-01T00:00:00Z\"".into()))?;
+            .ok_or_else(|| {
+            ConfigError("replication_start_date is required, e.g. \"2024-01-01T00:00:00Z\"".into())
+        })?;
         let end_date = parse_instant("replication_end_date", text("replication_end_date"))?;
         let now = chrono::Utc::now();
         if start_date > now {
@@ -208,13 +213,16 @@ impl Config {
             }
         }
         let defaults = connection_specification();
-        let default = |key: &str| defaults["properties"][key]["default"].as_f64().unwrap_or(0.0);
+        let default = |key: &str| {
+            defaults["properties"][key]["default"]
+                .as_f64()
+                .unwrap_or(0.0)
+        };
         let get = |key: &str| number(key).unwrap_or_else(|| default(key));
         let window = |key: &str| {
             let seconds = get(key);
-            Duration::try_from_secs_f64(seconds).map_err(|_| {
-                ConfigError(format!("{key} must be a positive number of seconds"))
-            })
+            Duration::try_from_secs_f64(seconds)
+                .map_err(|_| ConfigError(format!("{key} must be a positive number of seconds")))
         };
 
         Ok(Config {
@@ -257,7 +265,10 @@ pub fn json_type(value: &serde_json::Value) -> &'static str {
 /// Which kind of credentials a config holds: `auth_type` when given, otherwise inferred from
 /// the fields present (configs written before `auth_type` existed).
 fn auth_type(value: &serde_json::Value) -> Option<&str> {
-    let creds = value.get("credentials").filter(|c| c.is_object()).unwrap_or(value);
+    let creds = value
+        .get("credentials")
+        .filter(|c| c.is_object())
+        .unwrap_or(value);
     match creds.get("auth_type").and_then(|t| t.as_str()) {
         Some(t) => Some(t),
         None if creds.get("api_token").is_some() => Some("Token"),
@@ -319,7 +330,10 @@ fn check_credentials(value: &serde_json::Value) -> Result<(), ConfigError> {
 }
 
 fn credentials(value: &serde_json::Value) -> Credentials {
-    let creds = value.get("credentials").filter(|c| c.is_object()).unwrap_or(value);
+    let creds = value
+        .get("credentials")
+        .filter(|c| c.is_object())
+        .unwrap_or(value);
     let text = |key: &str| creds[key].as_str().unwrap_or_default().trim().to_string();
     match auth_type(value) {
         Some("Client") => Credentials::OAuth {
@@ -341,14 +355,25 @@ fn validate_against_spec(value: &serde_json::Value) -> Result<(), ConfigError> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(ConfigError(format!("the config is invalid: {}", problems.join("; "))))
+        Err(ConfigError(format!(
+            "the config is invalid: {}",
+            problems.join("; ")
+        )))
     }
 }
 
 fn describe(error: &jsonschema::ValidationError<'_>) -> String {
     use jsonschema::error::ValidationErrorKind as Kind;
-    let path = error.instance_path().as_str().trim_start_matches('/').replace('/', ".");
-    let field = if path.is_empty() { "the config".to_string() } else { path };
+    let path = error
+        .instance_path()
+        .as_str()
+        .trim_start_matches('/')
+        .replace('/', ".");
+    let field = if path.is_empty() {
+        "the config".to_string()
+    } else {
+        path
+    };
     match error.kind() {
         Kind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
@@ -358,8 +383,13 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
                 format!("{field}.{name} is required")
             }
         }
-        Kind::Type { kind } => format!("{field} must be of type {kind:?}").replace("Single(", "").replace(')', "").to_lowercase(),
-        Kind::Pattern { pattern } => format!("{field} does not match the expected format {pattern}"),
+        Kind::Type { kind } => format!("{field} must be of type {kind:?}")
+            .replace("Single(", "")
+            .replace(')', "")
+            .to_lowercase(),
+        Kind::Pattern { pattern } => {
+            format!("{field} does not match the expected format {pattern}")
+        }
         Kind::Format { format } => format!("{field} is not a valid {format}"),
         Kind::Minimum { limit } | Kind::ExclusiveMinimum { limit } => {
             format!("{field} must be at least {limit}")

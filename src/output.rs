@@ -167,7 +167,8 @@ mod tests {
     fn emit_writes_one_json_line_per_message() {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let out = Output::new(Box::new(Shared(buf.clone())));
-        out.emit(&AirbyteMessage::log(LogLevel::Info, "hello")).unwrap();
+        out.emit(&AirbyteMessage::log(LogLevel::Info, "hello"))
+            .unwrap();
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,

@@ -26,7 +26,8 @@ pub fn parse<'a>(body: &'a str, key: &str) -> Result<Page<'a>, String> {
     let page = PageSeed { key }
         .deserialize(&mut de)
         .map_err(|e| format!("the response is not a page of `{key}`: {e}"))?;
-    de.end().map_err(|e| format!("trailing data after the page: {e}"))?;
+    de.end()
+        .map_err(|e| format!("trailing data after the page: {e}"))?;
     let page = page?;
     Ok(page)
 }
@@ -97,7 +98,8 @@ pub struct RecordKeys<'a> {
 impl<'a> RecordKeys<'a> {
     /// Reads the keys of one raw record; `Err` when the record is not a JSON object.
     pub fn of(record: &'a RawValue) -> Result<RecordKeys<'a>, String> {
-        serde_json::from_str(record.get()).map_err(|_| "the record is not a JSON object".to_string())
+        serde_json::from_str(record.get())
+            .map_err(|_| "the record is not a JSON object".to_string())
     }
 
     /// The id as an integer, or why it is not one.
@@ -114,10 +116,18 @@ impl<'a> RecordKeys<'a> {
     pub fn updated_at(&self) -> Result<&'a str, String> {
         match self.updated_at.map(RawValue::get) {
             None | Some("null") => Err("it has no updated_at".into()),
-            Some(text) if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') && !text.contains('\\') => {
+            Some(text)
+                if text.len() >= 2
+                    && text.starts_with('"')
+                    && text.ends_with('"')
+                    && !text.contains('\\') =>
+            {
                 Ok(&text[1..text.len() - 1])
             }
-            Some(text) => Err(format!("its updated_at is not a date-time string: {}", shorten(text))),
+            Some(text) => Err(format!(
+                "its updated_at is not a date-time string: {}",
+                shorten(text)
+            )),
         }
     }
 }
@@ -158,7 +168,8 @@ mod tests {
         assert!(keys.id().unwrap_err().contains("not an integer"));
         assert!(keys.updated_at().unwrap_err().contains("not a date-time"));
         let raw: Box<RawValue> =
-            serde_json::from_str(r#"{"id":2380504951,"updated_at":"2024-01-01T00:00:00Z"}"#).unwrap();
+            serde_json::from_str(r#"{"id":2380504951,"updated_at":"2024-01-01T00:00:00Z"}"#)
+                .unwrap();
         let keys = RecordKeys::of(&raw).unwrap();
         assert_eq!(keys.id().unwrap(), 2_380_504_951);
         assert_eq!(keys.updated_at().unwrap(), "2024-01-01T00:00:00Z");

@@ -168,7 +168,11 @@ fn warn_if_future(def: &StreamDef, position: &Position) {
         tracing::warn!(
             "the state of stream {} is in the future ({}): nothing will be read until then",
             def.name,
-            position.updated_at.as_deref().or(position.to.as_deref()).unwrap_or_default()
+            position
+                .updated_at
+                .as_deref()
+                .or(position.to.as_deref())
+                .unwrap_or_default()
         );
     }
 }
@@ -176,8 +180,16 @@ fn warn_if_future(def: &StreamDef, position: &Position) {
 impl Engine {
     async fn run_stream(&self, sel: Selected, position: Position) -> StreamEnd {
         let name = sel.def.name;
-        let mut out = Emitter::new(name, &self.output, sel.fields.clone(), self.config.checkpoint_interval);
-        if out.message(&AirbyteMessage::stream_status(name, StreamStatus::Started)).is_err() {
+        let mut out = Emitter::new(
+            name,
+            &self.output,
+            sel.fields.clone(),
+            self.config.checkpoint_interval,
+        );
+        if out
+            .message(&AirbyteMessage::stream_status(name, StreamStatus::Started))
+            .is_err()
+        {
             return StreamEnd::Failed;
         }
         let result = match (sel.def.records_key, sel.def.parent, sel.def.cursor) {
@@ -190,7 +202,9 @@ impl Engine {
             Ok(final_position) => out
                 .running()
                 .and_then(|()| out.state(&final_position))
-                .and_then(|()| out.message(&AirbyteMessage::stream_status(name, StreamStatus::Complete)))
+                .and_then(|()| {
+                    out.message(&AirbyteMessage::stream_status(name, StreamStatus::Complete))
+                })
                 .map_err(StreamError::from),
             Err(e) => Err(e),
         };
@@ -206,7 +220,10 @@ impl Engine {
 
     fn fail(&self, name: &str, error: StreamError, out: &mut Emitter<'_>) -> StreamEnd {
         let _ = out.flush_page();
-        let _ = out.message(&AirbyteMessage::stream_status(name, StreamStatus::Incomplete));
+        let _ = out.message(&AirbyteMessage::stream_status(
+            name,
+            StreamStatus::Incomplete,
+        ));
         let (failure_type, message, end) = match error {
             StreamError::Fetch(FetchError::Forbidden { url_path }) => {
                 tracing::warn!(
@@ -251,14 +268,21 @@ impl Engine {
     fn resume_of<'p>(&self, sel: &Selected, position: &'p Position) -> Option<&'p Resume> {
         let resume = position.resume.as_ref()?;
         let fits = match sel.mode {
-            SyncMode::Incremental => resume.watermark.is_some() || !matches!(sel.def.cursor, Cursor::UpdatedAt { .. }),
+            SyncMode::Incremental => {
+                resume.watermark.is_some() || !matches!(sel.def.cursor, Cursor::UpdatedAt { .. })
+            }
             SyncMode::FullRefresh => resume.watermark.is_none(),
         };
         fits.then_some(resume)
     }
 
     /// What an entity stream's state says once its pass completed.
-    fn completed(&self, sel: &Selected, lower: DateTime<Utc>, watermark: Option<DateTime<Utc>>) -> Position {
+    fn completed(
+        &self,
+        sel: &Selected,
+        lower: DateTime<Utc>,
+        watermark: Option<DateTime<Utc>>,
+    ) -> Position {
         match (sel.mode, sel.def.cursor) {
             (SyncMode::Incremental, Cursor::UpdatedAt { .. }) => {
                 let mut mark = watermark.unwrap_or_else(Utc::now);
@@ -309,7 +333,9 @@ impl Engine {
             .or_else(|_| self.config.api_url.join(next))
             .map_err(|_| StreamError::Malformed(format!("links.next is not a URL: {next:.80}")))?;
         if url.origin() != self.config.api_url.origin() {
-            return Err(StreamError::Fetch(FetchError::ForeignHost { url: url.origin().ascii_serialization() }));
+            return Err(StreamError::Fetch(FetchError::ForeignHost {
+                url: url.origin().ascii_serialization(),
+            }));
         }
         let mut link = url.path().to_string();
         if let Some(q) = url.query() {
@@ -323,12 +349,12 @@ impl Engine {
     /// records deleted since the interruption shift later records onto earlier pages, and
     /// re-reading one page is cheaper than missing them. Cursor links (keyset on id) are stable.
     fn url_from_resume(&self, link: &str) -> Result<Url, StreamError> {
-        let mut url = self
-            .config
-            .api_url
-            .join(link)
-            .map_err(|_| StreamError::Malformed(format!("the state's resume link is not a URL: {link:.80}")))?;
-        if url.origin() != self.config.api_url.origin() || !url.path().starts_with(self.config.api_url.path()) {
+        let mut url = self.config.api_url.join(link).map_err(|_| {
+            StreamError::Malformed(format!("the state's resume link is not a URL: {link:.80}"))
+        })?;
+        if url.origin() != self.config.api_url.origin()
+            || !url.path().starts_with(self.config.api_url.path())
+        {
             return Err(StreamError::Malformed(format!(
                 "the state's resume link {link:.80} is not under the API URL {}; remove `resume` from the state to restart the pass",
                 self.config.api_url
@@ -361,16 +387,25 @@ impl Engine {
         loop {
             seen.insert(url.to_string());
             let response = self.client.get(&url, bucket).await?;
-            let body = std::str::from_utf8(&response.body)
-                .map_err(|_| StreamError::Malformed(format!("{} answered with a body that is not UTF-8", url.path())))?;
-            let page = page::parse(body, key).map_err(|e| StreamError::Malformed(format!("{}: {e}", url.path())))?;
+            let body = std::str::from_utf8(&response.body).map_err(|_| {
+                StreamError::Malformed(format!(
+                    "{} answered with a body that is not UTF-8",
+                    url.path()
+                ))
+            })?;
+            let page = page::parse(body, key)
+                .map_err(|e| StreamError::Malformed(format!("{}: {e}", url.path())))?;
             let next = match page.next.as_deref() {
                 Some(next) => Some(self.resume_link(next)?),
                 None => None,
             };
             on_page(&page, response.date, next.as_deref())?;
             let Some(next) = next else { return Ok(()) };
-            let next_url = self.config.api_url.join(&next).expect("a link of our own origin");
+            let next_url = self
+                .config
+                .api_url
+                .join(&next)
+                .expect("a link of our own origin");
             if seen.contains(next_url.as_str()) {
                 return Err(StreamError::Malformed(format!(
                     "links.next of {} points back to a page already read ({next:.120}); stopped to avoid an endless loop",
@@ -388,12 +423,21 @@ impl Engine {
     }
 
     /// A stream whose body is one object (company).
-    async fn read_single(&self, def: &StreamDef, out: &mut Emitter<'_>) -> Result<Position, StreamError> {
-        let response = self.client.get(&self.client.url(def.path, &[]), Self::bucket(def)).await?;
+    async fn read_single(
+        &self,
+        def: &StreamDef,
+        out: &mut Emitter<'_>,
+    ) -> Result<Position, StreamError> {
+        let response = self
+            .client
+            .get(&self.client.url(def.path, &[]), Self::bucket(def))
+            .await?;
         let body = std::str::from_utf8(&response.body)
             .ok()
             .filter(|b| b.trim_start().starts_with('{'))
-            .ok_or_else(|| StreamError::Malformed(format!("{} did not answer with a JSON object", def.path)))?;
+            .ok_or_else(|| {
+                StreamError::Malformed(format!("{} did not answer with a JSON object", def.path))
+            })?;
         out.running()?;
         out.record(body.trim(), "");
         out.flush_page()?;
@@ -401,20 +445,35 @@ impl Engine {
     }
 
     /// An entity stream (or project_budget): one pass over its pages.
-    async fn read_list(&self, sel: &Selected, position: &Position, out: &mut Emitter<'_>) -> Result<Position, StreamError> {
+    async fn read_list(
+        &self,
+        sel: &Selected,
+        position: &Position,
+        out: &mut Emitter<'_>,
+    ) -> Result<Position, StreamError> {
         let def = sel.def;
         let lower = self.lower_bound(sel, position);
         let filter = RecordFilter::new(def, lower, self.config.end_date);
         let resume = self.resume_of(sel, position);
-        let mut watermark = resume.and_then(|r| r.watermark.as_deref()).and_then(state::parse_instant);
+        let mut watermark = resume
+            .and_then(|r| r.watermark.as_deref())
+            .and_then(state::parse_instant);
         let first = match resume.and_then(|r| r.next.as_deref()) {
             Some(link) => {
-                tracing::info!("stream {}: resuming the interrupted pass at {link}", def.name);
+                tracing::info!(
+                    "stream {}: resuming the interrupted pass at {link}",
+                    def.name
+                );
                 self.url_from_resume(link)?
             }
             None => {
                 let mut query = Vec::new();
-                if matches!(def.cursor, Cursor::UpdatedAt { server_filter: true }) {
+                if matches!(
+                    def.cursor,
+                    Cursor::UpdatedAt {
+                        server_filter: true
+                    }
+                ) {
                     query.push(("updated_since", state::format_instant(lower)));
                 }
                 self.first_url(def.path, query)
@@ -436,7 +495,9 @@ impl Engine {
             out.flush_page()?;
             if let Some(next) = next.filter(|_| out.checkpoint_due()) {
                 let resume = Resume {
-                    watermark: watermark.filter(|_| sel.mode == SyncMode::Incremental).map(state::format_instant),
+                    watermark: watermark
+                        .filter(|_| sel.mode == SyncMode::Incremental)
+                        .map(state::format_instant),
                     next: Some(next.to_string()),
                     ..Resume::default()
                 };
@@ -453,25 +514,37 @@ impl Engine {
 
     /// The ids of a parent stream, listed once per sync, ascending.
     async fn parent_list(&self, parent: &'static str) -> Result<Arc<ParentList>, StreamError> {
-        let cell = self.parents.lock().expect("not poisoned").entry(parent).or_default().clone();
+        let cell = self
+            .parents
+            .lock()
+            .expect("not poisoned")
+            .entry(parent)
+            .or_default()
+            .clone();
         cell.get_or_try_init(|| async {
             let def = streams::find(parent).expect("parents are in the table");
             let mut ids = Vec::new();
             let mut listed_at = None;
             let mut bad = 0u64;
-            self.walk(def, self.first_url(def.path, Vec::new()), |page, date, _| {
-                listed_at = listed_at.or(date);
-                for raw in &page.records {
-                    match RecordKeys::of(raw).and_then(|k| k.id()) {
-                        Ok(id) => ids.push(id),
-                        Err(why) => {
-                            bad += 1;
-                            tracing::error!("stream {parent}: a record cannot be used as a parent: {why}");
+            self.walk(
+                def,
+                self.first_url(def.path, Vec::new()),
+                |page, date, _| {
+                    listed_at = listed_at.or(date);
+                    for raw in &page.records {
+                        match RecordKeys::of(raw).and_then(|k| k.id()) {
+                            Ok(id) => ids.push(id),
+                            Err(why) => {
+                                bad += 1;
+                                tracing::error!(
+                                    "stream {parent}: a record cannot be used as a parent: {why}"
+                                );
+                            }
                         }
                     }
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .await?;
             if bad > 0 {
                 return Err(StreamError::BadRecords(bad));
@@ -486,7 +559,13 @@ impl Engine {
     }
 
     /// A child stream: its records under each parent, parents in ascending id order.
-    async fn read_children(&self, sel: &Selected, parent: &'static str, position: &Position, out: &mut Emitter<'_>) -> Result<Position, StreamError> {
+    async fn read_children(
+        &self,
+        sel: &Selected,
+        parent: &'static str,
+        position: &Position,
+        out: &mut Emitter<'_>,
+    ) -> Result<Position, StreamError> {
         let def = sel.def;
         let parents = self.parent_list(parent).await?;
         let lower = self.lower_bound(sel, position);
@@ -500,7 +579,11 @@ impl Engine {
         let incremental_filter = matches!(def.cursor, Cursor::UpdatedAt { .. });
         out.running()?;
         let mut bad = 0;
-        for &id in parents.ids.iter().filter(|&&id| after.is_none_or(|a| id > a)) {
+        for &id in parents
+            .ids
+            .iter()
+            .filter(|&&id| after.is_none_or(|a| id > a))
+        {
             let mut query = Vec::new();
             if incremental_filter {
                 query.push(("updated_since", state::format_instant(lower)));
@@ -522,7 +605,9 @@ impl Engine {
             }
             if out.checkpoint_due() {
                 let resume = Resume {
-                    watermark: watermark.filter(|_| sel.mode == SyncMode::Incremental && incremental_filter).map(state::format_instant),
+                    watermark: watermark
+                        .filter(|_| sel.mode == SyncMode::Incremental && incremental_filter)
+                        .map(state::format_instant),
                     after_parent_id: Some(id),
                     ..Resume::default()
                 };
@@ -536,16 +621,28 @@ impl Engine {
     }
 
     /// A report stream: windows of at most 365 days from the start (or the state) to the end.
-    async fn read_reports(&self, sel: &Selected, position: &Position, out: &mut Emitter<'_>) -> Result<Position, StreamError> {
+    async fn read_reports(
+        &self,
+        sel: &Selected,
+        position: &Position,
+        out: &mut Emitter<'_>,
+    ) -> Result<Position, StreamError> {
         let def = sel.def;
         let start_day = self.config.start_date.date_naive();
         let resume = self.resume_of(sel, position);
         let mut from = match (resume.and_then(|r| r.from.as_deref()), sel.mode) {
             (Some(f), _) => state::parse_date(f).unwrap_or(start_day),
-            (None, SyncMode::Incremental) => position.to_date().map_or(start_day, |d| d.max(start_day)),
+            (None, SyncMode::Incremental) => {
+                position.to_date().map_or(start_day, |d| d.max(start_day))
+            }
             (None, SyncMode::FullRefresh) => start_day,
         };
-        let end_day = self.config.end_date.unwrap_or_else(Utc::now).min(Utc::now()).date_naive();
+        let end_day = self
+            .config
+            .end_date
+            .unwrap_or_else(Utc::now)
+            .min(Utc::now())
+            .date_naive();
         let mut last_to = match sel.mode {
             SyncMode::Incremental => position.to.clone(),
             SyncMode::FullRefresh => None,
@@ -573,7 +670,14 @@ impl Engine {
                         next: Some(next.to_string()),
                         ..Resume::default()
                     };
-                    out.state(&self.in_progress(sel, &Position { to: last_to.clone(), ..Position::default() }, resume))?;
+                    out.state(&self.in_progress(
+                        sel,
+                        &Position {
+                            to: last_to.clone(),
+                            ..Position::default()
+                        },
+                        resume,
+                    ))?;
                 }
                 Ok(())
             })
@@ -582,9 +686,15 @@ impl Engine {
             last_to = Some(to_text);
             if from <= end_day {
                 let position = match sel.mode {
-                    SyncMode::Incremental => Position { to: last_to.clone(), ..Position::default() },
+                    SyncMode::Incremental => Position {
+                        to: last_to.clone(),
+                        ..Position::default()
+                    },
                     SyncMode::FullRefresh => Position {
-                        resume: Some(Resume { from: Some(state::format_date(from)), ..Resume::default() }),
+                        resume: Some(Resume {
+                            from: Some(state::format_date(from)),
+                            ..Resume::default()
+                        }),
                         ..Position::default()
                     },
                 };
@@ -592,7 +702,10 @@ impl Engine {
             }
         }
         Ok(match sel.mode {
-            SyncMode::Incremental => Position { to: last_to, ..Position::default() },
+            SyncMode::Incremental => Position {
+                to: last_to,
+                ..Position::default()
+            },
             SyncMode::FullRefresh => Position::finished_full_refresh(),
         })
     }
@@ -652,12 +765,19 @@ fn compare_instants(record: &str, ours: &str) -> Result<std::cmp::Ordering, Stri
     if record.len() == 20 && record.ends_with('Z') && record.as_bytes()[10] == b'T' {
         return Ok(record.cmp(ours));
     }
-    let parsed = state::parse_instant(record).ok_or_else(|| format!("its updated_at is not a date-time: {record:.40}"))?;
+    let parsed = state::parse_instant(record)
+        .ok_or_else(|| format!("its updated_at is not a date-time: {record:.40}"))?;
     Ok(parsed.cmp(&state::parse_instant(ours).expect("ours are well-formed")))
 }
 
 /// Emits a page's records that pass the filter; returns how many were malformed.
-fn emit_records(def: &StreamDef, records: &[&serde_json::value::RawValue], filter: &RecordFilter, extra: &str, out: &mut Emitter<'_>) -> u64 {
+fn emit_records(
+    def: &StreamDef,
+    records: &[&serde_json::value::RawValue],
+    filter: &RecordFilter,
+    extra: &str,
+    out: &mut Emitter<'_>,
+) -> u64 {
     let mut bad = 0;
     for raw in records {
         let verdict = if filter.check_keys || filter.lower.is_some() {
@@ -674,7 +794,9 @@ fn emit_records(def: &StreamDef, records: &[&serde_json::value::RawValue], filte
                 bad += 1;
                 out.malformed += 1;
                 if out.malformed <= MALFORMED_LOGGED {
-                    let id = RecordKeys::of(raw).ok().and_then(|k| k.id.map(|i| i.get().to_string()));
+                    let id = RecordKeys::of(raw)
+                        .ok()
+                        .and_then(|k| k.id.map(|i| i.get().to_string()));
                     tracing::error!(
                         "stream {}: a record (id {}) was not emitted: {why}",
                         def.name,
@@ -704,7 +826,12 @@ struct Emitter<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    fn new(stream: &'static str, output: &'a Output, fields: Option<Vec<String>>, checkpoint_interval: u64) -> Self {
+    fn new(
+        stream: &'static str,
+        output: &'a Output,
+        fields: Option<Vec<String>>,
+        checkpoint_interval: u64,
+    ) -> Self {
         Emitter {
             stream,
             output,
@@ -728,7 +855,10 @@ impl<'a> Emitter<'a> {
     /// RUNNING, once, before the first record.
     fn running(&mut self) -> io::Result<()> {
         if !std::mem::replace(&mut self.running, true) {
-            self.message(&AirbyteMessage::stream_status(self.stream, StreamStatus::Running))?;
+            self.message(&AirbyteMessage::stream_status(
+                self.stream,
+                StreamStatus::Running,
+            ))?;
         }
         Ok(())
     }
@@ -750,7 +880,11 @@ impl<'a> Emitter<'a> {
         if extra.is_empty() {
             buf.extend_from_slice(raw.as_bytes());
         } else {
-            let body = raw.trim_start().strip_prefix('{').unwrap_or(raw).trim_start();
+            let body = raw
+                .trim_start()
+                .strip_prefix('{')
+                .unwrap_or(raw)
+                .trim_start();
             buf.push(b'{');
             buf.extend_from_slice(extra.as_bytes());
             if !body.starts_with('}') {
@@ -782,7 +916,8 @@ impl<'a> Emitter<'a> {
 
     /// A STATE covering every record written so far.
     fn state(&mut self, position: &Position) -> io::Result<()> {
-        let message = AirbyteMessage::stream_state(self.stream, position.to_value(), self.since_state);
+        let message =
+            AirbyteMessage::stream_state(self.stream, position.to_value(), self.since_state);
         self.since_state = 0;
         self.message(&message)
     }

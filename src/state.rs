@@ -126,7 +126,9 @@ impl InputState {
                         .map_err(|e| ConfigError(format!("state entry {i}: {e}")))?;
                 }
             }
-            Value::Object(object) if object.contains_key("type") || object.contains_key("stream") => {
+            Value::Object(object)
+                if object.contains_key("type") || object.contains_key("stream") =>
+            {
                 collect(value, &mut streams).map_err(|e| ConfigError(format!("state: {e}")))?;
             }
             Value::Object(object) => {
@@ -209,8 +211,8 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
     if object.is_empty() {
         return Ok(Position::default());
     }
-    let mut position: Position = serde_json::from_value(value.clone())
-        .map_err(|e| format!("unexpected shape ({e})"))?;
+    let mut position: Position =
+        serde_json::from_value(value.clone()).map_err(|e| format!("unexpected shape ({e})"))?;
     if position.updated_at.is_none() {
         position.updated_at = incumbent_child_cursor(object)?;
     }
@@ -227,10 +229,19 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
         }
     }
     if let Some(resume) = &position.resume {
-        let bad_time = resume.watermark.as_deref().is_some_and(|w| parse_instant(w).is_none());
-        let bad_date = resume.from.as_deref().is_some_and(|f| parse_date(f).is_none());
+        let bad_time = resume
+            .watermark
+            .as_deref()
+            .is_some_and(|w| parse_instant(w).is_none());
+        let bad_date = resume
+            .from
+            .as_deref()
+            .is_some_and(|f| parse_date(f).is_none());
         if bad_time || bad_date {
-            return Err("its resume point is malformed; remove the `resume` object to restart the pass".into());
+            return Err(
+                "its resume point is malformed; remove the `resume` object to restart the pass"
+                    .into(),
+            );
         }
     }
     let expected = match def.cursor {
@@ -249,7 +260,9 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
 
 /// The incumbent's child streams keep one cursor per parent, or a global one under `state`;
 /// the earliest is the safe place to continue from.
-fn incumbent_child_cursor(object: &serde_json::Map<String, Value>) -> Result<Option<String>, String> {
+fn incumbent_child_cursor(
+    object: &serde_json::Map<String, Value>,
+) -> Result<Option<String>, String> {
     if let Some(cursor) = object.get("state").and_then(|s| s.get("updated_at")) {
         return cursor
             .as_str()
@@ -311,7 +324,10 @@ mod tests {
     fn empty_and_null_states_mean_no_state() {
         for doc in [json!([]), Value::Null, json!([null])] {
             let input = InputState::from_json(&doc).unwrap();
-            assert_eq!(input.position(find("clients").unwrap()).unwrap(), Position::default());
+            assert_eq!(
+                input.position(find("clients").unwrap()).unwrap(),
+                Position::default()
+            );
         }
     }
 

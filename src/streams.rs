@@ -93,9 +93,23 @@ const NONE: Cursor = Cursor::None;
 
 /// Every stream, in the incumbent's order.
 pub static STREAMS: [StreamDef; 32] = [
-    stream!("clients", "/clients", Some("clients"), ["id"], UPDATED_AT, None),
+    stream!(
+        "clients",
+        "/clients",
+        Some("clients"),
+        ["id"],
+        UPDATED_AT,
+        None
+    ),
     stream!("company", "/company", None, [], NONE, None),
-    stream!("contacts", "/contacts", Some("contacts"), ["id"], UPDATED_AT, None),
+    stream!(
+        "contacts",
+        "/contacts",
+        Some("contacts"),
+        ["id"],
+        UPDATED_AT,
+        None
+    ),
     stream!(
         "estimate_item_categories",
         "/estimate_item_categories",
@@ -104,7 +118,14 @@ pub static STREAMS: [StreamDef; 32] = [
         UPDATED_AT,
         None
     ),
-    stream!("estimates", "/estimates", Some("estimates"), ["id"], UPDATED_AT, None),
+    stream!(
+        "estimates",
+        "/estimates",
+        Some("estimates"),
+        ["id"],
+        UPDATED_AT,
+        None
+    ),
     stream!(
         "expense_categories",
         "/expense_categories",
@@ -113,7 +134,14 @@ pub static STREAMS: [StreamDef; 32] = [
         UPDATED_AT,
         None
     ),
-    stream!("expenses", "/expenses", Some("expenses"), ["id"], UPDATED_AT, None),
+    stream!(
+        "expenses",
+        "/expenses",
+        Some("expenses"),
+        ["id"],
+        UPDATED_AT,
+        None
+    ),
     stream!(
         "invoice_item_categories",
         "/invoice_item_categories",
@@ -122,8 +150,22 @@ pub static STREAMS: [StreamDef; 32] = [
         UPDATED_AT,
         None
     ),
-    stream!("invoices", "/invoices", Some("invoices"), ["id"], UPDATED_AT, None),
-    stream!("projects", "/projects", Some("projects"), ["id"], UPDATED_AT, None),
+    stream!(
+        "invoices",
+        "/invoices",
+        Some("invoices"),
+        ["id"],
+        UPDATED_AT,
+        None
+    ),
+    stream!(
+        "projects",
+        "/projects",
+        Some("projects"),
+        ["id"],
+        UPDATED_AT,
+        None
+    ),
     stream!(
         "roles",
         "/roles",
@@ -224,7 +266,14 @@ pub static STREAMS: [StreamDef; 32] = [
         REPORT,
         None
     ),
-    stream!("time_team", "/reports/time/team", Some("results"), [], REPORT, None),
+    stream!(
+        "time_team",
+        "/reports/time/team",
+        Some("results"),
+        [],
+        REPORT,
+        None
+    ),
     stream!(
         "uninvoiced",
         "/reports/uninvoiced",
@@ -308,7 +357,11 @@ mod tests {
                 assert!(props.get(field).is_some(), "{} lacks {field}", s.name);
             }
             if s.parent.is_some() {
-                assert!(props.get("parent_id").is_some(), "{} lacks parent_id", s.name);
+                assert!(
+                    props.get("parent_id").is_some(),
+                    "{} lacks parent_id",
+                    s.name
+                );
             }
         }
     }

@@ -12,32 +12,54 @@ fn spec_prints_spec_json() {
     assert_eq!(run.code, 0);
     let specs = run.of_type("SPEC");
     assert_eq!(specs.len(), 1);
-    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(repo_file("spec.json")).unwrap()).unwrap();
+    let on_disk: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_file("spec.json")).unwrap()).unwrap();
     assert_eq!(specs[0]["spec"], on_disk);
-    assert!(on_disk["documentationUrl"].as_str().unwrap().starts_with("https://"));
+    assert!(on_disk["documentationUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
 }
 
 #[test]
 fn help_and_version_answer() {
-    let help = std::process::Command::new(BIN).arg("--help").output().unwrap();
+    let help = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(help.status.success());
     let text = String::from_utf8(help.stdout).unwrap();
     for verb in ["spec", "check", "discover", "read"] {
         assert!(text.contains(verb), "{text}");
     }
-    let version = std::process::Command::new(BIN).arg("--version").output().unwrap();
-    assert!(String::from_utf8(version.stdout).unwrap().contains(env!("CARGO_PKG_VERSION")));
+    let version = std::process::Command::new(BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(version.stdout)
+        .unwrap()
+        .contains(env!("CARGO_PKG_VERSION")));
 }
 
 fn check(config: &Value) -> (String, String, Run) {
     let files = Files::new();
     let path = files.json("config.json", config);
     let run = run(&["check", "--config", path.to_str().unwrap()]);
-    assert_eq!(run.code, 0, "check exits 0 when it could answer: {:?}", run.messages);
+    assert_eq!(
+        run.code, 0,
+        "check exits 0 when it could answer: {:?}",
+        run.messages
+    );
     let statuses = run.of_type("CONNECTION_STATUS");
     assert_eq!(statuses.len(), 1, "{:?}", run.messages);
-    let status = statuses[0]["connectionStatus"]["status"].as_str().unwrap().to_string();
-    let message = statuses[0]["connectionStatus"]["message"].as_str().unwrap_or_default().to_string();
+    let status = statuses[0]["connectionStatus"]["status"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let message = statuses[0]["connectionStatus"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     (status, message, run)
 }
 
@@ -61,7 +83,13 @@ fn check_succeeds_with_oauth() {
         }}),
     ));
     assert_eq!(status, "SUCCEEDED", "{message}");
-    assert_no_secret(&run.stdout, &[harvest_emulator::OAUTH_CLIENT_SECRET, harvest_emulator::OAUTH_REFRESH_TOKEN]);
+    assert_no_secret(
+        &run.stdout,
+        &[
+            harvest_emulator::OAUTH_CLIENT_SECRET,
+            harvest_emulator::OAUTH_REFRESH_TOKEN,
+        ],
+    );
 }
 
 #[test]
@@ -78,9 +106,15 @@ fn check_accepts_a_legacy_config_without_auth_type() {
 fn check_fails_on_a_wrong_token_without_echoing_it() {
     let emu = emulator(Scale::Tiny);
     let token = "9999999.pt.wrong-token-value-XYZ";
-    let (status, message, run) = check(&config(&emu, json!({"credentials": {"auth_type": "Token", "api_token": token}})));
+    let (status, message, run) = check(&config(
+        &emu,
+        json!({"credentials": {"auth_type": "Token", "api_token": token}}),
+    ));
     assert_eq!(status, "FAILED");
-    assert!(message.contains("401") && message.contains("token"), "{message}");
+    assert!(
+        message.contains("401") && message.contains("token"),
+        "{message}"
+    );
     assert_no_secret(&run.stdout, &[token]);
     assert_no_secret(&run.stderr, &[token]);
 }
@@ -96,7 +130,10 @@ fn check_fails_on_a_wrong_account_id() {
 #[test]
 fn check_fails_on_an_unreachable_host() {
     let emu = emulator(Scale::Tiny);
-    let (status, message, _) = check(&config(&emu, json!({"api_url": "http://127.0.0.1:9/v2", "max_retries": 0})));
+    let (status, message, _) = check(&config(
+        &emu,
+        json!({"api_url": "http://127.0.0.1:9/v2", "max_retries": 0}),
+    ));
     assert_eq!(status, "FAILED");
     assert!(message.contains("cannot reach Harvest"), "{message}");
 }
@@ -117,7 +154,10 @@ fn check_fails_on_a_missing_permission() {
 #[test]
 fn check_reports_an_invalid_config_as_failed() {
     let emu = emulator(Scale::Tiny);
-    let (status, message, _) = check(&config(&emu, json!({"replication_start_date": "2024-13-45"})));
+    let (status, message, _) = check(&config(
+        &emu,
+        json!({"replication_start_date": "2024-13-45"}),
+    ));
     assert_eq!(status, "FAILED");
     assert!(message.contains("replication_start_date"), "{message}");
 }
@@ -141,18 +181,33 @@ fn discover_prints_every_stream() {
         if modes.contains(&json!("incremental")) {
             assert_eq!(s["source_defined_cursor"], true, "{name}");
             let cursor = s["default_cursor_field"][0].as_str().unwrap();
-            assert!(s["json_schema"]["properties"].get(cursor).is_some(), "{name}");
+            assert!(
+                s["json_schema"]["properties"].get(cursor).is_some(),
+                "{name}"
+            );
         }
-        for key in s["source_defined_primary_key"].as_array().into_iter().flatten() {
+        for key in s["source_defined_primary_key"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let field = key[0].as_str().unwrap();
-            assert!(s["json_schema"]["properties"].get(field).is_some(), "{name}.{field}");
+            assert!(
+                s["json_schema"]["properties"].get(field).is_some(),
+                "{name}.{field}"
+            );
         }
     }
-    let modes = |name: &str| streams.iter().find(|s| s["name"] == name).unwrap()["supported_sync_modes"].clone();
+    let modes = |name: &str| {
+        streams.iter().find(|s| s["name"] == name).unwrap()["supported_sync_modes"].clone()
+    };
     for full_only in ["company", "billable_rates", "cost_rates", "project_budget"] {
         assert_eq!(modes(full_only), json!(["full_refresh"]), "{full_only}");
     }
-    assert_eq!(modes("time_entries"), json!(["full_refresh", "incremental"]));
+    assert_eq!(
+        modes("time_entries"),
+        json!(["full_refresh", "incremental"])
+    );
 }
 
 #[test]

@@ -19,11 +19,17 @@ fn entity_streams() -> Vec<&'static str> {
 }
 
 fn ids(records: &[Value]) -> BTreeSet<i64> {
-    records.iter().map(|r| r["id"].as_i64().expect("an integer id")).collect()
+    records
+        .iter()
+        .map(|r| r["id"].as_i64().expect("an integer id"))
+        .collect()
 }
 
 fn sum(records: &[Value], field: &str) -> f64 {
-    records.iter().map(|r| r[field].as_f64().unwrap_or(0.0)).sum()
+    records
+        .iter()
+        .map(|r| r[field].as_f64().unwrap_or(0.0))
+        .sum()
 }
 
 #[test]
@@ -38,20 +44,37 @@ fn a_full_refresh_of_every_stream_returns_what_the_emulator_serves() {
         let got = records.get(name).map_or(0, Vec::len) as u64;
         assert_eq!(got, expected[name], "records of {name}");
         if name != "company" {
-            assert_eq!(ids(&records[name]).len() as u64, got, "{name} has no duplicate ids");
+            assert_eq!(
+                ids(&records[name]).len() as u64,
+                got,
+                "{name} has no duplicate ids"
+            );
         }
     }
     // Report windows cover the whole range exactly once, so report totals equal entity totals.
     let hours = sum(&records["time_entries"], "hours");
     for report in ["time_clients", "time_projects", "time_tasks", "time_team"] {
         let total = sum(&records[report], "total_hours");
-        assert!((total - hours).abs() < 0.01 * hours.max(1.0), "{report}: {total} vs {hours} hours");
-        assert!(records[report].iter().all(|r| r["from"].is_string() && r["to"].is_string()));
+        assert!(
+            (total - hours).abs() < 0.01 * hours.max(1.0),
+            "{report}: {total} vs {hours} hours"
+        );
+        assert!(records[report]
+            .iter()
+            .all(|r| r["from"].is_string() && r["to"].is_string()));
     }
     let cost = sum(&records["expenses"], "total_cost");
-    for report in ["expenses_clients", "expenses_projects", "expenses_categories", "expenses_team"] {
+    for report in [
+        "expenses_clients",
+        "expenses_projects",
+        "expenses_categories",
+        "expenses_team",
+    ] {
         let total = sum(&records[report], "total_amount");
-        assert!((total - cost).abs() < 0.01 * cost.max(1.0), "{report}: {total} vs {cost}");
+        assert!(
+            (total - cost).abs() < 0.01 * cost.max(1.0),
+            "{report}: {total} vs {cost}"
+        );
     }
     // Every stream framed STARTED, RUNNING, COMPLETE, and ends with a STATE.
     let statuses = run.statuses();
@@ -65,21 +88,43 @@ fn a_full_refresh_of_every_stream_returns_what_the_emulator_serves() {
 #[test]
 fn requests_are_the_minimum_the_page_size_allows() {
     let emu = emulator(Scale::Small);
-    let streams = ["time_entries", "clients", "invoice_messages", "invoice_payments", "billable_rates"];
-    let input = ReadInput::new(&config(&emu, json!({"page_size": 100})), &streams, "full_refresh");
+    let streams = [
+        "time_entries",
+        "clients",
+        "invoice_messages",
+        "invoice_payments",
+        "billable_rates",
+    ];
+    let input = ReadInput::new(
+        &config(&emu, json!({"page_size": 100})),
+        &streams,
+        "full_refresh",
+    );
     let run = input.read(None);
     assert_eq!(run.code, 0, "{}", run.logs());
     let expected = emu.expected_counts();
     let counts = emu.request_counts();
     let pages = |n: u64| n.div_ceil(100).max(1);
-    assert_eq!(counts.by_path["/v2/time_entries"], pages(expected["time_entries"]));
+    assert_eq!(
+        counts.by_path["/v2/time_entries"],
+        pages(expected["time_entries"])
+    );
     assert_eq!(counts.by_path["/v2/clients"], pages(expected["clients"]));
     // The parent list is fetched once for both children of invoices; one call per parent each.
     assert_eq!(counts.by_path["/v2/invoices"], pages(expected["invoices"]));
-    assert_eq!(counts.by_path["/v2/invoices/{id}/messages"], expected["invoices"]);
-    assert_eq!(counts.by_path["/v2/invoices/{id}/payments"], expected["invoices"]);
+    assert_eq!(
+        counts.by_path["/v2/invoices/{id}/messages"],
+        expected["invoices"]
+    );
+    assert_eq!(
+        counts.by_path["/v2/invoices/{id}/payments"],
+        expected["invoices"]
+    );
     assert_eq!(counts.by_path["/v2/users"], pages(expected["users"]));
-    assert_eq!(counts.by_path["/v2/users/{id}/billable_rates"], expected["users"]);
+    assert_eq!(
+        counts.by_path["/v2/users/{id}/billable_rates"],
+        expected["users"]
+    );
 }
 
 #[test]
@@ -89,7 +134,10 @@ fn the_default_page_is_2000_records() {
     let run = input.read(None);
     assert_eq!(run.code, 0);
     let n = emu.expected_counts()["time_entries"];
-    assert_eq!(emu.request_counts().by_path["/v2/time_entries"], n.div_ceil(2000).max(1));
+    assert_eq!(
+        emu.request_counts().by_path["/v2/time_entries"],
+        n.div_ceil(2000).max(1)
+    );
 }
 
 #[test]
@@ -106,19 +154,36 @@ fn states_count_the_records_before_them_and_checkpoint_every_page() {
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     for m in &run.messages {
         match m["type"].as_str().unwrap() {
-            "RECORD" => *since.entry(m["record"]["stream"].as_str().unwrap().into()).or_default() += 1,
+            "RECORD" => {
+                *since
+                    .entry(m["record"]["stream"].as_str().unwrap().into())
+                    .or_default() += 1
+            }
             "STATE" => {
-                let name = m["state"]["stream"]["stream_descriptor"]["name"].as_str().unwrap();
+                let name = m["state"]["stream"]["stream_descriptor"]["name"]
+                    .as_str()
+                    .unwrap();
                 let count = since.remove(name).unwrap_or(0);
-                assert_eq!(m["state"]["sourceStats"]["recordCount"].as_f64().unwrap(), count as f64, "{name}");
+                assert_eq!(
+                    m["state"]["sourceStats"]["recordCount"].as_f64().unwrap(),
+                    count as f64,
+                    "{name}"
+                );
                 *states.entry(name.into()).or_default() += 1;
             }
             _ => {}
         }
     }
-    assert!(since.values().all(|&n| n == 0), "no records after the final STATE: {since:?}");
+    assert!(
+        since.values().all(|&n| n == 0),
+        "no records after the final STATE: {since:?}"
+    );
     let entries = emu.expected_counts()["time_entries"];
-    assert!(states["time_entries"] >= entries / 200, "{} states for {entries} records", states["time_entries"]);
+    assert!(
+        states["time_entries"] >= entries / 200,
+        "{} states for {entries} records",
+        states["time_entries"]
+    );
 }
 
 #[test]
@@ -135,7 +200,11 @@ fn a_second_incremental_read_returns_only_what_changed() {
         if ["billable_rates", "cost_rates"].contains(&name) {
             continue; // full refresh only
         }
-        assert!(unchanged.stream(name).is_empty(), "{name} re-read {} records", unchanged.stream(name).len());
+        assert!(
+            unchanged.stream(name).is_empty(),
+            "{name} re-read {} records",
+            unchanged.stream(name).len()
+        );
     }
 
     let client_id = first.stream("clients")[0]["id"].as_i64().unwrap();
@@ -155,7 +224,11 @@ fn a_second_incremental_read_returns_only_what_changed() {
 #[test]
 fn records_changed_during_a_sync_arrive_in_the_next_one() {
     let emu = emulator(Scale::Small);
-    let input = ReadInput::new(&config(&emu, json!({"page_size": 50, "max_concurrency": 1})), &["time_entries"], "incremental");
+    let input = ReadInput::new(
+        &config(&emu, json!({"page_size": 50, "max_concurrency": 1})),
+        &["time_entries"],
+        "incremental",
+    );
     let mut child = input.spawn(None);
     let mut lines = lines(&mut child);
     let mut seen = Vec::new();
@@ -170,8 +243,15 @@ fn records_changed_during_a_sync_arrive_in_the_next_one() {
             break id;
         }
     };
-    emu.update("time_entries", first_id, json!({"notes": "changed mid-sync"}));
-    let created = emu.create("time_entries", json!({"notes": "created mid-sync", "hours": 1.5}));
+    emu.update(
+        "time_entries",
+        first_id,
+        json!({"notes": "changed mid-sync"}),
+    );
+    let created = emu.create(
+        "time_entries",
+        json!({"notes": "created mid-sync", "hours": 1.5}),
+    );
     let created_id = created["id"].as_i64().unwrap();
     let first = collect(child, seen, lines);
     assert_eq!(first.code, 0);
@@ -179,7 +259,10 @@ fn records_changed_during_a_sync_arrive_in_the_next_one() {
     let next = input.read(Some(&first.final_state()));
     assert_eq!(next.code, 0);
     let entries = next.stream("time_entries");
-    let by_id: BTreeMap<i64, &Value> = entries.iter().map(|r| (r["id"].as_i64().unwrap(), r)).collect();
+    let by_id: BTreeMap<i64, &Value> = entries
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r))
+        .collect();
     assert_eq!(by_id[&first_id]["notes"], "changed mid-sync");
     assert_eq!(by_id[&created_id]["notes"], "created mid-sync");
 }
@@ -188,9 +271,16 @@ fn records_changed_during_a_sync_arrive_in_the_next_one() {
 fn an_interrupted_pass_resumes_from_its_last_state() {
     let emu = emulator(Scale::Small);
     // A page-numbered stream, a child stream and a windowed report, each cut mid-stream.
-    for (stream, page_size, interval) in [("time_entries", 100, 100), ("invoice_messages", 100, 3), ("time_team", 5, 5)] {
+    for (stream, page_size, interval) in [
+        ("time_entries", 100, 100),
+        ("invoice_messages", 100, 3),
+        ("time_team", 5, 5),
+    ] {
         let input = ReadInput::new(
-            &config(&emu, json!({"page_size": page_size, "checkpoint_interval": interval})),
+            &config(
+                &emu,
+                json!({"page_size": page_size, "checkpoint_interval": interval}),
+            ),
             &[stream],
             "incremental",
         );
@@ -202,7 +292,9 @@ fn an_interrupted_pass_resumes_from_its_last_state() {
             .messages
             .iter()
             .enumerate()
-            .filter(|(_, m)| m["type"] == "STATE" && m["state"]["stream"]["stream_descriptor"]["name"] == stream)
+            .filter(|(_, m)| {
+                m["type"] == "STATE" && m["state"]["stream"]["stream_descriptor"]["name"] == stream
+            })
             .map(|(i, _)| i)
             .collect();
         assert!(positions.len() >= 3, "{stream} checkpoints mid-stream");
@@ -218,8 +310,15 @@ fn an_interrupted_pass_resumes_from_its_last_state() {
         let resumed = input.read(Some(&state));
         assert_eq!(resumed.code, 0);
         let after = keys(&resumed.stream(stream));
-        assert_eq!(before.union(&after).cloned().collect::<BTreeSet<_>>(), all, "{stream}: nothing skipped");
-        assert!(after.len() < all.len(), "{stream}: the resumed run did not start over");
+        assert_eq!(
+            before.union(&after).cloned().collect::<BTreeSet<_>>(),
+            all,
+            "{stream}: nothing skipped"
+        );
+        assert!(
+            after.len() < all.len(),
+            "{stream}: the resumed run did not start over"
+        );
     }
 }
 
@@ -227,7 +326,10 @@ fn an_interrupted_pass_resumes_from_its_last_state() {
 fn keys(records: &[Value]) -> BTreeSet<String> {
     records
         .iter()
-        .map(|r| r.get("id").map_or_else(|| r.to_string(), |id| id.to_string()))
+        .map(|r| {
+            r.get("id")
+                .map_or_else(|| r.to_string(), |id| id.to_string())
+        })
         .collect()
 }
 
@@ -249,7 +351,10 @@ fn the_incumbents_state_is_read() {
     ]);
     let run = input.read(Some(&future));
     assert_eq!(run.code, 0, "{}", run.logs());
-    assert!(run.of_type("RECORD").is_empty(), "nothing after a future cursor");
+    assert!(
+        run.of_type("RECORD").is_empty(),
+        "nothing after a future cursor"
+    );
     assert_eq!(run.final_stream_states()["time_clients"]["to"], "21000101");
 
     let past = json!([
@@ -257,7 +362,10 @@ fn the_incumbents_state_is_read() {
     ]);
     let run = input.read(Some(&past));
     assert_eq!(run.code, 0);
-    assert_eq!(run.stream("clients").len() as u64, emu.expected_counts()["clients"]);
+    assert_eq!(
+        run.stream("clients").len() as u64,
+        emu.expected_counts()["clients"]
+    );
 }
 
 #[test]
@@ -270,31 +378,55 @@ fn a_forbidden_stream_is_skipped_loudly_and_the_others_finish() {
         ..EmulatorConfig::default()
     })
     .unwrap();
-    let input = ReadInput::new(&config(&emu, json!({})), &["invoices", "clients", "invoice_payments"], "incremental");
+    let input = ReadInput::new(
+        &config(&emu, json!({})),
+        &["invoices", "clients", "invoice_payments"],
+        "incremental",
+    );
     let run = input.read(None);
     assert_ne!(run.code, 0, "an incomplete sync exits non-zero");
     let statuses = run.statuses();
     assert_eq!(statuses["clients"].last().unwrap(), "COMPLETE");
     assert_eq!(statuses["invoices"].last().unwrap(), "INCOMPLETE");
     assert_eq!(statuses["invoice_payments"].last().unwrap(), "INCOMPLETE");
-    assert!(run.logs().contains("WARN") && run.logs().contains("403"), "{}", run.logs());
+    assert!(
+        run.logs().contains("WARN") && run.logs().contains("403"),
+        "{}",
+        run.logs()
+    );
     let errors = run.errors();
-    assert!(errors.iter().any(|e| e["failure_type"] == "config_error" && e["message"].as_str().unwrap().contains("invoices")));
-    assert_eq!(run.stream("clients").len() as u64, emu.expected_counts()["clients"]);
+    assert!(errors.iter().any(|e| e["failure_type"] == "config_error"
+        && e["message"].as_str().unwrap().contains("invoices")));
+    assert_eq!(
+        run.stream("clients").len() as u64,
+        emu.expected_counts()["clients"]
+    );
 }
 
 #[test]
 fn a_narrowed_schema_emits_only_its_fields() {
     let emu = emulator(Scale::Tiny);
     let mut catalog = catalog(&["clients"], "incremental");
-    catalog["streams"][0]["stream"]["json_schema"] = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+    catalog["streams"][0]["stream"]["json_schema"] =
+        json!({"type": "object", "properties": {"name": {"type": "string"}}});
     let files = Files::new();
     let config_path = files.json("config.json", &config(&emu, json!({})));
     let catalog_path = files.json("catalog.json", &catalog);
-    let run = run(&["read", "--config", config_path.to_str().unwrap(), "--catalog", catalog_path.to_str().unwrap()]);
+    let run = run(&[
+        "read",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--catalog",
+        catalog_path.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 0);
     for record in run.stream("clients") {
-        let keys: BTreeSet<&str> = record.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: BTreeSet<&str> = record
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, BTreeSet::from(["id", "name", "updated_at"]));
     }
 }
@@ -303,13 +435,22 @@ fn a_narrowed_schema_emits_only_its_fields() {
 fn the_end_date_is_honoured() {
     let emu = emulator(Scale::Small);
     let end = "2025-06-30T00:00:00Z";
-    let input = ReadInput::new(&config(&emu, json!({"replication_end_date": end})), &["time_entries", "time_team"], "incremental");
+    let input = ReadInput::new(
+        &config(&emu, json!({"replication_end_date": end})),
+        &["time_entries", "time_team"],
+        "incremental",
+    );
     let run = input.read(None);
     assert_eq!(run.code, 0, "{}", run.logs());
     let entries = run.stream("time_entries");
     assert!(!entries.is_empty());
-    assert!(entries.iter().all(|r| r["updated_at"].as_str().unwrap() <= end));
-    assert!(run.stream("time_team").iter().all(|r| r["to"].as_str().unwrap() <= "20250630"));
+    assert!(entries
+        .iter()
+        .all(|r| r["updated_at"].as_str().unwrap() <= end));
+    assert!(run
+        .stream("time_team")
+        .iter()
+        .all(|r| r["to"].as_str().unwrap() <= "20250630"));
     assert_eq!(run.final_stream_states()["time_entries"]["updated_at"], end);
 }
 
@@ -319,7 +460,12 @@ fn a_closed_stdout_ends_the_run_without_a_panic() {
     let input = ReadInput::new(&config(&emu, json!({})), &["time_entries"], "full_refresh");
     let mut child = input.spawn(None);
     let mut first = [0u8; 64];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
     assert!(!output.status.success());
@@ -340,8 +486,18 @@ fn bad_inputs_are_config_errors() {
         ("state", files.text("s2.json", "").display().to_string(), "empty".into()),
     ];
     for (kind, path, expect) in cases {
-        let (catalog, state) = if kind == "catalog" { (path.clone(), None) } else { (catalog_path.display().to_string(), Some(path.clone())) };
-        let mut args = vec!["read", "--config", config_path.to_str().unwrap(), "--catalog", &catalog];
+        let (catalog, state) = if kind == "catalog" {
+            (path.clone(), None)
+        } else {
+            (catalog_path.display().to_string(), Some(path.clone()))
+        };
+        let mut args = vec![
+            "read",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--catalog",
+            &catalog,
+        ];
         if let Some(state) = &state {
             args.extend(["--state", state]);
         }
@@ -350,7 +506,11 @@ fn bad_inputs_are_config_errors() {
         let errors = run.errors();
         assert_eq!(errors.len(), 1, "{path}: {:?}", run.messages);
         assert_eq!(errors[0]["failure_type"], "config_error");
-        assert!(errors[0]["message"].as_str().unwrap().contains(&expect), "{path}: {}", errors[0]["message"]);
+        assert!(
+            errors[0]["message"].as_str().unwrap().contains(&expect),
+            "{path}: {}",
+            errors[0]["message"]
+        );
         assert!(run.of_type("RECORD").is_empty());
     }
 }

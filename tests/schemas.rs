@@ -43,10 +43,17 @@ fn every_record_matches_its_schema() {
     for def in &source_harvest::streams::STREAMS {
         let schema = source_harvest::catalog::schema(def);
         let validator = jsonschema::draft7::new(schema).expect("a valid schema");
-        let rows = records.get(def.name).unwrap_or_else(|| panic!("{} has records in the tiny dataset", def.name));
+        let rows = records
+            .get(def.name)
+            .unwrap_or_else(|| panic!("{} has records in the tiny dataset", def.name));
         for row in rows {
             for error in validator.iter_errors(row) {
-                problems.push(format!("{}: {} at {}", def.name, error, error.instance_path()));
+                problems.push(format!(
+                    "{}: {} at {}",
+                    def.name,
+                    error,
+                    error.instance_path()
+                ));
             }
             let mut extra = Vec::new();
             undeclared(row, schema, def.name, &mut extra);
@@ -55,7 +62,12 @@ fn every_record_matches_its_schema() {
     }
     problems.sort();
     problems.dedup();
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -68,12 +80,17 @@ fn every_nullable_field_is_seen_null_and_set_in_the_tiny_dataset() {
     for def in &source_harvest::streams::STREAMS {
         let schema = source_harvest::catalog::schema(def);
         for (field, s) in schema["properties"].as_object().unwrap() {
-            let nullable = s["type"].as_array().is_some_and(|t| t.contains(&json!("null")));
+            let nullable = s["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("null")));
             if !nullable {
                 continue;
             }
             // Legacy fields kept for the incumbent's users are declared but no longer served.
-            let present: Vec<&Value> = records[def.name].iter().filter_map(|r| r.get(field)).collect();
+            let present: Vec<&Value> = records[def.name]
+                .iter()
+                .filter_map(|r| r.get(field))
+                .collect();
             if present.is_empty() {
                 continue;
             }
@@ -83,5 +100,8 @@ fn every_nullable_field_is_seen_null_and_set_in_the_tiny_dataset() {
             }
         }
     }
-    assert!(never.is_empty(), "nullable fields always null or never null: {never:?}");
+    assert!(
+        never.is_empty(),
+        "nullable fields always null or never null: {never:?}"
+    );
 }

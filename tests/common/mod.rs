@@ -150,9 +150,14 @@ impl Run {
         for m in self.of_type("TRACE") {
             let status = &m["trace"]["stream_status"];
             if let Some(s) = status["status"].as_str() {
-                out.entry(status["stream_descriptor"]["name"].as_str().unwrap().to_string())
-                    .or_default()
-                    .push(s.to_string());
+                out.entry(
+                    status["stream_descriptor"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+                .or_default()
+                .push(s.to_string());
             }
         }
         out
@@ -162,7 +167,9 @@ impl Run {
     pub fn final_state(&self) -> Value {
         let mut last: BTreeMap<String, Value> = BTreeMap::new();
         for m in self.of_type("STATE") {
-            let name = m["state"]["stream"]["stream_descriptor"]["name"].as_str().unwrap();
+            let name = m["state"]["stream"]["stream_descriptor"]["name"]
+                .as_str()
+                .unwrap();
             last.insert(name.to_string(), m["state"].clone());
         }
         Value::Array(last.into_values().collect())
@@ -176,7 +183,10 @@ impl Run {
             .iter()
             .map(|s| {
                 (
-                    s["stream"]["stream_descriptor"]["name"].as_str().unwrap().to_string(),
+                    s["stream"]["stream_descriptor"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
                     s["stream"]["stream_state"].clone(),
                 )
             })
@@ -187,7 +197,13 @@ impl Run {
     pub fn logs(&self) -> String {
         self.of_type("LOG")
             .iter()
-            .map(|m| format!("{} {}\n", m["log"]["level"], m["log"]["message"].as_str().unwrap_or_default()))
+            .map(|m| {
+                format!(
+                    "{} {}\n",
+                    m["log"]["level"],
+                    m["log"]["message"].as_str().unwrap_or_default()
+                )
+            })
             .collect()
     }
 }
@@ -253,7 +269,15 @@ impl ReadInput {
             None => run(&["read", "--config", config, "--catalog", catalog]),
             Some(state) => {
                 let state = self.files.json("state.json", state);
-                run(&["read", "--config", config, "--catalog", catalog, "--state", state.to_str().unwrap()])
+                run(&[
+                    "read",
+                    "--config",
+                    config,
+                    "--catalog",
+                    catalog,
+                    "--state",
+                    state.to_str().unwrap(),
+                ])
             }
         }
     }
@@ -261,12 +285,22 @@ impl ReadInput {
     /// Starts `read` without waiting, stdout piped, for tests that act during a sync.
     pub fn spawn(&self, state: Option<&Value>) -> Child {
         let mut command = Command::new(BIN);
-        command.args(["read", "--config", self.config.to_str().unwrap(), "--catalog", self.catalog.to_str().unwrap()]);
+        command.args([
+            "read",
+            "--config",
+            self.config.to_str().unwrap(),
+            "--catalog",
+            self.catalog.to_str().unwrap(),
+        ]);
         if let Some(state) = state {
             let state = self.files.json("state.json", state);
             command.args(["--state", state.to_str().unwrap()]);
         }
-        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary starts")
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts")
     }
 }
 
@@ -296,7 +330,10 @@ pub fn lines(child: &mut Child) -> impl Iterator<Item = String> {
 
 /// The names of every stream of the discovered catalog.
 pub fn all_streams() -> Vec<&'static str> {
-    source_harvest::streams::STREAMS.iter().map(|s| s.name).collect()
+    source_harvest::streams::STREAMS
+        .iter()
+        .map(|s| s.name)
+        .collect()
 }
 
 /// A configured catalog of `streams`: `mode` is "incremental" (where supported) or "full_refresh".
@@ -309,7 +346,10 @@ pub fn catalog(streams: &[&str], mode: &str) -> Value {
         .filter(|s| streams.contains(&s["name"].as_str().unwrap()))
         .map(|s| {
             let incremental = mode == "incremental"
-                && s["supported_sync_modes"].as_array().unwrap().contains(&json!("incremental"));
+                && s["supported_sync_modes"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("incremental"));
             json!({
                 "stream": s,
                 "sync_mode": if incremental { "incremental" } else { "full_refresh" },
@@ -347,18 +387,27 @@ pub fn assert_valid_message(m: &Value) {
         }
         "STATE" => {
             assert_eq!(body["type"], "STREAM", "{m}");
-            assert!(body["stream"]["stream_descriptor"]["name"].is_string(), "{m}");
+            assert!(
+                body["stream"]["stream_descriptor"]["name"].is_string(),
+                "{m}"
+            );
             assert!(body["stream"]["stream_state"].is_object(), "{m}");
             assert!(body["sourceStats"]["recordCount"].is_f64(), "{m}");
         }
         "LOG" => {
             let level = body["level"].as_str().unwrap();
-            assert!(["FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"].contains(&level), "{m}");
+            assert!(
+                ["FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"].contains(&level),
+                "{m}"
+            );
             assert!(body["message"].is_string(), "{m}");
         }
         "SPEC" => assert!(body["connectionSpecification"].is_object(), "{m}"),
         "CONNECTION_STATUS" => {
-            assert!(["SUCCEEDED", "FAILED"].contains(&body["status"].as_str().unwrap()), "{m}")
+            assert!(
+                ["SUCCEEDED", "FAILED"].contains(&body["status"].as_str().unwrap()),
+                "{m}"
+            )
         }
         "CATALOG" => assert!(body["streams"].is_array(), "{m}"),
         "TRACE" => {
@@ -367,13 +416,25 @@ pub fn assert_valid_message(m: &Value) {
                 "ERROR" => {
                     assert!(body["error"]["message"].is_string(), "{m}");
                     let ft = body["error"]["failure_type"].as_str().unwrap();
-                    assert!(["config_error", "system_error", "transient_error"].contains(&ft), "{m}");
+                    assert!(
+                        ["config_error", "system_error", "transient_error"].contains(&ft),
+                        "{m}"
+                    );
                 }
-                "ESTIMATE" => assert!(body["estimate"]["name"].is_string() && body["estimate"]["type"] == "STREAM", "{m}"),
+                "ESTIMATE" => assert!(
+                    body["estimate"]["name"].is_string() && body["estimate"]["type"] == "STREAM",
+                    "{m}"
+                ),
                 "STREAM_STATUS" => {
                     let s = body["stream_status"]["status"].as_str().unwrap();
-                    assert!(["STARTED", "RUNNING", "COMPLETE", "INCOMPLETE"].contains(&s), "{m}");
-                    assert!(body["stream_status"]["stream_descriptor"]["name"].is_string(), "{m}");
+                    assert!(
+                        ["STARTED", "RUNNING", "COMPLETE", "INCOMPLETE"].contains(&s),
+                        "{m}"
+                    );
+                    assert!(
+                        body["stream_status"]["stream_descriptor"]["name"].is_string(),
+                        "{m}"
+                    );
                 }
                 other => panic!("unexpected trace type {other}: {m}"),
             }
@@ -385,7 +446,11 @@ pub fn assert_valid_message(m: &Value) {
 /// Asserts that none of `secrets` appears in `text`.
 pub fn assert_no_secret(text: &str, secrets: &[&str]) {
     for secret in secrets {
-        assert!(!text.contains(secret), "a secret leaked into the output: …{}…", &secret[..4.min(secret.len())]);
+        assert!(
+            !text.contains(secret),
+            "a secret leaked into the output: …{}…",
+            &secret[..4.min(secret.len())]
+        );
     }
 }
 

@@ -1,0 +1,141 @@
+//! The connector binary as the tasks drive it: built once by cargo, then run one verb at a time
+//! the way the Airbyte platform runs it, with its stdout parsed message by message.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// Errors of a task, shown to the user as they are.
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The built `source-harvest` binary.
+pub struct Connector {
+    exe: PathBuf,
+}
+
+impl Connector {
+    /// Builds the release binary with the cargo that runs this task (`$CARGO`), so the same
+    /// toolchain and target directory are used, and takes the binary's path from cargo's own
+    /// report instead of guessing where the target directory is.
+    pub fn build() -> Result<Connector> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "source-harvest",
+                "--bin",
+                "source-harvest",
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--message-format=json-render-diagnostics")
+            .stderr(Stdio::inherit())
+            .output()?;
+        if !out.status.success() {
+            return Err(format!("cargo build of source-harvest failed ({})", out.status).into());
+        }
+        let exe = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|m| {
+                m["reason"] == "compiler-artifact" && m["target"]["name"] == "source-harvest"
+            })
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .ok_or("cargo built no source-harvest executable")?;
+        Ok(Connector { exe })
+    }
+
+    /// Where the binary is.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
+    /// Runs `spec`, `check` or `discover` and returns the message of type `kind` it answered
+    /// with; an error carries the connector's own TRACE ERROR message when it printed one.
+    pub fn answer<S: AsRef<OsStr>>(&self, args: &[S], kind: &str) -> Result<Value> {
+        let out = Command::new(&self.exe)
+            .args(args)
+            .stderr(Stdio::inherit())
+            .output()?;
+        let messages: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        let verb = args
+            .first()
+            .map(|a| a.as_ref().to_string_lossy().into_owned());
+        let verb = verb.unwrap_or_default();
+        match messages.iter().find(|m| m["type"] == kind) {
+            Some(message) if out.status.success() => Ok(message.clone()),
+            _ => Err(format!("`{verb}` failed ({}): {}", out.status, errors(&messages)).into()),
+        }
+    }
+
+    /// Runs `read`, copying every stdout line to `messages` unchanged and handing each parsed
+    /// message to `on_message`; the connector's stderr goes to `stderr`. Fails when the
+    /// connector exits non-zero, with the TRACE ERRORs it printed.
+    pub fn read(&self, files: &ReadFiles, mut on_message: impl FnMut(&Value)) -> Result<()> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("read").arg("--config").arg(&files.config);
+        cmd.arg("--catalog").arg(&files.catalog);
+        if let Some(state) = &files.state {
+            cmd.arg("--state").arg(state);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(File::create(&files.stderr)?)
+            .spawn()?;
+        let mut sink = BufWriter::new(File::create(&files.messages)?);
+        let mut failures = Vec::new();
+        for line in BufReader::new(child.stdout.take().ok_or("no stdout")?).lines() {
+            let line = line?;
+            writeln!(sink, "{line}")?;
+            let message: Value = serde_json::from_str(&line).map_err(|e| {
+                format!("the connector printed a line that is not JSON ({e}): {line}")
+            })?;
+            if message["type"] == "TRACE" && message["trace"]["type"] == "ERROR" {
+                failures.push(message.clone());
+            }
+            on_message(&message);
+        }
+        sink.flush()?;
+        let status = child.wait()?;
+        if !status.success() {
+            let log = files.stderr.display();
+            return Err(
+                format!("`read` failed ({status}): {}; see {log}", errors(&failures)).into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The files of one `read`: its inputs and where its output goes.
+pub struct ReadFiles {
+    pub config: PathBuf,
+    pub catalog: PathBuf,
+    pub state: Option<PathBuf>,
+    pub messages: PathBuf,
+    pub stderr: PathBuf,
+}
+
+/// The messages of the TRACE ERRORs among `messages`, for an error report.
+fn errors(messages: &[Value]) -> String {
+    let found: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
+        .filter_map(|m| m["trace"]["error"]["message"].as_str())
+        .collect();
+    if found.is_empty() {
+        "no error message".into()
+    } else {
+        found.join("; ")
+    }
+}
