@@ -5,7 +5,7 @@
 //! stream supports it), then a second read with the state the first one ended with. Everything
 //! the connector printed is kept under `<target>/demo/`, and a summary says what happened.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,6 +53,9 @@ impl DemoScale {
 #[derive(Default)]
 struct ReadSummary {
     records: BTreeMap<String, u64>,
+    /// Windowed report streams: the distinct subjects (ids and currency) their rows are about,
+    /// which is what the emulator's expected count counts.
+    report_subjects: BTreeMap<String, BTreeSet<String>>,
     final_state: BTreeMap<String, Value>,
     state_messages: Vec<Value>,
     lines: u64,
@@ -283,6 +286,14 @@ fn read(
             Some("RECORD") => {
                 let stream = message["record"]["stream"].as_str().unwrap_or_default();
                 *summary.records.entry(stream.to_string()).or_default() += 1;
+                let data = &message["record"]["data"];
+                if data.get("from").is_some() {
+                    summary
+                        .report_subjects
+                        .entry(stream.to_string())
+                        .or_default()
+                        .insert(report_subject(data));
+                }
             }
             Some("STATE") => {
                 let stream = &message["state"]["stream"];
@@ -325,8 +336,12 @@ fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<S
     for stream in configured {
         let name = stream["stream"]["name"].as_str().unwrap_or_default();
         let records = read.records.get(name).copied().unwrap_or(0);
+        let compared = read
+            .report_subjects
+            .get(name)
+            .map_or(records, |subjects| subjects.len() as u64);
         let want = expected.get(name).map_or("-".to_string(), u64::to_string);
-        let flag = if expected.get(name).is_some_and(|&n| n != records) {
+        let flag = if expected.get(name).is_some_and(|&n| n != compared) {
             " !"
         } else {
             ""
@@ -341,6 +356,20 @@ fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<S
             shorten(&state, 70)
         );
     }
+    if !read.report_subjects.is_empty() {
+        println!("  (a report stream has one row per subject and 365-day window: `expected` counts its subjects)");
+    }
+}
+
+/// What a report row is about: its `*_id` fields and currency, without the window or totals.
+fn report_subject(data: &Value) -> String {
+    data.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| key.ends_with("_id") || *key == "currency")
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn print_totals(read: &ReadSummary, messages: &Path) {
