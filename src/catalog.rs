@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::config::{json_type, ConfigError};
-use crate::protocol::{Catalog, ConfiguredCatalog, Stream, SyncMode};
+use crate::protocol::{Catalog, Stream, SyncMode};
 use crate::streams::{self, StreamDef, STREAMS};
 
 /// Every stream's schema, parsed once.
@@ -62,23 +62,26 @@ pub struct Selected {
     pub fields: Option<Vec<String>>,
 }
 
+/// What a configured catalog looks like, for messages about one that does not.
+const CATALOG_EXAMPLE: &str = r#"{"streams": [{"stream": {"name": "clients", "json_schema": {}}, "sync_mode": "incremental", "destination_sync_mode": "append"}]}"#;
+
 /// Parses and checks a configured catalog: every stream known, every mode supported.
 pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
-    let catalog: ConfiguredCatalog = serde_json::from_value(value.clone()).map_err(|e| {
+    let entries = entries(value).map_err(|e| {
         ConfigError(format!(
-            "the catalog is not a configured catalog ({e}); it must look like {{\"streams\": [{{\"stream\": {{\"name\": \"clients\", \"json_schema\": {{}}}}, \"sync_mode\": \"incremental\", \"destination_sync_mode\": \"append\"}}]}}"
+            "{e}; a configured catalog looks like {CATALOG_EXAMPLE}"
         ))
     })?;
-    if catalog.streams.is_empty() {
+    if entries.is_empty() {
         return Err(ConfigError(
             "the catalog selects no streams: select at least one".into(),
         ));
     }
     let mut seen = BTreeSet::new();
-    let mut selected = Vec::with_capacity(catalog.streams.len());
-    for configured in catalog.streams {
-        let name = configured.stream.name;
-        let Some(def) = streams::find(&name) else {
+    let mut selected = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let name = entry.name;
+        let Some(def) = streams::find(name) else {
             let known: Vec<&str> = STREAMS.iter().map(|s| s.name).collect();
             return Err(ConfigError(format!(
                 "the catalog selects a stream named {name:?}, which Harvest does not have; the streams are: {}",
@@ -90,7 +93,7 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
                 "the catalog selects the stream {name} twice"
             )));
         }
-        let mode = match configured.sync_mode.as_str() {
+        let mode = match entry.sync_mode {
             "full_refresh" => SyncMode::FullRefresh,
             "incremental" => SyncMode::Incremental,
             other => {
@@ -109,6 +112,78 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
         selected.push(Selected { def, mode, fields });
     }
     Ok(selected)
+}
+
+/// The parts of one configured stream that `read` uses.
+struct Entry<'a> {
+    name: &'a str,
+    sync_mode: &'a str,
+    json_schema: Option<&'a Value>,
+}
+
+/// The entries of a configured catalog, read field by field rather than through serde so that
+/// a malformed one is reported by the path of what is wrong (`catalog.streams[2].stream.name`).
+/// Fields `read` does not use are not looked at, as the protocol's forward compatibility asks.
+fn entries(value: &Value) -> Result<Vec<Entry<'_>>, String> {
+    let Some(catalog) = value.as_object() else {
+        return Err(format!(
+            "the catalog must be a JSON object with a `streams` array; found {}",
+            json_type(value)
+        ));
+    };
+    let streams = match catalog.get("streams") {
+        Some(Value::Array(streams)) => streams,
+        Some(other) => {
+            return Err(format!(
+                "catalog.streams must be an array; found {}",
+                json_type(other)
+            ))
+        }
+        None => return Err("catalog.streams is missing".into()),
+    };
+    streams
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let at = format!("catalog.streams[{i}]");
+            let entry = object(entry, &at)?;
+            let stream_at = format!("{at}.stream");
+            let stream = object(required(entry, "stream", &stream_at)?, &stream_at)?;
+            let name_at = format!("{at}.stream.name");
+            let mode_at = format!("{at}.sync_mode");
+            Ok(Entry {
+                name: string(required(stream, "name", &name_at)?, &name_at)?,
+                sync_mode: string(required(entry, "sync_mode", &mode_at)?, &mode_at)?,
+                json_schema: stream.get("json_schema").filter(|s| !s.is_null()),
+            })
+        })
+        .collect()
+}
+
+/// `value` as an object, or why it is not one (`at` names it).
+fn object<'a>(value: &'a Value, at: &str) -> Result<&'a serde_json::Map<String, Value>, String> {
+    value
+        .as_object()
+        .ok_or_else(|| format!("{at} must be an object; found {}", json_type(value)))
+}
+
+/// `value` as a string, or why it is not one (`at` names it).
+fn string<'a>(value: &'a Value, at: &str) -> Result<&'a str, String> {
+    value
+        .as_str()
+        .ok_or_else(|| format!("{at} must be a string; found {}", json_type(value)))
+}
+
+/// The field `key` of `object` (whose path is `at`), or that it is missing.
+fn required<'a>(
+    object: &'a serde_json::Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<&'a Value, String> {
+    object
+        .get(key)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| format!("{at} is missing"))
 }
 
 /// The fields to keep when the configured schema narrows ours; `None` to emit records whole.

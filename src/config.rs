@@ -190,6 +190,13 @@ impl Config {
                 "account_id is empty: set it to your Harvest account id (Harvest ID → Developers, or the number in your Harvest URL's settings)".into(),
             ));
         }
+        // It travels as the `Harvest-Account-Id` header, so every command (discover included,
+        // which sends nothing) refuses what no header can carry.
+        if !account_id.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ConfigError(
+                "account_id must be printable ASCII without spaces: Harvest's account ids are numbers".into(),
+            ));
+        }
         let start_date = parse_instant("replication_start_date", text("replication_start_date"))?
             .ok_or_else(|| {
             ConfigError("replication_start_date is required, e.g. \"2024-01-01T00:00:00Z\"".into())
@@ -297,6 +304,12 @@ fn check_credentials(value: &serde_json::Value) -> Result<(), ConfigError> {
             ))
         }
     };
+    if let Some(kind) = creds.get("auth_type").filter(|t| !t.is_string()) {
+        return Err(ConfigError(format!(
+            "credentials.auth_type must be a string, \"Token\" or \"Client\"; found {}",
+            json_type(kind)
+        )));
+    }
     let required: &[&str] = match auth_type(value) {
         Some("Token") => &["api_token"],
         Some("Client") => &["client_id", "client_secret", "refresh_token"],
@@ -391,12 +404,10 @@ fn describe(error: &jsonschema::ValidationError<'_>) -> String {
             format!("{field} does not match the expected format {pattern}")
         }
         Kind::Format { format } => format!("{field} is not a valid {format}"),
-        Kind::Minimum { limit } | Kind::ExclusiveMinimum { limit } => {
-            format!("{field} must be at least {limit}")
-        }
-        Kind::Maximum { limit } | Kind::ExclusiveMaximum { limit } => {
-            format!("{field} must be at most {limit}")
-        }
+        Kind::Minimum { limit } => format!("{field} must be at least {limit}"),
+        Kind::ExclusiveMinimum { limit } => format!("{field} must be greater than {limit}"),
+        Kind::Maximum { limit } => format!("{field} must be at most {limit}"),
+        Kind::ExclusiveMaximum { limit } => format!("{field} must be less than {limit}"),
         Kind::Enum { options } => format!("{field} must be one of {options}"),
         Kind::Constant { expected_value } => format!("{field} must be {expected_value}"),
         Kind::MinLength { .. } => format!("{field} must not be empty"),

@@ -446,29 +446,3 @@ pub struct StreamStatusTrace {
     /// Its status.
     pub status: StreamStatus,
 }
-
-/// A configured catalog, as `read --catalog` receives it.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ConfiguredCatalog {
-    /// The selected streams.
-    pub streams: Vec<ConfiguredStream>,
-}
-
-/// One selected stream of a configured catalog.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ConfiguredStream {
-    /// The stream as the caller saw it in `discover` (possibly with a narrowed schema).
-    pub stream: ConfiguredStreamInfo,
-    /// `full_refresh` or `incremental`; kept as text so that an unknown mode gets a clear error.
-    pub sync_mode: String,
-}
-
-/// The part of a configured stream's `stream` object the connector uses.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ConfiguredStreamInfo {
-    /// The stream's name.
-    pub name: String,
-    /// The schema the caller wants; fewer properties than ours means "emit only these".
-    #[serde(default)]
-    pub json_schema: Option<Value>,
-}

@@ -211,6 +211,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
     if object.is_empty() {
         return Ok(Position::default());
     }
+    check_field_types(object)?;
     let mut position: Position =
         serde_json::from_value(value.clone()).map_err(|e| format!("unexpected shape ({e})"))?;
     if position.updated_at.is_none() {
@@ -256,6 +257,55 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
         ));
     }
     Ok(position)
+}
+
+/// A field of a state object, the test its value must pass, and how to say what it must be.
+type FieldType = (&'static str, fn(&Value) -> bool, &'static str);
+
+/// Names the field of a known name that has the wrong JSON type, which serde's message would
+/// not (it says "expected a string" but not where).
+fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), String> {
+    const POSITION: &[FieldType] = &[
+        ("updated_at", Value::is_string, "a string"),
+        ("to", Value::is_string, "a string"),
+        ("resume", Value::is_object, "an object"),
+        (
+            "__ab_no_cursor_state_message",
+            Value::is_boolean,
+            "a boolean",
+        ),
+    ];
+    const RESUME: &[FieldType] = &[
+        ("watermark", Value::is_string, "a string"),
+        ("next", Value::is_string, "a string"),
+        ("from", Value::is_string, "a string"),
+        ("after_parent_id", Value::is_i64, "an integer"),
+    ];
+    wrong_type(object, "", POSITION)?;
+    match object.get("resume") {
+        Some(Value::Object(resume)) => wrong_type(resume, "resume.", RESUME),
+        _ => Ok(()),
+    }
+}
+
+/// The first of `fields` whose value in `object` has the wrong type, as an error.
+fn wrong_type(
+    object: &serde_json::Map<String, Value>,
+    prefix: &str,
+    fields: &[FieldType],
+) -> Result<(), String> {
+    for (field, ok, expected) in fields {
+        match object.get(*field) {
+            Some(v) if !v.is_null() && !ok(v) => {
+                return Err(format!(
+                    "{prefix}{field} must be {expected}; found {}",
+                    json_type(v)
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The incumbent's child streams keep one cursor per parent, or a global one under `state`;

@@ -98,6 +98,18 @@ impl Files {
         std::fs::write(&path, text).expect("write a test file");
         path
     }
+
+    /// Writes raw bytes (which need not be UTF-8) to `name` and returns its path.
+    pub fn bytes(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).expect("write a test file");
+        path
+    }
+
+    /// The path `name` has in the directory, without creating anything there.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
 }
 
 /// What one run of the binary printed.

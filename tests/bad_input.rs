@@ -1,0 +1,856 @@
+//! Malformed inputs (issue 5, point 4): every broken config, catalog or state file the binary
+//! can be handed ends in one TRACE ERROR of type `config_error` whose message names what is
+//! wrong, a non-zero exit, no panic and nothing but valid Airbyte messages on stdout. `check`
+//! answers a broken config the way the Python CDK does (CONNECTION_STATUS FAILED, exit 0), with
+//! the same message.
+//!
+//! The cases are tables of named cases; a failing test lists every case that went wrong, by name.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{catalog, config, emulator, merge, run, Files, Run};
+use harvest_emulator::{Emulator, Scale};
+use serde_json::{json, Value};
+
+/// What a case's file holds.
+enum Input {
+    /// The valid base document with these top-level fields replaced (null removes one).
+    Patch(Value),
+    /// This JSON document, whole.
+    Json(Value),
+    /// These bytes, as they are.
+    Raw(Vec<u8>),
+    /// Nothing: the path does not exist.
+    Missing,
+    /// A directory where the file should be.
+    Directory,
+    /// A (sparse) file one byte over the 16 MiB limit.
+    Huge,
+}
+
+/// One malformed input and a piece of the message it must produce.
+struct Case {
+    name: &'static str,
+    input: Input,
+    expect: &'static str,
+}
+
+fn case(name: &'static str, input: Input, expect: &'static str) -> Case {
+    Case {
+        name,
+        input,
+        expect,
+    }
+}
+
+fn patch(fields: Value) -> Input {
+    Input::Patch(fields)
+}
+
+fn raw(text: &str) -> Input {
+    Input::Raw(text.as_bytes().to_vec())
+}
+
+/// Writes a case's input under `name`, starting from `base` for a patch.
+fn write(files: &Files, name: &str, input: &Input, base: &Value) -> PathBuf {
+    match input {
+        Input::Patch(fields) => {
+            let mut doc = base.clone();
+            merge(&mut doc, fields.clone());
+            files.json(name, &doc)
+        }
+        Input::Json(doc) => files.json(name, doc),
+        Input::Raw(bytes) => files.bytes(name, bytes),
+        Input::Missing => files.path(name),
+        Input::Directory => {
+            let path = files.path(name);
+            std::fs::create_dir(&path).expect("create a directory");
+            path
+        }
+        Input::Huge => {
+            let path = files.path(name);
+            let file = std::fs::File::create(&path).expect("create a file");
+            file.set_len(source_harvest::config::MAX_INPUT_BYTES + 1)
+                .expect("size the file");
+            path
+        }
+    }
+}
+
+/// Why the run did not end the way every bad input must (one config_error naming the problem,
+/// a non-zero exit, no record, no panic), if it did not.
+fn config_error_problem(run: &Run, expect: &str) -> Option<String> {
+    let errors = run.errors();
+    let message = errors
+        .first()
+        .and_then(|e| e["message"].as_str())
+        .unwrap_or_default();
+    if run.stderr.contains("panicked") {
+        Some(format!("panicked: {}", run.stderr))
+    } else if run.code == 0 || run.code == 101 {
+        Some(format!("exit {} (0: silent success, 101: panic)", run.code))
+    } else if errors.len() != 1 || errors[0]["failure_type"] != "config_error" {
+        Some(format!("not one config_error: {:?}", run.messages))
+    } else if !message.contains(expect) {
+        Some(format!("the message lacks {expect:?}: {message}"))
+    } else if !run.of_type("RECORD").is_empty() {
+        Some("records were emitted".into())
+    } else {
+        None
+    }
+}
+
+/// Why `check` did not answer FAILED, with exit 0, the same message and no panic, if it did not.
+fn check_problem(run: &Run, expect: &str) -> Option<String> {
+    let status = run.of_type("CONNECTION_STATUS");
+    let message = status
+        .first()
+        .and_then(|s| s["connectionStatus"]["message"].as_str())
+        .unwrap_or_default();
+    if run.stderr.contains("panicked") {
+        Some(format!("panicked: {}", run.stderr))
+    } else if run.code != 0 || status.len() != 1 {
+        Some(format!("exit {}: {:?}", run.code, run.messages))
+    } else if status[0]["connectionStatus"]["status"] != "FAILED" {
+        Some(format!("not FAILED: {:?}", run.messages))
+    } else if !message.contains(expect) {
+        Some(format!("the message lacks {expect:?}: {message}"))
+    } else {
+        None
+    }
+}
+
+/// Runs every case, then fails with the list of those that went wrong, by name.
+fn run_cases(cases: &[Case], mut one: impl FnMut(usize, &Case) -> Option<String>) {
+    let failures: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, case)| one(i, case).map(|why| format!("{}: {why}", case.name)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// The valid config every config case breaks one thing of.
+fn base_config(emu: &Emulator) -> Value {
+    config(emu, json!({}))
+}
+
+fn oauth(fields: Value) -> Input {
+    let mut credentials = json!({
+        "auth_type": "Client",
+        "client_id": "id",
+        "client_secret": "secret",
+        "refresh_token": "refresh"
+    });
+    merge(&mut credentials, fields);
+    patch(json!({ "credentials": credentials }))
+}
+
+/// How many config cases there are (each runs through check, discover and read).
+const CONFIG_CASES: usize = 57;
+
+fn config_cases() -> Vec<Case> {
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    vec![
+        case("config_not_json", raw("{account_id: 1"), "config file"),
+        case(
+            "config_not_json_says_where",
+            raw("{\n  \"a\": 1,\n  oops\n}"),
+            "line 3",
+        ),
+        case("config_empty_file", raw(""), "is empty"),
+        case("config_only_whitespace", raw("  \n\t\n"), "is empty"),
+        case(
+            "config_not_utf8",
+            Input::Raw(vec![0xff, 0xfe, 0x7b, 0x7d]),
+            "not valid JSON",
+        ),
+        case("config_trailing_garbage", raw("{} {}"), "not valid JSON"),
+        case(
+            "config_nested_10000_deep",
+            Input::Raw(nested.into_bytes()),
+            "not valid JSON",
+        ),
+        case(
+            "config_huge_file_over_16_mib",
+            Input::Huge,
+            "more than the 16777216 bytes",
+        ),
+        case(
+            "config_is_a_directory",
+            Input::Directory,
+            "cannot read the config file",
+        ),
+        case(
+            "config_missing_file",
+            Input::Missing,
+            "cannot read the config file",
+        ),
+        case(
+            "config_array_instead_of_object",
+            Input::Json(json!([])),
+            "found an array",
+        ),
+        case(
+            "config_string_instead_of_object",
+            Input::Json(json!("x")),
+            "found a string",
+        ),
+        case("config_null", Input::Json(Value::Null), "found null"),
+        case(
+            "account_id_missing",
+            patch(json!({"account_id": null})),
+            "account_id is required",
+        ),
+        case(
+            "account_id_number",
+            patch(json!({"account_id": 1000001})),
+            "account_id must be of type string",
+        ),
+        case(
+            "account_id_blank",
+            patch(json!({"account_id": "  "})),
+            "account_id is empty",
+        ),
+        case(
+            "account_id_control_characters",
+            patch(json!({"account_id": "10\u{1}01"})),
+            "account_id",
+        ),
+        case(
+            "start_date_missing",
+            patch(json!({"replication_start_date": null})),
+            "replication_start_date is required",
+        ),
+        case(
+            "start_date_number",
+            patch(json!({"replication_start_date": 2020})),
+            "replication_start_date must be of type string",
+        ),
+        case(
+            "start_date_words",
+            patch(json!({"replication_start_date": "yesterday"})),
+            "replication_start_date does not match",
+        ),
+        case(
+            "start_date_without_time",
+            patch(json!({"replication_start_date": "2024-01-01"})),
+            "replication_start_date does not match",
+        ),
+        case(
+            "start_date_impossible_day",
+            patch(json!({"replication_start_date": "2024-02-30T00:00:00Z"})),
+            "replication_start_date is not a valid",
+        ),
+        case(
+            "start_date_month_13",
+            patch(json!({"replication_start_date": "2024-13-01T00:00:00Z"})),
+            "replication_start_date is not a valid",
+        ),
+        case(
+            "start_date_in_the_future",
+            patch(json!({"replication_start_date": "2999-01-01T00:00:00Z"})),
+            "replication_start_date 2999-01-01T00:00:00Z is in the future",
+        ),
+        case(
+            "end_date_before_start",
+            patch(json!({"replication_end_date": "2019-01-01T00:00:00Z"})),
+            "replication_end_date 2019-01-01T00:00:00Z is not after replication_start_date",
+        ),
+        case(
+            "end_date_equals_start",
+            patch(json!({"replication_end_date": "2020-01-01T00:00:00Z"})),
+            "is not after replication_start_date",
+        ),
+        case(
+            "end_date_wrong_format",
+            patch(json!({"replication_end_date": "01/02/2024"})),
+            "replication_end_date does not match",
+        ),
+        case(
+            "end_date_boolean",
+            patch(json!({"replication_end_date": true})),
+            "replication_end_date must be of type string",
+        ),
+        case(
+            "credentials_missing",
+            patch(json!({"credentials": null})),
+            "credentials is missing",
+        ),
+        case(
+            "credentials_string",
+            patch(json!({"credentials": "token"})),
+            "credentials must be an object",
+        ),
+        case(
+            "credentials_array",
+            patch(json!({"credentials": []})),
+            "credentials must be an object",
+        ),
+        case(
+            "credentials_empty_object",
+            patch(json!({"credentials": {}})),
+            "credentials has neither",
+        ),
+        case(
+            "auth_type_unknown",
+            patch(json!({"credentials": {"auth_type": "Basic", "api_token": "t"}})),
+            "credentials.auth_type is unknown",
+        ),
+        case(
+            "auth_type_number",
+            patch(json!({"credentials": {"auth_type": 1, "api_token": "t"}})),
+            "credentials.auth_type",
+        ),
+        case(
+            "token_api_token_missing",
+            patch(json!({"credentials": {"auth_type": "Token"}})),
+            "credentials.api_token is missing",
+        ),
+        case(
+            "token_api_token_empty",
+            patch(json!({"credentials": {"auth_type": "Token", "api_token": " "}})),
+            "credentials.api_token is empty",
+        ),
+        case(
+            "token_api_token_number",
+            patch(json!({"credentials": {"auth_type": "Token", "api_token": 42}})),
+            "credentials.api_token must be a string; found a number",
+        ),
+        case(
+            "oauth_client_id_missing",
+            oauth(json!({"client_id": null})),
+            "credentials.client_id is missing",
+        ),
+        case(
+            "oauth_client_secret_missing",
+            oauth(json!({"client_secret": null})),
+            "credentials.client_secret is missing",
+        ),
+        case(
+            "oauth_refresh_token_missing",
+            oauth(json!({"refresh_token": null})),
+            "credentials.refresh_token is missing",
+        ),
+        case(
+            "oauth_refresh_token_object",
+            oauth(json!({"refresh_token": {"v": 1}})),
+            "credentials.refresh_token must be a string; found an object",
+        ),
+        case(
+            "page_size_zero",
+            patch(json!({"page_size": 0})),
+            "page_size must be at least 1",
+        ),
+        case(
+            "page_size_5000",
+            patch(json!({"page_size": 5000})),
+            "page_size must be at most 2000",
+        ),
+        case(
+            "page_size_string",
+            patch(json!({"page_size": "100"})),
+            "page_size must be of type integer",
+        ),
+        case(
+            "page_size_fraction",
+            patch(json!({"page_size": 10.5})),
+            "page_size must be of type integer",
+        ),
+        case(
+            "requests_per_window_negative",
+            patch(json!({"requests_per_window": -1})),
+            "requests_per_window must be at least 1",
+        ),
+        case(
+            "window_seconds_zero",
+            patch(json!({"window_seconds": 0})),
+            "window_seconds must be greater than 0",
+        ),
+        case(
+            "report_window_seconds_too_long",
+            patch(json!({"report_window_seconds": 1e9})),
+            "report_window_seconds must be at most 86400",
+        ),
+        case(
+            "request_timeout_negative",
+            patch(json!({"request_timeout_seconds": -5})),
+            "request_timeout_seconds must be greater than 0",
+        ),
+        case(
+            "max_retries_51",
+            patch(json!({"max_retries": 51})),
+            "max_retries must be at most 50",
+        ),
+        case(
+            "max_concurrency_zero",
+            patch(json!({"max_concurrency": 0})),
+            "max_concurrency must be at least 1",
+        ),
+        case(
+            "checkpoint_interval_null",
+            patch(json!({"checkpoint_interval": false})),
+            "checkpoint_interval must be of type integer",
+        ),
+        case(
+            "api_url_ftp",
+            patch(json!({"api_url": "ftp://api.harvestapp.com/v2"})),
+            "api_url does not match",
+        ),
+        case(
+            "api_url_without_host",
+            patch(json!({"api_url": "http://"})),
+            "api_url is not a valid URL",
+        ),
+        case(
+            "api_url_with_space_in_host",
+            patch(json!({"api_url": "https://api harvest.com/v2"})),
+            "api_url is not a valid URL",
+        ),
+        case(
+            "api_url_number",
+            patch(json!({"api_url": 8080})),
+            "api_url must be of type string",
+        ),
+        case(
+            "oauth_token_url_not_a_url",
+            patch(json!({"oauth_token_url": "https://[::1/token"})),
+            "oauth_token_url is not a valid URL",
+        ),
+    ]
+}
+
+/// Runs `command` (with a valid catalog for `read`) on each config case.
+fn config_cases_through(command: &str) {
+    let emu = emulator(Scale::Tiny);
+    let files = Files::new();
+    let base = base_config(&emu);
+    let catalog_path = files.json("catalog.json", &catalog(&["clients"], "incremental"));
+    let cases = config_cases();
+    assert_eq!(cases.len(), CONFIG_CASES);
+    run_cases(&cases, |i, case| {
+        let path = write(&files, &format!("config-{i}.json"), &case.input, &base);
+        let path = path.to_str().unwrap();
+        let mut args = vec![command, "--config", path];
+        if command == "read" {
+            args.extend(["--catalog", catalog_path.to_str().unwrap()]);
+        }
+        let run = run(&args);
+        if command == "check" {
+            check_problem(&run, case.expect)
+        } else {
+            config_error_problem(&run, case.expect)
+        }
+    });
+}
+
+#[test]
+fn malformed_configs_57_cases_fail_discover_with_a_config_error() {
+    config_cases_through("discover");
+}
+
+#[test]
+fn malformed_configs_57_cases_fail_read_with_a_config_error() {
+    config_cases_through("read");
+}
+
+#[test]
+fn malformed_configs_57_cases_fail_check_with_the_same_message() {
+    config_cases_through("check");
+}
+
+/// A configured stream entry as the platform writes it.
+fn entry(name: &str, mode: &str) -> Value {
+    json!({
+        "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+        "sync_mode": mode,
+        "destination_sync_mode": "append"
+    })
+}
+
+fn streams(entries: Value) -> Input {
+    Input::Json(json!({ "streams": entries }))
+}
+
+fn catalog_cases() -> Vec<Case> {
+    vec![
+        case(
+            "catalog_not_json",
+            raw("{\"streams\": [}"),
+            "the catalog file",
+        ),
+        case("catalog_empty_file", raw(""), "the catalog file"),
+        case(
+            "catalog_missing_file",
+            Input::Missing,
+            "cannot read the catalog file",
+        ),
+        case(
+            "catalog_is_a_directory",
+            Input::Directory,
+            "cannot read the catalog file",
+        ),
+        case(
+            "catalog_huge_file",
+            Input::Huge,
+            "more than the 16777216 bytes",
+        ),
+        case(
+            "catalog_array_instead_of_object",
+            Input::Json(json!([entry("clients", "full_refresh")])),
+            "the catalog must be a JSON object",
+        ),
+        case(
+            "catalog_without_streams",
+            Input::Json(json!({"stream": []})),
+            "catalog.streams is missing",
+        ),
+        case(
+            "catalog_streams_is_an_object",
+            Input::Json(json!({"streams": {"clients": {}}})),
+            "catalog.streams must be an array",
+        ),
+        case(
+            "catalog_streams_empty",
+            streams(json!([])),
+            "selects no streams",
+        ),
+        case(
+            "catalog_entry_is_a_number",
+            streams(json!([42])),
+            "streams[0] must be an object",
+        ),
+        case(
+            "catalog_entry_without_stream",
+            streams(json!([{"sync_mode": "full_refresh"}])),
+            "streams[0].stream is missing",
+        ),
+        case(
+            "catalog_stream_is_a_string",
+            streams(json!([{"stream": "clients", "sync_mode": "full_refresh"}])),
+            "streams[0].stream must be an object",
+        ),
+        case(
+            "catalog_stream_without_name",
+            streams(json!([{"stream": {"json_schema": {}}, "sync_mode": "full_refresh"}])),
+            "streams[0].stream.name is missing",
+        ),
+        case(
+            "catalog_stream_name_is_a_number",
+            streams(json!([{"stream": {"name": 7}, "sync_mode": "full_refresh"}])),
+            "streams[0].stream.name must be a string",
+        ),
+        case(
+            "catalog_unknown_stream",
+            streams(json!([entry("nope", "full_refresh")])),
+            "stream named \"nope\", which Harvest does not have",
+        ),
+        case(
+            "catalog_second_stream_unknown",
+            streams(json!([
+                entry("clients", "full_refresh"),
+                entry("client", "full_refresh")
+            ])),
+            "\"client\"",
+        ),
+        case(
+            "catalog_stream_twice",
+            streams(json!([
+                entry("clients", "full_refresh"),
+                entry("clients", "incremental")
+            ])),
+            "selects the stream clients twice",
+        ),
+        case(
+            "catalog_sync_mode_missing",
+            streams(json!([{"stream": {"name": "clients"}}])),
+            "streams[0].sync_mode is missing",
+        ),
+        case(
+            "catalog_sync_mode_invalid",
+            streams(json!([entry("clients", "INVALID")])),
+            "sync_mode \"INVALID\" is not a sync mode",
+        ),
+        case(
+            "catalog_sync_mode_number",
+            streams(json!([{"stream": {"name": "clients"}, "sync_mode": 1}])),
+            "streams[0].sync_mode must be a string",
+        ),
+        case(
+            "catalog_sync_mode_empty",
+            streams(json!([entry("clients", "")])),
+            "stream clients: sync_mode \"\" is not a sync mode",
+        ),
+        case(
+            "catalog_sync_mode_in_capitals",
+            streams(json!([entry("clients", "FULL_REFRESH")])),
+            "sync_mode \"FULL_REFRESH\" is not a sync mode",
+        ),
+        case(
+            "catalog_json_schema_is_a_string",
+            streams(
+                json!([{"stream": {"name": "clients", "json_schema": "{}"}, "sync_mode": "full_refresh"}]),
+            ),
+            "stream clients: json_schema must be an object",
+        ),
+        case(
+            "catalog_properties_is_an_array",
+            streams(
+                json!([{"stream": {"name": "clients", "json_schema": {"properties": ["id"]}}, "sync_mode": "full_refresh"}]),
+            ),
+            "json_schema.properties must be an object",
+        ),
+    ]
+}
+
+#[test]
+fn malformed_catalogs_24_cases_fail_read_with_a_config_error() {
+    let emu = emulator(Scale::Tiny);
+    let files = Files::new();
+    let config_path = files.json("config.json", &base_config(&emu));
+    let cases = catalog_cases();
+    assert_eq!(cases.len(), 24);
+    run_cases(&cases, |i, case| {
+        let path = write(
+            &files,
+            &format!("catalog-{i}.json"),
+            &case.input,
+            &json!({}),
+        );
+        let run = run(&[
+            "read",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--catalog",
+            path.to_str().unwrap(),
+        ]);
+        config_error_problem(&run, case.expect)
+    });
+}
+
+/// A STREAM state message for `stream`.
+fn stream_state(stream: &str, state: Value) -> Value {
+    json!({
+        "type": "STREAM",
+        "stream": {"stream_descriptor": {"name": stream, "namespace": null}, "stream_state": state},
+        "sourceStats": {"recordCount": 1.0}
+    })
+}
+
+fn state_of(stream: &str, state: Value) -> Input {
+    Input::Json(json!([stream_state(stream, state)]))
+}
+
+fn state_cases() -> Vec<Case> {
+    vec![
+        case(
+            "state_not_json",
+            raw("[{\"type\": \"STREAM\""),
+            "the state file",
+        ),
+        case("state_empty_file", raw(""), "the state file"),
+        case(
+            "state_missing_file",
+            Input::Missing,
+            "cannot read the state file",
+        ),
+        case(
+            "state_is_a_directory",
+            Input::Directory,
+            "cannot read the state file",
+        ),
+        case(
+            "state_huge_file",
+            Input::Huge,
+            "more than the 16777216 bytes",
+        ),
+        case(
+            "state_number",
+            Input::Json(json!(42)),
+            "the state must be a JSON array of STATE messages; found a number",
+        ),
+        case(
+            "state_string",
+            Input::Json(json!("updated_at")),
+            "found a string",
+        ),
+        case(
+            "state_entry_is_a_number",
+            Input::Json(json!([42])),
+            "state entry 0: not a STATE message",
+        ),
+        case(
+            "state_second_entry_is_a_string",
+            Input::Json(json!([stream_state("clients", json!({})), "x"])),
+            "state entry 1",
+        ),
+        case(
+            "state_stream_without_stream_object",
+            Input::Json(json!([{"type": "STREAM"}])),
+            "a STREAM state without its `stream` object",
+        ),
+        case(
+            "state_global_without_global_object",
+            Input::Json(json!([{"type": "GLOBAL"}])),
+            "a GLOBAL state without its `global` object",
+        ),
+        case(
+            "state_legacy_data_is_a_string",
+            Input::Json(json!([{"type": "LEGACY", "data": "x"}])),
+            "a LEGACY state's data must be an object; found a string",
+        ),
+        case(
+            "state_unknown_type",
+            Input::Json(json!([{"type": "PER_STREAM"}])),
+            "unknown variant `PER_STREAM`",
+        ),
+        case(
+            "state_descriptor_without_name",
+            Input::Json(
+                json!([{"type": "STREAM", "stream": {"stream_descriptor": {}, "stream_state": {}}}]),
+            ),
+            "missing field `name`",
+        ),
+        case(
+            "state_stream_state_is_a_string",
+            state_of("clients", json!("2024-01-01T00:00:00Z")),
+            "the state of stream clients: expected an object; found a string",
+        ),
+        case(
+            "state_updated_at_words",
+            state_of("clients", json!({"updated_at": "last week"})),
+            "updated_at \"last week\" is not a date-time",
+        ),
+        case(
+            "state_updated_at_number",
+            state_of("clients", json!({"updated_at": 1_700_000_000})),
+            "the state of stream clients: updated_at must be a string",
+        ),
+        case(
+            "state_report_to_words",
+            state_of("time_clients", json!({"to": "tomorrow"})),
+            "the state of stream time_clients: to \"tomorrow\" is not a date",
+        ),
+        case(
+            "state_report_holds_updated_at",
+            state_of(
+                "time_clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z"}),
+            ),
+            "time_clients: it holds a cursor this stream does not use",
+        ),
+        case(
+            "state_entity_holds_to",
+            state_of("clients", json!({"to": "20240101"})),
+            "clients: it holds a cursor this stream does not use",
+        ),
+        case(
+            "state_resume_watermark_garbage",
+            state_of(
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "resume": {"watermark": "x"}}),
+            ),
+            "resume point is malformed",
+        ),
+        case(
+            "state_resume_is_a_list",
+            state_of("clients", json!({"resume": [1]})),
+            "the state of stream clients: resume must be an object",
+        ),
+        case(
+            "state_incumbent_states_not_a_list",
+            state_of("clients", json!({"states": 5})),
+            "`states` must be an array",
+        ),
+        case(
+            "state_incumbent_entry_without_cursor",
+            state_of("clients", json!({"states": [{"partition": {"id": 1}}]})),
+            "lacks cursor.updated_at",
+        ),
+        case(
+            "state_legacy_object_with_a_number",
+            Input::Json(json!({"clients": 5})),
+            "the state of stream clients: expected an object; found a number",
+        ),
+    ]
+}
+
+#[test]
+fn malformed_states_25_cases_fail_read_with_a_config_error() {
+    let emu = emulator(Scale::Tiny);
+    let files = Files::new();
+    let config_path = files.json("config.json", &base_config(&emu));
+    let catalog_path = files.json(
+        "catalog.json",
+        &catalog(&["clients", "time_clients"], "incremental"),
+    );
+    let cases = state_cases();
+    assert_eq!(cases.len(), 25);
+    run_cases(&cases, |i, case| {
+        let path = write(&files, &format!("state-{i}.json"), &case.input, &json!([]));
+        let run = run(&[
+            "read",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--catalog",
+            catalog_path.to_str().unwrap(),
+            "--state",
+            path.to_str().unwrap(),
+        ]);
+        config_error_problem(&run, case.expect)
+    });
+}
+
+/// A cursor in the future is deliberately NOT an error: Airbyte's acceptance test
+/// `test_read_with_abnormal_state` feeds a far-future state and requires a successful read that
+/// returns nothing. So the read succeeds, emits no record, and says so in a WARN log.
+#[test]
+fn a_future_cursor_is_not_an_error_it_reads_nothing_and_warns() {
+    let emu = emulator(Scale::Tiny);
+    let files = Files::new();
+    let config_path = files.json("config.json", &base_config(&emu));
+    let catalog_path = files.json(
+        "catalog.json",
+        &catalog(&["clients", "time_clients"], "incremental"),
+    );
+    let state = files.json(
+        "state.json",
+        &json!([
+            stream_state("clients", json!({"updated_at": "2999-01-01T00:00:00Z"})),
+            stream_state("time_clients", json!({"to": "29990101"})),
+        ]),
+    );
+    let run = run(&[
+        "read",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--catalog",
+        catalog_path.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{:?}", run.messages);
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    assert!(run.of_type("RECORD").is_empty(), "{:?}", run.records());
+    let logs = run.logs();
+    for stream in ["clients", "time_clients"] {
+        assert!(
+            logs.contains(&format!(
+                "\"WARN\" the state of stream {stream} is in the future"
+            )),
+            "{stream}: {logs}"
+        );
+        assert_eq!(
+            run.statuses()[stream].last().map(String::as_str),
+            Some("COMPLETE")
+        );
+    }
+}
