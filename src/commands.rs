@@ -48,13 +48,13 @@ async fn check_connection(config: &Config) -> Result<(), String> {
     let url = client.url("/users/me", &[]);
     match client.get(&url, Bucket::General).await {
         Ok(_) => Ok(()),
-        Err(FetchError::Unauthorized { .. }) => Err(format!(
-            "Harvest rejected the credentials (401 Unauthorized): the token is wrong, expired or revoked, or account_id {} is not an account this token can reach. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth) and check the account id shown there.",
-            config.account_id
-        )),
+        Err(FetchError::Unauthorized { .. }) => Err(
+            "Harvest rejected the credentials (401 Unauthorized): the token is wrong, expired or revoked, or the account_id in the config is not an account this token can reach. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth) and check the account id shown there.".into()
+        ),
         Err(FetchError::NotFound { .. }) => Err(format!(
-            "Harvest answered 404 Not Found for the current user: account_id {} is probably wrong, or api_url ({}) does not point at Harvest's API v2.",
-            config.account_id, config.api_url
+            "Harvest answered 404 Not Found for the current user: the account_id in the config is probably wrong, or api_url ({}{}) does not point at Harvest's API v2.",
+            config.api_url.origin().ascii_serialization(),
+            config.api_url.path()
         )),
         Err(FetchError::Forbidden { .. }) => Err(
             "Harvest answered 403 Forbidden for the current user: the token lacks permission to read this account. Use a token of a user of this account (an administrator's to sync every stream).".into(),

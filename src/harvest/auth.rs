@@ -264,7 +264,9 @@ impl OAuth {
 
     /// What to tell the user when the token endpoint refuses the refresh.
     fn rejection_message(&self, status: u16, error: &TokenError) -> String {
-        let code = truncated(&error.error);
+        // Scrubbed before it is cut: a cut could leave the start of a secret that the scrub
+        // of the whole message would no longer recognise.
+        let code = truncated(&scrub(&error.error, &self.secrets()));
         let described = if error.error_description.is_empty() {
             String::new()
         } else {

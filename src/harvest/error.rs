@@ -125,10 +125,13 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
-/// Query parameters whose values are credentials whatever the server put them there for.
+/// Query parameters whose values are credentials whatever the server put them there for
+/// (`account_id` included: Harvest accepts it in the query, and spec.json marks it secret).
 fn is_secret_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    name.contains("token") || name.contains("secret") || name.contains("password")
+    ["token", "secret", "password", "account"]
+        .iter()
+        .any(|part| name.contains(part))
 }
 
 /// A URL's path and query as shown in errors and logs: credential-like parameters are removed.
@@ -173,7 +176,7 @@ mod tests {
     #[test]
     fn shown_path_strips_credentials_and_keeps_the_rest() {
         let url = Url::parse(
-            "https://api.example/v2/clients?access_token=abc&page=2&client_secret=s&per_page=2000",
+            "https://api.example/v2/clients?access_token=abc&page=2&client_secret=s&account_id=7&per_page=2000",
         )
         .unwrap();
         assert_eq!(shown_path(&url), "/v2/clients?page=2&per_page=2000");

@@ -339,7 +339,13 @@ impl Inner {
                     .find_map(|key| value.get(key)?.as_str().map(str::to_owned))
             })
             .unwrap_or_default();
-        let said = truncated(&self.auth.scrub(&said));
+        let said = self.auth.scrub(&said);
+        // spec.json marks account_id a secret too; a server that repeats it is not trusted to.
+        let said = match self.account_id.to_str() {
+            Ok(account_id) if !account_id.is_empty() => said.replace(account_id, "***"),
+            _ => said,
+        };
+        let said = truncated(&said);
         if said.is_empty() {
             "no explanation in the response".to_owned()
         } else {
