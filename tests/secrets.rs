@@ -206,6 +206,48 @@ fn check_and_read_with_oauth_and_tokens_expiring_mid_sync_print_no_secret() {
 }
 
 #[test]
+fn retries_through_every_fault_print_no_secret() {
+    use harvest_emulator::FaultKind;
+    let mut faults = Faults::mix(
+        7,
+        0.3,
+        &[
+            FaultKind::Status500,
+            FaultKind::Status503,
+            FaultKind::Status429,
+            FaultKind::ConnectionReset,
+            FaultKind::TruncatedBody,
+            FaultKind::MalformedJson,
+        ],
+    );
+    faults.token_expires_after = Some(3);
+    let emu = Emulator::start(EmulatorConfig {
+        scale: Scale::Tiny,
+        general_limit: None,
+        reports_limit: None,
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let files = Files::new();
+    let mut config = oauth_config(&emu, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN);
+    config["max_retries"] = json!(10);
+    let run = read(
+        &files,
+        &config,
+        &["clients", "projects", "users", "time_entries"],
+    );
+    assert!(
+        run.logs().contains("WARN"),
+        "no retry was logged: {}",
+        run.logs()
+    );
+    assert_clean("read through faults", &run, EMULATOR_SECRETS);
+    assert_account_id_clean("read through faults", &run, ACCOUNT_ID);
+    assert_debug_logged("read through faults", &run);
+}
+
+#[test]
 fn a_wrong_token_401_prints_no_secret() {
     let emu = emulator(Scale::Tiny);
     let files = Files::new();
