@@ -30,7 +30,8 @@ enum Input {
     Huge,
 }
 
-/// One malformed input and a piece of the message it must produce.
+/// One malformed input and the pieces of the message it must produce: `expect` split at " … ",
+/// each piece present, in order.
 struct Case {
     name: &'static str,
     input: Input,
@@ -93,7 +94,7 @@ fn config_error_problem(run: &Run, expect: &str) -> Option<String> {
         Some(format!("exit {} (0: silent success, 101: panic)", run.code))
     } else if errors.len() != 1 || errors[0]["failure_type"] != "config_error" {
         Some(format!("not one config_error: {:?}", run.messages))
-    } else if !message.contains(expect) {
+    } else if !contains_in_order(message, expect) {
         Some(format!("the message lacks {expect:?}: {message}"))
     } else if !run.of_type("RECORD").is_empty() {
         Some("records were emitted".into())
@@ -115,11 +116,23 @@ fn check_problem(run: &Run, expect: &str) -> Option<String> {
         Some(format!("exit {}: {:?}", run.code, run.messages))
     } else if status[0]["connectionStatus"]["status"] != "FAILED" {
         Some(format!("not FAILED: {:?}", run.messages))
-    } else if !message.contains(expect) {
+    } else if !contains_in_order(message, expect) {
         Some(format!("the message lacks {expect:?}: {message}"))
     } else {
         None
     }
+}
+
+/// Whether every piece of `expect` (split at " … ") is in `message`, in that order.
+fn contains_in_order(message: &str, expect: &str) -> bool {
+    let mut rest = message;
+    expect.split(" … ").all(|piece| match rest.find(piece) {
+        Some(at) => {
+            rest = &rest[at + piece.len()..];
+            true
+        }
+        None => false,
+    })
 }
 
 /// Runs every case, then fails with the list of those that went wrong, by name.
@@ -160,7 +173,11 @@ const CONFIG_CASES: usize = 57;
 fn config_cases() -> Vec<Case> {
     let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     vec![
-        case("config_not_json", raw("{account_id: 1"), "config file"),
+        case(
+            "config_not_json",
+            raw("{account_id: 1"),
+            "the config file … is not valid JSON (line 1, column 2)",
+        ),
         case(
             "config_not_json_says_where",
             raw("{\n  \"a\": 1,\n  oops\n}"),
@@ -396,7 +413,7 @@ fn config_cases() -> Vec<Case> {
             "max_concurrency must be at least 1",
         ),
         case(
-            "checkpoint_interval_null",
+            "checkpoint_interval_boolean",
             patch(json!({"checkpoint_interval": false})),
             "checkpoint_interval must be of type integer",
         ),
@@ -485,9 +502,9 @@ fn catalog_cases() -> Vec<Case> {
         case(
             "catalog_not_json",
             raw("{\"streams\": [}"),
-            "the catalog file",
+            "the catalog file … is not valid JSON (line 1, column 14)",
         ),
-        case("catalog_empty_file", raw(""), "the catalog file"),
+        case("catalog_empty_file", raw(""), "the catalog file … is empty"),
         case(
             "catalog_missing_file",
             Input::Missing,
@@ -654,9 +671,9 @@ fn state_cases() -> Vec<Case> {
         case(
             "state_not_json",
             raw("[{\"type\": \"STREAM\""),
-            "the state file",
+            "the state file … is not valid JSON (line 1, column 18): it ends too early",
         ),
-        case("state_empty_file", raw(""), "the state file"),
+        case("state_empty_file", raw(""), "the state file … is empty"),
         case(
             "state_missing_file",
             Input::Missing,
