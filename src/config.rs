@@ -444,5 +444,12 @@ fn parse_url(
             "{field} must be an http(s) URL with a host, like https://api.harvestapp.com/v2"
         )));
     }
+    // The client refuses to send the token to a URL carrying credentials of its own, so such an
+    // api_url would fail every request; say so now, without repeating them.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError(format!(
+            "{field} must not contain a user name or password; the Harvest credentials go in credentials"
+        )));
+    }
     Ok(url)
 }

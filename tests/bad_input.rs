@@ -168,7 +168,7 @@ fn oauth(fields: Value) -> Input {
 }
 
 /// How many config cases there are (each runs through check, discover and read).
-const CONFIG_CASES: usize = 57;
+const CONFIG_CASES: usize = 58;
 
 fn config_cases() -> Vec<Case> {
     let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
@@ -433,6 +433,11 @@ fn config_cases() -> Vec<Case> {
             "api_url is not a valid URL",
         ),
         case(
+            "api_url_with_user_and_password",
+            patch(json!({"api_url": "https://user:pass@api.harvestapp.com/v2"})),
+            "api_url must not contain a user name or password",
+        ),
+        case(
             "api_url_number",
             patch(json!({"api_url": 8080})),
             "api_url must be of type string",
@@ -470,17 +475,17 @@ fn config_cases_through(command: &str) {
 }
 
 #[test]
-fn malformed_configs_57_cases_fail_discover_with_a_config_error() {
+fn malformed_configs_58_cases_fail_discover_with_a_config_error() {
     config_cases_through("discover");
 }
 
 #[test]
-fn malformed_configs_57_cases_fail_read_with_a_config_error() {
+fn malformed_configs_58_cases_fail_read_with_a_config_error() {
     config_cases_through("read");
 }
 
 #[test]
-fn malformed_configs_57_cases_fail_check_with_the_same_message() {
+fn malformed_configs_58_cases_fail_check_with_the_same_message() {
     config_cases_through("check");
 }
 

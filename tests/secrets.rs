@@ -358,6 +358,7 @@ fn an_invalid_config_prints_no_secret_even_when_a_secret_is_in_the_wrong_field()
         json!({"replication_end_date": OUR_REFRESH_TOKEN}),
         json!({"api_url": OUR_CLIENT_SECRET}),
         json!({"api_url": format!("https://{OUR_TOKEN}:{OUR_CLIENT_SECRET}@[::1/v2")}),
+        json!({"api_url": format!("https://{OUR_TOKEN}:{OUR_CLIENT_SECRET}@api.harvestapp.com/v2")}),
         json!({"page_size": OUR_TOKEN}),
         json!({"account_id": 4_815_162_342_u64}),
         json!({"credentials": {"auth_type": OUR_CLIENT_SECRET, "api_token": OUR_TOKEN}}),
