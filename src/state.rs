@@ -244,6 +244,16 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
                     .into(),
             );
         }
+        // We write a path and query under the API; anything else (another host, an empty link)
+        // was not written by us, and is refused here rather than when the stream reaches it.
+        if let Some(next) = resume.next.as_deref() {
+            if !next.starts_with('/') || next.starts_with("//") {
+                return Err(
+                    "resume.next must be a path under the API such as /v2/clients?page=2; remove the `resume` object to restart the pass"
+                        .into(),
+                );
+            }
+        }
     }
     let expected = match def.cursor {
         Cursor::UpdatedAt { .. } => position.to.is_none(),

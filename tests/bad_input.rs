@@ -783,6 +783,30 @@ fn state_cases() -> Vec<Case> {
             "resume point is malformed",
         ),
         case(
+            "state_resume_next_on_another_host",
+            state_of(
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "resume": {"watermark": "2024-02-01T00:00:00Z", "next": "http://127.0.0.2:1/v2/clients?page=2"}}),
+            ),
+            "the state of stream clients: resume.next must be a path under the API",
+        ),
+        case(
+            "state_resume_next_protocol_relative",
+            state_of(
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "resume": {"watermark": "2024-02-01T00:00:00Z", "next": "//evil.example/v2/clients"}}),
+            ),
+            "resume.next must be a path under the API",
+        ),
+        case(
+            "state_resume_next_empty",
+            state_of(
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "resume": {"watermark": "2024-02-01T00:00:00Z", "next": ""}}),
+            ),
+            "resume.next must be a path under the API",
+        ),
+        case(
             "state_resume_is_a_list",
             state_of("clients", json!({"resume": [1]})),
             "the state of stream clients: resume must be an object",
@@ -806,7 +830,7 @@ fn state_cases() -> Vec<Case> {
 }
 
 #[test]
-fn malformed_states_25_cases_fail_read_with_a_config_error() {
+fn malformed_states_28_cases_fail_read_with_a_config_error() {
     let emu = emulator(Scale::Tiny);
     let files = Files::new();
     let config_path = files.json("config.json", &base_config(&emu));
@@ -815,7 +839,7 @@ fn malformed_states_25_cases_fail_read_with_a_config_error() {
         &catalog(&["clients", "time_clients"], "incremental"),
     );
     let cases = state_cases();
-    assert_eq!(cases.len(), 25);
+    assert_eq!(cases.len(), 28);
     run_cases(&cases, |i, case| {
         let path = write(&files, &format!("state-{i}.json"), &case.input, &json!([]));
         let run = run(&[
