@@ -2,7 +2,9 @@
 //! can be handed ends in one TRACE ERROR of type `config_error` whose message names what is
 //! wrong, a non-zero exit, no panic and nothing but valid Airbyte messages on stdout. `check`
 //! answers a broken config the way the Python CDK does (CONNECTION_STATUS FAILED, exit 0), with
-//! the same message.
+//! the same message. Two deliberate exceptions are tested here too: a state from the future is
+//! not an error (Airbyte's abnormal-state test wants an empty, successful read), and command-line
+//! misuse is answered by the argument parser before any Airbyte message.
 //!
 //! The cases are tables of named cases; a failing test lists every case that went wrong, by name.
 
