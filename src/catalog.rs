@@ -102,12 +102,17 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
                 )))
             }
         };
-        if !def.sync_modes().contains(&mode) {
-            return Err(ConfigError(format!(
-                "stream {name} does not support incremental sync; configure it as full_refresh"
-            )));
-        }
-        let fields = projection(def, configured.stream.json_schema.as_ref())
+        // PyAirbyte configures every stream as incremental, whatever discover said, and the
+        // Python CDK reads a stream without a cursor in full then; so do we, saying so.
+        let mode = if def.sync_modes().contains(&mode) {
+            mode
+        } else {
+            tracing::warn!(
+                "stream {name} has no cursor and cannot be read incrementally: reading it in full refresh"
+            );
+            SyncMode::FullRefresh
+        };
+        let fields = projection(def, entry.json_schema)
             .map_err(|e| ConfigError(format!("stream {name}: {e}")))?;
         selected.push(Selected { def, mode, fields });
     }
@@ -269,11 +274,15 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.0.contains("INVALID"), "{e}");
-        let e = configured(&catalog(
+    }
+
+    #[test]
+    fn incremental_on_a_stream_without_cursor_reads_in_full() {
+        let s = configured(&catalog(
             json!([{"stream": {"name": "company"}, "sync_mode": "incremental"}]),
         ))
-        .unwrap_err();
-        assert!(e.0.contains("full_refresh"), "{e}");
+        .unwrap();
+        assert_eq!(s[0].mode, SyncMode::FullRefresh);
     }
 
     #[test]
