@@ -888,6 +888,13 @@ fn a_future_cursor_is_not_an_error_it_reads_nothing_and_warns() {
     assert_eq!(run.code, 0, "{:?}", run.messages);
     assert!(run.errors().is_empty(), "{:?}", run.errors());
     assert!(run.of_type("RECORD").is_empty(), "{:?}", run.records());
+    // The cursor is kept as it was, neither moved back to now nor dropped.
+    let states = run.final_stream_states();
+    assert_eq!(
+        states["clients"],
+        json!({"updated_at": "2999-01-01T00:00:00Z"})
+    );
+    assert_eq!(states["time_clients"], json!({"to": "29990101"}));
     let logs = run.logs();
     for stream in ["clients", "time_clients"] {
         assert!(
