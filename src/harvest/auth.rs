@@ -1,5 +1,5 @@
 //! The bearer token each request carries: a Personal Access Token as configured, or an OAuth
-//! access token obtained with the refresh token, renewed before it expires and once after a 401.
+//! access token obtained with the refresh token, renewed before it expires and after a 401.
 
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;

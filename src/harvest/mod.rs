@@ -106,6 +106,8 @@ struct Inner {
     retry: RetryPolicy,
     max_body: usize,
     counters: Counters,
+    /// The newest OAuth token generation Harvest answered a 2xx to.
+    accepted_generation: AtomicU64,
 }
 
 impl HarvestClient {
@@ -151,6 +153,7 @@ impl HarvestClient {
                 retry,
                 max_body,
                 counters: Counters::default(),
+                accepted_generation: AtomicU64::new(0),
             }),
         })
     }
@@ -175,8 +178,8 @@ impl HarvestClient {
     }
 
     /// GETs an absolute URL (a first page, or a `links.next` the server gave). Waits for the
-    /// bucket's limiter, authenticates, retries transient failures, renews an OAuth token once on
-    /// a 401, and returns only a 2xx whose body is well-formed JSON.
+    /// bucket's limiter, authenticates, retries transient failures, renews an OAuth token on a
+    /// 401 (see [`Inner::worth_renewing`]), and returns only a 2xx whose body is well-formed JSON.
     pub async fn get(&self, url: &Url, bucket: Bucket) -> Result<Response, FetchError> {
         let inner = &*self.inner;
         if !inner.is_api_origin(url) {
@@ -191,16 +194,20 @@ impl HarvestClient {
                 inner.attempt(url, bucket, &url_path, &generation)
             })
         };
-        match send().await {
-            Err(FetchError::Unauthorized { .. })
-                if inner
-                    .auth
-                    .renew_after_401(generation.load(Ordering::Relaxed), &inner.counters)
-                    .await? =>
-            {
-                send().await
+        let mut renewed = false;
+        loop {
+            match send().await {
+                Err(FetchError::Unauthorized { .. })
+                    if inner.worth_renewing(renewed, generation.load(Ordering::Relaxed))
+                        && inner
+                            .auth
+                            .renew_after_401(generation.load(Ordering::Relaxed), &inner.counters)
+                            .await? =>
+                {
+                    renewed = true;
+                }
+                outcome => return outcome,
             }
-            outcome => outcome,
         }
     }
 
@@ -219,6 +226,15 @@ impl HarvestClient {
 }
 
 impl Inner {
+    /// Whether a 401 to a request sent with token `rejected` deserves a renewal and another
+    /// send: always the first time; again only if Harvest accepted that token (or a newer one)
+    /// before, i.e. the renewed token expired while the request was still being retried. A
+    /// renewed token refused outright means the credentials are wrong, and renewing again
+    /// would loop.
+    fn worth_renewing(&self, renewed: bool, rejected: u64) -> bool {
+        !renewed || self.accepted_generation.load(Ordering::Relaxed) >= rejected
+    }
+
     /// Whether `url` is on the configured API's scheme, host and port, without credentials of
     /// its own: only such URLs ever receive our token.
     fn is_api_origin(&self, url: &Url) -> bool {
@@ -290,6 +306,8 @@ impl Inner {
                         "HTTP {status} with a body that is not valid JSON ({e})"
                     )));
                 }
+                self.accepted_generation
+                    .fetch_max(bearer.generation, Ordering::Relaxed);
                 Ok(Response {
                     body,
                     date: server_date.map(DateTime::<Utc>::from),

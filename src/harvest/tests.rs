@@ -588,6 +588,56 @@ async fn an_oauth_401_that_persists_after_renewal_is_unauthorized() {
 }
 
 #[tokio::test]
+async fn a_renewed_token_that_expires_while_its_request_waits_is_renewed_again() {
+    // `/v2/a` is refused with access-1; its 401 with access-2 is held until `/v2/b` has
+    // succeeded with access-2. So access-2 worked and then expired while `/v2/a` waited, as
+    // under a long retry, and a third token is worth getting.
+    let at_gate = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let grants = std::sync::atomic::AtomicUsize::new(0);
+    let (gate, opened) = (at_gate.clone(), release.clone());
+    let server =
+        Server::start(
+            move |_, seen| match (seen.path.as_str(), seen.header("authorization")) {
+                ("/oauth2/token", _) => {
+                    let n = grants.fetch_add(1, Ordering::Relaxed) + 1;
+                    grant(&format!("access-{n}"), None)
+                }
+                (_, "Bearer access-3") | ("/v2/b", "Bearer access-2") => ok(),
+                ("/v2/a", "Bearer access-2") => {
+                    gate.notify_one();
+                    let opened = opened.clone();
+                    let body = futures::stream::once(async move {
+                        opened.notified().await;
+                        Ok::<_, std::io::Error>(r#"{"error":"invalid_token"}"#)
+                    });
+                    Reply {
+                        status: 401,
+                        headers: vec![("content-type", "application/json".to_owned())],
+                        body: Body::from_stream(body),
+                    }
+                }
+                _ => reply(401, r#"{"error":"invalid_token"}"#),
+            },
+        )
+        .await;
+    let client = server.oauth_client();
+    let a = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(&client.url("/a", &[]), Bucket::General).await }
+    });
+    at_gate.notified().await;
+    client
+        .get(&client.url("/b", &[]), Bucket::General)
+        .await
+        .unwrap();
+    release.notify_one();
+    a.await.unwrap().unwrap();
+    assert_eq!(server.token_requests().len(), 3);
+    assert_eq!(client.stats().token_refreshes, 3);
+}
+
+#[tokio::test]
 async fn concurrent_401s_share_one_renewal() {
     let server = Server::start(|_, seen| match seen.path.as_str() {
         "/oauth2/token" if seen.body.contains(REFRESH_TOKEN) => grant("stale", Some("refresh-2")),
