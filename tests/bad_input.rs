@@ -2,9 +2,10 @@
 //! can be handed ends in one TRACE ERROR of type `config_error` whose message names what is
 //! wrong, a non-zero exit, no panic and nothing but valid Airbyte messages on stdout. `check`
 //! answers a broken config the way the Python CDK does (CONNECTION_STATUS FAILED, exit 0), with
-//! the same message. Two deliberate exceptions are tested here too: a state from the future is
-//! not an error (Airbyte's abnormal-state test wants an empty, successful read), and command-line
-//! misuse is answered by the argument parser before any Airbyte message.
+//! the same message. Three deliberate exceptions are tested here too: a state from the future is
+//! not an error (Airbyte's abnormal-state test wants an empty, successful read), nor is
+//! incremental on a stream without a cursor (PyAirbyte asks for it; the stream is read in full),
+//! and command-line misuse is answered by the argument parser before any Airbyte message.
 //!
 //! The cases are tables of named cases; a failing test lists every case that went wrong, by name.
 
@@ -908,6 +909,34 @@ fn a_future_cursor_is_not_an_error_it_reads_nothing_and_warns() {
             Some("COMPLETE")
         );
     }
+}
+
+/// Incremental on a stream without a cursor is not an error either: PyAirbyte configures every
+/// stream incremental, and the Python CDK reads such a stream in full. So do we, with a WARN.
+#[test]
+fn incremental_on_a_stream_without_a_cursor_reads_it_in_full_and_warns() {
+    let emu = emulator(Scale::Tiny);
+    let files = Files::new();
+    let config_path = files.json("config.json", &base_config(&emu));
+    let catalog_path = files.json(
+        "catalog.json",
+        &json!({"streams": [entry("company", "incremental")]}),
+    );
+    let run = run(&[
+        "read",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--catalog",
+        catalog_path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{:?}", run.messages);
+    assert_eq!(run.stream("company").len(), 1);
+    assert!(
+        run.logs()
+            .contains("\"WARN\" stream company has no cursor and cannot be read incrementally"),
+        "{}",
+        run.logs()
+    );
 }
 
 /// Command-line misuse is answered by the argument parser (exit 2, the error or the usage on
