@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::catalog;
 use crate::config::{self, Config, ConfigError};
-use crate::harvest::{Bucket, FetchError, HarvestClient};
+use crate::harvest::{Bucket, FetchError, HarvestClient, RotationSink};
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, Status};
 use crate::read;
@@ -32,9 +32,10 @@ pub fn spec(output: &Output) -> Result<(), u8> {
 pub fn check(output: &Output, config_path: &Path) -> Result<(), u8> {
     let status = match load_config(config_path) {
         Err(e) => AirbyteMessage::connection_status(Status::Failed, Some(e.to_string())),
-        Ok(mut config) => {
+        Ok((mut config, raw)) => {
             config.max_retries = config.max_retries.min(CHECK_RETRIES);
-            match runtime().block_on(check_connection(&config)) {
+            let on_rotation = persist_rotated_refresh_token(raw, output.clone());
+            match runtime().block_on(check_connection(&config, on_rotation)) {
                 Ok(()) => AirbyteMessage::connection_status(Status::Succeeded, None),
                 Err(message) => AirbyteMessage::connection_status(Status::Failed, Some(message)),
             }
@@ -43,8 +44,9 @@ pub fn check(output: &Output, config_path: &Path) -> Result<(), u8> {
     output.emit(&status).map_err(|_| EXIT_FAILURE)
 }
 
-async fn check_connection(config: &Config) -> Result<(), String> {
+async fn check_connection(config: &Config, on_rotation: RotationSink) -> Result<(), String> {
     let client = HarvestClient::new(config).map_err(|e| e.to_string())?;
+    client.on_refresh_token_rotated(on_rotation);
     let url = client.url("/users/me", &[]);
     match client.get(&url, Bucket::General).await {
         Ok(_) => Ok(()),
@@ -84,19 +86,20 @@ pub fn read(
     catalog_path: &Path,
     state_path: Option<&Path>,
 ) -> Result<(), u8> {
-    let inputs = load_config(config_path).and_then(|config| {
+    let inputs = load_config(config_path).and_then(|(config, raw)| {
         let selected = catalog::configured(&config::read_json_file("catalog", catalog_path)?)?;
         let state = match state_path {
             Some(path) => InputState::from_json(&config::read_json_file("state", path)?)?,
             None => InputState::default(),
         };
-        Ok((config, selected, state))
+        Ok((config, raw, selected, state))
     });
-    let (config, selected, state) = match inputs {
+    let (config, raw, selected, state) = match inputs {
         Ok(inputs) => inputs,
         Err(e) => return config_error(output, e),
     };
-    match runtime().block_on(read::read(config, selected, &state, output.clone())) {
+    let on_rotation = persist_rotated_refresh_token(raw, output.clone());
+    match runtime().block_on(read::read(config, selected, &state, output.clone(), on_rotation)) {
         Ok(()) => Ok(()),
         Err(read::ReadError::Config(e)) => config_error(output, e),
         Err(read::ReadError::Incomplete(streams)) => {
@@ -109,8 +112,28 @@ pub fn read(
     }
 }
 
-fn load_config(path: &Path) -> Result<Config, ConfigError> {
-    Config::from_json(&config::read_json_file("config", path)?)
+/// The config, typed, and as the user wrote it (to hand back updated in a CONTROL message).
+fn load_config(path: &Path) -> Result<(Config, serde_json::Value), ConfigError> {
+    let raw = config::read_json_file("config", path)?;
+    Ok((Config::from_json(&raw)?, raw))
+}
+
+/// Harvest may issue a new refresh token with each access token; if it does, the old one may stop
+/// working, so the platform must store the new one before this run ends: a CONTROL message with
+/// the user's config, the refresh token replaced where the config keeps it.
+fn persist_rotated_refresh_token(raw: serde_json::Value, output: Output) -> RotationSink {
+    Box::new(move |token| {
+        let mut updated = raw.clone();
+        let credentials = match updated.get("credentials") {
+            Some(serde_json::Value::Object(_)) => &mut updated["credentials"],
+            _ => &mut updated,
+        };
+        credentials["refresh_token"] = serde_json::Value::String(token.expose().to_owned());
+        tracing::info!("Harvest issued a new OAuth refresh token; asking the platform to store it in the config");
+        if output.emit(&AirbyteMessage::connector_config(updated)).is_err() {
+            tracing::warn!("could not hand the new refresh token to the platform: the output is closed");
+        }
+    })
 }
 
 fn config_error(output: &Output, e: ConfigError) -> Result<(), u8> {
@@ -127,4 +150,56 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime starts")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::Secret;
+
+    /// A writer whose bytes the test can read back.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(bytes)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn control_config(raw: serde_json::Value) -> serde_json::Value {
+        let buffer = Buffer::default();
+        let sink = persist_rotated_refresh_token(raw, Output::new(Box::new(buffer.clone())));
+        sink(&Secret::new("refresh-2"));
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let message: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(message["type"], "CONTROL");
+        assert_eq!(message["control"]["type"], "CONNECTOR_CONFIG");
+        message["control"]["connectorConfig"]["config"].clone()
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_replaces_the_configs_own() {
+        let raw = json!({"account_id": "1", "credentials": {"auth_type": "Client", "client_id": "c",
+            "client_secret": "s", "refresh_token": "refresh-1"}, "page_size": 500});
+        let mut expected = raw.clone();
+        expected["credentials"]["refresh_token"] = json!("refresh-2");
+        assert_eq!(control_config(raw), expected);
+    }
+
+    #[test]
+    fn a_legacy_config_keeps_its_top_level_refresh_token() {
+        let raw = json!({"account_id": "1", "client_id": "c", "client_secret": "s", "refresh_token": "refresh-1"});
+        let mut expected = raw.clone();
+        expected["refresh_token"] = json!("refresh-2");
+        assert_eq!(control_config(raw), expected);
+    }
 }

@@ -54,6 +54,36 @@ pub struct AirbyteMessage {
     /// Set for [`MessageType::Trace`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceMessage>,
+    /// Set for [`MessageType::Control`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control: Option<ControlMessage>,
+}
+
+/// A CONTROL message: asks the platform to replace the connection's config.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlMessage {
+    /// Always `CONNECTOR_CONFIG`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// When it was emitted, in milliseconds since the epoch.
+    pub emitted_at: f64,
+    /// The whole new config.
+    #[serde(rename = "connectorConfig")]
+    pub connector_config: ConnectorConfig,
+}
+
+/// The config a CONTROL message carries.
+#[derive(Clone, Serialize)]
+pub struct ConnectorConfig {
+    /// The config, secrets included: the platform stores it in place of the old one.
+    pub config: Value,
+}
+
+/// Redacted: the config holds the connection's secrets.
+impl std::fmt::Debug for ConnectorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectorConfig { config: *** }")
+    }
 }
 
 impl AirbyteMessage {
@@ -66,6 +96,19 @@ impl AirbyteMessage {
             connection_status: None,
             catalog: None,
             trace: None,
+            control: None,
+        }
+    }
+
+    /// A CONTROL message asking the platform to persist `config` as the connection's config.
+    pub fn connector_config(config: Value) -> AirbyteMessage {
+        AirbyteMessage {
+            control: Some(ControlMessage {
+                kind: "CONNECTOR_CONFIG",
+                emitted_at: now_millis() as f64,
+                connector_config: ConnectorConfig { config },
+            }),
+            ..AirbyteMessage::empty(MessageType::Control)
         }
     }
 

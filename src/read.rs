@@ -20,7 +20,7 @@ use url::Url;
 
 use crate::catalog::Selected;
 use crate::config::{Config, ConfigError};
-use crate::harvest::{Bucket, FetchError, HarvestClient};
+use crate::harvest::{Bucket, FetchError, HarvestClient, RotationSink};
 use crate::output::Output;
 use crate::page::{self, RecordKeys};
 use crate::protocol::{AirbyteMessage, FailureType, StreamStatus, SyncMode};
@@ -98,6 +98,7 @@ pub async fn read(
     selected: Vec<Selected>,
     input: &InputState,
     output: Output,
+    on_rotation: RotationSink,
 ) -> Result<(), ReadError> {
     let mut jobs = Vec::with_capacity(selected.len());
     for sel in selected {
@@ -112,6 +113,7 @@ pub async fn read(
     }
     let client =
         HarvestClient::new(&config).map_err(|e| ReadError::Config(ConfigError(e.to_string())))?;
+    client.on_refresh_token_rotated(on_rotation);
     let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
     let engine = Arc::new(Engine {
         config,

@@ -2,7 +2,7 @@
 //! access token obtained with the refresh token, renewed before it expires and after a 401.
 
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -58,6 +58,9 @@ struct OAuth {
     configured_refresh_token: Secret,
     /// The newest refresh token (Harvest may rotate it on each refresh).
     refresh_token: Mutex<Secret>,
+    /// Told of each new refresh token, so the platform can persist it before the old one stops
+    /// working.
+    on_rotation: OnceLock<RotationSink>,
     /// The access token. The async mutex is held across a renewal, so however many streams need
     /// a token at once, one renewal is in flight and the others wait for its result.
     current: tokio::sync::Mutex<Option<AccessToken>>,
@@ -88,7 +91,18 @@ struct TokenError {
     error_description: String,
 }
 
+/// Called with each new refresh token Harvest issues in place of the previous one.
+pub type RotationSink = Box<dyn Fn(&Secret) + Send + Sync>;
+
 impl Auth {
+    /// Registers who persists rotated refresh tokens; a no-op for a personal access token, and
+    /// only the first registration counts.
+    pub fn on_refresh_token_rotated(&self, sink: RotationSink) {
+        if let Kind::OAuth(oauth) = &self.kind {
+            let _ = oauth.on_rotation.set(sink);
+        }
+    }
+
     /// The credentials of the config. OAuth renewals go through `http` and are retried by
     /// `retry` like any API request.
     pub fn new(
@@ -111,6 +125,7 @@ impl Auth {
                 retry,
                 configured_refresh_token: refresh_token.clone(),
                 refresh_token: Mutex::new(refresh_token.clone()),
+                on_rotation: OnceLock::new(),
                 current: tokio::sync::Mutex::new(None),
                 current_value: Mutex::new(None),
             })),
@@ -196,7 +211,16 @@ impl OAuth {
             .map_or(DEFAULT_LIFETIME, Duration::from_secs)
             .min(MAX_LIFETIME);
         if let Some(rotated) = granted.refresh_token.filter(|token| !token.is_empty()) {
-            *lock(&self.refresh_token) = Secret::new(rotated);
+            let rotated = Secret::new(rotated);
+            let changed = {
+                let mut newest = lock(&self.refresh_token);
+                let changed = newest.expose() != rotated.expose();
+                *newest = rotated.clone();
+                changed
+            };
+            if let Some(sink) = self.on_rotation.get().filter(|_| changed) {
+                sink(&rotated);
+            }
         }
         let value = Secret::new(granted.access_token);
         *lock(&self.current_value) = Some(value.clone());

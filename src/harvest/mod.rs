@@ -21,6 +21,7 @@ use url::Url;
 
 use crate::config::Config;
 use auth::Auth;
+pub use auth::RotationSink;
 use body::{describe, read_capped, BodyError};
 pub use error::FetchError;
 use error::{shown_path, shown_url, truncated};
@@ -209,6 +210,11 @@ impl HarvestClient {
                 outcome => return outcome,
             }
         }
+    }
+
+    /// Registers who persists a refresh token Harvest rotates (OAuth only).
+    pub fn on_refresh_token_rotated(&self, sink: RotationSink) {
+        self.inner.auth.on_refresh_token_rotated(sink);
     }
 
     /// A snapshot of what the client has done so far.

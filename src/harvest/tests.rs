@@ -565,6 +565,32 @@ async fn an_oauth_401_renews_the_token_once_and_retries_with_the_rotated_refresh
 }
 
 #[tokio::test]
+async fn each_new_refresh_token_is_handed_over_once() {
+    let server = Server::start(|_, seen| match seen.path.as_str() {
+        "/oauth2/token" if seen.body.contains(REFRESH_TOKEN) => {
+            grant("access-1", Some("refresh-2"))
+        }
+        "/oauth2/token" => grant("access-2", Some("refresh-2")),
+        _ if seen.header("authorization") == "Bearer access-2" => ok(),
+        _ => reply(401, r#"{"error":"invalid_token"}"#),
+    })
+    .await;
+    let client = server.oauth_client();
+    let handed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = handed.clone();
+    client.on_refresh_token_rotated(Box::new(move |token| {
+        sink.lock().unwrap().push(token.expose().to_owned());
+    }));
+    client
+        .get(&client.url("/clients", &[]), Bucket::General)
+        .await
+        .unwrap();
+    // Two grants, but only the first changed the refresh token.
+    assert_eq!(server.token_requests().len(), 2);
+    assert_eq!(*handed.lock().unwrap(), ["refresh-2"]);
+}
+
+#[tokio::test]
 async fn an_oauth_401_that_persists_after_renewal_is_unauthorized() {
     let server = Server::start(|n, seen| match seen.path.as_str() {
         "/oauth2/token" => grant(&format!("access-{n}"), None),
