@@ -99,7 +99,13 @@ pub fn read(
         Err(e) => return config_error(output, e),
     };
     let on_rotation = persist_rotated_refresh_token(raw, output.clone());
-    match runtime().block_on(read::read(config, selected, &state, output.clone(), on_rotation)) {
+    match runtime().block_on(read::read(
+        config,
+        selected,
+        &state,
+        output.clone(),
+        on_rotation,
+    )) {
         Ok(()) => Ok(()),
         Err(read::ReadError::Config(e)) => config_error(output, e),
         Err(read::ReadError::Incomplete(streams)) => {
@@ -130,8 +136,13 @@ fn persist_rotated_refresh_token(raw: serde_json::Value, output: Output) -> Rota
         };
         credentials["refresh_token"] = serde_json::Value::String(token.expose().to_owned());
         tracing::info!("Harvest issued a new OAuth refresh token; asking the platform to store it in the config");
-        if output.emit(&AirbyteMessage::connector_config(updated)).is_err() {
-            tracing::warn!("could not hand the new refresh token to the platform: the output is closed");
+        if output
+            .emit(&AirbyteMessage::connector_config(updated))
+            .is_err()
+        {
+            tracing::warn!(
+                "could not hand the new refresh token to the platform: the output is closed"
+            );
         }
     })
 }
