@@ -687,18 +687,18 @@ impl Engine {
             from = to + Duration::days(1);
             last_to = Some(to_text);
             if from <= end_day {
-                let position = match sel.mode {
-                    SyncMode::Incremental => Position {
-                        to: last_to.clone(),
-                        ..Position::default()
-                    },
-                    SyncMode::FullRefresh => Position {
-                        resume: Some(Resume {
-                            from: Some(state::format_date(from)),
-                            ..Resume::default()
-                        }),
-                        ..Position::default()
-                    },
+                // The pass goes on at the next window, not at `to`: a window starting at `to`
+                // (as after a completed pass) would shift every later window, and the rows of
+                // shifted windows are other aggregates than a clean sync's.
+                let position = Position {
+                    to: last_to
+                        .clone()
+                        .filter(|_| sel.mode == SyncMode::Incremental),
+                    resume: Some(Resume {
+                        from: Some(state::format_date(from)),
+                        ..Resume::default()
+                    }),
+                    ..Position::default()
                 };
                 out.state(&position)?;
             }
