@@ -385,6 +385,7 @@ impl Engine {
         let key = def.records_key.expect("list streams have a records key");
         let bucket = Self::bucket(def);
         let mut seen = HashSet::new();
+        let mut fewest = None;
         let mut url = first;
         loop {
             seen.insert(url.to_string());
@@ -397,6 +398,18 @@ impl Engine {
             })?;
             let page = page::parse(body, key)
                 .map_err(|e| StreamError::Malformed(format!("{}: {e}", url.path())))?;
+            if let Some(back) = self.step_back(&url, &mut fewest, page.total_entries) {
+                tracing::info!(
+                    "stream {}: records were deleted during the pass, moving later ones onto pages already read; reading again from {}",
+                    def.name,
+                    back.path()
+                );
+                // Pages are read again on purpose; each step back needs a new lowest total,
+                // so this cannot loop.
+                seen.clear();
+                url = back;
+                continue;
+            }
             let next = match page.next.as_deref() {
                 Some(next) => Some(self.resume_link(next)?),
                 None => None,
@@ -422,6 +435,38 @@ impl Engine {
             }
             url = next_url;
         }
+    }
+
+    /// Where a page-numbered walk must go back to after `url` answered with `total` records
+    /// in all, fewer than any page before it (`fewest`): records deleted from pages already read
+    /// moved as many later records onto those pages, where the walk would miss them. Cursor
+    /// links name the last record read, and deletions do not move them.
+    fn step_back(&self, url: &Url, fewest: &mut Option<u64>, total: Option<u64>) -> Option<Url> {
+        let total = total?;
+        let before = fewest.replace(fewest.map_or(total, |f| f.min(total)));
+        let deleted = before?.checked_sub(total).filter(|&d| d > 0)?;
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        if pairs.iter().any(|(k, _)| k == "cursor") {
+            return None;
+        }
+        let page: u64 = pairs.iter().find(|(k, _)| k == "page")?.1.parse().ok()?;
+        let back_to = page
+            .saturating_sub(deleted.div_ceil(u64::from(self.config.page_size.max(1))))
+            .max(1);
+        if back_to == page {
+            return None;
+        }
+        let mut back = url.clone();
+        back.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs.iter().map(|(k, v)| {
+                if k == "page" {
+                    (k.clone(), back_to.to_string())
+                } else {
+                    (k.clone(), v.clone())
+                }
+            }));
+        Some(back)
     }
 
     /// A stream whose body is one object (company).

@@ -1,0 +1,169 @@
+//! Changes during a sync (issue 5, point 3): records are created, updated and deleted in the
+//! emulator while an incremental sync runs, after its first records have arrived. After the
+//! next incremental sync, every record the API serves is in the destination with its latest
+//! values, and nothing was lost to the shifts the changes cause in page-numbered lists.
+//!
+//! Deletions: Harvest has no feed of deleted records and no `deleted_at`, and a deleted record
+//! simply stops being served. An incremental sync therefore cannot report a deletion; the
+//! record stays in the destination until a full refresh (overwrite) replaces the table. What is
+//! asserted is what can be: the deleted record is not served afterwards, and the deletion
+//! neither crashes a sync nor makes it lose other records.
+
+mod common;
+mod resilience;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use harvest_emulator::Scale;
+use resilience::*;
+use serde_json::{json, Value};
+
+/// A page-numbered list (time_entries, expenses) where deletes shift later records onto
+/// earlier pages, a cursor-paginated list (clients), and a child stream (invoice_payments).
+const STREAMS: [&str; 4] = ["time_entries", "expenses", "clients", "invoice_payments"];
+
+fn id(record: &Value) -> i64 {
+    record["id"].as_i64().expect("an integer id")
+}
+
+#[test]
+fn records_created_updated_and_deleted_mid_sync_are_right_after_the_next_incremental_sync() {
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(&emu, json!({"page_size": 50, "max_concurrency": 1})),
+        &STREAMS,
+        "incremental",
+    );
+    let before = input.read(None);
+    assert_eq!(before.code, 0, "{}", before.logs());
+    let before = before.records();
+
+    let mut child = input.spawn(None);
+    let mut lines = lines(&mut child);
+    // Wait for the first time entry: the pass is under way, and stdout's backpressure keeps
+    // the connector within a few pages of what the test has read.
+    let mut seen = Vec::new();
+    let first_entry = loop {
+        let line = lines.next().expect("records come");
+        let m: Value = serde_json::from_str(&line).unwrap();
+        let is_entry = m["record"]["stream"] == "time_entries";
+        let entry = m["record"]["data"].clone();
+        seen.push(m);
+        if is_entry {
+            break entry;
+        }
+    };
+    assert_eq!(
+        id(&before["time_entries"][0]),
+        id(&first_entry),
+        "the same serving order"
+    );
+    // In each stream: its first record (already read or about to be) and its last (not read
+    // yet) updated; its second and third (shifting every later one two places forward, one
+    // more than the creation below shifts them back) and its last but one deleted.
+    let mut updated: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut deleted: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut created: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for stream in STREAMS {
+        let list = &before[stream];
+        let n = list.len();
+        assert!(n >= 5, "{stream} has records to change");
+        for record in [&list[0], &list[n - 1]] {
+            // Not a client's name: time entries embed it, and Harvest changes an embedded name
+            // without touching the embedding record's updated_at, which no incremental sync
+            // can see.
+            let field = if stream == "clients" {
+                "address"
+            } else {
+                "notes"
+            };
+            emu.update(
+                stream,
+                id(record),
+                json!({ field: format!("changed mid-sync {}", id(record)) }),
+            )
+            .expect("a live record");
+            updated.entry(stream).or_default().push(id(record));
+        }
+        for record in [&list[1], &list[2], &list[n - 2]] {
+            assert!(emu.delete(stream, id(record)));
+            deleted.entry(stream).or_default().push(id(record));
+        }
+    }
+    let new_entry = emu.create(
+        "time_entries",
+        json!({"notes": "created mid-sync", "hours": 1.5}),
+    );
+    created
+        .entry("time_entries")
+        .or_default()
+        .push(id(&new_entry));
+    let new_client = emu.create("clients", json!({"name": "Created Mid-Sync"}));
+    created.entry("clients").or_default().push(id(&new_client));
+    let first = collect(child, seen, lines);
+    assert_eq!(first.code, 0, "{}", first.logs());
+
+    let next = input.read(Some(&first.final_state()));
+    assert_eq!(next.code, 0, "{}", next.logs());
+
+    // What the API serves now, read in full.
+    let truth = ReadInput::new(&config(&emu, json!({})), &STREAMS, "full_refresh").read(None);
+    assert_eq!(truth.code, 0);
+    let truth = keyed(&truth.messages);
+    for stream in STREAMS {
+        assert_eq!(
+            truth[stream].len() as u64,
+            emu.expected_counts()[stream],
+            "{stream}: the full read is the emulator's truth"
+        );
+    }
+    let destination = union(keyed(&first.messages), keyed(&next.messages));
+    for stream in STREAMS {
+        let got = &destination[stream];
+        for (key, record) in &truth[stream] {
+            let have = got
+                .get(key)
+                .unwrap_or_else(|| panic!("{stream} {key} is served but was never synced"));
+            assert_eq!(have, record, "{stream} {key}: the latest values");
+        }
+        let extra: Vec<i64> = got
+            .keys()
+            .filter(|k| !truth[stream].contains_key(*k))
+            .map(|k| k.parse().unwrap())
+            .collect();
+        for id in &extra {
+            assert!(
+                deleted[stream].contains(id),
+                "{stream} {id} is neither served nor deleted"
+            );
+        }
+        for id in &deleted[stream] {
+            assert!(
+                !truth[stream].contains_key(&id.to_string()),
+                "{stream} {id} is still served after its deletion"
+            );
+            assert!(
+                next.stream(stream).iter().all(|r| r["id"] != *id),
+                "the next sync does not send deleted {stream} {id}"
+            );
+        }
+        for id in updated[stream]
+            .iter()
+            .chain(created.get(stream).into_iter().flatten())
+        {
+            assert!(
+                next.stream(stream).iter().any(|r| r["id"] == *id),
+                "the next incremental sync sends changed {stream} {id}"
+            );
+        }
+        println!(
+            "{stream}: {} served, {} in the destination ({} deleted ones kept, as Harvest reports no deletions); first sync {} records, next {}",
+            truth[stream].len(),
+            got.len(),
+            extra.len(),
+            first.stream(stream).len(),
+            next.stream(stream).len()
+        );
+    }
+}
