@@ -1,0 +1,183 @@
+//! Hostile server (issue 5, point 5): an enormous body, a `links.next` that loops, a
+//! `links.next` to another host, records without their primary key and records with wrong
+//! types. Each is detected and reported — the body is capped, the loop is broken, the foreign
+//! host is never contacted, the bad record is named by stream and id — and the stream it hits
+//! ends INCOMPLETE with a trace saying why, never silently COMPLETE; the other streams finish.
+
+mod common;
+mod resilience;
+
+use std::net::TcpListener;
+
+use common::*;
+use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
+use resilience::*;
+use serde_json::{json, Value};
+
+/// The stream under attack and a bystander that must not be harmed.
+const STREAMS: [&str; 2] = ["clients", "projects"];
+
+/// A sync of [`STREAMS`] with every response of `/v2/clients` carrying `kind`.
+fn attacked(kind: FaultKind, page_size: u32) -> (Emulator, Run) {
+    let emu = emulator(Scale::Tiny);
+    emu.set_faults(Faults {
+        paths: vec!["/v2/clients".into()],
+        ..Faults::mix(5, 1.0, &[kind])
+    });
+    let input = ReadInput::new(
+        &config(&emu, json!({"page_size": page_size})),
+        &STREAMS,
+        "incremental",
+    );
+    let run = input.read(None);
+    (emu, run)
+}
+
+/// The common verdict: non-zero exit, clients INCOMPLETE with one error trace for it (returned),
+/// projects COMPLETE with all its records.
+fn clients_stopped_projects_complete(what: &str, emu: &Emulator, run: &Run) -> Value {
+    let counts = emu.request_counts();
+    println!(
+        "{what}: {} requests ({} to /v2/clients), faults injected {:?}; connector: {}",
+        counts.total,
+        counts.path("/v2/clients"),
+        counts.faults,
+        client_figures(run)
+    );
+    assert_ne!(run.code, 0, "{what}: an incomplete sync exits non-zero");
+    let statuses = last_statuses(run);
+    assert_eq!(statuses["clients"], "INCOMPLETE", "{what}");
+    assert_eq!(statuses["projects"], "COMPLETE", "{what}");
+    assert_eq!(
+        run.stream("projects").len() as u64,
+        emu.expected_counts()["projects"],
+        "{what}: the bystander has all its records"
+    );
+    let errors = run.errors();
+    assert_eq!(errors.len(), 1, "{what}: {errors:?}");
+    assert_eq!(errors[0]["stream_descriptor"]["name"], "clients", "{what}");
+    assert!(!run.stderr.contains("panicked"), "{what}: {}", run.stderr);
+    errors[0].clone()
+}
+
+#[test]
+fn an_enormous_body_is_cut_at_the_cap_and_reported() {
+    let (emu, run) = attacked(FaultKind::HugeBody, 2000);
+    let error = clients_stopped_projects_complete("huge body", &emu, &run);
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("larger than 67108864 bytes and was refused"),
+        "{message}"
+    );
+    assert_eq!(error["failure_type"], "system_error");
+    // Refused at once, not retried: another try would read the same 512 MiB.
+    assert_eq!(emu.request_counts().path("/v2/clients"), 1);
+    assert!(run.stream("clients").is_empty());
+}
+
+#[test]
+fn a_next_link_loop_is_broken_and_reported() {
+    let (emu, run) = attacked(FaultKind::NextLinkLoop, 2);
+    let error = clients_stopped_projects_complete("loop", &emu, &run);
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("points back to a page already read") && message.contains("endless loop"),
+        "{message}"
+    );
+    // The page is read once (or twice, if the server's spelling of the link differs from the
+    // connector's), never followed around the loop.
+    let requests = emu.request_counts().path("/v2/clients");
+    assert!(requests <= 2, "{requests} requests for one page");
+    assert!(run.stream("clients").len() <= 2 * requests as usize);
+}
+
+#[test]
+fn a_next_link_to_another_host_is_refused_and_never_requested() {
+    // The foreign link names 127.0.0.2 on the emulator's port, where the emulator (bound to
+    // 127.0.0.1) does not listen: listen there, to see that the connector never connects.
+    let emu = emulator(Scale::Tiny);
+    let port = emu.addr().port();
+    let foreign = TcpListener::bind(("127.0.0.2", port)).expect("listen on 127.0.0.2");
+    foreign.set_nonblocking(true).unwrap();
+    emu.set_faults(Faults {
+        paths: vec!["/v2/clients".into()],
+        ..Faults::mix(5, 1.0, &[FaultKind::ForeignNextLink])
+    });
+    let input = ReadInput::new(
+        &config(&emu, json!({"page_size": 2})),
+        &STREAMS,
+        "incremental",
+    );
+    let run = input.read(None);
+    let error = clients_stopped_projects_complete("foreign", &emu, &run);
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("refused to request http://127.0.0.2:{port}")),
+        "{message}"
+    );
+    assert_eq!(
+        foreign.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "nothing connected to the foreign host"
+    );
+    assert_eq!(emu.request_counts().path("/v2/clients"), 1, "one page read");
+    // A page whose next link is hostile is not trusted: its records are not emitted either
+    // (the next run reads them again).
+    assert!(run.stream("clients").is_empty());
+}
+
+#[test]
+fn a_record_without_its_primary_key_is_reported_and_the_stream_is_not_complete() {
+    let (emu, run) = attacked(FaultKind::MissingPrimaryKey, 2);
+    let error = clients_stopped_projects_complete("missing id", &emu, &run);
+    let pages = emu.request_counts().path("/v2/clients");
+    let logs = run.logs();
+    let reported: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.starts_with("\"ERROR\" stream clients: a record"))
+        .collect();
+    assert_eq!(reported.len() as u64, pages, "one per page: {logs}");
+    assert!(
+        reported.iter().all(|l| l.contains("it has no id")),
+        "{logs}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{pages} records were malformed")),
+        "{error}"
+    );
+    // The bad records are not emitted, the good ones are, and every emitted one has its key.
+    let clients = run.stream("clients");
+    assert_eq!(
+        clients.len() as u64,
+        emu.expected_counts()["clients"] - pages
+    );
+    assert!(clients.iter().all(|c| c["id"].is_i64()));
+    // The cursor did not move past the bad records: the next run reads them again.
+    assert!(run
+        .final_stream_states()
+        .get("clients")
+        .is_none_or(|s| s.get("updated_at").is_none()));
+}
+
+#[test]
+fn a_record_with_wrong_types_is_reported_with_its_id() {
+    let (emu, run) = attacked(FaultKind::WrongTypes, 2);
+    clients_stopped_projects_complete("wrong types", &emu, &run);
+    let pages = emu.request_counts().path("/v2/clients");
+    let logs = run.logs();
+    let reported: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.starts_with("\"ERROR\" stream clients: a record (id \""))
+        .collect();
+    assert_eq!(reported.len() as u64, pages, "one per page, named: {logs}");
+    assert!(
+        reported
+            .iter()
+            .all(|l| l.contains("its id is not an integer")),
+        "{logs}"
+    );
+    assert!(run.stream("clients").iter().all(|c| c["id"].is_i64()));
+}
