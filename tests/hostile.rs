@@ -3,6 +3,8 @@
 //! types. Each is detected and reported — the body is capped, the loop is broken, the foreign
 //! host is never contacted, the bad record is named by stream and id — and the stream it hits
 //! ends INCOMPLETE with a trace saying why, never silently COMPLETE; the other streams finish.
+//! Records without their cursor, which the emulator cannot serve, come from a small server of
+//! this file.
 
 mod common;
 mod resilience;
@@ -180,4 +182,86 @@ fn a_record_with_wrong_types_is_reported_with_its_id() {
         "{logs}"
     );
     assert!(run.stream("clients").iter().all(|c| c["id"].is_i64()));
+}
+
+/// A server whose `/v2/clients` page holds one good record and two without a cursor, for the
+/// one hostile shape the emulator cannot produce.
+fn start_cursorless_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let page = axum::routing::get(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"clients":[
+                        {"id":1,"name":"Good","updated_at":"2024-01-01T00:00:00Z"},
+                        {"id":2,"name":"No cursor"},
+                        {"id":3,"name":"Null cursor","updated_at":null}
+                    ],"per_page":2000,"total_pages":1,"total_entries":3,"page":1,
+                    "links":{"first":null,"next":null,"previous":null,"last":null}}"#,
+                )
+            });
+            axum::serve(listener, axum::Router::new().route("/v2/clients", page))
+                .await
+                .unwrap();
+        });
+    });
+    addr
+}
+
+#[test]
+fn records_without_their_cursor_are_reported_with_their_ids() {
+    let addr = start_cursorless_server();
+    let files = Files::new();
+    let config = json!({
+        "account_id": "1",
+        "replication_start_date": "2020-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": "a-token"},
+        "api_url": format!("http://{addr}/v2"),
+        "max_retries": 0
+    });
+    let config = files.json("config.json", &config);
+    let catalog = files.json("catalog.json", &catalog(&["clients"], "incremental"));
+    let run = run(&[
+        "read",
+        "--config",
+        config.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+    ]);
+    assert_ne!(run.code, 0);
+    assert_eq!(last_statuses(&run)["clients"], "INCOMPLETE");
+    let logs = run.logs();
+    for id in [2, 3] {
+        assert!(
+            logs.contains(&format!(
+                "\"ERROR\" stream clients: a record (id {id}) was not emitted: it has no updated_at"
+            )),
+            "{logs}"
+        );
+    }
+    let clients = run.stream("clients");
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0]["id"], 1);
+    let errors = run.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 records were malformed"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        run.final_stream_states().is_empty(),
+        "no STATE moves the cursor past the bad records"
+    );
 }
