@@ -230,7 +230,10 @@ pub fn serve(
             Page,
             |i| {
                 matches(client, i.client)
-                    && project.is_none_or(|p| i.line_items.iter().any(|l| l.project == p))
+                    // NONE (an unknown id) must not match line items without a project.
+                    && project.is_none_or(|p| {
+                        p != NONE && i.line_items.iter().any(|l| l.project == p)
+                    })
                     && f.in_range_opt(i.issue_date)
                     && f.state.as_deref().is_none_or(|s| s == i.state)
                     && since(i.updated_at)

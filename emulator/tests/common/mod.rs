@@ -3,11 +3,15 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use harvest_emulator::{Emulator, EmulatorConfig, Scale, ACCOUNT_ID, PERSONAL_ACCESS_TOKEN};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
+
+/// The User-Agent the tests send (Harvest wants an app name and a contact).
+pub const UA: &str = "emulator-tests (tests@example.com)";
 
 /// An emulator on the Tiny dataset without rate limits.
 pub fn tiny() -> Emulator {
@@ -16,13 +20,17 @@ pub fn tiny() -> Emulator {
 
 /// An emulator without rate limits.
 pub fn start(scale: Scale) -> Emulator {
-    Emulator::start(EmulatorConfig {
+    start_with(EmulatorConfig {
         scale,
         general_limit: None,
         reports_limit: None,
         ..EmulatorConfig::default()
     })
-    .expect("emulator starts")
+}
+
+/// An emulator with exactly this configuration.
+pub fn start_with(config: EmulatorConfig) -> Emulator {
+    Emulator::start(config).expect("emulator starts")
 }
 
 /// A blocking HTTP client.
@@ -35,12 +43,25 @@ pub fn client() -> Client {
 
 /// GET with the PAT, account header and a User-Agent.
 pub fn get(c: &Client, url: &str) -> Response {
+    get_as(c, url, PERSONAL_ACCESS_TOKEN)
+}
+
+/// GET with the given bearer token, the account header and a User-Agent.
+pub fn get_as(c: &Client, url: &str, token: &str) -> Response {
     c.get(url)
-        .header("User-Agent", "emulator-tests (tests@example.com)")
-        .bearer_auth(PERSONAL_ACCESS_TOKEN)
+        .header("User-Agent", UA)
+        .bearer_auth(token)
         .header("Harvest-Account-Id", ACCOUNT_ID)
         .send()
         .expect("request succeeds")
+}
+
+/// The status of a GET with Harvest's headers (the body is read and dropped).
+pub fn status(c: &Client, url: &str) -> u16 {
+    let r = get(c, url);
+    let s = r.status().as_u16();
+    let _ = r.bytes();
+    s
 }
 
 /// GET and parse a 200 JSON body.
@@ -73,10 +94,46 @@ pub fn walk(c: &Client, url: &str, key: &str) -> (Vec<Value>, usize) {
     (records, pages)
 }
 
+/// Every record of a list endpoint (walked with `per_page=2000`).
+pub fn all(c: &Client, url: &str, key: &str) -> Vec<Value> {
+    walk(c, url, key).0
+}
+
 /// The ids of records.
 pub fn ids(records: &[Value]) -> Vec<i64> {
     records
         .iter()
         .map(|r| r["id"].as_i64().expect("id"))
         .collect()
+}
+
+/// The ids of records as a set, asserting none repeats.
+pub fn unique_ids(records: &[Value]) -> BTreeSet<i64> {
+    let ids = ids(records);
+    let set: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(set.len(), ids.len(), "a record was served twice");
+    set
+}
+
+/// A JSON request to the control API; returns the status and the parsed body (`Null` if empty).
+pub fn control(c: &Client, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = c.request(method, url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().expect("control request succeeds");
+    let status = r.status().as_u16();
+    let text = r.text().expect("body");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("control {url}: {e}: {text}"))
+    };
+    (status, value)
+}
+
+/// A decimal as hundredths, exact for the 2-decimal amounts Harvest serves.
+pub fn cents(v: &Value) -> i64 {
+    (v.as_f64().unwrap_or_else(|| panic!("{v} is not a number")) * 100.0).round() as i64
 }
