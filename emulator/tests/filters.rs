@@ -581,3 +581,128 @@ fn report_rows_add_up_to_the_entity_records_of_the_window() {
         );
     }
 }
+
+#[test]
+fn report_options_follow_harvest_defaults() {
+    let (emu, c) = small();
+    let api = emu.api_url();
+    let window = "from=2025-07-01&to=2026-06-30";
+    let projects = common::all(&c, &format!("{api}/projects"), "projects");
+    let fixed: BTreeSet<String> = projects
+        .iter()
+        .filter(|p| p["is_fixed_fee"] == true)
+        .map(|p| p["id"].to_string())
+        .collect();
+    assert!(!fixed.is_empty());
+    let amounts = |query: &str| -> BTreeMap<String, i64> {
+        common::all(
+            &c,
+            &format!("{api}/reports/time/projects?{window}{query}"),
+            "results",
+        )
+        .iter()
+        .map(|r| {
+            (
+                r["project_id"].to_string(),
+                common::cents(&r["billable_amount"]),
+            )
+        })
+        .collect()
+    };
+    // Time reports leave fixed-fee projects' amounts out unless include_fixed_fee=true.
+    let default = amounts("");
+    let included = amounts("&include_fixed_fee=true");
+    assert_eq!(default, amounts("&include_fixed_fee=false"));
+    for (project, amount) in &default {
+        if fixed.contains(project) {
+            assert_eq!(*amount, 0, "fixed-fee project {project} by default");
+        } else {
+            assert_eq!(included[project], *amount, "project {project}");
+        }
+    }
+    assert!(fixed
+        .iter()
+        .any(|p| included.get(p).is_some_and(|a| *a > 0)));
+    // Uninvoiced includes fixed-fee projects unless include_fixed_fee=false.
+    let uninvoiced = |query: &str| -> BTreeSet<String> {
+        common::all(
+            &c,
+            &format!("{api}/reports/uninvoiced?{window}{query}"),
+            "results",
+        )
+        .iter()
+        .map(|r| r["project_id"].to_string())
+        .collect()
+    };
+    let all = uninvoiced("");
+    let without = uninvoiced("&include_fixed_fee=false");
+    assert!(all.iter().any(|p| fixed.contains(p)));
+    assert_eq!(without, all.difference(&fixed).cloned().collect());
+    // The project budget report takes is_active like the projects list.
+    for flag in [true, false] {
+        let rows = common::all(
+            &c,
+            &format!("{api}/reports/project_budget?is_active={flag}"),
+            "results",
+        );
+        let want = projects.iter().filter(|p| p["is_active"] == flag).count();
+        assert_eq!(rows.len(), want, "project_budget is_active={flag}");
+        assert!(rows.iter().all(|r| r["is_active"] == flag));
+    }
+}
+
+#[test]
+fn teammates_are_only_for_managers() {
+    let (emu, c) = small();
+    let api = emu.api_url();
+    let users = common::all(&c, &format!("{api}/users"), "users");
+    let has = |u: &Value, role: &str| {
+        u["access_roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == role)
+    };
+    let manager = users.iter().find(|u| has(u, "manager")).expect("a manager");
+    let member = users
+        .iter()
+        .find(|u| !has(u, "manager") && !has(u, "administrator"))
+        .expect("a member");
+    let team = common::get_json(&c, &format!("{api}/users/{}/teammates", manager["id"]));
+    let mates = team["teammates"].as_array().unwrap();
+    assert!(!mates.is_empty());
+    assert!(mates.iter().all(|m| m["id"] != manager["id"]));
+    let r = common::get(&c, &format!("{api}/users/{}/teammates", member["id"]));
+    assert_eq!(r.status(), 422);
+    assert!(r.json::<Value>().unwrap()["message"].is_string());
+}
+
+#[test]
+fn unknown_ids_get_harvests_404_body() {
+    let emu = common::tiny();
+    let c = common::client();
+    let api = emu.api_url();
+    for path in [
+        "clients/1",
+        "time_entries/99999999999",
+        "invoices/1/messages",
+        "projects/1/user_assignments",
+        "users/abc",
+    ] {
+        let r = common::get(&c, &format!("{api}/{path}"));
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        assert_eq!(
+            r.json::<Value>().unwrap(),
+            serde_json::json!({ "status": 404, "error": "Not Found" }),
+            "{path}"
+        );
+    }
+    // An unknown route is Harvest's HTML 404 page.
+    let r = common::get(&c, &format!("{api}/timesheets"));
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("<html"));
+}
