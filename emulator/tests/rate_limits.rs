@@ -9,8 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use harvest_emulator::OAUTH_REFRESH_TOKEN;
-use harvest_emulator::{EmulatorConfig, RateLimit, Scale, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
+use harvest_emulator::{
+    EmulatorConfig, RateLimit, Scale, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN,
+};
 use reqwest::blocking::Response;
 use serde_json::Value;
 
