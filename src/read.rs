@@ -20,9 +20,10 @@ use url::Url;
 
 use crate::catalog::Selected;
 use crate::config::{Config, ConfigError};
-use crate::harvest::{Bucket, FetchError, HarvestClient, RotationSink};
+use crate::harvest::{Bucket, FetchError, HarvestClient, Response, RotationSink};
+use crate::keys::RecordKeys;
 use crate::output::Output;
-use crate::page::{self, RecordKeys};
+use crate::page;
 use crate::protocol::{AirbyteMessage, FailureType, StreamStatus, SyncMode};
 use crate::state::{self, InputState, Position, Resume};
 use crate::streams::{self, Cursor, StreamDef};
@@ -378,6 +379,10 @@ impl Engine {
 
     /// Follows `links.next` from `first` to the end, calling `on_page` with each page, the
     /// server's `Date` and the next page's resume link. Stops loops and endless empty pages.
+    ///
+    /// The next page is requested before this one is parsed and written, so the server's time
+    /// to answer overlaps ours: one request ahead, never more, and only of a link the walk
+    /// follows (a hint the parsed page contradicts is dropped, and its request cancelled).
     async fn walk<F>(&self, def: &StreamDef, first: Url, mut on_page: F) -> Result<(), StreamError>
     where
         F: FnMut(&page::Page<'_>, Option<DateTime<Utc>>, Option<&str>) -> Result<(), StreamError>,
@@ -387,15 +392,28 @@ impl Engine {
         let mut seen = HashSet::new();
         let mut fewest = None;
         let mut url = first;
+        let mut prefetched: Option<Prefetch> = None;
         loop {
             seen.insert(url.to_string());
-            let response = self.client.get(&url, bucket).await?;
+            let response = match prefetched.take() {
+                Some(request) if request.url == url => request.response().await?,
+                _ => self.client.get(&url, bucket).await?,
+            };
             let body = std::str::from_utf8(&response.body).map_err(|_| {
                 StreamError::Malformed(format!(
                     "{} answered with a body that is not UTF-8",
                     url.path()
                 ))
             })?;
+            // Parsing a page costs about as much as the server takes to send the next one:
+            // request it now, from the link at the body's end, and check it once parsed.
+            if let Some(hint) = page::next_link_hint(body)
+                .and_then(|next| self.resume_link(&next).ok())
+                .and_then(|next| self.config.api_url.join(&next).ok())
+                .filter(|hint| !seen.contains(hint.as_str()))
+            {
+                prefetched = Some(Prefetch::start(&self.client, hint, bucket).await);
+            }
             let page = page::parse(body, key)
                 .map_err(|e| StreamError::Malformed(format!("{}: {e}", url.path())))?;
             if let Some(back) = self.step_back(&url, &mut fewest, page.total_entries) {
@@ -414,27 +432,58 @@ impl Engine {
                 Some(next) => Some(self.resume_link(next)?),
                 None => None,
             };
+            let next_url = next.as_deref().map(|next| {
+                self.config
+                    .api_url
+                    .join(next)
+                    .expect("a link of our own origin")
+            });
+            let refusal = next_url
+                .as_ref()
+                .zip(next.as_deref())
+                .and_then(|(next_url, next)| Self::refuse_next(&url, next_url, next, &page, &seen));
+            match (&next_url, &refusal) {
+                (Some(next_url), None) => {
+                    if prefetched.as_ref().is_none_or(|p| p.url != *next_url) {
+                        prefetched =
+                            Some(Prefetch::start(&self.client, next_url.clone(), bucket).await);
+                    }
+                }
+                _ => prefetched = None,
+            }
             on_page(&page, response.date, next.as_deref())?;
-            let Some(next) = next else { return Ok(()) };
-            let next_url = self
-                .config
-                .api_url
-                .join(&next)
-                .expect("a link of our own origin");
-            if seen.contains(next_url.as_str()) {
-                return Err(StreamError::Malformed(format!(
-                    "links.next of {} points back to a page already read ({next:.120}); stopped to avoid an endless loop",
-                    url.path()
-                )));
+            if let Some(refusal) = refusal {
+                return Err(refusal);
             }
-            if page.records.is_empty() {
-                return Err(StreamError::Malformed(format!(
-                    "{} returned an empty page that links to another page; stopped to avoid an endless walk",
-                    url.path()
-                )));
-            }
+            let Some(next_url) = next_url else {
+                return Ok(());
+            };
             url = next_url;
         }
+    }
+
+    /// Why the walk must not follow `next` (resolved: `next_url`) from `url`: a link back to a page already read, or
+    /// an empty page that still links on; either would walk forever.
+    fn refuse_next(
+        url: &Url,
+        next_url: &Url,
+        next: &str,
+        page: &page::Page<'_>,
+        seen: &HashSet<String>,
+    ) -> Option<StreamError> {
+        if seen.contains(next_url.as_str()) {
+            return Some(StreamError::Malformed(format!(
+                "links.next of {} points back to a page already read ({next:.120}); stopped to avoid an endless loop",
+                url.path()
+            )));
+        }
+        if page.records.is_empty() {
+            return Some(StreamError::Malformed(format!(
+                "{} returned an empty page that links to another page; stopped to avoid an endless walk",
+                url.path()
+            )));
+        }
+        None
     }
 
     /// Where a page-numbered walk must go back to after `url` answered with `total` records
@@ -578,8 +627,13 @@ impl Engine {
                 self.first_url(def.path, Vec::new()),
                 |page, date, _| {
                     listed_at = listed_at.or(date);
-                    for raw in &page.records {
-                        match RecordKeys::of(raw).and_then(|k| k.id()) {
+                    for record in &page.records {
+                        match record
+                            .keys
+                            .as_ref()
+                            .map_err(Clone::clone)
+                            .and_then(|k| k.id())
+                        {
                             Ok(id) => ids.push(id),
                             Err(why) => {
                                 bad += 1;
@@ -820,34 +874,32 @@ fn compare_instants(record: &str, ours: &str) -> Result<std::cmp::Ordering, Stri
 /// Emits a page's records that pass the filter; returns how many were malformed.
 fn emit_records(
     def: &StreamDef,
-    records: &[&serde_json::value::RawValue],
+    records: &[page::Record<'_>],
     filter: &RecordFilter,
     extra: &str,
     out: &mut Emitter<'_>,
 ) -> u64 {
     let mut bad = 0;
-    for raw in records {
-        let verdict = if filter.check_keys || filter.lower.is_some() {
-            RecordKeys::of(raw).and_then(|keys| filter.keep(&keys))
-        } else if raw.get().starts_with('{') {
-            Ok(true)
-        } else {
-            Err("the record is not a JSON object".to_string())
+    for record in records {
+        let verdict = match &record.keys {
+            Ok(keys) if filter.check_keys || filter.lower.is_some() => filter.keep(keys),
+            Err(why) if filter.check_keys || filter.lower.is_some() || record.raw.is_empty() => {
+                Err(why.clone())
+            }
+            _ => Ok(true),
         };
         match verdict {
-            Ok(true) => out.record(raw.get(), extra),
+            Ok(true) => out.record(record.raw, extra),
             Ok(false) => {}
             Err(why) => {
                 bad += 1;
                 out.malformed += 1;
                 if out.malformed <= MALFORMED_LOGGED {
-                    let id = RecordKeys::of(raw)
-                        .ok()
-                        .and_then(|k| k.id.map(|i| i.get().to_string()));
+                    let id = record.keys.as_ref().ok().and_then(|k| k.id);
                     tracing::error!(
                         "stream {}: a record (id {}) was not emitted: {why}",
                         def.name,
-                        id.as_deref().unwrap_or("unknown")
+                        id.unwrap_or("unknown")
                     );
                 }
             }
@@ -967,6 +1019,40 @@ impl<'a> Emitter<'a> {
             AirbyteMessage::stream_state(self.stream, position.to_value(), self.since_state);
         self.since_state = 0;
         self.message(&message)
+    }
+}
+
+/// The next page's request, running on the runtime while the current page is written.
+/// Dropping it (the walk stopped early) cancels the request.
+struct Prefetch {
+    url: Url,
+    task: tokio::task::JoinHandle<Result<Response, FetchError>>,
+}
+
+impl Prefetch {
+    async fn start(client: &HarvestClient, url: Url, bucket: Bucket) -> Prefetch {
+        let client = client.clone();
+        let request = url.clone();
+        let task = tokio::spawn(async move { client.get(&request, bucket).await });
+        // The new task waits in this worker's LIFO slot, which no other worker takes from,
+        // until this task yields: let it send its request before the page is parsed, so that
+        // another worker receives the answer meanwhile.
+        tokio::task::yield_now().await;
+        Prefetch { url, task }
+    }
+
+    async fn response(mut self) -> Result<Response, FetchError> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            // The handle is only aborted on drop, so the task ended by panicking.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use source_harvest::catalog;
 use source_harvest::config::{read_json_file, Config};
-use source_harvest::page::{self, RecordKeys};
+use source_harvest::page;
 use source_harvest::state::InputState;
 use source_harvest::streams::STREAMS;
 
@@ -219,7 +219,7 @@ fn page_never_panics(body: &str) {
     for key in ["clients", "time_entries", "results"] {
         if let Ok(page) = page::parse(body, key) {
             for record in page.records {
-                if let Ok(keys) = RecordKeys::of(record) {
+                if let Ok(keys) = record.keys {
                     let _ = keys.id();
                     let _ = keys.updated_at();
                 }

@@ -1,0 +1,73 @@
+//! The two fields of a record the engine looks at: its `id` and its `updated_at`.
+//!
+//! They are found while the page is parsed ([`crate::page`]) and kept as raw JSON text, so
+//! that a wrong type is reported here rather than silently coerced.
+
+/// A record's `id` and `updated_at`, as raw JSON text.
+#[derive(Debug, Default, PartialEq)]
+pub struct RecordKeys<'a> {
+    /// The record's `id`.
+    pub id: Option<&'a str>,
+    /// The record's `updated_at`.
+    pub updated_at: Option<&'a str>,
+}
+
+impl<'a> RecordKeys<'a> {
+    /// The id as an integer, or why it is not one.
+    pub fn id(&self) -> Result<i64, String> {
+        match self.id {
+            None | Some("null") => Err("it has no id".into()),
+            Some(text) => text
+                .parse()
+                .map_err(|_| format!("its id is not an integer: {}", shorten(text))),
+        }
+    }
+
+    /// `updated_at` as text, or why it is not a Harvest timestamp.
+    pub fn updated_at(&self) -> Result<&'a str, String> {
+        match self.updated_at {
+            None | Some("null") => Err("it has no updated_at".into()),
+            Some(text)
+                if text.len() >= 2
+                    && text.starts_with('"')
+                    && text.ends_with('"')
+                    && !text.contains('\\') =>
+            {
+                Ok(&text[1..text.len() - 1])
+            }
+            Some(text) => Err(format!(
+                "its updated_at is not a date-time string: {}",
+                shorten(text)
+            )),
+        }
+    }
+}
+
+fn shorten(text: &str) -> &str {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_report_wrong_types() {
+        let keys = RecordKeys {
+            id: Some(r#""7""#),
+            updated_at: Some("12"),
+        };
+        assert!(keys.id().unwrap_err().contains("not an integer"));
+        assert!(keys.updated_at().unwrap_err().contains("not a date-time"));
+        let keys = RecordKeys {
+            id: Some("2380504951"),
+            updated_at: Some(r#""2024-01-01T00:00:00Z""#),
+        };
+        assert_eq!(keys.id().unwrap(), 2_380_504_951);
+        assert_eq!(keys.updated_at().unwrap(), "2024-01-01T00:00:00Z");
+        assert!(RecordKeys::default().id().unwrap_err().contains("no id"));
+    }
+}
