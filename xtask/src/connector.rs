@@ -21,10 +21,20 @@ impl Connector {
     /// Builds the release binary with the cargo that runs this task (`$CARGO`), so the same
     /// toolchain and target directory are used, and takes the binary's path from cargo's own
     /// report instead of guessing where the target directory is.
+    ///
+    /// The variables `cargo run` set for this task are removed first: build scripts (ring's)
+    /// watch `CARGO_MANIFEST_DIR`, and seeing it change would rebuild them on every run.
     pub fn build() -> Result<Connector> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let out = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if is_set_by_cargo_run(&name) {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let out = command
             .args([
                 "build",
                 "--release",
@@ -127,6 +137,19 @@ pub struct ReadFiles {
 }
 
 /// The messages of the TRACE ERRORs among `messages`, for an error report.
+/// Variables `cargo run` gives the program it runs, which describe that program's package.
+fn is_set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+        )
+}
+
 fn errors(messages: &[Value]) -> String {
     let found: Vec<&str> = messages
         .iter()

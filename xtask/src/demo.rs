@@ -240,7 +240,7 @@ fn connector_config(emulator: &Emulator, general: RateLimit, reports: RateLimit)
 
 /// Every discovered stream, configured as PyAirbyte and the platform do: incremental with the
 /// source-defined cursor where supported, full refresh otherwise.
-fn configured_catalog(catalog: &Value) -> Vec<Value> {
+pub(crate) fn configured_catalog(catalog: &Value) -> Vec<Value> {
     let streams = catalog["streams"].as_array().cloned().unwrap_or_default();
     streams
         .into_iter()
@@ -362,7 +362,7 @@ fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<S
 }
 
 /// What a report row is about: its `*_id` fields and currency, without the window or totals.
-fn report_subject(data: &Value) -> String {
+pub(crate) fn report_subject(data: &Value) -> String {
     data.as_object()
         .into_iter()
         .flatten()
@@ -398,7 +398,7 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-fn write_json(path: &Path, value: &Value) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &Value) -> Result<()> {
     fs::write(path, serde_json::to_string_pretty(value)? + "\n")?;
     Ok(())
 }

@@ -1,0 +1,703 @@
+//! `cargo xtask bench`: how fast the connector reads, measured against the local emulator.
+//!
+//! Three measurements, printed as tables and written as one JSON file:
+//! - **throughput**: a full refresh of `time_entries` with no rate limit at several sizes, so the
+//!   connector's own cost shows (records/s, CPU seconds, output bytes/s, peak RSS); the largest
+//!   size is the headline and the sizes together show whether time is linear and memory flat;
+//! - **at the rate limit**: the whole catalog with the emulator enforcing Harvest's limits, scaled
+//!   in time, and the connector told the same limits: how close the sync gets to the time the
+//!   limits allow, and how many 429s it ran into;
+//! - **requests**: per stream, the requests made against the fewest that could fetch its records.
+//!
+//! The connector and the emulator share the machine, so every figure comes with the load average
+//! it was taken under. Nothing here fails on a number: only a sync that fails or returns the
+//! wrong number of records fails the task.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
+use serde_json::{json, Value};
+use source_harvest::streams::{StreamDef, STREAMS};
+
+use crate::connector::{Connector, Result};
+use crate::demo::{configured_catalog, report_subject, write_json};
+
+/// Harvest's largest page: the least number of requests a list of N records needs is N / this.
+const PAGE_SIZE: u64 = 2000;
+
+/// The replication start date the bench configures; report streams read 365-day windows from it.
+const START_DATE: &str = "2024-01-01T00:00:00Z";
+/// [`START_DATE`] as days since the Unix epoch.
+const START_DAY: u64 = 19_723;
+
+/// What each RECORD line starts with, as the connector writes it: counting records by this
+/// prefix keeps the harness from parsing a million lines while the connector is being timed.
+const RECORD_PREFIX: &[u8] = b"{\"type\":\"RECORD\",\"record\":{\"stream\":\"";
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Small sizes and short windows, to prove the harness works (CI): under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the JSON report (default: `<target>/bench/bench.json`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The sizes and limits of one bench run.
+struct Plan {
+    /// `time_entries` sizes of the throughput runs, ascending; the last is the headline.
+    sizes: &'static [u64],
+    /// The dataset of the rate-limited run.
+    catalog_scale: Scale,
+    /// Harvest's limits with shorter windows (same request counts).
+    general: RateLimit,
+    reports: RateLimit,
+}
+
+const FULL: Plan = Plan {
+    sizes: &[10_000, 100_000, 1_000_000],
+    catalog_scale: Scale::Medium,
+    general: RateLimit {
+        requests: 100,
+        window: Duration::from_millis(1_500),
+    },
+    reports: RateLimit {
+        requests: 100,
+        window: Duration::from_secs(9),
+    },
+};
+
+const QUICK: Plan = Plan {
+    sizes: &[2_000, 20_000],
+    catalog_scale: Scale::Small,
+    general: RateLimit {
+        requests: 100,
+        window: Duration::from_millis(500),
+    },
+    reports: RateLimit {
+        requests: 100,
+        window: Duration::from_secs(3),
+    },
+};
+
+/// One `read` of the connector, as the operating system saw it.
+struct Run {
+    wall: Duration,
+    /// User and system CPU of the connector process (from `wait4`).
+    cpu_user: f64,
+    cpu_sys: f64,
+    /// Peak resident set of the connector process, in bytes (see [`PeakRss`]).
+    max_rss: u64,
+    /// Bytes the connector wrote to stdout.
+    bytes: u64,
+    /// RECORD lines per stream.
+    records: BTreeMap<String, u64>,
+    /// Report streams: the distinct subjects of their rows (what the emulator's count counts).
+    report_subjects: BTreeMap<String, BTreeSet<String>>,
+    /// CPU this process (the emulator and the reader of stdout) spent meanwhile.
+    harness_cpu: f64,
+    /// The 1-minute load average when the run started and ended.
+    load: (f64, f64),
+}
+
+impl Run {
+    fn cpu(&self) -> f64 {
+        self.cpu_user + self.cpu_sys
+    }
+
+    fn total_records(&self) -> u64 {
+        self.records.values().sum()
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let plan = if args.quick { QUICK } else { FULL };
+    let started = Instant::now();
+    let connector = Connector::build()?;
+    let dir = bench_dir(connector.exe())?;
+    let machine = machine();
+    println!(
+        "source-harvest bench{}: {} on {} ({} CPUs)\n",
+        if args.quick { " --quick" } else { "" },
+        connector.exe().display(),
+        machine["cpu"].as_str().unwrap_or("?"),
+        machine["cpus"]
+    );
+
+    let mut scaling = Vec::new();
+    for &size in plan.sizes {
+        let run = throughput(&connector, &dir, size)?;
+        println!(
+            "  time_entries x {size:>9}: {:>8.0} records/s, {:>6.2} s wall, {:>6.2} s CPU, {:>6.1} MiB RSS (load {:.2})",
+            run.total_records() as f64 / run.wall.as_secs_f64(),
+            run.wall.as_secs_f64(),
+            run.cpu(),
+            mib(run.max_rss),
+            run.load.1
+        );
+        scaling.push((size, run));
+    }
+    let catalog = rate_limited(&connector, &dir, &plan)?;
+
+    let report = json!({
+        "command": if args.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" },
+        "machine": machine,
+        "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "throughput": scaling.last().map(|(size, run)| throughput_json(*size, run)),
+        "scaling": scaling.iter().map(|(size, run)| throughput_json(*size, run)).collect::<Vec<_>>(),
+        "rate_limited": catalog.json,
+        "requests": catalog.requests,
+    });
+
+    println!();
+    print_throughput(&scaling);
+    print_rate_limited(&catalog.json);
+    print_requests(&catalog.requests);
+    if let Some((size, run)) = scaling.last() {
+        println!(
+            "\nPeak RSS of the connector reading {size} time entries: {:.1} MiB",
+            mib(run.max_rss)
+        );
+    }
+    let out = args.out.unwrap_or_else(|| dir.join("bench.json"));
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")?;
+    println!(
+        "JSON report: {} (bench took {:.0} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `<target>/bench`, beside the binary's profile directory.
+fn bench_dir(exe: &Path) -> Result<PathBuf> {
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("the binary is not in a target directory")?;
+    let dir = target.join("bench");
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The connector's config for `emulator` with the given client-side limits.
+fn connector_config(emulator: &Emulator, general: RateLimit, reports: RateLimit) -> Value {
+    json!({
+        "account_id": harvest_emulator::ACCOUNT_ID,
+        "replication_start_date": START_DATE,
+        "credentials": { "auth_type": "Token", "api_token": harvest_emulator::PERSONAL_ACCESS_TOKEN },
+        "api_url": emulator.api_url(),
+        "requests_per_window": general.requests,
+        "window_seconds": general.window.as_secs_f64(),
+        "report_requests_per_window": reports.requests,
+        "report_window_seconds": reports.window.as_secs_f64(),
+    })
+}
+
+/// The discovered catalog, every stream configured as the platform would.
+fn discover(connector: &Connector, config: &Path) -> Result<Vec<Value>> {
+    let catalog = connector.answer(
+        &["discover".as_ref(), "--config".as_ref(), config.as_os_str()],
+        "CATALOG",
+    )?;
+    Ok(configured_catalog(&catalog["catalog"]))
+}
+
+/// A full refresh of `time_entries` alone, `size` of them, with no rate limit anywhere.
+fn throughput(connector: &Connector, dir: &Path, size: u64) -> Result<Run> {
+    let emulator = Emulator::start(EmulatorConfig {
+        scale: Scale::Custom { time_entries: size },
+        general_limit: None,
+        reports_limit: None,
+        ..EmulatorConfig::default()
+    })?;
+    let unlimited = RateLimit {
+        requests: 100_000,
+        window: Duration::from_secs(1),
+    };
+    let config = dir.join("throughput-config.json");
+    write_json(&config, &connector_config(&emulator, unlimited, unlimited))?;
+    let mut stream = discover(connector, &config)?
+        .into_iter()
+        .find(|s| s["stream"]["name"] == "time_entries")
+        .ok_or("discover has no time_entries stream")?;
+    stream["sync_mode"] = json!("full_refresh");
+    stream["destination_sync_mode"] = json!("overwrite");
+    if let Some(s) = stream.as_object_mut() {
+        s.remove("cursor_field");
+    }
+    let catalog = dir.join("throughput-catalog.json");
+    write_json(&catalog, &json!({ "streams": [stream] }))?;
+    let run = read(
+        connector,
+        &config,
+        &catalog,
+        &dir.join(format!("throughput-{size}.stderr.log")),
+    )?;
+    let expected = emulator.expected_counts()["time_entries"];
+    let got = run.records.get("time_entries").copied().unwrap_or(0);
+    if got != expected {
+        return Err(
+            format!("time_entries x {size}: read {got} records, expected {expected}").into(),
+        );
+    }
+    Ok(run)
+}
+
+/// What the rate-limited run measured, ready for the report.
+struct CatalogResult {
+    json: Value,
+    requests: Vec<Value>,
+}
+
+/// The whole catalog with both buckets enforced by the emulator and known to the connector.
+fn rate_limited(connector: &Connector, dir: &Path, plan: &Plan) -> Result<CatalogResult> {
+    let emulator = Emulator::start(EmulatorConfig {
+        scale: plan.catalog_scale,
+        general_limit: Some(plan.general),
+        reports_limit: Some(plan.reports),
+        ..EmulatorConfig::default()
+    })?;
+    let config = dir.join("catalog-config.json");
+    write_json(
+        &config,
+        &connector_config(&emulator, plan.general, plan.reports),
+    )?;
+    let configured = discover(connector, &config)?;
+    let catalog = dir.join("catalog.json");
+    write_json(&catalog, &json!({ "streams": configured }))?;
+    // discover sends no request, but start from zero whatever it does.
+    emulator.reset_request_counts();
+    let run = read(
+        connector,
+        &config,
+        &catalog,
+        &dir.join("catalog.stderr.log"),
+    )?;
+    let counts = emulator.request_counts();
+    let expected = emulator.expected_counts();
+    for (name, &want) in &expected {
+        let got = match run.report_subjects.get(name) {
+            Some(subjects) => subjects.len() as u64,
+            None => run.records.get(name).copied().unwrap_or(0),
+        };
+        if got != want {
+            return Err(format!("the catalog read gave {got} {name}, expected {want}").into());
+        }
+    }
+    let bucket_requests = |reports: bool| -> u64 {
+        counts
+            .by_path
+            .iter()
+            .filter(|(path, _)| path.starts_with("/v2/reports/") == reports)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let buckets: Vec<Value> = [
+        ("general", bucket_requests(false), plan.general),
+        ("reports", bucket_requests(true), plan.reports),
+    ]
+    .into_iter()
+    .map(|(name, requests, limit)| {
+        let window = limit.window.as_secs_f64();
+        json!({
+            "bucket": name,
+            "requests": requests,
+            "limit": limit.requests,
+            "window_s": window,
+            // The issue's yardstick: requests at the allowed average rate.
+            "at_rate_s": requests as f64 * window / f64::from(limit.requests),
+            // A sliding window lets the first `limit` go at once: the last request can go no
+            // earlier than this.
+            "sliding_min_s": (requests.saturating_sub(1) / u64::from(limit.requests)) as f64 * window,
+        })
+    })
+    .collect();
+    let max_of = |key: &str| {
+        buckets
+            .iter()
+            .filter_map(|b| b[key].as_f64())
+            .fold(0.0, f64::max)
+    };
+    let (at_rate, sliding_min) = (max_of("at_rate_s"), max_of("sliding_min_s"));
+    let wall = run.wall.as_secs_f64();
+    let json = json!({
+        "scale": format!("{:?}", plan.catalog_scale),
+        "streams": configured.len(),
+        "records": run.total_records(),
+        "requests": counts.total,
+        "wall_s": wall,
+        "buckets": buckets,
+        "lower_bound_s": at_rate,
+        "ratio": wall / at_rate.max(1e-9),
+        "sliding_min_s": sliding_min,
+        "http_429": counts.status(429),
+        "cpu_s": run.cpu(),
+        "max_rss_bytes": run.max_rss,
+        "load": [run.load.0, run.load.1],
+    });
+    let requests = STREAMS
+        .iter()
+        .map(|def| requests_of(def, &counts, &expected))
+        .collect();
+    Ok(CatalogResult { json, requests })
+}
+
+/// One stream's requests against the fewest that could have read it: a page of up to
+/// [`PAGE_SIZE`] per list, one call per parent for a child stream, and one page per 365-day
+/// window for a report. A parent's path also serves its children's shared listing of parent ids,
+/// which is counted as a second pass over the parent.
+fn requests_of(
+    def: &StreamDef,
+    counts: &harvest_emulator::RequestCounts,
+    expected: &BTreeMap<String, u64>,
+) -> Value {
+    let records = expected.get(def.name).copied().unwrap_or(0);
+    let pages = records.div_ceil(PAGE_SIZE).max(1);
+    let is_parent = STREAMS.iter().any(|s| s.parent == Some(def.name));
+    let minimum = match def.parent {
+        Some(parent) => expected.get(parent).copied().unwrap_or(0).max(pages),
+        None if def.records_key.is_none() => 1,
+        None if def.is_report() && def.name != "project_budget" => report_windows().max(pages),
+        None if is_parent => 2 * pages,
+        None => pages,
+    };
+    let made = counts.path(&format!("/v2{}", def.path));
+    json!({
+        "stream": def.name,
+        "records": records,
+        "requests": made,
+        "minimum": minimum,
+        "note": match (def.parent, is_parent) {
+            (Some(parent), _) => format!("one call per {parent}"),
+            (None, true) => "own pages + the parent listing its children share".to_string(),
+            _ if def.is_report() && def.name != "project_budget" => "one page per 365-day window".to_string(),
+            _ => String::new(),
+        },
+    })
+}
+
+/// How many 365-day windows a report read from [`START_DATE`] to today takes.
+fn report_windows() -> u64 {
+    let today = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(START_DAY, |d| d.as_secs() / 86_400);
+    (today.saturating_sub(START_DAY) + 1).div_ceil(365)
+}
+
+/// Runs `read`, reading its stdout as fast as it comes (counting bytes and RECORD lines per
+/// stream, parsing only the other lines), and reaps it with `wait4` for its CPU time and peak
+/// RSS. Fails when the connector exits non-zero or prints a TRACE ERROR.
+fn read(connector: &Connector, config: &Path, catalog: &Path, stderr: &Path) -> Result<Run> {
+    let load_before = load_average();
+    let cpu_before = self_cpu();
+    let started = Instant::now();
+    let mut child = Command::new(connector.exe())
+        .arg("read")
+        .arg("--config")
+        .arg(config)
+        .arg("--catalog")
+        .arg(catalog)
+        .stdout(Stdio::piped())
+        .stderr(File::create(stderr)?)
+        .spawn()?;
+    let peak_rss = PeakRss::watch(child.id());
+    let mut stdout = BufReader::with_capacity(1 << 20, child.stdout.take().ok_or("no stdout")?);
+    let mut records: BTreeMap<String, u64> = BTreeMap::new();
+    let mut report_subjects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    let mut bytes = 0u64;
+    let mut line = Vec::with_capacity(1 << 16);
+    let mut last_stream: (Vec<u8>, String) = (Vec::new(), String::new());
+    loop {
+        line.clear();
+        let n = stdout.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        if let Some(rest) = line.strip_prefix(RECORD_PREFIX) {
+            let name = &rest[..rest.iter().position(|&b| b == b'"').unwrap_or(0)];
+            if name != last_stream.0.as_slice() {
+                last_stream = (name.to_vec(), String::from_utf8_lossy(name).into_owned());
+            }
+            *records.entry(last_stream.1.clone()).or_default() += 1;
+            if is_report(&last_stream.1) {
+                let message: Value = serde_json::from_slice(&line)?;
+                report_subjects
+                    .entry(last_stream.1.clone())
+                    .or_default()
+                    .insert(report_subject(&message["record"]["data"]));
+            }
+            continue;
+        }
+        let message: Value = serde_json::from_slice(&line).map_err(|e| {
+            format!(
+                "the connector printed a line that is not JSON ({e}): {}",
+                String::from_utf8_lossy(&line)
+            )
+        })?;
+        if message["type"] == "RECORD" {
+            return Err(format!("a RECORD line not in the expected form: {message}").into());
+        }
+        if message["type"] == "TRACE" && message["trace"]["type"] == "ERROR" {
+            errors.push(message["trace"]["error"]["message"].to_string());
+        }
+    }
+    let max_rss = peak_rss.stop();
+    let (status, usage) = wait4(child.id())?;
+    let wall = started.elapsed();
+    if status != 0 || !errors.is_empty() {
+        return Err(format!(
+            "`read` failed (wait status {status}): {}; see {}",
+            errors.join("; "),
+            stderr.display()
+        )
+        .into());
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Run {
+        wall,
+        cpu_user: seconds(usage.ru_utime),
+        cpu_sys: seconds(usage.ru_stime),
+        max_rss,
+        bytes,
+        records,
+        report_subjects,
+        harness_cpu: self_cpu() - cpu_before,
+        load: (load_before, load_average()),
+    })
+}
+
+/// Report streams other than project_budget: one row per subject and window.
+fn is_report(name: &str) -> bool {
+    STREAMS
+        .iter()
+        .any(|s| s.name == name && s.is_report() && s.name != "project_budget")
+}
+
+/// The connector's peak resident set, from the kernel's high-water mark (`VmHWM`) of its
+/// process, read every few milliseconds while it runs.
+///
+/// `wait4`'s `ru_maxrss` cannot be used: the child is spawned by vfork from this process, and
+/// the kernel carries this process's peak (the emulator's whole dataset) into the child's.
+struct PeakRss {
+    stop: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    fn watch(pid: u32) -> PeakRss {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let status = format!("/proc/{pid}/status");
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                peak = peak.max(high_water_mark(&status).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak.max(high_water_mark(&status).unwrap_or(0))
+        });
+        PeakRss { stop, sampler }
+    }
+
+    /// The highest mark seen; call once the connector has finished writing.
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler.join().unwrap_or(0)
+    }
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` file, in bytes.
+fn high_water_mark(status: &str) -> Option<u64> {
+    let text = fs::read_to_string(status).ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Reaps the child `pid`: its wait status and its resource usage (its own, not the harness's).
+fn wait4(pid: u32) -> Result<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: rusage is plain old data, valid when zeroed; wait4 writes both out-parameters and
+    // reads nothing else. The child is ours and not yet reaped (std's Child never waited on it).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    if reaped < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok((status, usage))
+}
+
+/// CPU seconds (user + system) this process has used: the emulator's and the stdout reader's.
+fn self_cpu() -> f64 {
+    // SAFETY: as in `wait4`; getrusage only writes its out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// The 1-minute load average: how busy the machine was (other builds or tests skew figures).
+fn load_average() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The machine the figures were taken on.
+fn machine() -> Value {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024);
+    json!({ "cpu": cpu, "cpus": cpus, "memory_bytes": memory, "os": std::env::consts::OS })
+}
+
+fn throughput_json(size: u64, run: &Run) -> Value {
+    let wall = run.wall.as_secs_f64();
+    let records = run.total_records();
+    json!({
+        "time_entries": size,
+        "records": records,
+        "wall_s": wall,
+        "records_per_s": records as f64 / wall,
+        "cpu_s": run.cpu(),
+        "cpu_user_s": run.cpu_user,
+        "cpu_sys_s": run.cpu_sys,
+        "cpu_us_per_record": run.cpu() * 1e6 / records.max(1) as f64,
+        "output_bytes": run.bytes,
+        "output_bytes_per_s": run.bytes as f64 / wall,
+        "max_rss_bytes": run.max_rss,
+        "emulator_and_harness_cpu_s": run.harness_cpu,
+        "load": [run.load.0, run.load.1],
+    })
+}
+
+fn print_throughput(scaling: &[(u64, Run)]) {
+    println!("Throughput: time_entries, full refresh, no rate limit");
+    println!(
+        "  {:>9} {:>10} {:>8} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
+        "records",
+        "records/s",
+        "wall s",
+        "CPU s",
+        "µs/rec",
+        "MB/s out",
+        "RSS MiB",
+        "emu CPU s",
+        "load"
+    );
+    for (_, run) in scaling {
+        let wall = run.wall.as_secs_f64();
+        let records = run.total_records();
+        println!(
+            "  {:>9} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>10.2} {:>5.2}→{:<5.2}",
+            records,
+            records as f64 / wall,
+            wall,
+            run.cpu(),
+            run.cpu() * 1e6 / records.max(1) as f64,
+            run.bytes as f64 / wall / 1e6,
+            mib(run.max_rss),
+            run.harness_cpu,
+            run.load.0,
+            run.load.1
+        );
+    }
+}
+
+fn print_rate_limited(result: &Value) {
+    println!(
+        "\nAt the rate limit: all {} streams, {} dataset, Harvest's limits scaled in time",
+        result["streams"],
+        result["scale"].as_str().unwrap_or("?")
+    );
+    println!(
+        "  {:<8} {:>9} {:>12} {:>12} {:>14}",
+        "bucket", "requests", "limit", "at rate s", "sliding min s"
+    );
+    for b in result["buckets"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<8} {:>9} {:>12} {:>12.2} {:>14.2}",
+            b["bucket"].as_str().unwrap_or("?"),
+            b["requests"].as_u64().unwrap_or(0),
+            format!("{}/{}s", b["limit"], b["window_s"]),
+            b["at_rate_s"].as_f64().unwrap_or(0.0),
+            b["sliding_min_s"].as_f64().unwrap_or(0.0),
+        );
+    }
+    println!(
+        "  {} records, wall {:.2} s, lower bound {:.2} s: ratio {:.3} (goal ≤ 1.10); 429s: {} (goal 0); load {}",
+        result["records"],
+        result["wall_s"].as_f64().unwrap_or(0.0),
+        result["lower_bound_s"].as_f64().unwrap_or(0.0),
+        result["ratio"].as_f64().unwrap_or(0.0),
+        result["http_429"],
+        result["load"],
+    );
+}
+
+fn print_requests(rows: &[Value]) {
+    println!("\nRequests per stream (same run) against the minimum");
+    println!(
+        "  {:<26} {:>8} {:>9} {:>8}",
+        "stream", "records", "requests", "minimum"
+    );
+    let (mut made, mut least) = (0, 0);
+    for row in rows {
+        let (r, m) = (
+            row["requests"].as_u64().unwrap_or(0),
+            row["minimum"].as_u64().unwrap_or(0),
+        );
+        made += r;
+        least += m;
+        println!(
+            "  {:<26} {:>8} {:>9} {:>8}{} {}",
+            row["stream"].as_str().unwrap_or("?"),
+            row["records"].as_u64().unwrap_or(0),
+            r,
+            m,
+            if r > m { " +" } else { "  " },
+            row["note"].as_str().unwrap_or(""),
+        );
+    }
+    println!("  {:<26} {:>8} {made:>9} {least:>8}", "total", "");
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
