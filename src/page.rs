@@ -27,7 +27,8 @@ pub struct Page<'a> {
 /// records are the bulk of every byte read, so each is parsed once.
 #[derive(Debug)]
 pub struct Record<'a> {
-    /// The record's JSON text, exactly as the server sent it (empty when it is not an object).
+    /// The record's JSON text as the server sent it (`{}` for any empty object; empty when it
+    /// is not an object).
     pub raw: &'a str,
     /// Its id and cursor, or why they cannot be read (not an object, a key named twice).
     pub keys: Result<RecordKeys<'a>, String>,
@@ -45,15 +46,40 @@ pub fn parse<'a>(body: &'a str, key: &str) -> Result<Page<'a>, String> {
     Ok(page)
 }
 
-/// `links.next` read from the end of `body` without parsing the page: Harvest writes `links`
-/// last. Only a hint, for requesting the next page early; the parsed page has the last word.
-pub fn next_link_hint(body: &str) -> Option<String> {
-    const KEY: &str = "\"links\":";
-    let tail = &body[body.rfind(KEY)? + KEY.len()..];
+/// What the end of a page says before the page is parsed: enough to request the next page
+/// early. Only a hint; the parsed page has the last word.
+#[derive(Debug, PartialEq)]
+pub struct Hint {
+    /// `links.next` (Harvest writes `links` last).
+    pub next: String,
+    /// `total_entries`, which a walk compares with earlier pages' before following `next`.
+    pub total_entries: Option<u64>,
+}
+
+/// Reads the [`Hint`] at the end of `body`; `None` on the last page or when the end is not
+/// Harvest's.
+pub fn hint(body: &str) -> Option<Hint> {
+    const LINKS: &str = "\"links\":";
+    const TOTAL: &str = "\"total_entries\":";
+    const SPACE: &[char] = &[' ', '\t', '\n', '\r'];
+    let at = body.rfind(LINKS)?;
+    let tail = &body[at + LINKS.len()..];
     let mut values = serde_json::Deserializer::from_str(tail).into_iter::<Links>();
-    let links = values.next()?.ok()?;
-    let rest = tail[values.byte_offset()..].trim_start_matches([' ', '\t', '\n', '\r']);
-    (rest.trim_end_matches([' ', '\t', '\n', '\r']) == "}").then_some(links.next)?
+    let next = values.next()?.ok()?.next?;
+    if tail[values.byte_offset()..].trim_matches(SPACE) != "}" {
+        return None;
+    }
+    let total_entries = body[..at].rfind(TOTAL).and_then(|t| {
+        let digits = body[t + TOTAL.len()..].trim_start_matches(SPACE);
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse().ok()
+    });
+    Some(Hint {
+        next,
+        total_entries,
+    })
 }
 
 struct PageSeed<'k, 'a> {
@@ -86,7 +112,8 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
         let mut records = None;
         let mut next = None;
         let mut total_entries = None;
-        while let Some(field) = map.next_key::<&str>()? {
+        // Owned keys: an envelope key with an escape in it cannot be borrowed from the body.
+        while let Some(field) = map.next_key::<String>()? {
             if field == self.key {
                 records = Some(map.next_value_seed(Records { body: self.body })?);
             } else if field == "links" {
@@ -151,12 +178,18 @@ impl<'a> DeserializeSeed<'a> for RecordSeed<'a> {
     }
 }
 
-impl<'a> RecordSeed<'a> {
-    fn not_an_object(&self) -> Record<'a> {
+impl Record<'_> {
+    /// An element of the records array that is not an object.
+    fn not_an_object() -> Self {
         Record {
             raw: "",
             keys: Err("the record is not a JSON object".into()),
         }
+    }
+
+    /// Whether the element was a JSON object (only objects have a text to emit).
+    pub fn is_object(&self) -> bool {
+        !self.raw.is_empty()
     }
 }
 
@@ -174,13 +207,13 @@ impl<'a> Visitor<'a> for RecordSeed<'a> {
         while let Some(field) = map.next_key_seed(FieldSeed)? {
             let value = map.next_value::<&'a RawValue>()?.get();
             span = Some(span.map_or((value, value), |(first, _)| (first, value)));
-            let slot = match field {
-                Field::Id => &mut keys.id,
-                Field::UpdatedAt => &mut keys.updated_at,
+            let (slot, name) = match field {
+                Field::Id => (&mut keys.id, "id"),
+                Field::UpdatedAt => (&mut keys.updated_at, "updated_at"),
                 Field::Other => continue,
             };
             if slot.replace(value).is_some() {
-                twice = Some(field);
+                twice = Some(name);
             }
         }
         let raw = match span {
@@ -190,7 +223,7 @@ impl<'a> Visitor<'a> for RecordSeed<'a> {
             })?,
         };
         let keys = match twice {
-            Some(field) => Err(format!("it names {} twice", field.name())),
+            Some(name) => Err(format!("it names {name} twice")),
             None => Ok(keys),
         };
         Ok(Record { raw, keys })
@@ -198,31 +231,31 @@ impl<'a> Visitor<'a> for RecordSeed<'a> {
 
     fn visit_seq<S: SeqAccess<'a>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(self.not_an_object())
+        Ok(Record::not_an_object())
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(self.not_an_object())
+        Ok(Record::not_an_object())
     }
 
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(self.not_an_object())
+        Ok(Record::not_an_object())
     }
 
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(self.not_an_object())
+        Ok(Record::not_an_object())
     }
 
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(self.not_an_object())
+        Ok(Record::not_an_object())
     }
 
     fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(self.not_an_object())
+        Ok(Record::not_an_object())
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(self.not_an_object())
+        Ok(Record::not_an_object())
     }
 }
 
@@ -232,16 +265,6 @@ enum Field {
     Id,
     UpdatedAt,
     Other,
-}
-
-impl Field {
-    fn name(self) -> &'static str {
-        match self {
-            Field::Id => "id",
-            Field::UpdatedAt => "updated_at",
-            Field::Other => "a field",
-        }
-    }
 }
 
 struct FieldSeed;
@@ -416,21 +439,26 @@ mod tests {
     }
 
     #[test]
-    fn the_next_link_hint_comes_from_the_envelope_end() {
+    fn the_hint_comes_from_the_envelope_end() {
         let page = |records: &str, links: &str| {
-            format!(r#"{{"clients":[{records}],"page":1,"links":{links}}}"#)
+            format!(r#"{{"clients":[{records}],"total_entries":4001,"page":1,"links":{links}}}"#)
         };
         let next = r#"{"first":"f","next":"/v2/clients?page=2","previous":null,"last":"l"}"#;
         let last = r#"{"first":"f","next":null,"previous":null,"last":"l"}"#;
         assert_eq!(
-            next_link_hint(&page("", next)).as_deref(),
-            Some("/v2/clients?page=2")
+            hint(&page("", next)),
+            Some(Hint {
+                next: "/v2/clients?page=2".into(),
+                total_entries: Some(4001)
+            })
         );
-        assert_eq!(next_link_hint(&page("", last)), None);
-        assert_eq!(next_link_hint(r#"{"links":{"next":"x"},"page":1}"#), None);
-        assert_eq!(next_link_hint(r#"{"clients":[]}"#), None);
-        let tricky = page(r#"{"id":1,"notes":""links":{"next":"y"}"}"#, last);
-        assert_eq!(next_link_hint(&tricky), None);
+        assert_eq!(hint(&page("", last)), None);
+        assert_eq!(hint(r#"{"links":{"next":"x"},"page":1}"#), None);
+        assert_eq!(hint(r#"{"clients":[]}"#), None);
+        // A key that merely ends in `links` does not fool the parse, only the hint.
+        let escaped = r#"{"clients":[],"links":{"next":null},"\"links":{"next":"/v2/x"}}"#;
+        assert_eq!(hint(escaped).map(|h| h.next).as_deref(), Some("/v2/x"));
+        assert_eq!(parse(escaped, "clients").unwrap().next, None);
     }
 
     #[test]

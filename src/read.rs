@@ -381,8 +381,9 @@ impl Engine {
     /// server's `Date` and the next page's resume link. Stops loops and endless empty pages.
     ///
     /// The next page is requested before this one is parsed and written, so the server's time
-    /// to answer overlaps ours: one request ahead, never more, and only of a link the walk
-    /// follows (a hint the parsed page contradicts is dropped, and its request cancelled).
+    /// to answer overlaps ours: one request ahead, never more. A request sent early is not
+    /// taken back: a page that turns out empty, malformed or other than its end said costs one
+    /// request whose answer is dropped (never to another host, never to a page already read).
     async fn walk<F>(&self, def: &StreamDef, first: Url, mut on_page: F) -> Result<(), StreamError>
     where
         F: FnMut(&page::Page<'_>, Option<DateTime<Utc>>, Option<&str>) -> Result<(), StreamError>,
@@ -395,9 +396,9 @@ impl Engine {
         let mut prefetched: Option<Prefetch> = None;
         loop {
             seen.insert(url.to_string());
-            let response = match prefetched.take() {
-                Some(request) if request.url == url => request.response().await?,
-                _ => self.client.get(&url, bucket).await?,
+            let response = match prefetched.take().filter(|request| request.url == url) {
+                Some(request) => request.response().await?,
+                None => self.client.get(&url, bucket).await?,
             };
             let body = std::str::from_utf8(&response.body).map_err(|_| {
                 StreamError::Malformed(format!(
@@ -406,9 +407,14 @@ impl Engine {
                 ))
             })?;
             // Parsing a page costs about as much as the server takes to send the next one:
-            // request it now, from the link at the body's end, and check it once parsed.
-            if let Some(hint) = page::next_link_hint(body)
-                .and_then(|next| self.resume_link(&next).ok())
+            // request it now, from the link at the body's end, unless the page's total says
+            // the walk will step back instead; the parsed page confirms it.
+            if let Some(hint) = page::hint(body)
+                .filter(|hint| {
+                    hint.total_entries
+                        .is_none_or(|t| fewest.is_none_or(|f| t >= f))
+                })
+                .and_then(|hint| self.resume_link(&hint.next).ok())
                 .and_then(|next| self.config.api_url.join(&next).ok())
                 .filter(|hint| !seen.contains(hint.as_str()))
             {
@@ -438,10 +444,12 @@ impl Engine {
                     .join(next)
                     .expect("a link of our own origin")
             });
-            let refusal = next_url
-                .as_ref()
-                .zip(next.as_deref())
-                .and_then(|(next_url, next)| Self::refuse_next(&url, next_url, next, &page, &seen));
+            let refusal = match (&next_url, &next) {
+                (Some(next_url), Some(next)) => {
+                    Self::refuse_next(&url, next_url, next, &page, &seen)
+                }
+                _ => None,
+            };
             match (&next_url, &refusal) {
                 (Some(next_url), None) => {
                     if prefetched.as_ref().is_none_or(|p| p.url != *next_url) {
@@ -462,8 +470,8 @@ impl Engine {
         }
     }
 
-    /// Why the walk must not follow `next` (resolved: `next_url`) from `url`: a link back to a page already read, or
-    /// an empty page that still links on; either would walk forever.
+    /// Why the walk must not follow `next` (resolved: `next_url`) from `url`: a link back to a
+    /// page already read, or an empty page that still links on; either would walk forever.
     fn refuse_next(
         url: &Url,
         next_url: &Url,
@@ -883,7 +891,7 @@ fn emit_records(
     for record in records {
         let verdict = match &record.keys {
             Ok(keys) if filter.check_keys || filter.lower.is_some() => filter.keep(keys),
-            Err(why) if filter.check_keys || filter.lower.is_some() || record.raw.is_empty() => {
+            Err(why) if filter.check_keys || filter.lower.is_some() || !record.is_object() => {
                 Err(why.clone())
             }
             _ => Ok(true),
@@ -1023,7 +1031,9 @@ impl<'a> Emitter<'a> {
 }
 
 /// The next page's request, running on the runtime while the current page is written.
-/// Dropping it (the walk stopped early) cancels the request.
+/// Dropping it (the walk stopped or went elsewhere) leaves the request to finish unheeded:
+/// cancelling it could cut an OAuth renewal between the token endpoint's answer and keeping
+/// the refresh token it rotated.
 struct Prefetch {
     url: Url,
     task: tokio::task::JoinHandle<Result<Response, FetchError>>,
@@ -1044,15 +1054,9 @@ impl Prefetch {
     async fn response(mut self) -> Result<Response, FetchError> {
         match (&mut self.task).await {
             Ok(result) => result,
-            // The handle is only aborted on drop, so the task ended by panicking.
+            // The task is never aborted, so it ended by panicking.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
-    }
-}
-
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
