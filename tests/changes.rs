@@ -167,3 +167,66 @@ fn records_created_updated_and_deleted_mid_sync_are_right_after_the_next_increme
         );
     }
 }
+
+/// Deletions on pages already read shift later records onto them. The walk sees
+/// `total_entries` drop, steps back and reads on from there: every record still served arrives,
+/// and the only extra requests are the pages read again (none wasted on a page requested ahead).
+/// The deletion is scheduled in the emulator at a request count, so it lands between the same
+/// two pages on every run.
+#[test]
+fn a_deletion_on_pages_already_read_costs_only_the_pages_read_again() {
+    const PAGE: u64 = 100;
+    const ANSWERED_FIRST: u64 = 5;
+    const DELETED: usize = 150;
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(&emu, json!({ "page_size": PAGE })),
+        &["time_entries"],
+        "full_refresh",
+    );
+    let clean = input.read(None);
+    assert_eq!(clean.code, 0, "{}", clean.logs());
+    let clean = clean.stream("time_entries");
+    let served = clean.len() as u64;
+    // Records 10 to 159 in serving order: on pages 1 and 2, both read before page 6.
+    let doomed: Vec<i64> = clean[10..10 + DELETED].iter().map(id).collect();
+    emu.schedule_deletion(harvest_emulator::ScheduledDeletion {
+        path: "/v2/time_entries".into(),
+        after: ANSWERED_FIRST,
+        stream: "time_entries".into(),
+        ids: doomed.clone(),
+    });
+    emu.reset_request_counts();
+
+    let run = input.read(None);
+    assert_eq!(run.code, 0, "{}", run.logs());
+    assert!(
+        run.logs().contains("records were deleted during the pass"),
+        "{}",
+        run.logs()
+    );
+    let got: std::collections::BTreeSet<i64> = run.stream("time_entries").iter().map(id).collect();
+    let remaining: Vec<i64> = clean
+        .iter()
+        .map(id)
+        .filter(|i| !doomed.contains(i))
+        .collect();
+    for record in &remaining {
+        assert!(got.contains(record), "time entry {record} was skipped");
+    }
+
+    // Pages 1..=6 at the old numbering; page 6 shows the drop, and the walk goes back as many
+    // pages as the deletions span and reads to the new end.
+    let page_of_drop = ANSWERED_FIRST + 1;
+    let back_to = page_of_drop - (DELETED as u64).div_ceil(PAGE);
+    let new_pages = (served - DELETED as u64).div_ceil(PAGE);
+    let expected = page_of_drop + (new_pages - back_to + 1);
+    let requests = emu.request_counts().by_path["/v2/time_entries"];
+    println!(
+        "{served} time entries, {DELETED} deleted after page {ANSWERED_FIRST}: {requests} requests (clean: {}), {} records sent for {} served",
+        served.div_ceil(PAGE),
+        run.stream("time_entries").len(),
+        remaining.len()
+    );
+    assert_eq!(requests, expected, "requests to /v2/time_entries");
+}

@@ -1,5 +1,6 @@
 //! The control API under `/__emulator` (a prefix Harvest does not use): mutate records while a
-//! sync runs, read request counts and expected record counts, change faults, limits and 403s.
+//! sync runs or at a given request, read request counts and expected record counts, change
+//! faults, limits and 403s.
 //! Control requests are never rate limited, never faulted and never counted.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::{json, Value};
 use crate::api::error::{json_response, message_body};
 use crate::config::{FaultKind, Faults, RateLimit};
 use crate::data::mutate;
+use crate::scheduled::ScheduledDeletion;
 use crate::state::{lock, read, write, App};
 use crate::stats::RequestCounts;
 
@@ -40,6 +42,10 @@ pub fn routes() -> Router<Shared> {
         .route("/__emulator/counts", get(counts))
         .route("/__emulator/faults", put(set_faults).get(get_faults))
         .route("/__emulator/limits", put(set_limits).get(get_limits))
+        .route(
+            "/__emulator/scheduled",
+            post(schedule_deletion).get(scheduled_deletions),
+        )
         .route(
             "/__emulator/forbidden",
             put(set_forbidden).get(get_forbidden),
@@ -203,4 +209,20 @@ async fn set_forbidden(
 
 async fn get_forbidden(State(app): State<Shared>) -> Json<Vec<String>> {
     Json(read(&app.settings).forbidden.clone())
+}
+
+async fn schedule_deletion(
+    State(app): State<Shared>,
+    Json(deletion): Json<ScheduledDeletion>,
+) -> Response {
+    if let Some(why) = deletion.invalid() {
+        return invalid(&why);
+    }
+    let mut waiting = lock(&app.scheduled);
+    waiting.push(deletion);
+    (StatusCode::CREATED, Json(waiting.clone())).into_response()
+}
+
+async fn scheduled_deletions(State(app): State<Shared>) -> Json<Vec<ScheduledDeletion>> {
+    Json(lock(&app.scheduled).clone())
 }

@@ -18,6 +18,7 @@ use crate::config::FaultKind;
 use crate::faults;
 use crate::limits::{retry_after_secs, Bucket};
 use crate::net::Conn;
+use crate::scheduled;
 use crate::state::{lock, read, App};
 
 /// Marks a response that was never sent because its connection was reset.
@@ -61,6 +62,7 @@ pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
     if forbidden {
         return auth::forbidden();
     }
+    scheduled::before_request(&app, &path);
 
     let fault = lock(&app.faults).draw(req.method().as_str(), &path, &raw_query);
     let Some(fault) = fault else {

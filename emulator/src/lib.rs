@@ -18,12 +18,14 @@ mod gate;
 mod limits;
 mod net;
 mod render;
+mod scheduled;
 mod server;
 mod state;
 mod stats;
 mod time;
 
 pub use config::{parse_duration, EmulatorConfig, FaultKind, Faults, RateLimit, Scale};
+pub use scheduled::ScheduledDeletion;
 pub use server::Emulator;
 pub use stats::RequestCounts;
 

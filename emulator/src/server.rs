@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::config::{EmulatorConfig, Faults, RateLimit};
 use crate::net::{Conn, ResettableListener};
+use crate::scheduled::ScheduledDeletion;
 use crate::state::{lock, read, write, App};
 use crate::stats::RequestCounts;
 use crate::{api, auth, control, counts, gate};
@@ -175,6 +176,15 @@ impl Emulator {
             Ok(v) => v,
             Err(e) => panic!("update {stream}/{id}: {e}"),
         }
+    }
+
+    /// Deletes `deletion.ids` just before the request to `deletion.path` that follows the next
+    /// `deletion.after` ones is answered. Panics on an unknown stream or a non-API path.
+    pub fn schedule_deletion(&self, deletion: ScheduledDeletion) {
+        if let Some(why) = deletion.invalid() {
+            panic!("schedule_deletion: {why}");
+        }
+        lock(&self.app.scheduled).push(deletion);
     }
 
     /// Deletes a record; `false` if there was none. Panics on an unknown stream.

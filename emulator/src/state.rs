@@ -9,6 +9,7 @@ use crate::data::model::Ix;
 use crate::data::Dataset;
 use crate::faults::FaultState;
 use crate::limits::Limiter;
+use crate::scheduled::ScheduledDeletion;
 use crate::stats::RequestCounts;
 
 /// Settings that the control API can change while the emulator runs.
@@ -53,6 +54,8 @@ pub struct App {
     pub faults: Mutex<FaultState>,
     pub tokens: Mutex<Tokens>,
     pub stats: Mutex<RequestCounts>,
+    /// Deletions waiting for a request count (see [`crate::scheduled`]).
+    pub scheduled: Mutex<Vec<ScheduledDeletion>>,
     /// Where the server listens (the fallback origin of links when a request has no `Host`).
     pub local_addr: std::net::SocketAddr,
 }
@@ -88,6 +91,7 @@ impl App {
             faults: Mutex::new(FaultState::new(config.faults.clone())),
             tokens: Mutex::new(Tokens::default()),
             stats: Mutex::new(RequestCounts::default()),
+            scheduled: Mutex::new(Vec::new()),
             local_addr,
         }
     }

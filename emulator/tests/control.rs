@@ -396,3 +396,68 @@ fn limits_and_forbidden_paths_change_at_run_time() {
     emu.set_forbidden(Vec::new());
     assert_eq!(common::status(&c, &me), 200);
 }
+
+#[test]
+fn a_scheduled_deletion_lands_between_the_same_two_requests_every_time() {
+    let emu = common::start(Scale::Small);
+    let c = common::client();
+    let entries = format!("{}/time_entries?per_page=100", emu.api_url());
+    let first = common::get_json(&c, &entries);
+    let total = first["total_entries"].as_u64().unwrap();
+    let doomed = common::ids(first["time_entries"].as_array().unwrap())[..3].to_vec();
+
+    let url = format!("{}/scheduled", emu.control_url());
+    let deletion =
+        json!({ "path": "/v2/time_entries", "after": 2, "stream": "time_entries", "ids": doomed });
+    let (status, waiting) = common::control(&c, "POST", &url, Some(deletion.clone()));
+    assert_eq!((status, waiting), (201, json!([deletion])));
+    // Other paths do not count; the two requests to the path are answered before the deletion.
+    assert_eq!(
+        common::status(&c, &format!("{}/clients", emu.api_url())),
+        200
+    );
+    for _ in 0..2 {
+        assert_eq!(common::get_json(&c, &entries)["total_entries"], total);
+    }
+    // The listing counts down the requests still to be answered first.
+    let mut pending = deletion.clone();
+    pending["after"] = json!(0);
+    assert_eq!(common::control(&c, "GET", &url, None).1, json!([pending]));
+    let third = common::get_json(&c, &entries);
+    assert_eq!(third["total_entries"].as_u64(), Some(total - 3));
+    assert!(common::ids(third["time_entries"].as_array().unwrap())
+        .iter()
+        .all(|id| !doomed.contains(id)));
+    assert_eq!(common::control(&c, "GET", &url, None).1, json!([]));
+
+    // The library handle schedules the same way; `after: 0` deletes before the next request.
+    emu.schedule_deletion(harvest_emulator::ScheduledDeletion {
+        path: "/v2/clients".into(),
+        after: 0,
+        stream: "clients".into(),
+        ids: vec![
+            common::ids(&common::all(
+                &c,
+                &format!("{}/clients", emu.api_url()),
+                "clients",
+            ))[0],
+        ],
+    });
+    let clients = common::get_json(&c, &format!("{}/clients", emu.api_url()));
+    assert_eq!(
+        clients["total_entries"].as_u64(),
+        Some(emu.expected_counts()["clients"])
+    );
+
+    for bad in [
+        json!({ "path": "/v2/time_entries", "after": 1, "stream": "nope", "ids": [1] }),
+        json!({ "path": "time_entries", "after": 1, "stream": "time_entries", "ids": [1] }),
+    ] {
+        assert_eq!(
+            common::control(&c, "POST", &url, Some(bad.clone())).0,
+            422,
+            "{bad}"
+        );
+    }
+    assert_eq!(common::control(&c, "GET", &url, None).1, json!([]));
+}
