@@ -249,8 +249,13 @@ impl Engine {
             ),
             StreamError::Output => return StreamEnd::Failed,
         };
+        let resume = if out.wrote_state {
+            "The last STATE it emitted lets the next sync continue from there"
+        } else {
+            "It emitted no STATE, so the next sync starts it where this one did"
+        };
         let message = format!(
-            "stream {name} stopped after {} records: {message}. The last STATE lets the next sync continue from there.",
+            "stream {name} stopped after {} records: {message}. {resume}.",
             out.total
         );
         let _ = out.message(&AirbyteMessage::error(failure_type, message, Some(name)));
@@ -584,7 +589,6 @@ impl Engine {
             }
         };
         let mut first_page = resume.is_none();
-        let mut bad = 0;
         self.walk(def, first, |page, date, next| {
             if watermark.is_none() {
                 watermark = Some(date.unwrap_or_else(Utc::now) - OVERLAP);
@@ -595,7 +599,7 @@ impl Engine {
                 }
             }
             out.running()?;
-            bad += emit_records(def, &page.records, &filter, "", out);
+            emit_records(def, &page.records, &filter, "", out);
             out.flush_page()?;
             if let Some(next) = next.filter(|_| out.checkpoint_due()) {
                 let resume = Resume {
@@ -610,10 +614,7 @@ impl Engine {
             Ok(())
         })
         .await?;
-        if bad > 0 {
-            return Err(StreamError::BadRecords(bad));
-        }
-        Ok(self.completed(sel, lower, watermark))
+        out.finish(self.completed(sel, lower, watermark))
     }
 
     /// The ids of a parent stream, listed once per sync, ascending.
@@ -687,7 +688,6 @@ impl Engine {
             .or_else(|| Some(parents.listed_at.unwrap_or_else(Utc::now) - OVERLAP));
         let incremental_filter = matches!(def.cursor, Cursor::UpdatedAt { .. });
         out.running()?;
-        let mut bad = 0;
         for &id in parents
             .ids
             .iter()
@@ -701,7 +701,7 @@ impl Engine {
             let extra = format!("\"parent_id\":{id}");
             let walked = self
                 .walk(def, self.first_url(&path, query), |page, _, _| {
-                    bad += emit_records(def, &page.records, &filter, &extra, out);
+                    emit_records(def, &page.records, &filter, &extra, out);
                     out.flush_page()?;
                     Ok(())
                 })
@@ -723,10 +723,7 @@ impl Engine {
                 out.state(&self.in_progress(sel, position, resume))?;
             }
         }
-        if bad > 0 {
-            return Err(StreamError::BadRecords(bad));
-        }
-        Ok(self.completed(sel, lower, watermark))
+        out.finish(self.completed(sel, lower, watermark))
     }
 
     /// A report stream: windows of at most 365 days from the start (or the state) to the end.
@@ -793,7 +790,7 @@ impl Engine {
             .await?;
             from = to + Duration::days(1);
             last_to = Some(to_text);
-            if from <= end_day {
+            if from <= end_day && out.malformed == 0 {
                 // The pass goes on at the next window, not at `to`: a window starting at `to`
                 // (as after a completed pass) would shift every later window, and the rows of
                 // shifted windows are other aggregates than a clean sync's.
@@ -810,7 +807,7 @@ impl Engine {
                 out.state(&position)?;
             }
         }
-        Ok(match sel.mode {
+        out.finish(match sel.mode {
             SyncMode::Incremental => Position {
                 to: last_to,
                 ..Position::default()
@@ -879,15 +876,14 @@ fn compare_instants(record: &str, ours: &str) -> Result<std::cmp::Ordering, Stri
     Ok(parsed.cmp(&state::parse_instant(ours).expect("ours are well-formed")))
 }
 
-/// Emits a page's records that pass the filter; returns how many were malformed.
+/// Emits a page's records that pass the filter, counting and logging the malformed ones.
 fn emit_records(
     def: &StreamDef,
     records: &[page::Record<'_>],
     filter: &RecordFilter,
     extra: &str,
     out: &mut Emitter<'_>,
-) -> u64 {
-    let mut bad = 0;
+) {
     for record in records {
         let verdict = match &record.keys {
             Ok(keys) if filter.check_keys || filter.lower.is_some() => filter.keep(keys),
@@ -900,7 +896,6 @@ fn emit_records(
             Ok(true) => out.record(record.raw, extra),
             Ok(false) => {}
             Err(why) => {
-                bad += 1;
                 out.malformed += 1;
                 if out.malformed <= MALFORMED_LOGGED {
                     let id = record.keys.as_ref().ok().and_then(|k| k.id);
@@ -913,7 +908,6 @@ fn emit_records(
             }
         }
     }
-    bad
 }
 
 /// One stream's writer: renders its lines into a buffer handed to [`Output`] a page at a time,
@@ -928,6 +922,8 @@ struct Emitter<'a> {
     total: u64,
     malformed: u64,
     running: bool,
+    /// Whether this run has written a STATE for the stream (a failure says where to resume).
+    wrote_state: bool,
     /// `emitted_at` of the records being rendered, refreshed once per page.
     emitted_at: String,
 }
@@ -949,6 +945,7 @@ impl<'a> Emitter<'a> {
             total: 0,
             malformed: 0,
             running: false,
+            wrote_state: false,
             emitted_at: crate::protocol::now_millis().to_string(),
         }
     }
@@ -1017,8 +1014,19 @@ impl<'a> Emitter<'a> {
         result
     }
 
+    /// Whether a STATE should follow the records written so far. Never after a malformed
+    /// record: the last STATE must stay before it, so that the next sync reads it again rather
+    /// than resuming past it.
     fn checkpoint_due(&self) -> bool {
-        self.since_state >= self.checkpoint_interval
+        self.malformed == 0 && self.since_state >= self.checkpoint_interval
+    }
+
+    /// The stream's end after its last page: malformed records fail it (see `checkpoint_due`).
+    fn finish(&self, position: Position) -> Result<Position, StreamError> {
+        match self.malformed {
+            0 => Ok(position),
+            n => Err(StreamError::BadRecords(n)),
+        }
     }
 
     /// A STATE covering every record written so far.
@@ -1026,6 +1034,7 @@ impl<'a> Emitter<'a> {
         let message =
             AirbyteMessage::stream_state(self.stream, position.to_value(), self.since_state);
         self.since_state = 0;
+        self.wrote_state = true;
         self.message(&message)
     }
 }

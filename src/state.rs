@@ -203,6 +203,19 @@ fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(),
     Ok(())
 }
 
+/// The top-level fields of a stream state that we (`updated_at`, `to`, `resume`,
+/// `__ab_no_cursor_state_message`) or the incumbent (also `states`, `state` for child streams)
+/// write. A state with none of them was written by something else, and reading the stream in
+/// full instead would be a silent resync.
+const KNOWN_FIELDS: &[&str] = &[
+    "updated_at",
+    "to",
+    "resume",
+    "__ab_no_cursor_state_message",
+    "states",
+    "state",
+];
+
 /// Understands one stream's state in any of the shapes we or the incumbent wrote.
 fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
     let Some(object) = value.as_object() else {
@@ -210,6 +223,15 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
     };
     if object.is_empty() {
         return Ok(Position::default());
+    }
+    if !object.keys().any(|k| KNOWN_FIELDS.contains(&k.as_str())) {
+        let found: Vec<String> = object.keys().take(5).map(|k| format!("{k:.40?}")).collect();
+        return Err(format!(
+            "it has none of the fields this connector or Airbyte's Python source-harvest writes ({}), only {}{}; remove the stream's state to read it from the start date",
+            KNOWN_FIELDS.join(", "),
+            found.join(", "),
+            if object.len() > 5 { ", …" } else { "" }
+        ));
     }
     check_field_types(object)?;
     let mut position: Position =

@@ -750,6 +750,14 @@ fn state_cases() -> Vec<Case> {
             "the state of stream clients: expected an object; found a string",
         ),
         case(
+            "state_cursor_under_an_unknown_field",
+            state_of(
+                "clients",
+                json!({"cursor": {"updated_at": "2024-01-01T00:00:00Z"}}),
+            ),
+            "the state of stream clients: it has none of the fields this connector or Airbyte's Python source-harvest writes (updated_at, to, resume, __ab_no_cursor_state_message, states, state), only \"cursor\"; remove the stream's state",
+        ),
+        case(
             "state_updated_at_words",
             state_of("clients", json!({"updated_at": "last week"})),
             "updated_at \"last week\" is not a date-time",
@@ -833,7 +841,7 @@ fn state_cases() -> Vec<Case> {
 }
 
 #[test]
-fn malformed_states_28_cases_fail_read_with_a_config_error() {
+fn malformed_states_29_cases_fail_read_with_a_config_error() {
     let emu = emulator(Scale::Tiny);
     let files = Files::new();
     let config_path = files.json("config.json", &base_config(&emu));
@@ -842,7 +850,7 @@ fn malformed_states_28_cases_fail_read_with_a_config_error() {
         &catalog(&["clients", "time_clients"], "incremental"),
     );
     let cases = state_cases();
-    assert_eq!(cases.len(), 28);
+    assert_eq!(cases.len(), 29);
     run_cases(&cases, |i, case| {
         let path = write(&files, &format!("state-{i}.json"), &case.input, &json!([]));
         let run = run(&[
