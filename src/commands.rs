@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::catalog;
 use crate::config::{self, Config, ConfigError};
-use crate::harvest::{Bucket, FetchError, HarvestClient, RotationSink};
+use crate::harvest::{Bucket, FetchError, HarvestClient, Reach, RotationSink};
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, Status};
 use crate::read;
@@ -50,9 +50,7 @@ async fn check_connection(config: &Config, on_rotation: RotationSink) -> Result<
     let url = client.url("/users/me", &[]);
     match client.get(&url, Bucket::General).await {
         Ok(_) => Ok(()),
-        Err(FetchError::Unauthorized { .. }) => Err(
-            "Harvest rejected the credentials (401 Unauthorized): the token is wrong, expired or revoked, or the account_id in the config is not an account this token can reach. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth) and check the account id shown there.".into()
-        ),
+        Err(FetchError::Unauthorized { .. }) => Err(unauthorized_message(config, &client).await),
         Err(FetchError::NotFound { .. }) => Err(format!(
             "Harvest answered 404 Not Found for the current user: the account_id in the config is probably wrong, or api_url ({}{}) does not point at Harvest's API v2.",
             config.api_url.origin().ascii_serialization(),
@@ -66,6 +64,23 @@ async fn check_connection(config: &Config, on_rotation: RotationSink) -> Result<
             config.api_url.host_str().unwrap_or_default()
         )),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Why the API answered 401, as far as Harvest ID's accounts endpoint can tell: the token
+/// itself, or an account id the token does not reach (the API says the same for both).
+async fn unauthorized_message(config: &Config, client: &HarvestClient) -> String {
+    let reach = match config.oauth_token_url.join("../accounts") {
+        Ok(accounts_url) => client.accounts(&accounts_url).await,
+        Err(_) => None,
+    };
+    match reach {
+        Some(Reach::TokenRefused) => "Harvest rejected the token (401 Unauthorized): it is wrong, expired or revoked. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth).".into(),
+        Some(Reach::Accounts(ids)) if !ids.contains(&config.account_id) => format!(
+            "Harvest accepts the token, but the account_id in the config is not one of the {} account(s) it can reach (401 Unauthorized). Copy the Account ID shown next to the token at https://id.getharvest.com/developers.",
+            ids.len()
+        ),
+        _ => "Harvest rejected the credentials (401 Unauthorized): the token is wrong, expired or revoked, or the account_id in the config is not an account this token can reach. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth) and check the account id shown there.".into(),
     }
 }
 

@@ -1033,6 +1033,12 @@ impl<'a> Emitter<'a> {
     fn state(&mut self, position: &Position) -> io::Result<()> {
         let message =
             AirbyteMessage::stream_state(self.stream, position.to_value(), self.since_state);
+        tracing::debug!(
+            "stream {}: STATE after {} more records ({} in all)",
+            self.stream,
+            self.since_state,
+            self.total
+        );
         self.since_state = 0;
         self.wrote_state = true;
         self.message(&message)

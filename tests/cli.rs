@@ -111,8 +111,11 @@ fn check_fails_on_a_wrong_token_without_echoing_it() {
         json!({"credentials": {"auth_type": "Token", "api_token": token}}),
     ));
     assert_eq!(status, "FAILED");
+    // Harvest ID's accounts endpoint says it is the token, not the account id.
     assert!(
-        message.contains("401") && message.contains("token"),
+        message.contains("401")
+            && message.contains("rejected the token")
+            && !message.contains("account_id"),
         "{message}"
     );
     assert_no_secret(&run.stdout, &[token]);
@@ -127,6 +130,11 @@ fn check_fails_on_a_wrong_account_id() {
     // The message names the field but not its value: spec.json marks account_id secret.
     assert!(
         message.contains("account_id") && !message.contains("424242"),
+        "{message}"
+    );
+    // Harvest ID's accounts endpoint says the token is good: the account id is what is wrong.
+    assert!(
+        message.contains("accepts the token") && message.contains("1 account(s)"),
         "{message}"
     );
 }

@@ -54,6 +54,15 @@ pub enum Bucket {
     Reports,
 }
 
+/// What Harvest ID knows of a token (see [`HarvestClient::accounts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The token itself is wrong, expired or revoked.
+    TokenRefused,
+    /// The token is good and reaches these Harvest account ids.
+    Accounts(Vec<String>),
+}
+
 /// A successful response: its body is well-formed JSON.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -212,6 +221,52 @@ impl HarvestClient {
         }
     }
 
+    /// What Harvest ID's accounts endpoint says of the credentials: one request, no retry, no
+    /// account header; `None` if it gave no clear answer. The API answers a wrong token and a
+    /// wrong account id with the same 401; this tells them apart, for `check`.
+    pub async fn accounts(&self, accounts_url: &Url) -> Option<Reach> {
+        let inner = &*self.inner;
+        let bearer = inner.auth.bearer(&inner.counters).await.ok()?;
+        let response = inner
+            .http
+            .get(accounts_url.clone())
+            .bearer_auth(bearer.token.expose())
+            .send()
+            .await
+            .ok()?;
+        match response.status().as_u16() {
+            401 => Some(Reach::TokenRefused),
+            200 => {
+                #[derive(serde::Deserialize)]
+                struct Accounts {
+                    accounts: Vec<Account>,
+                }
+                #[derive(serde::Deserialize)]
+                struct Account {
+                    id: serde_json::Value,
+                    product: Option<String>,
+                }
+                let mut response = response;
+                let body = read_capped(&mut response, MAX_ERROR_BODY).await.ok()?;
+                let listed: Accounts = serde_json::from_slice(&body).ok()?;
+                Some(Reach::Accounts(
+                    listed
+                        .accounts
+                        .into_iter()
+                        // The same Harvest ID also lists Forecast accounts, which the API
+                        // does not serve.
+                        .filter(|a| a.product.as_deref().is_none_or(|p| p == "harvest"))
+                        .map(|a| match a.id {
+                            serde_json::Value::String(id) => id,
+                            id => id.to_string(),
+                        })
+                        .collect(),
+                ))
+            }
+            _ => None,
+        }
+    }
+
     /// Registers who persists a refresh token Harvest rotates (OAuth only).
     pub fn on_refresh_token_rotated(&self, sink: RotationSink) {
         self.inner.auth.on_refresh_token_rotated(sink);
@@ -280,6 +335,7 @@ impl Inner {
             Bucket::Reports => &self.counters.reports_requests,
         };
         sent.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let mut response = self
             .http
             .get(url.clone())
@@ -289,6 +345,10 @@ impl Inner {
             .await
             .map_err(|e| Failure::retryable(describe(&e)))?;
         let status = response.status().as_u16();
+        tracing::debug!(
+            "GET {url_path}: HTTP {status} after {} ms",
+            started.elapsed().as_millis()
+        );
         let server_date = response
             .headers()
             .get(DATE)
