@@ -19,6 +19,14 @@ fn spec_prints_spec_json() {
         .as_str()
         .unwrap()
         .starts_with("https://"));
+    let metadata = std::fs::read_to_string(repo_file("metadata.yaml")).unwrap();
+    assert!(
+        metadata.contains(&format!(
+            "documentationUrl: {}\n",
+            on_disk["documentationUrl"].as_str().unwrap()
+        )),
+        "metadata.yaml and spec.json name the same documentation"
+    );
 }
 
 #[test]
