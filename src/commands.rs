@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use url::Url;
+
 use crate::catalog;
 use crate::config::{self, Config, ConfigError};
 use crate::harvest::{Bucket, FetchError, HarvestClient, Reach, RotationSink};
@@ -71,8 +73,10 @@ async fn check_connection(config: &Config, on_rotation: RotationSink) -> Result<
 /// itself, or an account id the token does not reach (the API says the same for both).
 async fn unauthorized_message(config: &Config, client: &HarvestClient) -> String {
     let reach = match config.oauth_token_url.join("../accounts") {
-        Ok(accounts_url) => client.accounts(&accounts_url).await,
-        Err(_) => None,
+        Ok(accounts_url) if may_receive_the_token(&accounts_url, config) => {
+            client.accounts(&accounts_url).await
+        }
+        _ => None,
     };
     match reach {
         Some(Reach::TokenRefused) => "Harvest rejected the token (401 Unauthorized): it is wrong, expired or revoked. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth).".into(),
@@ -82,6 +86,15 @@ async fn unauthorized_message(config: &Config, client: &HarvestClient) -> String
         ),
         _ => "Harvest rejected the credentials (401 Unauthorized): the token is wrong, expired or revoked, or the account_id in the config is not an account this token can reach. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth) and check the account id shown there.".into(),
     }
+}
+
+/// Whether the token may be sent to `url` to ask about it: Harvest ID itself over https, or the
+/// origin of `api_url`, which receives the token anyway (the emulator, a proxy). A personal
+/// token never otherwise goes to `oauth_token_url`, which may be any host.
+fn may_receive_the_token(url: &Url, config: &Config) -> bool {
+    let harvest_id = url.scheme() == "https" && url.host_str() == Some("id.getharvest.com");
+    let api_origin = url.origin() == config.api_url.origin();
+    (harvest_id || api_origin) && url.username().is_empty() && url.password().is_none()
 }
 
 /// `discover`: validates the config and prints the catalog of every stream.

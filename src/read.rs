@@ -1046,9 +1046,10 @@ impl<'a> Emitter<'a> {
 }
 
 /// The next page's request, running on the runtime while the current page is written.
-/// Dropping it (the walk stopped or went elsewhere) leaves the request to finish unheeded:
-/// cancelling it could cut an OAuth renewal between the token endpoint's answer and keeping
-/// the refresh token it rotated.
+/// Dropping it (the walk stopped or went elsewhere) leaves the request to finish unheeded, its
+/// retries included: cancelling it could cut an OAuth renewal between the token endpoint's
+/// answer and keeping the refresh token it rotated. Only the end of the run, which drops the
+/// runtime, cancels what is still left.
 struct Prefetch {
     url: Url,
     task: tokio::task::JoinHandle<Result<Response, FetchError>>,

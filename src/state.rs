@@ -204,14 +204,16 @@ fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(),
 }
 
 /// The top-level fields of a stream state that we (`updated_at`, `to`, `resume`,
-/// `__ab_no_cursor_state_message`) or the incumbent (also `states`, `state` for child streams)
-/// write. A state with none of them was written by something else, and reading the stream in
-/// full instead would be a silent resync.
+/// `__ab_no_cursor_state_message`) or the incumbent (also `states`, `state` for child streams,
+/// `__ab_full_refresh_sync_complete` after a resumable full refresh) write. A cursor stream's
+/// state with none of them was written by something else, and reading the stream in full
+/// instead would be a silent resync.
 const KNOWN_FIELDS: &[&str] = &[
     "updated_at",
     "to",
     "resume",
     "__ab_no_cursor_state_message",
+    "__ab_full_refresh_sync_complete",
     "states",
     "state",
 ];
@@ -225,7 +227,16 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
         return Ok(Position::default());
     }
     if !object.keys().any(|k| KNOWN_FIELDS.contains(&k.as_str())) {
-        let found: Vec<String> = object.keys().take(5).map(|k| format!("{k:.40?}")).collect();
+        // A stream without a cursor is read in full whatever its state says (e.g. the page
+        // number of the CDK's resumable full refresh): there is nothing to skip.
+        if def.cursor == Cursor::None {
+            return Ok(Position::default());
+        }
+        let found: Vec<String> = object
+            .keys()
+            .take(5)
+            .map(|k| format!("{:?}", k.chars().take(40).collect::<String>()))
+            .collect();
         return Err(format!(
             "it has none of the fields this connector or Airbyte's Python source-harvest writes ({}), only {}{}; remove the stream's state to read it from the start date",
             KNOWN_FIELDS.join(", "),
@@ -411,6 +422,40 @@ mod tests {
                 Position::default()
             );
         }
+    }
+
+    #[test]
+    fn full_refresh_states_of_the_cdk_mean_no_cursor() {
+        for (stream, state) in [
+            ("clients", json!({"__ab_full_refresh_sync_complete": true})),
+            (
+                "project_budget",
+                json!({"__ab_full_refresh_sync_complete": true}),
+            ),
+            // A resumable full refresh under way: a stream without a cursor reads in full.
+            ("project_budget", json!({"page": 3})),
+            (
+                "billable_rates",
+                json!({"next_page_token": {"next_page_url": "x"}}),
+            ),
+        ] {
+            assert_eq!(
+                position(stream, state.clone()).unwrap(),
+                Position::default(),
+                "{stream} {state}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_stream_state_without_a_known_field_is_an_error() {
+        let long = "k".repeat(100);
+        let e = position("clients", json!({ long.clone(): "2024-01-01T00:00:00Z" })).unwrap_err();
+        assert!(e.0.contains("none of the fields"), "{e}");
+        assert!(
+            e.0.contains(&"k".repeat(40)) && !e.0.contains(&"k".repeat(41)),
+            "{e}"
+        );
     }
 
     #[test]

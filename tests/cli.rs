@@ -131,6 +131,32 @@ fn check_fails_on_a_wrong_token_without_echoing_it() {
 }
 
 #[test]
+fn check_never_sends_the_token_to_another_host_to_diagnose_a_401() {
+    let emu = emulator(Scale::Tiny);
+    // An oauth_token_url on another origin, plain http: a personal token has no business there.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let token = "9999999.pt.wrong-token-value-XYZ";
+    let (status, message, _) = check(&config(
+        &emu,
+        json!({
+            "credentials": {"auth_type": "Token", "api_token": token},
+            "oauth_token_url": format!("http://{}/api/v2/oauth2/token", elsewhere.local_addr().unwrap()),
+        }),
+    ));
+    assert_eq!(status, "FAILED");
+    assert!(
+        message.contains("the token is wrong, expired or revoked, or the account_id"),
+        "without Harvest ID's answer, both causes are named: {message}"
+    );
+    let connected = elsewhere.accept();
+    assert!(
+        matches!(&connected, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "nothing connected to the other host: {connected:?}"
+    );
+}
+
+#[test]
 fn check_fails_on_a_wrong_account_id() {
     let emu = emulator(Scale::Tiny);
     let (status, message, _) = check(&config(&emu, json!({"account_id": "424242"})));

@@ -267,43 +267,50 @@ fn records_without_their_cursor_are_reported_with_their_ids() {
 }
 
 /// A malformed record is read again by the next sync, never resumed past: no STATE follows it,
-/// so resuming from the last one emitted reads its page again (contacts are cursor-paginated,
-/// where no step back would rescue it), and the two runs together hold every record.
+/// so resuming from the last one emitted reads it again — on a cursor-paginated list
+/// (contacts), where no step back would rescue it, and in a child stream (invoice_payments),
+/// whose STATE names the last parent done — and the two runs together hold every record.
 #[test]
 fn a_malformed_record_is_read_again_by_the_next_sync_not_resumed_past() {
-    for mode in ["incremental", "full_refresh"] {
-        let emu = emulator(Scale::Small);
-        emu.set_faults(Faults {
-            paths: vec!["/v2/contacts".into()],
-            ..Faults::mix(1, 0.34, &[FaultKind::MissingPrimaryKey])
-        });
-        let input = ReadInput::new(
-            &config(&emu, json!({"page_size": 5, "checkpoint_interval": 1})),
-            &["contacts"],
-            mode,
-        );
-        let first = input.read(None);
-        assert_ne!(first.code, 0, "{mode}: {}", first.logs());
-        let faults = emu.request_counts().faults;
-        emu.set_faults(Faults::none());
-        let second = input.read(Some(&first.final_state()));
-        assert_eq!(second.code, 0, "{mode}: {}", second.logs());
-        let ids: std::collections::BTreeSet<i64> = first
-            .stream("contacts")
-            .iter()
-            .chain(&second.stream("contacts"))
-            .map(|r| r["id"].as_i64().expect("emitted records have their id"))
-            .collect();
-        println!(
-            "{mode}: faults {faults:?}; first run {} records and {} STATEs, second {} records",
-            first.stream("contacts").len(),
-            first.of_type("STATE").len(),
-            second.stream("contacts").len()
-        );
-        assert_eq!(
-            ids.len() as u64,
-            emu.expected_counts()["contacts"],
-            "{mode}: every contact in one of the two runs"
-        );
+    let cases = [
+        ("contacts", "/v2/contacts"),
+        ("invoice_payments", "/v2/invoices/"),
+    ];
+    for (stream, path) in cases {
+        for mode in ["incremental", "full_refresh"] {
+            let emu = emulator(Scale::Small);
+            emu.set_faults(Faults {
+                paths: vec![path.into()],
+                ..Faults::mix(1, 0.34, &[FaultKind::MissingPrimaryKey])
+            });
+            let input = ReadInput::new(
+                &config(&emu, json!({"page_size": 5, "checkpoint_interval": 1})),
+                &[stream],
+                mode,
+            );
+            let first = input.read(None);
+            assert_ne!(first.code, 0, "{stream} {mode}: {}", first.logs());
+            let faults = emu.request_counts().faults;
+            emu.set_faults(Faults::none());
+            let second = input.read(Some(&first.final_state()));
+            assert_eq!(second.code, 0, "{stream} {mode}: {}", second.logs());
+            let ids: std::collections::BTreeSet<i64> = first
+                .stream(stream)
+                .iter()
+                .chain(&second.stream(stream))
+                .map(|r| r["id"].as_i64().expect("emitted records have their id"))
+                .collect();
+            println!(
+                "{stream} {mode}: faults {faults:?}; first run {} records and {} STATEs, second {} records",
+                first.stream(stream).len(),
+                first.of_type("STATE").len(),
+                second.stream(stream).len()
+            );
+            assert_eq!(
+                ids.len() as u64,
+                emu.expected_counts()[stream],
+                "{stream} {mode}: every record in one of the two runs"
+            );
+        }
     }
 }

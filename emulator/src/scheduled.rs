@@ -41,25 +41,24 @@ impl ScheduledDeletion {
     }
 }
 
-/// Called for each request to `path` that passed auth, limits and 403s, before it is answered:
-/// counts it against every deletion waiting on `path` and carries out those now due.
+/// Called for each request to `path` that passed auth, limits and 403s (before any injected
+/// fault), before it is answered: counts it against every deletion waiting on `path` and
+/// carries out those now due. The queue stays locked until they are done, so a concurrent
+/// request to the same path waits for all of a deletion or sees none of it.
 pub fn before_request(app: &App, path: &str) {
-    let due: Vec<ScheduledDeletion> = {
-        let mut waiting = lock(&app.scheduled);
-        let mut due = Vec::new();
-        waiting.retain_mut(|deletion| {
-            if deletion.path != path {
-                return true;
-            }
-            if deletion.after == 0 {
-                due.push(deletion.clone());
-                return false;
-            }
-            deletion.after -= 1;
-            true
-        });
-        due
-    };
+    let mut waiting = lock(&app.scheduled);
+    let mut due = Vec::new();
+    waiting.retain_mut(|deletion| {
+        if deletion.path != path {
+            return true;
+        }
+        if deletion.after == 0 {
+            due.push(deletion.clone());
+            return false;
+        }
+        deletion.after -= 1;
+        true
+    });
     for deletion in due {
         for id in &deletion.ids {
             // Validated when scheduled; an id deleted meanwhile is simply gone already.
