@@ -142,6 +142,7 @@ pub async fn read(
             StreamEnd::Failed => failed.push(name),
         }
     }
+    engine.client.settle().await;
     let stats = engine.client.stats();
     tracing::info!("requests made: {stats:?}");
     if !forbidden.is_empty() {
@@ -1046,13 +1047,17 @@ impl<'a> Emitter<'a> {
 }
 
 /// The next page's request, running on the runtime while the current page is written.
-/// Dropping it (the walk stopped or went elsewhere) leaves the request to finish unheeded, its
-/// retries included: cancelling it could cut an OAuth renewal between the token endpoint's
-/// answer and keeping the refresh token it rotated. Only the end of the run, which drops the
-/// runtime, cancels what is still left.
+/// Dropping it (the walk stopped or went elsewhere) cancels the request and its retries; an
+/// OAuth renewal it started finishes anyway, in a task of its own.
 struct Prefetch {
     url: Url,
     task: tokio::task::JoinHandle<Result<Response, FetchError>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Prefetch {
@@ -1070,7 +1075,7 @@ impl Prefetch {
     async fn response(mut self) -> Result<Response, FetchError> {
         match (&mut self.task).await {
             Ok(result) => result,
-            // The task is never aborted, so it ended by panicking.
+            // Only Drop aborts the task, and `self` is still alive: it ended by panicking.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }

@@ -2,10 +2,11 @@
 //! access token obtained with the refresh token, renewed before it expires and after a 401.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 use url::Url;
 
@@ -45,7 +46,7 @@ pub struct Auth {
 
 enum Kind {
     Pat(Secret),
-    OAuth(Box<OAuth>),
+    OAuth(Arc<OAuth>),
 }
 
 struct OAuth {
@@ -62,8 +63,9 @@ struct OAuth {
     /// working.
     on_rotation: OnceLock<RotationSink>,
     /// The access token. The async mutex is held across a renewal, so however many streams need
-    /// a token at once, one renewal is in flight and the others wait for its result.
-    current: tokio::sync::Mutex<Option<AccessToken>>,
+    /// a token at once, one renewal is in flight and the others wait for its result. A renewal
+    /// runs in a task of its own that holds the lock (see [`OAuth::renew`]).
+    current: Arc<tokio::sync::Mutex<Option<AccessToken>>>,
     /// The access token's value, readable without waiting, to scrub it from server messages.
     current_value: Mutex<Option<Secret>>,
 }
@@ -117,7 +119,7 @@ impl Auth {
                 client_id,
                 client_secret,
                 refresh_token,
-            } => Kind::OAuth(Box::new(OAuth {
+            } => Kind::OAuth(Arc::new(OAuth {
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
                 token_url: token_url.clone(),
@@ -126,7 +128,7 @@ impl Auth {
                 configured_refresh_token: refresh_token.clone(),
                 refresh_token: Mutex::new(refresh_token.clone()),
                 on_rotation: OnceLock::new(),
-                current: tokio::sync::Mutex::new(None),
+                current: Arc::new(tokio::sync::Mutex::new(None)),
                 current_value: Mutex::new(None),
             })),
         };
@@ -135,17 +137,17 @@ impl Auth {
 
     /// The token to send now, obtaining or renewing an OAuth access token first if it has none
     /// or the one it has is about to expire.
-    pub async fn bearer(&self, counters: &Counters) -> Result<Bearer, FetchError> {
+    pub async fn bearer(&self, counters: &Arc<Counters>) -> Result<Bearer, FetchError> {
         match &self.kind {
             Kind::Pat(token) => Ok(Bearer {
                 token: token.clone(),
                 generation: 0,
             }),
             Kind::OAuth(oauth) => {
-                let mut current = oauth.current.lock().await;
+                let current = oauth.current.clone().lock_owned().await;
                 match current.as_ref() {
                     Some(token) if Instant::now() < token.renew_at => Ok(token.bearer()),
-                    _ => oauth.renew(&mut current, counters).await,
+                    _ => OAuth::renew(oauth, current, counters).await,
                 }
             }
         }
@@ -157,20 +159,28 @@ impl Auth {
     pub async fn renew_after_401(
         &self,
         rejected: u64,
-        counters: &Counters,
+        counters: &Arc<Counters>,
     ) -> Result<bool, FetchError> {
         match &self.kind {
             Kind::Pat(_) => Ok(false),
             Kind::OAuth(oauth) => {
-                let mut current = oauth.current.lock().await;
+                let current = oauth.current.clone().lock_owned().await;
                 let renewed_since = current
                     .as_ref()
                     .is_some_and(|token| token.generation != rejected);
                 if !renewed_since {
-                    oauth.renew(&mut current, counters).await?;
+                    OAuth::renew(oauth, current, counters).await?;
                 }
                 Ok(true)
             }
+        }
+    }
+
+    /// Waits for a token renewal under way (one a cancelled request left running) to finish,
+    /// so that the run does not end in the middle of it.
+    pub async fn settle(&self) {
+        if let Kind::OAuth(oauth) = &self.kind {
+            drop(oauth.current.lock().await);
         }
     }
 
@@ -194,8 +204,32 @@ impl AccessToken {
 }
 
 impl OAuth {
-    /// Exchanges the refresh token for a new access token and stores it in `current`.
+    /// Renews the access token in a task of its own, which holds the token lock until done.
+    /// The caller may be cancelled meanwhile (a prefetch the walk no longer needs): the
+    /// exchange still finishes, so a refresh token Harvest rotated in its answer is kept and
+    /// handed over rather than lost with the old one already invalid; and the next caller
+    /// waits for the lock, then uses the new token.
     async fn renew(
+        oauth: &Arc<OAuth>,
+        mut current: OwnedMutexGuard<Option<AccessToken>>,
+        counters: &Arc<Counters>,
+    ) -> Result<Bearer, FetchError> {
+        let (oauth, counters) = (Arc::clone(oauth), Arc::clone(counters));
+        let shown = shown_url(&oauth.token_url);
+        let exchange = tokio::spawn(async move { oauth.exchange(&mut current, &counters).await });
+        match exchange.await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(FetchError::Transient {
+                url_path: shown,
+                attempts: 0,
+                last_error: "the token renewal was stopped with the run".into(),
+            }),
+        }
+    }
+
+    /// Exchanges the refresh token for a new access token and stores it in `current`.
+    async fn exchange(
         &self,
         current: &mut Option<AccessToken>,
         counters: &Counters,

@@ -115,7 +115,7 @@ struct Inner {
     reports: Limiter,
     retry: RetryPolicy,
     max_body: usize,
-    counters: Counters,
+    counters: Arc<Counters>,
     /// The newest OAuth token generation Harvest answered a 2xx to.
     accepted_generation: AtomicU64,
 }
@@ -162,7 +162,7 @@ impl HarvestClient {
                 reports: Limiter::new(config.reports_limit),
                 retry,
                 max_body,
-                counters: Counters::default(),
+                counters: Arc::default(),
                 accepted_generation: AtomicU64::new(0),
             }),
         })
@@ -265,6 +265,12 @@ impl HarvestClient {
             }
             _ => None,
         }
+    }
+
+    /// Waits for an OAuth token renewal still under way; a run ends with this, so that a
+    /// renewal left by a cancelled request is never cut off (see `auth`).
+    pub async fn settle(&self) {
+        self.inner.auth.settle().await;
     }
 
     /// Registers who persists a refresh token Harvest rotates (OAuth only).

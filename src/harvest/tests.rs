@@ -41,6 +41,8 @@ struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Body,
+    /// Sent only once the test releases it.
+    held: Option<Arc<tokio::sync::Notify>>,
 }
 
 fn reply(status: u16, body: &str) -> Reply {
@@ -48,6 +50,7 @@ fn reply(status: u16, body: &str) -> Reply {
         status,
         headers: vec![("content-type", "application/json".to_owned())],
         body: Body::from(body.to_owned()),
+        held: None,
     }
 }
 
@@ -56,6 +59,11 @@ fn ok() -> Reply {
 }
 
 impl Reply {
+    fn held_until(mut self, release: Arc<tokio::sync::Notify>) -> Reply {
+        self.held = Some(release);
+        self
+    }
+
     fn with(mut self, name: &'static str, value: &str) -> Reply {
         self.headers.push((name, value.to_owned()));
         self
@@ -160,6 +168,9 @@ async fn answer(
         seen.len() - 1
     };
     let reply = script(n, &request);
+    if let Some(release) = &reply.held {
+        release.notified().await;
+    }
     let mut response = axum::response::Response::new(reply.body);
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap();
     for (name, value) in reply.headers {
@@ -339,6 +350,7 @@ async fn a_timeout_is_retried() {
             status: 200,
             headers: vec![],
             body: Body::from_stream(futures::stream::pending::<Result<Vec<u8>, std::io::Error>>()),
+            held: None,
         },
         _ => ok(),
     })
@@ -470,6 +482,7 @@ async fn bodies_over_the_cap_are_refused_whether_announced_or_streamed() {
                 status: 200,
                 headers: vec![],
                 body: Body::from_stream(futures::stream::iter(chunks)),
+                held: None,
             }
         }
     })
@@ -591,6 +604,56 @@ async fn each_new_refresh_token_is_handed_over_once() {
 }
 
 #[tokio::test]
+async fn a_renewal_outlives_the_request_that_started_it() {
+    let (arrived, release) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let (tell, held) = (arrived.clone(), release.clone());
+    let server = Server::start(move |_, seen| match seen.path.as_str() {
+        "/oauth2/token" => {
+            tell.notify_one();
+            grant("access-1", Some("refresh-2")).held_until(held.clone())
+        }
+        _ if seen.header("authorization") == "Bearer access-1" => ok(),
+        _ => reply(401, r#"{"error":"invalid_token"}"#),
+    })
+    .await;
+    let client = server.oauth_client();
+    let handed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = handed.clone();
+    client.on_refresh_token_rotated(Box::new(move |token| {
+        sink.lock().unwrap().push(token.expose().to_owned());
+    }));
+    // A request (a prefetch, say) starts the renewal and is cancelled while Harvest ID, which
+    // has already rotated the refresh token, is still answering.
+    let request = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .get(&client.url("/clients", &[]), Bucket::General)
+                .await
+        })
+    };
+    arrived.notified().await;
+    request.abort();
+    assert!(request.await.unwrap_err().is_cancelled());
+    release.notify_one();
+    client.settle().await;
+    assert_eq!(
+        *handed.lock().unwrap(),
+        ["refresh-2"],
+        "the rotated token is kept"
+    );
+    // The next request uses the renewed token, with no second exchange.
+    client
+        .get(&client.url("/clients", &[]), Bucket::General)
+        .await
+        .unwrap();
+    assert_eq!(server.token_requests().len(), 1);
+}
+
+#[tokio::test]
 async fn an_oauth_401_that_persists_after_renewal_is_unauthorized() {
     let server = Server::start(|n, seen| match seen.path.as_str() {
         "/oauth2/token" => grant(&format!("access-{n}"), None),
@@ -641,6 +704,7 @@ async fn a_renewed_token_that_expires_while_its_request_waits_is_renewed_again()
                         status: 401,
                         headers: vec![("content-type", "application/json".to_owned())],
                         body: Body::from_stream(body),
+                        held: None,
                     }
                 }
                 _ => reply(401, r#"{"error":"invalid_token"}"#),
