@@ -759,6 +759,8 @@ impl Engine {
         while from <= end_day {
             let to = (from + Duration::days(364)).min(end_day);
             let (from_text, to_text) = (state::format_date(from), state::format_date(to));
+            // A window resumed mid-way: its total counts rows an earlier run already sent.
+            let mut window_start = resume_link.is_none();
             let first = match resume_link.take() {
                 Some(link) => self.url_from_resume(&link)?,
                 None => self.first_url(
@@ -769,6 +771,12 @@ impl Engine {
             let extra = format!("\"from\":\"{from_text}\",\"to\":\"{to_text}\"");
             let filter = RecordFilter::none();
             self.walk(def, first, |page, _, next| {
+                // Harvest counts a window's rows, not the stream's: the estimate is what was
+                // read so far plus this window, exact once the last window begins.
+                if let Some(total) = page.total_entries.filter(|_| window_start) {
+                    out.message(&AirbyteMessage::estimate(def.name, out.total + total))?;
+                }
+                window_start = false;
                 emit_records(def, &page.records, &filter, &extra, out);
                 out.flush_page()?;
                 if let Some(next) = next.filter(|_| out.checkpoint_due()) {

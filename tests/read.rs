@@ -141,6 +141,49 @@ fn the_default_page_is_2000_records() {
 }
 
 #[test]
+fn estimates_come_from_harvests_totals_before_the_records_they_count() {
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(&emu, json!({})),
+        &["time_entries", "time_team"],
+        "full_refresh",
+    );
+    let run = input.read(None);
+    assert_eq!(run.code, 0, "{}", run.logs());
+    let mut estimates: BTreeMap<String, Vec<(u64, usize)>> = BTreeMap::new();
+    let mut records: BTreeMap<String, usize> = BTreeMap::new();
+    for m in &run.messages {
+        if m["type"] == "RECORD" {
+            *records
+                .entry(m["record"]["stream"].as_str().unwrap().into())
+                .or_default() += 1;
+        } else if m["trace"]["type"] == "ESTIMATE" {
+            let estimate = &m["trace"]["estimate"];
+            assert_eq!(estimate["type"], "STREAM");
+            let name = estimate["name"].as_str().unwrap().to_string();
+            let seen = records.get(&name).copied().unwrap_or(0);
+            estimates
+                .entry(name)
+                .or_default()
+                .push((estimate["row_estimate"].as_u64().unwrap(), seen));
+        }
+    }
+    // One list: one estimate, Harvest's total, before the first record.
+    let expected = emu.expected_counts()["time_entries"];
+    assert_eq!(estimates["time_entries"], [(expected, 0)]);
+    // A report: one per 365-day window, growing, the last one exact.
+    let windows = &estimates["time_team"];
+    assert!(windows.len() >= 2, "{windows:?}");
+    assert_eq!(windows[0].1, 0, "the first before any row");
+    assert!(windows.windows(2).all(|w| w[0].0 <= w[1].0), "{windows:?}");
+    assert_eq!(
+        windows.last().unwrap().0,
+        records["time_team"] as u64,
+        "{windows:?}"
+    );
+}
+
+#[test]
 fn states_count_the_records_before_them_and_checkpoint_every_page() {
     let emu = emulator(Scale::Small);
     let input = ReadInput::new(
