@@ -204,6 +204,16 @@ fn grant(access: &str, refresh: Option<&str>) -> Reply {
     )
 }
 
+/// Collects every refresh token the client hands over for persisting.
+fn record_rotations(client: &HarvestClient) -> Arc<Mutex<Vec<String>>> {
+    let handed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = handed.clone();
+    client.on_refresh_token_rotated(Box::new(move |token| {
+        sink.lock().unwrap().push(token.expose().to_owned());
+    }));
+    handed
+}
+
 /// Asserts that neither the error's Display nor its Debug shows any configured secret.
 fn assert_no_secret(error: &FetchError, more: &[&str]) {
     let shown = format!("{error} {error:?}");
@@ -589,11 +599,7 @@ async fn each_new_refresh_token_is_handed_over_once() {
     })
     .await;
     let client = server.oauth_client();
-    let handed: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = handed.clone();
-    client.on_refresh_token_rotated(Box::new(move |token| {
-        sink.lock().unwrap().push(token.expose().to_owned());
-    }));
+    let handed = record_rotations(&client);
     client
         .get(&client.url("/clients", &[]), Bucket::General)
         .await
@@ -620,11 +626,7 @@ async fn a_renewal_outlives_the_request_that_started_it() {
     })
     .await;
     let client = server.oauth_client();
-    let handed: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = handed.clone();
-    client.on_refresh_token_rotated(Box::new(move |token| {
-        sink.lock().unwrap().push(token.expose().to_owned());
-    }));
+    let handed = record_rotations(&client);
     // A request (a prefetch, say) starts the renewal and is cancelled while Harvest ID, which
     // has already rotated the refresh token, is still answering.
     let request = {
