@@ -19,7 +19,7 @@ impl<'a> RecordKeys<'a> {
             None | Some("null") => Err("it has no id".into()),
             Some(text) => text
                 .parse()
-                .map_err(|_| format!("its id is not an integer: {}", shorten(text))),
+                .map_err(|_| format!("its id is not an integer: {text:.40}")),
         }
     }
 
@@ -36,17 +36,9 @@ impl<'a> RecordKeys<'a> {
                 Ok(&text[1..text.len() - 1])
             }
             Some(text) => Err(format!(
-                "its updated_at is not a date-time string: {}",
-                shorten(text)
+                "its updated_at is not a date-time string: {text:.40}"
             )),
         }
-    }
-}
-
-fn shorten(text: &str) -> &str {
-    match text.char_indices().nth(40) {
-        Some((i, _)) => &text[..i],
-        None => text,
     }
 }
 

@@ -12,6 +12,9 @@ use serde_json::value::RawValue;
 
 use crate::keys::RecordKeys;
 
+/// The whitespace JSON allows between tokens.
+const SPACE: &[char] = &[' ', '\t', '\n', '\r'];
+
 /// One page of a list endpoint.
 #[derive(Debug)]
 pub struct Page<'a> {
@@ -42,8 +45,7 @@ pub fn parse<'a>(body: &'a str, key: &str) -> Result<Page<'a>, String> {
         .map_err(|e| format!("the response is not a page of `{key}`: {e}"))?;
     de.end()
         .map_err(|e| format!("trailing data after the page: {e}"))?;
-    let page = page?;
-    Ok(page)
+    page
 }
 
 /// What the end of a page says before the page is parsed: enough to request the next page
@@ -61,7 +63,6 @@ pub struct Hint {
 pub fn hint(body: &str) -> Option<Hint> {
     const LINKS: &str = "\"links\":";
     const TOTAL: &str = "\"total_entries\":";
-    const SPACE: &[char] = &[' ', '\t', '\n', '\r'];
     let at = body.rfind(LINKS)?;
     let tail = &body[at + LINKS.len()..];
     let mut values = serde_json::Deserializer::from_str(tail).into_iter::<Links>();
@@ -298,7 +299,6 @@ impl Visitor<'_> for FieldSeed {
 /// colon between the opening brace and `first`, and only whitespace between `last` and the
 /// closing brace.
 fn object_around<'a>(body: &'a str, first: &str, last: &str) -> Option<&'a str> {
-    const SPACE: &[char] = &[' ', '\t', '\n', '\r'];
     let offset = |s: &str| (s.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
     let bytes = body.as_bytes();
     let before_value = body.get(..offset(first)?)?.trim_end_matches(SPACE);

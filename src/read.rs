@@ -354,6 +354,17 @@ impl Engine {
         Ok(link)
     }
 
+    /// A server's `links.next` as the resume link a STATE stores and the URL to request.
+    fn next_link(&self, next: &str) -> Result<(String, Url), StreamError> {
+        let link = self.resume_link(next)?;
+        let url = self
+            .config
+            .api_url
+            .join(&link)
+            .expect("a link of our own origin");
+        Ok((link, url))
+    }
+
     /// Turns a stored resume link back into a URL. Page-numbered links step back one page:
     /// records deleted since the interruption shift later records onto earlier pages, and
     /// re-reading one page is cheaper than missing them. Cursor links (keyset on id) are stable.
@@ -420,9 +431,9 @@ impl Engine {
                     hint.total_entries
                         .is_none_or(|t| fewest.is_none_or(|f| t >= f))
                 })
-                .and_then(|hint| self.resume_link(&hint.next).ok())
-                .and_then(|next| self.config.api_url.join(&next).ok())
-                .filter(|hint| !seen.contains(hint.as_str()))
+                .and_then(|hint| self.next_link(&hint.next).ok())
+                .map(|(_, next_url)| next_url)
+                .filter(|next_url| !seen.contains(next_url.as_str()))
             {
                 prefetched = Some(Prefetch::start(&self.client, hint, bucket).await);
             }
@@ -440,24 +451,16 @@ impl Engine {
                 url = back;
                 continue;
             }
-            let next = match page.next.as_deref() {
-                Some(next) => Some(self.resume_link(next)?),
-                None => None,
-            };
-            let next_url = next.as_deref().map(|next| {
-                self.config
-                    .api_url
-                    .join(next)
-                    .expect("a link of our own origin")
-            });
-            let refusal = match (&next_url, &next) {
-                (Some(next_url), Some(next)) => {
-                    Self::refuse_next(&url, next_url, next, &page, &seen)
-                }
-                _ => None,
-            };
-            match (&next_url, &refusal) {
-                (Some(next_url), None) => {
+            let next = page
+                .next
+                .as_deref()
+                .map(|next| self.next_link(next))
+                .transpose()?;
+            let refusal = next
+                .as_ref()
+                .and_then(|(link, next_url)| Self::refuse_next(&url, next_url, link, &page, &seen));
+            match (&next, &refusal) {
+                (Some((_, next_url)), None) => {
                     if prefetched.as_ref().is_none_or(|p| p.url != *next_url) {
                         prefetched =
                             Some(Prefetch::start(&self.client, next_url.clone(), bucket).await);
@@ -465,11 +468,15 @@ impl Engine {
                 }
                 _ => prefetched = None,
             }
-            on_page(&page, response.date, next.as_deref())?;
+            on_page(
+                &page,
+                response.date,
+                next.as_ref().map(|(link, _)| link.as_str()),
+            )?;
             if let Some(refusal) = refusal {
                 return Err(refusal);
             }
-            let Some(next_url) = next_url else {
+            let Some((_, next_url)) = next else {
                 return Ok(());
             };
             url = next_url;
@@ -799,7 +806,7 @@ impl Engine {
             .await?;
             from = to + Duration::days(1);
             last_to = Some(to_text);
-            if from <= end_day && out.malformed == 0 {
+            if from <= end_day {
                 // The pass goes on at the next window, not at `to`: a window starting at `to`
                 // (as after a completed pass) would shift every later window, and the rows of
                 // shifted windows are other aggregates than a clean sync's.
@@ -893,12 +900,11 @@ fn emit_records(
     extra: &str,
     out: &mut Emitter<'_>,
 ) {
+    let needs_keys = filter.check_keys || filter.lower.is_some();
     for record in records {
         let verdict = match &record.keys {
-            Ok(keys) if filter.check_keys || filter.lower.is_some() => filter.keep(keys),
-            Err(why) if filter.check_keys || filter.lower.is_some() || !record.is_object() => {
-                Err(why.clone())
-            }
+            Ok(keys) if needs_keys => filter.keep(keys),
+            Err(why) if needs_keys || !record.is_object() => Err(why.clone()),
             _ => Ok(true),
         };
         match verdict {
@@ -1023,14 +1029,12 @@ impl<'a> Emitter<'a> {
         result
     }
 
-    /// Whether a STATE should follow the records written so far. Never after a malformed
-    /// record: the last STATE must stay before it, so that the next sync reads it again rather
-    /// than resuming past it.
+    /// Whether a STATE should follow the records written so far.
     fn checkpoint_due(&self) -> bool {
-        self.malformed == 0 && self.since_state >= self.checkpoint_interval
+        self.since_state >= self.checkpoint_interval
     }
 
-    /// The stream's end after its last page: malformed records fail it (see `checkpoint_due`).
+    /// The stream's end after its last page: malformed records fail it (see [`Self::state`]).
     fn finish(&self, position: Position) -> Result<Position, StreamError> {
         match self.malformed {
             0 => Ok(position),
@@ -1038,8 +1042,13 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// A STATE covering every record written so far.
+    /// A STATE covering every record written so far; none once a malformed record was seen,
+    /// in any reader: the last STATE must stay before it, so that the next sync reads it again
+    /// rather than resuming past it.
     fn state(&mut self, position: &Position) -> io::Result<()> {
+        if self.malformed > 0 {
+            return Ok(());
+        }
         let message =
             AirbyteMessage::stream_state(self.stream, position.to_value(), self.since_state);
         tracing::debug!(
