@@ -88,6 +88,21 @@ fn assert_debug_logged(what: &str, run: &Run) {
         .iter()
         .any(|m| m["log"]["level"] == "DEBUG" || m["log"]["level"] == "TRACE");
     assert!(verbose, "{what}: no DEBUG or TRACE line: {}", run.logs());
+    // The connector's own debug lines, not only the HTTP stack's: one per response, one per
+    // STATE; these are what the secrets must stay out of.
+    let own = |needle: &str| {
+        run.of_type("LOG").iter().any(|m| {
+            m["log"]["level"] == "DEBUG" && m["log"]["message"].as_str().unwrap().contains(needle)
+        })
+    };
+    assert!(own("GET /v2/"), "{what}: no response line: {}", run.logs());
+    if what == "read" {
+        assert!(
+            own(": STATE after "),
+            "{what}: no STATE line: {}",
+            run.logs()
+        );
+    }
 }
 
 fn pat_config(emu: &Emulator) -> Value {
