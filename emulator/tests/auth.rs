@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use harvest_emulator::{
-    Emulator, EmulatorConfig, FaultKind, Faults, RateLimit, Scale, ACCOUNT_ID, OAUTH_CLIENT_ID,
+    EmulatorConfig, FaultKind, Faults, RateLimit, Scale, ACCOUNT_ID, OAUTH_CLIENT_ID,
     OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
 };
 use reqwest::blocking::{Client, Response};
@@ -39,20 +39,6 @@ fn assert_invalid_token(r: Response, what: &str) {
         serde_json::from_str::<Value>(INVALID_TOKEN_BODY).unwrap(),
         "{what}"
     );
-}
-
-/// The refresh_token grant, form-encoded as most clients send it.
-fn refresh(c: &Client, emu: &Emulator, secret: &str, refresh_token: &str) -> Response {
-    c.post(emu.oauth_token_url())
-        .header("User-Agent", common::UA)
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", OAUTH_CLIENT_ID),
-            ("client_secret", secret),
-        ])
-        .send()
-        .unwrap()
 }
 
 #[test]
@@ -181,7 +167,12 @@ fn the_token_endpoint_refreshes_into_working_access_tokens() {
         ..EmulatorConfig::default()
     });
     let c = common::client();
-    let r = refresh(&c, &emu, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN);
+    let r = common::refresh(
+        &c,
+        &emu.oauth_token_url(),
+        OAUTH_CLIENT_SECRET,
+        OAUTH_REFRESH_TOKEN,
+    );
     assert_eq!(r.status(), 200);
     let t: Value = r.json().unwrap();
     assert_eq!(t["token_type"], "bearer");
@@ -191,9 +182,7 @@ fn the_token_endpoint_refreshes_into_working_access_tokens() {
     let url = format!("{}/users/me", emu.api_url());
     assert_eq!(common::get_as(&c, &url, &token).status(), 200);
     // Every refresh issues a new token; the older one keeps working until it expires.
-    let again: Value = refresh(&c, &emu, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN)
-        .json()
-        .unwrap();
+    let again: Value = common::refreshed(&c, &emu.oauth_token_url());
     assert_ne!(again["access_token"], t["access_token"]);
     assert_eq!(common::get_as(&c, &url, &token).status(), 200);
     // JSON bodies are accepted too.
@@ -210,10 +199,20 @@ fn the_token_endpoint_refreshes_into_working_access_tokens() {
         .unwrap();
     assert_eq!(r.status(), 200);
     // OAuth errors use the standard body.
-    let r = refresh(&c, &emu, "wrong-secret", OAUTH_REFRESH_TOKEN);
+    let r = common::refresh(
+        &c,
+        &emu.oauth_token_url(),
+        "wrong-secret",
+        OAUTH_REFRESH_TOKEN,
+    );
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().unwrap()["error"], "invalid_client");
-    let r = refresh(&c, &emu, OAUTH_CLIENT_SECRET, "stale-refresh-token");
+    let r = common::refresh(
+        &c,
+        &emu.oauth_token_url(),
+        OAUTH_CLIENT_SECRET,
+        "stale-refresh-token",
+    );
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().unwrap()["error"], "invalid_grant");
     let r = c
@@ -239,21 +238,14 @@ fn an_expired_access_token_gets_harvests_401() {
         ..EmulatorConfig::default()
     });
     let c = common::client();
-    let t: Value = refresh(&c, &emu, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN)
-        .json()
-        .unwrap();
+    let t: Value = common::refreshed(&c, &emu.oauth_token_url());
     assert_eq!(t["expires_in"], 0);
     let token = t["access_token"].as_str().unwrap();
     assert_invalid_token(
         common::get_as(&c, &format!("{}/users/me", emu.api_url()), token),
         "expired token",
     );
-    let r = c
-        .get(emu.accounts_url())
-        .header("User-Agent", common::UA)
-        .bearer_auth(token)
-        .send()
-        .unwrap();
+    let r = common::get_accounts(&c, &emu, token);
     assert_invalid_token(r, "expired token on accounts");
 }
 
@@ -263,12 +255,7 @@ fn the_accounts_endpoint_lists_the_tokens_user_and_accounts() {
     let c = common::client();
     let me = common::get_json(&c, &format!("{}/users/me", emu.api_url()));
     // No account header: Harvest ID is not per account.
-    let r = c
-        .get(emu.accounts_url())
-        .header("User-Agent", common::UA)
-        .bearer_auth(PERSONAL_ACCESS_TOKEN)
-        .send()
-        .unwrap();
+    let r = common::get_accounts(&c, &emu, PERSONAL_ACCESS_TOKEN);
     assert_eq!(r.status(), 200);
     let body: Value = r.json().unwrap();
     for k in ["id", "first_name", "last_name", "email"] {
@@ -290,12 +277,7 @@ fn the_accounts_endpoint_lists_the_tokens_user_and_accounts() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 400, "User-Agent is required here too");
-    let r = c
-        .get(emu.accounts_url())
-        .header("User-Agent", common::UA)
-        .bearer_auth("wrong")
-        .send()
-        .unwrap();
+    let r = common::get_accounts(&c, &emu, "wrong");
     assert_invalid_token(r, "accounts with a wrong token");
 }
 

@@ -158,18 +158,8 @@ fn token_flags_set_the_request_budget_and_access_token_lifetime() {
     assert_eq!(common::status(&c, &me), 200);
     assert_eq!(common::status(&c, &me), 200);
     assert_eq!(common::status(&c, &me), 401);
-    let t: serde_json::Value = c
-        .post(format!("{}/id/api/v2/oauth2/token", emu.base))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", harvest_emulator::OAUTH_REFRESH_TOKEN),
-            ("client_id", harvest_emulator::OAUTH_CLIENT_ID),
-            ("client_secret", harvest_emulator::OAUTH_CLIENT_SECRET),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let t: serde_json::Value =
+        common::refreshed(&c, &format!("{}/id/api/v2/oauth2/token", emu.base));
     assert_eq!(t["expires_in"], 90);
     let token = t["access_token"].as_str().unwrap();
     assert_eq!(common::get_as(&c, &me, token).status(), 200);

@@ -7,10 +7,7 @@ mod common;
 
 use std::io::Read;
 
-use harvest_emulator::{
-    Emulator, EmulatorConfig, FaultKind, Faults, Scale, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET,
-    OAUTH_REFRESH_TOKEN,
-};
+use harvest_emulator::{Emulator, EmulatorConfig, FaultKind, Faults, Scale};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -246,12 +243,7 @@ fn faults_can_be_limited_to_paths() {
     assert_eq!(common::status(&c, &format!("{api}/clients")), 200);
     assert_eq!(common::status(&c, &format!("{api}/time_entries")), 200);
     // Harvest ID and the control API are never faulted.
-    let r = c
-        .get(emu.accounts_url())
-        .header("User-Agent", common::UA)
-        .bearer_auth(harvest_emulator::PERSONAL_ACCESS_TOKEN)
-        .send()
-        .unwrap();
+    let r = common::get_accounts(&c, &emu, harvest_emulator::PERSONAL_ACCESS_TOKEN);
     assert_eq!(r.status(), 200);
 }
 
@@ -270,18 +262,7 @@ fn tokens_expire_after_n_requests_until_refreshed() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().unwrap()["error"], "invalid_token");
     // A refresh issues a token with a fresh budget of 3.
-    let t: Value = c
-        .post(emu.oauth_token_url())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", OAUTH_REFRESH_TOKEN),
-            ("client_id", OAUTH_CLIENT_ID),
-            ("client_secret", OAUTH_CLIENT_SECRET),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let t: Value = common::refreshed(&c, &emu.oauth_token_url());
     let token = t["access_token"].as_str().unwrap();
     for i in 0..3 {
         assert_eq!(

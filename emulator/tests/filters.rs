@@ -213,133 +213,65 @@ fn is_active_selects_active_or_archived_records() {
     );
 }
 
-/// One id filter: the parameter, and where the record shows the value.
-struct IdFilter {
-    stream: &'static str,
-    param: &'static str,
-    value_of: fn(&Value) -> Vec<Value>,
+/// The values at `path` in `record`: keys separated by `/`, `*` for every element of an array.
+/// A missing key gives `null`, as indexing does.
+fn values_at(record: &Value, path: &str) -> Vec<Value> {
+    let mut values = vec![record.clone()];
+    for key in path.split('/') {
+        values = if key == "*" {
+            values
+                .iter()
+                .flat_map(|v| v.as_array().expect("an array at *").iter().cloned())
+                .collect()
+        } else {
+            values.iter().map(|v| v[key].clone()).collect()
+        };
+    }
+    values
 }
 
 #[test]
 fn id_and_flag_filters_match_the_records_fields() {
     let (emu, c) = small();
     let api = emu.api_url();
+    // Each filter: the stream, the parameter, and where the record shows the value.
     let filters = [
-        IdFilter {
-            stream: "time_entries",
-            param: "user_id",
-            value_of: |r| vec![r["user"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "time_entries",
-            param: "client_id",
-            value_of: |r| vec![r["client"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "time_entries",
-            param: "project_id",
-            value_of: |r| vec![r["project"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "time_entries",
-            param: "task_id",
-            value_of: |r| vec![r["task"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "time_entries",
-            param: "is_billed",
-            value_of: |r| vec![r["is_billed"].clone()],
-        },
-        IdFilter {
-            stream: "time_entries",
-            param: "is_running",
-            value_of: |r| vec![r["is_running"].clone()],
-        },
-        IdFilter {
-            stream: "time_entries",
-            param: "external_reference_id",
-            value_of: |r| vec![r["external_reference"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "expenses",
-            param: "user_id",
-            value_of: |r| vec![r["user"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "expenses",
-            param: "client_id",
-            value_of: |r| vec![r["client"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "expenses",
-            param: "project_id",
-            value_of: |r| vec![r["project"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "expenses",
-            param: "is_billed",
-            value_of: |r| vec![r["is_billed"].clone()],
-        },
-        IdFilter {
-            stream: "invoices",
-            param: "client_id",
-            value_of: |r| vec![r["client"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "invoices",
-            param: "project_id",
-            value_of: |r| {
-                r["line_items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|l| l["project"]["id"].clone())
-                    .collect()
-            },
-        },
-        IdFilter {
-            stream: "invoices",
-            param: "state",
-            value_of: |r| vec![r["state"].clone()],
-        },
-        IdFilter {
-            stream: "estimates",
-            param: "client_id",
-            value_of: |r| vec![r["client"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "estimates",
-            param: "state",
-            value_of: |r| vec![r["state"].clone()],
-        },
-        IdFilter {
-            stream: "contacts",
-            param: "client_id",
-            value_of: |r| vec![r["client"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "projects",
-            param: "client_id",
-            value_of: |r| vec![r["client"]["id"].clone()],
-        },
-        IdFilter {
-            stream: "user_assignments",
-            param: "user_id",
-            value_of: |r| vec![r["user"]["id"].clone()],
-        },
+        ("time_entries", "user_id", "user/id"),
+        ("time_entries", "client_id", "client/id"),
+        ("time_entries", "project_id", "project/id"),
+        ("time_entries", "task_id", "task/id"),
+        ("time_entries", "is_billed", "is_billed"),
+        ("time_entries", "is_running", "is_running"),
+        (
+            "time_entries",
+            "external_reference_id",
+            "external_reference/id",
+        ),
+        ("expenses", "user_id", "user/id"),
+        ("expenses", "client_id", "client/id"),
+        ("expenses", "project_id", "project/id"),
+        ("expenses", "is_billed", "is_billed"),
+        ("invoices", "client_id", "client/id"),
+        ("invoices", "project_id", "line_items/*/project/id"),
+        ("invoices", "state", "state"),
+        ("estimates", "client_id", "client/id"),
+        ("estimates", "state", "state"),
+        ("contacts", "client_id", "client/id"),
+        ("projects", "client_id", "client/id"),
+        ("user_assignments", "user_id", "user/id"),
     ];
     let mut cache: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    for f in &filters {
+    for (stream, param, path) in filters {
         let records = cache
-            .entry(f.stream)
-            .or_insert_with(|| common::all(&c, &format!("{api}/{}", f.stream), f.stream));
+            .entry(stream)
+            .or_insert_with(|| common::all(&c, &format!("{api}/{stream}"), stream));
         // The value of the median record that has one, so the filter is selective.
         let values: Vec<Value> = records
             .iter()
-            .flat_map(|r| (f.value_of)(r))
+            .flat_map(|r| values_at(r, path))
             .filter(|v| !v.is_null())
             .collect();
-        assert!(!values.is_empty(), "{} {}: no values", f.stream, f.param);
+        assert!(!values.is_empty(), "{stream} {param}: no values");
         let value = &values[values.len() / 2];
         let shown = value
             .as_str()
@@ -347,30 +279,22 @@ fn id_and_flag_filters_match_the_records_fields() {
             .unwrap_or_else(|| value.to_string());
         let expected: BTreeSet<i64> = records
             .iter()
-            .filter(|r| (f.value_of)(r).contains(value))
+            .filter(|r| values_at(r, path).contains(value))
             .map(|r| r["id"].as_i64().unwrap())
             .collect();
-        let got = common::all(
-            &c,
-            &format!("{api}/{}?{}={}", f.stream, f.param, shown),
-            f.stream,
-        );
+        let got = common::all(&c, &format!("{api}/{stream}?{param}={shown}"), stream);
         assert_eq!(
             common::unique_ids(&got),
             expected,
-            "{}?{}={shown}",
-            f.stream,
-            f.param
+            "{stream}?{param}={shown}"
         );
-        if f.param.ends_with("_id") && f.param != "external_reference_id" {
-            let none = common::get_json(&c, &format!("{api}/{}?{}=1", f.stream, f.param));
-            assert_eq!(none["total_entries"], 0, "{} unknown {}", f.stream, f.param);
+        if param.ends_with("_id") && param != "external_reference_id" {
+            let none = common::get_json(&c, &format!("{api}/{stream}?{param}=1"));
+            assert_eq!(none["total_entries"], 0, "{stream} unknown {param}");
             assert_eq!(
-                common::status(&c, &format!("{api}/{}?{}=abc", f.stream, f.param)),
+                common::status(&c, &format!("{api}/{stream}?{param}=abc")),
                 422,
-                "{} {}=abc",
-                f.stream,
-                f.param
+                "{stream} {param}=abc"
             );
         }
     }

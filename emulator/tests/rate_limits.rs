@@ -9,9 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use harvest_emulator::{
-    EmulatorConfig, RateLimit, Scale, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN,
-};
+use harvest_emulator::{EmulatorConfig, RateLimit, Scale};
 use reqwest::blocking::Response;
 use serde_json::Value;
 
@@ -93,18 +91,7 @@ fn each_token_has_its_own_bucket() {
     assert_eq!(common::status(&c, &url), 200);
     assert_eq!(common::status(&c, &url), 200);
     assert_eq!(common::status(&c, &url), 429);
-    let t: Value = c
-        .post(emu.oauth_token_url())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", OAUTH_REFRESH_TOKEN),
-            ("client_id", OAUTH_CLIENT_ID),
-            ("client_secret", OAUTH_CLIENT_SECRET),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let t: Value = common::refreshed(&c, &emu.oauth_token_url());
     let token = t["access_token"].as_str().unwrap();
     assert_eq!(common::get_as(&c, &url, token).status(), 200);
     // The personal token is still throttled: the OAuth token's requests were not its own.

@@ -26,7 +26,7 @@ use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
 use serde_json::{json, Value};
 use source_harvest::streams::{StreamDef, STREAMS};
 
-use crate::connector::{Connector, Result};
+use crate::connector::{target_subdir, Connector, Result};
 use crate::demo::{configured_catalog, report_subject, write_json};
 
 /// Harvest's largest page: the least number of requests a list of N records needs is N / this.
@@ -123,7 +123,7 @@ pub fn run(args: Args) -> Result<()> {
     let plan = if args.quick { QUICK } else { FULL };
     let started = Instant::now();
     let connector = Connector::build()?;
-    let dir = bench_dir(connector.exe())?;
+    let dir = target_subdir(connector.exe(), "bench")?;
     let machine = machine();
     println!(
         "source-harvest bench{}: {} on {} ({} CPUs)\n",
@@ -179,17 +179,6 @@ pub fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// `<target>/bench`, beside the binary's profile directory.
-fn bench_dir(exe: &Path) -> Result<PathBuf> {
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("the binary is not in a target directory")?;
-    let dir = target.join("bench");
-    fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// The connector's config for `emulator` with the given client-side limits.

@@ -2,7 +2,7 @@
 //! the way the Airbyte platform runs it, with its stdout parsed message by message.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -127,6 +127,19 @@ impl Connector {
     }
 }
 
+/// `<target>/<name>`, beside the profile directory that holds the binary `exe`, created if
+/// missing. It is kept between runs (nothing in it is removed): a task overwrites the files it
+/// writes there.
+pub fn target_subdir(exe: &Path, name: &str) -> Result<PathBuf> {
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("the binary is not in a target directory")?;
+    let dir = target.join(name);
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// The files of one `read`: its inputs and where its output goes.
 pub struct ReadFiles {
     pub config: PathBuf,
@@ -136,7 +149,6 @@ pub struct ReadFiles {
     pub stderr: PathBuf,
 }
 
-/// The messages of the TRACE ERRORs among `messages`, for an error report.
 /// Variables `cargo run` gives the program it runs, which describe that program's package.
 fn is_set_by_cargo_run(name: &str) -> bool {
     name.starts_with("CARGO_PKG_")
@@ -150,6 +162,7 @@ fn is_set_by_cargo_run(name: &str) -> bool {
         )
 }
 
+/// The messages of the TRACE ERRORs among `messages`, for an error report.
 fn errors(messages: &[Value]) -> String {
     let found: Vec<&str> = messages
         .iter()

@@ -7,14 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
 use serde_json::{json, Value};
 
-use crate::connector::{Connector, ReadFiles, Result};
+use crate::connector::{target_subdir, Connector, ReadFiles, Result};
 
 /// Harvest's rate limits divided by this, so the demo keeps their shape (a general and a much
 /// tighter reports bucket) but finishes in seconds; the connector is told the same limits.
@@ -78,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
         connector.exe().display(),
         t.elapsed().as_secs_f64()
     ));
-    let dir = demo_dir(connector.exe())?;
+    let dir = target_subdir(connector.exe(), "demo")?;
 
     let general = scaled(RateLimit::HARVEST_GENERAL);
     let reports = scaled(RateLimit::HARVEST_REPORTS);
@@ -198,17 +198,6 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("(the emulator stopped with this demo: start one with `cargo run -p harvest-emulator -- --port 0` and edit api_url)");
     Ok(())
-}
-
-/// `<target>/demo`, beside the binary's profile directory, made fresh for this run.
-fn demo_dir(exe: &Path) -> Result<PathBuf> {
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("the binary is not in a target directory")?;
-    let dir = target.join("demo");
-    fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 fn scaled(limit: RateLimit) -> RateLimit {

@@ -6,7 +6,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use harvest_emulator::{Emulator, EmulatorConfig, Scale, ACCOUNT_ID, PERSONAL_ACCESS_TOKEN};
+use harvest_emulator::{
+    Emulator, EmulatorConfig, Scale, ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET,
+    OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
+};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 
@@ -54,6 +57,40 @@ pub fn get_as(c: &Client, url: &str, token: &str) -> Response {
         .header("Harvest-Account-Id", ACCOUNT_ID)
         .send()
         .expect("request succeeds")
+}
+
+/// GET on Harvest ID's accounts endpoint with the given bearer token and a User-Agent (no
+/// account header: Harvest ID is not per account).
+pub fn get_accounts(c: &Client, emu: &Emulator, token: &str) -> Response {
+    c.get(emu.accounts_url())
+        .header("User-Agent", UA)
+        .bearer_auth(token)
+        .send()
+        .expect("request succeeds")
+}
+
+/// POSTs the refresh_token grant to the OAuth token endpoint at `token_url`, form-encoded as
+/// most clients send it, with the emulator's client id, the given client secret and refresh
+/// token, and a User-Agent. Returns the response as it is, whatever its status.
+pub fn refresh(c: &Client, token_url: &str, secret: &str, refresh_token: &str) -> Response {
+    c.post(token_url)
+        .header("User-Agent", UA)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", OAUTH_CLIENT_ID),
+            ("client_secret", secret),
+        ])
+        .send()
+        .expect("request succeeds")
+}
+
+/// The parsed body of a [`refresh`] with the emulator's own client secret and refresh token:
+/// the token response, from which `access_token` is taken. The status is not checked.
+pub fn refreshed(c: &Client, token_url: &str) -> Value {
+    refresh(c, token_url, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN)
+        .json()
+        .expect("JSON body")
 }
 
 /// The status of a GET with Harvest's headers (the body is read and dropped).
