@@ -9,11 +9,10 @@
 //!
 //! The cases are tables of named cases; a failing test lists every case that went wrong, by name.
 
-mod common;
 
 use std::path::PathBuf;
 
-use common::{catalog, config, emulator, merge, run, Files, Run};
+use crate::common::{catalog, config, emulator, merge, run, Files, Run};
 use harvest_emulator::{Emulator, Scale};
 use serde_json::{json, Value};
 

@@ -7,14 +7,13 @@
 //! failure paths use recognisable values of our own, and a small server of this file plays an
 //! API and a token endpoint that repeat every credential they are sent in their error bodies.
 
-mod common;
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{catalog, config, emulator, run_with_env, Files, Run};
+use crate::common::{catalog, config, emulator, run_with_env, Files, Run};
 use harvest_emulator::{
     Emulator, EmulatorConfig, Faults, Scale, ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET,
     OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
@@ -382,7 +381,7 @@ fn an_invalid_config_prints_no_secret_even_when_a_secret_is_in_the_wrong_field()
     ];
     for (i, fields) in broken.into_iter().enumerate() {
         let mut config = base.clone();
-        common::merge(&mut config, fields);
+        crate::common::merge(&mut config, fields);
         for command in ["check", "discover"] {
             let path = files.json(&format!("config-{i}.json"), &config);
             let run = run_loud(&[command, "--config", path.to_str().unwrap()]);

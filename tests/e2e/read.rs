@@ -1,11 +1,10 @@
 //! `read` end to end: the real binary against the emulator.
 
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 
-use common::*;
+use crate::common::*;
 use harvest_emulator::{EmulatorConfig, Scale};
 use serde_json::{json, Value};
 

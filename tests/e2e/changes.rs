@@ -9,14 +9,12 @@
 //! asserted is what can be: the deleted record is not served afterwards, and the deletion
 //! neither crashes a sync nor makes it lose other records.
 
-mod common;
-mod resilience;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use harvest_emulator::Scale;
-use resilience::*;
+use crate::resilience::*;
 use serde_json::{json, Value};
 
 /// A page-numbered list (time_entries, expenses) where deletes shift later records onto

@@ -8,15 +8,13 @@
 //! Each case prints its figures: requests the emulator answered, faults it injected, and the
 //! connector's own count of requests, retries, 429s and token refreshes.
 
-mod common;
-mod resilience;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::*;
+use crate::common::*;
 use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
-use resilience::*;
+use crate::resilience::*;
 use serde_json::{json, Value};
 
 /// Small pages, so that the tiny dataset still takes a few hundred requests.

@@ -1,8 +1,7 @@
 //! spec, check and discover, run as the real binary against the emulator.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use harvest_emulator::{EmulatorConfig, Scale};
 use serde_json::{json, Value};
 

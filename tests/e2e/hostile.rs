@@ -6,14 +6,12 @@
 //! Records without their cursor, which the emulator cannot serve, come from a small server of
 //! this file.
 
-mod common;
-mod resilience;
 
 use std::net::TcpListener;
 
-use common::*;
+use crate::common::*;
 use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
-use resilience::*;
+use crate::resilience::*;
 use serde_json::{json, Value};
 
 /// The stream under attack and a bystander that must not be harmed.

@@ -1,0 +1,16 @@
+//! The connector's end-to-end tests, one binary: the real `source-harvest` binary against the
+//! emulator, a module per topic. One binary links axum and reqwest once instead of once per topic.
+
+mod common;
+mod resilience;
+
+mod bad_input;
+mod changes;
+mod cli;
+mod faults;
+mod hostile;
+mod kill_resume;
+mod parsers_proptest;
+mod read;
+mod schemas;
+mod secrets;
