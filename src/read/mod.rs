@@ -260,3 +260,60 @@ fn end_incomplete(out: &mut Emitter<'_>) {
     let _ = out.flush_page();
     let _ = out.status(StreamStatus::Incomplete);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Write};
+    use std::sync::Mutex;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn messages(&self) -> Vec<Value> {
+            String::from_utf8(self.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_stream_task_fails_that_stream_only_with_a_system_error() {
+        let captured = Captured::default();
+        let output = Output::new(Box::new(captured.clone()));
+        let panicking = tokio::spawn(async {
+            tokio::task::yield_now().await;
+            panic!("the trigger of this test");
+        });
+        let healthy = tokio::spawn(async { StreamEnd::Complete });
+        assert_eq!(supervise(&output, "clients", panicking).await, StreamEnd::Failed);
+        assert_eq!(supervise(&output, "users", healthy).await, StreamEnd::Complete);
+        output.flush().unwrap();
+        let messages = captured.messages();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        let status = &messages[0]["trace"]["stream_status"];
+        assert_eq!(status["status"], "INCOMPLETE");
+        assert_eq!(status["stream_descriptor"]["name"], "clients");
+        let error = &messages[1]["trace"]["error"];
+        assert_eq!(error["failure_type"], "system_error");
+        assert_eq!(error["stream_descriptor"]["name"], "clients");
+        let text = error["message"].as_str().unwrap();
+        assert!(text.contains("the trigger of this test"), "{text}");
+    }
+}

@@ -311,3 +311,206 @@ impl Prefetch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::streams;
+
+    const API: &str = "http://127.0.0.1:9/v2/";
+
+    /// Pages by URL; a URL served several bodies answers them in turn, the last one from then
+    /// on. Every request is recorded.
+    #[derive(Clone, Default)]
+    struct FakePages {
+        bodies: Arc<Mutex<BTreeMap<String, VecDeque<String>>>>,
+        requested: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl FakePages {
+        fn serve(&self, url: &str, body: serde_json::Value) -> &Self {
+            self.bodies
+                .lock()
+                .unwrap()
+                .entry(url.to_string())
+                .or_default()
+                .push_back(body.to_string());
+            self
+        }
+
+        fn requested(&self) -> Vec<String> {
+            self.requested.lock().unwrap().clone()
+        }
+    }
+
+    impl PageSource for FakePages {
+        fn get(
+            &self,
+            url: &Url,
+            _: Bucket,
+        ) -> impl Future<Output = Result<Response, FetchError>> + Send {
+            self.requested.lock().unwrap().push(url.to_string());
+            let mut bodies = self.bodies.lock().unwrap();
+            let body = bodies.get_mut(url.as_str()).and_then(|queue| {
+                if queue.len() > 1 {
+                    queue.pop_front()
+                } else {
+                    queue.front().cloned()
+                }
+            });
+            let path = url.path().to_string();
+            async move {
+                body.map(|b| Response {
+                    body: Bytes::from(b),
+                    date: None,
+                })
+                .ok_or(FetchError::NotFound { url_path: path })
+            }
+        }
+    }
+
+    fn page_url(n: u64) -> String {
+        format!("{API}clients?page={n}&per_page=2")
+    }
+
+    /// A page of clients `ids`, `total` in all, linking to `next`.
+    fn page(ids: &[i64], total: u64, next: Option<&str>) -> serde_json::Value {
+        let records: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"id": id, "updated_at": "2024-01-01T00:00:00Z"}))
+            .collect();
+        json!({"clients": records, "per_page": 2, "total_entries": total, "links": {"next": next}})
+    }
+
+    fn links() -> Links {
+        Links::new(&Url::parse(API).unwrap(), 2)
+    }
+
+    /// Walks clients from `first`; the ids of every page's records, and the outcome.
+    async fn walk_ids(pages: &FakePages, first: &str) -> (Vec<i64>, Result<(), StreamError>) {
+        let def = streams::find("clients").unwrap();
+        let mut ids = Vec::new();
+        let result = walk(
+            pages,
+            &links(),
+            def,
+            Url::parse(first).unwrap(),
+            |page, _, _| {
+                ids.extend(
+                    page.records
+                        .iter()
+                        .map(|r| r.keys.as_ref().unwrap().id().unwrap()),
+                );
+                Ok(())
+            },
+        )
+        .await;
+        (ids, result)
+    }
+
+    #[tokio::test]
+    async fn a_walk_reads_every_page_with_one_request_each() {
+        let pages = FakePages::default();
+        pages
+            .serve(&page_url(1), page(&[6, 5], 6, Some(&page_url(2))))
+            .serve(&page_url(2), page(&[4, 3], 6, Some(&page_url(3))))
+            .serve(&page_url(3), page(&[2, 1], 6, None));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(result.is_ok());
+        assert_eq!(ids, [6, 5, 4, 3, 2, 1]);
+        assert_eq!(pages.requested(), [page_url(1), page_url(2), page_url(3)]);
+    }
+
+    #[tokio::test]
+    async fn a_link_back_to_a_page_read_is_refused() {
+        let pages = FakePages::default();
+        pages
+            .serve(&page_url(1), page(&[2], 2, Some(&page_url(2))))
+            .serve(&page_url(2), page(&[1], 2, Some(&page_url(1))));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert_eq!(ids, [2, 1]);
+        assert!(matches!(result, Err(StreamError::Malformed(m)) if m.contains("points back")));
+        assert_eq!(pages.requested().len(), 2, "{:?}", pages.requested());
+    }
+
+    #[tokio::test]
+    async fn an_empty_page_that_links_on_is_refused() {
+        let pages = FakePages::default();
+        pages.serve(&page_url(1), page(&[], 0, Some(&page_url(2))));
+        let (_, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(matches!(result, Err(StreamError::Malformed(m)) if m.contains("empty page")));
+    }
+
+    #[tokio::test]
+    async fn a_next_link_to_another_host_is_never_requested() {
+        let pages = FakePages::default();
+        let foreign = "http://192.0.2.1:9/v2/clients?page=2&per_page=2";
+        pages.serve(&page_url(1), page(&[2], 2, Some(foreign)));
+        let (_, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(matches!(
+            result,
+            Err(StreamError::Fetch(FetchError::ForeignHost { .. }))
+        ));
+        assert_eq!(pages.requested(), [page_url(1)]);
+    }
+
+    #[tokio::test]
+    async fn deletions_on_pages_read_send_the_walk_back_to_where_records_moved() {
+        let pages = FakePages::default();
+        // 6 records; after page 2 was read, 2 of them were deleted: page 3 says 4 in all, and
+        // record 2 moved onto page 2, which is read again.
+        pages
+            .serve(&page_url(1), page(&[6, 5], 6, Some(&page_url(2))))
+            .serve(&page_url(2), page(&[4, 3], 6, Some(&page_url(3))))
+            .serve(&page_url(2), page(&[3, 2], 4, Some(&page_url(3))))
+            .serve(&page_url(3), page(&[1], 4, None));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(result.is_ok());
+        assert!(ids.contains(&2), "{ids:?}");
+        assert_eq!(
+            pages.requested(),
+            [
+                page_url(1),
+                page_url(2),
+                page_url(3),
+                page_url(2),
+                page_url(3)
+            ]
+        );
+    }
+
+    #[test]
+    fn resume_links_step_back_a_page_unless_they_are_cursors() {
+        let links = links();
+        let url = links.resume("/v2/clients?page=5&per_page=2").unwrap();
+        assert_eq!(url.as_str(), format!("{API}clients?page=4&per_page=2"));
+        let url = links.resume("/v2/clients?page=1&per_page=2").unwrap();
+        assert_eq!(url.as_str(), format!("{API}clients?page=1&per_page=2"));
+        let url = links
+            .resume("/v2/clients?cursor=eyJpZCI6NH0&per_page=2")
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            format!("{API}clients?cursor=eyJpZCI6NH0&per_page=2")
+        );
+        assert!(links.resume("//elsewhere.example/v2/clients").is_err());
+        assert!(links.resume("/other/clients?page=2").is_err());
+    }
+
+    #[test]
+    fn next_links_are_stored_as_path_and_query() {
+        let (link, url) = links().next(&page_url(3)).unwrap();
+        assert_eq!(link, "/v2/clients?page=3&per_page=2");
+        assert_eq!(url.as_str(), page_url(3));
+        assert!(matches!(
+            links().next("https://api.example/v2/clients"),
+            Err(StreamError::Fetch(FetchError::ForeignHost { .. }))
+        ));
+    }
+}
