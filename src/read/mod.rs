@@ -302,8 +302,14 @@ mod tests {
             panic!("the trigger of this test");
         });
         let healthy = tokio::spawn(async { StreamEnd::Complete });
-        assert_eq!(supervise(&output, "clients", panicking).await, StreamEnd::Failed);
-        assert_eq!(supervise(&output, "users", healthy).await, StreamEnd::Complete);
+        assert_eq!(
+            supervise(&output, "clients", panicking).await,
+            StreamEnd::Failed
+        );
+        assert_eq!(
+            supervise(&output, "users", healthy).await,
+            StreamEnd::Complete
+        );
         output.flush().unwrap();
         let messages = captured.messages();
         assert_eq!(messages.len(), 2, "{messages:?}");
