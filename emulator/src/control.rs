@@ -16,9 +16,10 @@ use serde_json::{json, Value};
 use crate::api::error::{json_response, message_body};
 use crate::config::{FaultKind, Faults, RateLimit};
 use crate::data::mutate;
+use crate::dataset_counts::expected_counts;
+use crate::request_stats::RequestCounts;
 use crate::scheduled::ScheduledDeletion;
 use crate::state::{lock, read, write, App};
-use crate::stats::RequestCounts;
 
 type Shared = Arc<App>;
 
@@ -58,7 +59,7 @@ async fn create(
     body: Option<Json<Value>>,
 ) -> Response {
     let fields = body.map(|Json(v)| v).unwrap_or(Value::Null);
-    match mutate::create(&app, &stream, &fields) {
+    match mutate::create(&mut write(&app.data), &stream, &fields) {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => invalid(&e),
     }
@@ -70,7 +71,7 @@ async fn update(
     body: Option<Json<Value>>,
 ) -> Response {
     let fields = body.map(|Json(v)| v).unwrap_or(Value::Null);
-    match mutate::update(&app, &stream, id, &fields) {
+    match mutate::update(&mut write(&app.data), &stream, id, &fields) {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => crate::api::error::not_found(),
         Err(e) => invalid(&e),
@@ -78,7 +79,7 @@ async fn update(
 }
 
 async fn delete(State(app): State<Shared>, Path((stream, id)): Path<(String, i64)>) -> Response {
-    match mutate::delete(&app, &stream, id) {
+    match mutate::delete(&mut write(&app.data), &stream, id) {
         Ok(true) => Json(json!({ "deleted": true })).into_response(),
         Ok(false) => crate::api::error::not_found(),
         Err(e) => invalid(&e),
@@ -95,7 +96,7 @@ async fn reset_requests(State(app): State<Shared>) -> Json<Value> {
 }
 
 async fn counts(State(app): State<Shared>) -> Json<Value> {
-    Json(json!(crate::counts::expected_counts(&read(&app.data))))
+    Json(json!(expected_counts(&read(&app.data))))
 }
 
 /// A fault kind in JSON: `"500"` (weight 1) or `{"kind": "slow:250ms", "weight": 3}`.
@@ -218,11 +219,11 @@ async fn schedule_deletion(
     if let Some(why) = deletion.invalid() {
         return invalid(&why);
     }
-    let mut waiting = lock(&app.scheduled);
-    waiting.push(deletion);
-    (StatusCode::CREATED, Json(waiting.clone())).into_response()
+    let mut schedule = lock(&app.scheduled);
+    schedule.push(deletion);
+    (StatusCode::CREATED, Json(schedule.waiting().to_vec())).into_response()
 }
 
 async fn scheduled_deletions(State(app): State<Shared>) -> Json<Vec<ScheduledDeletion>> {
-    Json(lock(&app.scheduled).clone())
+    Json(lock(&app.scheduled).waiting().to_vec())
 }

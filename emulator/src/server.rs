@@ -12,11 +12,12 @@ use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::config::{EmulatorConfig, Faults, RateLimit};
+use crate::data::mutate;
 use crate::net::{Conn, ResettableListener};
+use crate::request_stats::RequestCounts;
 use crate::scheduled::ScheduledDeletion;
 use crate::state::{lock, read, write, App};
-use crate::stats::RequestCounts;
-use crate::{api, auth, control, counts, gate};
+use crate::{api, control, dataset_counts, gate, harvest_id};
 
 /// A running emulator. Dropping it shuts the server down.
 pub struct Emulator {
@@ -35,11 +36,11 @@ fn router(app: Arc<App>) -> Router {
     let id = Router::new()
         .route(
             "/id/api/v2/oauth2/token",
-            axum::routing::post(auth::token_endpoint),
+            axum::routing::post(harvest_id::token_endpoint),
         )
         .route(
             "/id/api/v2/accounts",
-            axum::routing::get(auth::accounts_endpoint),
+            axum::routing::get(harvest_id::accounts_endpoint),
         );
     v2.merge(id)
         .layer(middleware::from_fn_with_state(app.clone(), gate::count))
@@ -127,9 +128,9 @@ impl Emulator {
         format!("http://{}/__emulator", self.addr)
     }
 
-    /// Records per connector stream as the emulator would serve them now (see [`crate::counts`]).
+    /// Records per connector stream as the emulator would serve them now (see [`crate::dataset_counts`]).
     pub fn expected_counts(&self) -> BTreeMap<String, u64> {
-        counts::expected_counts(&read(&self.app.data))
+        dataset_counts::expected_counts(&read(&self.app.data))
     }
 
     /// Requests answered so far (control API excluded).
@@ -160,7 +161,7 @@ impl Emulator {
     /// Creates a record in `stream` (a connector stream name) from `fields` and returns it as
     /// served. Panics on an unknown stream or a field the stream does not have: a test bug.
     pub fn create(&self, stream: &str, fields: serde_json::Value) -> serde_json::Value {
-        crate::data::mutate::create(&self.app, stream, &fields)
+        mutate::create(&mut write(&self.app.data), stream, &fields)
             .unwrap_or_else(|e| panic!("create {stream}: {e}"))
     }
 
@@ -172,7 +173,7 @@ impl Emulator {
         id: i64,
         fields: serde_json::Value,
     ) -> Option<serde_json::Value> {
-        match crate::data::mutate::update(&self.app, stream, id, &fields) {
+        match mutate::update(&mut write(&self.app.data), stream, id, &fields) {
             Ok(v) => v,
             Err(e) => panic!("update {stream}/{id}: {e}"),
         }
@@ -189,7 +190,7 @@ impl Emulator {
 
     /// Deletes a record; `false` if there was none. Panics on an unknown stream.
     pub fn delete(&self, stream: &str, id: i64) -> bool {
-        crate::data::mutate::delete(&self.app, stream, id)
+        mutate::delete(&mut write(&self.app.data), stream, id)
             .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
     }
 }

@@ -11,7 +11,6 @@ use super::model::*;
 use super::{Dataset, Row, Table};
 use crate::render::json::Json;
 use crate::render::{patch, records};
-use crate::state::{write, App};
 use crate::time::{self, DAY};
 
 /// Typed field updates and parent links of a row kind.
@@ -329,9 +328,7 @@ pub const STREAMS: &[&str] = &[
     "users",
 ];
 
-fn dispatch(app: &App, stream: &str, op: Op<'_>) -> Result<Done, String> {
-    let mut guard = write(&app.data);
-    let ds = &mut *guard;
+fn dispatch(ds: &mut Dataset, stream: &str, op: Op<'_>) -> Result<Done, String> {
     macro_rules! acc {
         ($field:ident, $render:expr) => {
             Access {
@@ -456,24 +453,29 @@ fn dispatch(app: &App, stream: &str, op: Op<'_>) -> Result<Done, String> {
 
 /// Creates a record modelled on the stream's newest one, with `fields` applied. Child streams
 /// take `"parent_id"` (the invoice, estimate or user id) and default to the newest row's parent.
-pub fn create(app: &App, stream: &str, fields: &Value) -> Result<Value, String> {
-    match dispatch(app, stream, Op::Create(fields))? {
+pub fn create(ds: &mut Dataset, stream: &str, fields: &Value) -> Result<Value, String> {
+    match dispatch(ds, stream, Op::Create(fields))? {
         Done::Created(v) => Ok(v),
         _ => unreachable!("create answers Created"),
     }
 }
 
 /// Updates a record (bumping `updated_at`); `Ok(None)` if the id is unknown.
-pub fn update(app: &App, stream: &str, id: i64, fields: &Value) -> Result<Option<Value>, String> {
-    match dispatch(app, stream, Op::Update(id, fields))? {
+pub fn update(
+    ds: &mut Dataset,
+    stream: &str,
+    id: i64,
+    fields: &Value,
+) -> Result<Option<Value>, String> {
+    match dispatch(ds, stream, Op::Update(id, fields))? {
         Done::Updated(v) => Ok(v),
         _ => unreachable!("update answers Updated"),
     }
 }
 
 /// Deletes a record; `Ok(false)` if the id is unknown.
-pub fn delete(app: &App, stream: &str, id: i64) -> Result<bool, String> {
-    match dispatch(app, stream, Op::Delete(id))? {
+pub fn delete(ds: &mut Dataset, stream: &str, id: i64) -> Result<bool, String> {
+    match dispatch(ds, stream, Op::Delete(id))? {
         Done::Deleted(v) => Ok(v),
         _ => unreachable!("delete answers Deleted"),
     }
