@@ -14,7 +14,7 @@ use axum::response::Response;
 use crate::api::error::html;
 use crate::api::query::Query;
 use crate::auth;
-use crate::config::FaultKind;
+use crate::config::{FaultKind, STALL_LIMIT};
 use crate::data::mutate;
 use crate::faults;
 use crate::limits::{retry_after_secs, Bucket};
@@ -24,6 +24,21 @@ use crate::state::{lock, read, write, App};
 /// Marks a response that was never sent because its connection was reset.
 #[derive(Clone, Copy)]
 struct WasReset;
+
+/// Counts a hang-up if dropped while armed: the request's future went away before its stall
+/// ended, because its client closed the connection.
+struct HangupWatch {
+    app: Arc<App>,
+    armed: bool,
+}
+
+impl Drop for HangupWatch {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(&self.app.stats).hangups += 1;
+        }
+    }
+}
 
 /// The `/v2` gate: auth, limits, 403s and faults.
 pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
@@ -72,6 +87,18 @@ pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
     if let Some(resp) = faults::status_response(&fault) {
         count(&app, &fault);
         return resp;
+    }
+    if fault == FaultKind::Stall {
+        count(&app, &fault);
+        // The server drops this future when the client closes the connection; the watch counts
+        // that, so a test can tell a client that gave up from one that waited.
+        let mut watch = HangupWatch {
+            app: app.clone(),
+            armed: true,
+        };
+        tokio::time::sleep(STALL_LIMIT).await;
+        watch.armed = false;
+        return next.run(req).await;
     }
     if let Some(d) = faults::delay(&fault) {
         count(&app, &fault);

@@ -3,7 +3,7 @@
 //! nullable field is null somewhere and set somewhere on the Tiny dataset is checked field by
 //! field in `shapes.rs`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
