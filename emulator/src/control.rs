@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::error::{json_response, message_body};
+use crate::api::query::Query;
 use crate::config::{FaultKind, Faults, RateLimit};
 use crate::data::mutate;
 use crate::dataset_counts::expected_counts;
@@ -78,8 +79,20 @@ async fn update(
     }
 }
 
-async fn delete(State(app): State<Shared>, Path((stream, id)): Path<(String, i64)>) -> Response {
-    match mutate::delete(&mut write(&app.data), &stream, id) {
+/// `DELETE /__emulator/records/{stream}/{id}[?bump_parent=false]`.
+async fn delete(
+    State(app): State<Shared>,
+    Path((stream, id)): Path<(String, i64)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let bump = match Query::parse(raw.as_deref()).get("bump_parent") {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return invalid(&format!("bump_parent must be true or false, got {other:?}"))
+        }
+    };
+    match mutate::delete(&mut write(&app.data), &stream, id, bump) {
         Ok(true) => Json(json!({ "deleted": true })).into_response(),
         Ok(false) => crate::api::error::not_found(),
         Err(e) => invalid(&e),

@@ -164,7 +164,7 @@ fn apply_scheduled(app: &App, path: &str) {
     for deletion in due {
         for id in &deletion.ids {
             // Validated when scheduled; an id deleted meanwhile is simply gone already.
-            let _ = mutate::delete(&mut ds, &deletion.stream, *id);
+            let _ = mutate::delete(&mut ds, &deletion.stream, *id, true);
         }
     }
 }

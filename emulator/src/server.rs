@@ -159,7 +159,8 @@ impl Emulator {
     }
 
     /// Creates a record in `stream` (a connector stream name) from `fields` and returns it as
-    /// served. Panics on an unknown stream or a field the stream does not have: a test bug.
+    /// served; a child's parent changes as Harvest's would unless `fields` has
+    /// `"bump_parent": false`. Panics on an unknown stream or a field the stream does not have: a test bug.
     pub fn create(&self, stream: &str, fields: serde_json::Value) -> serde_json::Value {
         mutate::create(&mut write(&self.app.data), stream, &fields)
             .unwrap_or_else(|e| panic!("create {stream}: {e}"))
@@ -188,9 +189,18 @@ impl Emulator {
         lock(&self.app.scheduled).push(deletion);
     }
 
-    /// Deletes a record; `false` if there was none. Panics on an unknown stream.
+    /// Deletes a record (a payment's invoice is settled again, as Harvest does); `false` if there
+    /// was none. Panics on an unknown stream.
     pub fn delete(&self, stream: &str, id: i64) -> bool {
-        mutate::delete(&mut write(&self.app.data), stream, id)
+        mutate::delete(&mut write(&self.app.data), stream, id, true)
+            .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
+    }
+
+    /// Deletes a child record and leaves its parent exactly as it was (no `updated_at` bump, no
+    /// `due_amount` change), as a change Harvest does not reflect on the parent; `false` if there
+    /// was none. Panics on a stream without parents.
+    pub fn delete_without_bumping_parent(&self, stream: &str, id: i64) -> bool {
+        mutate::delete(&mut write(&self.app.data), stream, id, false)
             .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
     }
 }

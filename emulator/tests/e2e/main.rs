@@ -11,5 +11,6 @@ mod data;
 mod faults;
 mod filters;
 mod pagination;
+mod parents;
 mod rate_limits;
 mod shapes;
