@@ -17,7 +17,7 @@ use crate::api::error::{json_response, message_body};
 use crate::api::query::Query;
 use crate::config::{FaultKind, Faults, RateLimit};
 use crate::data::mutate;
-use crate::dataset_counts::expected_counts;
+use crate::dataset_counts::{expected_counts, expected_counts_in_windows};
 use crate::request_stats::RequestCounts;
 use crate::scheduled::ScheduledDeletion;
 use crate::state::{lock, read, write, App};
@@ -108,8 +108,34 @@ async fn reset_requests(State(app): State<Shared>) -> Json<Value> {
     Json(json!({ "reset": true }))
 }
 
-async fn counts(State(app): State<Shared>) -> Json<Value> {
-    Json(json!(expected_counts(&read(&app.data))))
+/// `GET /__emulator/counts[?from=YYYY-MM-DD&to=YYYY-MM-DD&window_days=365]`: with a range,
+/// report streams count rows per window (see [`expected_counts_in_windows`]).
+async fn counts(State(app): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw.as_deref());
+    if q.get("from").is_none() && q.get("to").is_none() && q.get("window_days").is_none() {
+        return Json(json!(expected_counts(&read(&app.data)))).into_response();
+    }
+    let day = |key: &str| {
+        q.get(key)
+            .and_then(crate::time::parse_date)
+            .ok_or_else(|| format!("{key}: expected a YYYY-MM-DD date"))
+    };
+    let days = q
+        .get("window_days")
+        .map_or(Ok(365), str::parse::<i32>)
+        .ok()
+        .filter(|d| *d > 0)
+        .ok_or_else(|| "window_days: expected a positive number of days".to_string());
+    match (day("from"), day("to"), days) {
+        (Ok(from), Ok(to), Ok(days)) => Json(json!(expected_counts_in_windows(
+            &read(&app.data),
+            from,
+            to,
+            days
+        )))
+        .into_response(),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => invalid(&e),
+    }
 }
 
 /// A fault kind in JSON: `"500"` (weight 1) or `{"kind": "slow:250ms", "weight": 3}`.

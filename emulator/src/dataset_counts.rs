@@ -5,6 +5,21 @@ use std::collections::BTreeMap;
 
 use crate::api::reports::{self, Params, Report};
 use crate::data::Dataset;
+use crate::render::records;
+
+/// The report streams, by connector stream name.
+const REPORTS: [(&str, Report); 10] = [
+    ("time_clients", Report::TimeClients),
+    ("time_projects", Report::TimeProjects),
+    ("time_tasks", Report::TimeTasks),
+    ("time_team", Report::TimeTeam),
+    ("expenses_clients", Report::ExpenseClients),
+    ("expenses_projects", Report::ExpenseProjects),
+    ("expenses_categories", Report::ExpenseCategories),
+    ("expenses_team", Report::ExpenseTeam),
+    ("uninvoiced", Report::Uninvoiced),
+    ("project_budget", Report::ProjectBudget),
+];
 
 /// Records per connector stream name. Child streams are summed over all live parents; report
 /// streams count distinct (subject, currency) rows over the whole dataset, i.e. what a sync of
@@ -78,20 +93,92 @@ pub fn expected_counts(ds: &Dataset) -> BTreeMap<String, u64> {
             .filter(|(_, r)| ds.users.is_live(r.user))
             .count(),
     );
+    put(
+        "invoice_line_items",
+        ds.invoices
+            .iter_live()
+            .map(|(_, i)| i.line_items.len())
+            .sum(),
+    );
+    put(
+        "estimate_line_items",
+        ds.estimates
+            .iter_live()
+            .map(|(_, e)| e.line_items.len())
+            .sum(),
+    );
+    put(
+        "time_entry_external_reference",
+        ds.time_entries
+            .iter_live()
+            .filter(|(_, te)| records::external_reference_id(te).is_some())
+            .count(),
+    );
+    put(
+        "user_roles",
+        ds.roles.iter_live().map(|(_, r)| r.users.len()).sum(),
+    );
+    put(
+        "user_project_tasks",
+        ds.user_assignments
+            .iter_live()
+            .filter(|(_, ua)| ua.is_active && ds.users.is_live(ua.user))
+            .map(|(_, ua)| {
+                ds.task_assignments
+                    .iter_live()
+                    .filter(|(_, ta)| ta.project == ua.project)
+                    .count()
+            })
+            .sum(),
+    );
+    // Only managers have teammates (others answer 422), and a manager's are the plain members.
+    let with_role = |role: &str| {
+        ds.users
+            .iter_live()
+            .filter(|(_, u)| u.access_roles.contains(&role))
+            .count()
+    };
+    let members = ds
+        .users
+        .iter_live()
+        .filter(|(_, u)| u.access_roles == ["member"])
+        .count();
+    put("user_teammates", with_role("manager") * members);
     let all = Params::everything();
-    for (name, report) in [
-        ("time_clients", Report::TimeClients),
-        ("time_projects", Report::TimeProjects),
-        ("time_tasks", Report::TimeTasks),
-        ("time_team", Report::TimeTeam),
-        ("expenses_clients", Report::ExpenseClients),
-        ("expenses_projects", Report::ExpenseProjects),
-        ("expenses_categories", Report::ExpenseCategories),
-        ("expenses_team", Report::ExpenseTeam),
-        ("uninvoiced", Report::Uninvoiced),
-        ("project_budget", Report::ProjectBudget),
-    ] {
+    for (name, report) in REPORTS {
         put(name, reports::rows(ds, report, &all).len());
+    }
+    m
+}
+
+/// [`expected_counts`], except that each windowed report stream counts the rows a sync from day
+/// `from` to day `to` (days since 1970-01-01, inclusive) receives when it asks for one window of
+/// `days` days at a time, as the connector does: rows summed over the windows, not subjects.
+/// `project_budget` has no window and counts as in [`expected_counts`].
+pub fn expected_counts_in_windows(
+    ds: &Dataset,
+    from: i32,
+    to: i32,
+    days: i32,
+) -> BTreeMap<String, u64> {
+    let mut m = expected_counts(ds);
+    for (name, report) in REPORTS {
+        if report == Report::ProjectBudget {
+            continue;
+        }
+        let mut rows = 0;
+        let mut start = from;
+        while start <= to {
+            let end = start.saturating_add(days - 1).min(to);
+            let window = Params {
+                from: start,
+                to: end,
+                ..Params::everything()
+            };
+            rows += reports::rows(ds, report, &window).len() as u64;
+            start = end + 1;
+        }
+        m.insert(name.to_string(), rows);
     }
     m
 }

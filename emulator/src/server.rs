@@ -133,6 +133,22 @@ impl Emulator {
         dataset_counts::expected_counts(&read(&self.app.data))
     }
 
+    /// [`Emulator::expected_counts`], except that windowed report streams count the rows of a
+    /// sync from `from` to `to` (`YYYY-MM-DD`, inclusive) in windows of `window_days` days, as the
+    /// connector reads them. Panics on a date that is not `YYYY-MM-DD`: a test bug.
+    pub fn expected_counts_in_windows(
+        &self,
+        from: &str,
+        to: &str,
+        window_days: u32,
+    ) -> BTreeMap<String, u64> {
+        let day = |d: &str| {
+            crate::time::parse_date(d).unwrap_or_else(|| panic!("{d:?} is not YYYY-MM-DD"))
+        };
+        let days = i32::try_from(window_days.max(1)).unwrap_or(i32::MAX);
+        dataset_counts::expected_counts_in_windows(&read(&self.app.data), day(from), day(to), days)
+    }
+
     /// Requests answered so far (control API excluded).
     pub fn request_counts(&self) -> RequestCounts {
         lock(&self.app.stats).clone()
