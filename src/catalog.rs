@@ -39,8 +39,8 @@ pub fn discovered() -> Catalog {
             supported_sync_modes: def.sync_modes().to_vec(),
             source_defined_cursor: def.cursor_field().is_some(),
             default_cursor_field: def.cursor_field().map(|c| vec![c.to_string()]),
-            source_defined_primary_key: (!def.primary_key.is_empty()).then(|| {
-                def.primary_key
+            source_defined_primary_key: (!def.primary_key().is_empty()).then(|| {
+                def.primary_key()
                     .iter()
                     .map(|k| vec![k.to_string()])
                     .collect()
@@ -219,11 +219,11 @@ fn projection(def: &StreamDef, configured: Option<&Value>) -> Result<Option<Vec<
         return Ok(None);
     }
     let always = def
-        .primary_key
+        .primary_key()
         .iter()
         .copied()
         .chain(def.cursor_field())
-        .chain(def.parent.map(|_| "parent_id"));
+        .chain(def.parent().map(|_| "parent_id"));
     fields.extend(always.filter(|f| ours.contains(f)).map(String::from));
     Ok(Some(fields.into_iter().collect()))
 }

@@ -5,58 +5,74 @@
 //! protocol's objects are all `additionalProperties: true`). Writing follows the protocol's
 //! field names exactly (note `connectionStatus` and `sourceStats` in camelCase).
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Write as _;
+
+use chrono::NaiveDate;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// The kind of an [`AirbyteMessage`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MessageType {
-    /// One record of a stream.
-    Record,
+/// One line of the connector's output. serde's internal tag writes `type` first and then the
+/// one field that matches it, e.g. `{"type":"LOG","log":{…}}`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AirbyteMessage {
+    /// One record of a stream. Records are the bulk of every sync and are written by
+    /// [`RecordWriter`] straight from the server's text; this variant is the shape it writes.
+    Record {
+        /// The record.
+        record: RecordMessage,
+    },
     /// A checkpoint.
-    State,
+    State {
+        /// The state.
+        state: StateMessage,
+    },
     /// A log line.
-    Log,
+    Log {
+        /// The line.
+        log: LogMessage,
+    },
     /// The answer to `spec`.
-    Spec,
+    Spec {
+        /// The content of spec.json.
+        spec: Value,
+    },
     /// The answer to `check`.
-    ConnectionStatus,
+    ConnectionStatus {
+        /// The verdict.
+        #[serde(rename = "connectionStatus")]
+        connection_status: ConnectionStatus,
+    },
     /// The answer to `discover`.
-    Catalog,
+    Catalog {
+        /// Every stream.
+        catalog: Catalog,
+    },
     /// Errors, estimates and stream statuses.
-    Trace,
+    Trace {
+        /// The trace.
+        trace: TraceMessage,
+    },
     /// A request to the platform, e.g. to persist an updated config.
-    Control,
+    Control {
+        /// The request.
+        control: ControlMessage,
+    },
 }
 
-/// One line of the connector's output: the `type` plus the one field that matches it.
+/// The body of a RECORD message.
 #[derive(Clone, Debug, Serialize)]
-pub struct AirbyteMessage {
-    /// Which of the fields below is set.
-    #[serde(rename = "type")]
-    pub kind: MessageType,
-    /// Set for [`MessageType::State`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<StateMessage>,
-    /// Set for [`MessageType::Log`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<LogMessage>,
-    /// Set for [`MessageType::Spec`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spec: Option<Value>,
-    /// Set for [`MessageType::ConnectionStatus`].
-    #[serde(rename = "connectionStatus", skip_serializing_if = "Option::is_none")]
-    pub connection_status: Option<ConnectionStatus>,
-    /// Set for [`MessageType::Catalog`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub catalog: Option<Catalog>,
-    /// Set for [`MessageType::Trace`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace: Option<TraceMessage>,
-    /// Set for [`MessageType::Control`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub control: Option<ControlMessage>,
+pub struct RecordMessage {
+    /// The stream's name.
+    pub stream: String,
+    /// The record.
+    pub data: Value,
+    /// When it was emitted, in milliseconds since the epoch.
+    pub emitted_at: i64,
 }
 
 /// A CONTROL message: asks the platform to replace the connection's config.
@@ -66,7 +82,7 @@ pub struct ControlMessage {
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// When it was emitted, in milliseconds since the epoch.
-    pub emitted_at: f64,
+    pub emitted_at: i64,
     /// The whole new config.
     #[serde(rename = "connectorConfig")]
     pub connector_config: ConnectorConfig,
@@ -87,70 +103,48 @@ impl std::fmt::Debug for ConnectorConfig {
 }
 
 impl AirbyteMessage {
-    fn empty(kind: MessageType) -> AirbyteMessage {
-        AirbyteMessage {
-            kind,
-            state: None,
-            log: None,
-            spec: None,
-            connection_status: None,
-            catalog: None,
-            trace: None,
-            control: None,
-        }
-    }
-
     /// A CONTROL message asking the platform to persist `config` as the connection's config.
     pub fn connector_config(config: Value) -> AirbyteMessage {
-        AirbyteMessage {
-            control: Some(ControlMessage {
+        AirbyteMessage::Control {
+            control: ControlMessage {
                 kind: "CONNECTOR_CONFIG",
-                emitted_at: now_millis() as f64,
+                emitted_at: now_millis(),
                 connector_config: ConnectorConfig { config },
-            }),
-            ..AirbyteMessage::empty(MessageType::Control)
+            },
         }
     }
 
     /// A LOG message.
     pub fn log(level: LogLevel, message: impl Into<String>) -> AirbyteMessage {
-        AirbyteMessage {
-            log: Some(LogMessage {
+        AirbyteMessage::Log {
+            log: LogMessage {
                 level,
                 message: message.into(),
-            }),
-            ..AirbyteMessage::empty(MessageType::Log)
+            },
         }
     }
 
     /// The SPEC message: `spec` is the content of `spec.json`.
     pub fn spec(spec: Value) -> AirbyteMessage {
-        AirbyteMessage {
-            spec: Some(spec),
-            ..AirbyteMessage::empty(MessageType::Spec)
-        }
+        AirbyteMessage::Spec { spec }
     }
 
     /// A CONNECTION_STATUS message.
     pub fn connection_status(status: Status, message: Option<String>) -> AirbyteMessage {
-        AirbyteMessage {
-            connection_status: Some(ConnectionStatus { status, message }),
-            ..AirbyteMessage::empty(MessageType::ConnectionStatus)
+        AirbyteMessage::ConnectionStatus {
+            connection_status: ConnectionStatus { status, message },
         }
     }
 
     /// A CATALOG message.
     pub fn catalog(catalog: Catalog) -> AirbyteMessage {
-        AirbyteMessage {
-            catalog: Some(catalog),
-            ..AirbyteMessage::empty(MessageType::Catalog)
-        }
+        AirbyteMessage::Catalog { catalog }
     }
 
     /// A per-stream STATE message carrying the number of records since the previous one.
     pub fn stream_state(stream: &str, stream_state: Value, record_count: u64) -> AirbyteMessage {
-        AirbyteMessage {
-            state: Some(StateMessage {
+        AirbyteMessage::State {
+            state: StateMessage {
                 kind: Some(StateType::Stream),
                 stream: Some(StreamState {
                     stream_descriptor: StreamDescriptor::new(stream),
@@ -161,15 +155,14 @@ impl AirbyteMessage {
                 source_stats: Some(StateStats {
                     record_count: Some(record_count as f64),
                 }),
-            }),
-            ..AirbyteMessage::empty(MessageType::State)
+            },
         }
     }
 
     fn trace(kind: TraceType) -> TraceMessage {
         TraceMessage {
             kind,
-            emitted_at: now_millis() as f64,
+            emitted_at: now_millis(),
             error: None,
             estimate: None,
             stream_status: None,
@@ -177,10 +170,7 @@ impl AirbyteMessage {
     }
 
     fn with_trace(trace: TraceMessage) -> AirbyteMessage {
-        AirbyteMessage {
-            trace: Some(trace),
-            ..AirbyteMessage::empty(MessageType::Trace)
-        }
+        AirbyteMessage::Trace { trace }
     }
 
     /// A TRACE ERROR message.
@@ -415,8 +405,8 @@ pub struct TraceMessage {
     /// Which of the fields below is set.
     #[serde(rename = "type")]
     pub kind: TraceType,
-    /// Milliseconds since the epoch.
-    pub emitted_at: f64,
+    /// Milliseconds since the epoch, as on records.
+    pub emitted_at: i64,
     /// Set for [`TraceType::Error`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorTrace>,
@@ -488,4 +478,282 @@ pub struct StreamStatusTrace {
     pub stream_descriptor: StreamDescriptor,
     /// Its status.
     pub status: StreamStatus,
+}
+
+/// A field the connector adds in front of a record's own fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// A child record's parent: `"parent_id": 42`.
+    ParentId(i64),
+    /// A report row's window: `"from": "20240101", "to": "20241231"`, as the incumbent writes.
+    Window {
+        /// The window's first day.
+        from: NaiveDate,
+        /// The window's last day.
+        to: NaiveDate,
+    },
+}
+
+/// The extras of the records about to be written, rendered once (a parent's or a window's
+/// records all share them).
+#[derive(Clone, Debug, Default)]
+pub struct Extras(String);
+
+impl Extras {
+    /// No extra fields.
+    pub fn none() -> Extras {
+        Extras::default()
+    }
+
+    /// Renders `extras` as the members they add to a record.
+    pub fn new(extras: &[Extra]) -> Extras {
+        let mut text = String::new();
+        for extra in extras {
+            if !text.is_empty() {
+                text.push(',');
+            }
+            match extra {
+                Extra::ParentId(id) => text.push_str(&format!("\"parent_id\":{id}")),
+                Extra::Window { from, to } => text.push_str(&format!(
+                    "\"from\":\"{}\",\"to\":\"{}\"",
+                    from.format("%Y%m%d"),
+                    to.format("%Y%m%d")
+                )),
+            }
+        }
+        Extras(text)
+    }
+}
+
+/// Writes one stream's RECORD lines straight from the server's text: records are the bulk of
+/// every sync, and copying their bytes is what makes a sync cheap. Every line it writes is
+/// [`AirbyteMessage::Record`] as serde would write it, with the record's own members (their
+/// text, numbers and order) exactly as Harvest sent them.
+#[derive(Debug)]
+pub struct RecordWriter {
+    /// `{"type":"RECORD","record":{"stream":"…","data":`.
+    prefix: Vec<u8>,
+    /// The top-level fields to keep, when the configured catalog narrowed the schema.
+    fields: Option<Vec<String>>,
+    /// `,"emitted_at":…}}` and the newline.
+    suffix: Vec<u8>,
+}
+
+impl RecordWriter {
+    /// A writer of `stream`'s records, keeping only `fields` when given.
+    pub fn new(stream: &str, fields: Option<Vec<String>>) -> RecordWriter {
+        let mut prefix = b"{\"type\":\"RECORD\",\"record\":{\"stream\":".to_vec();
+        serde_json::to_writer(&mut prefix, stream).expect("a string serialises");
+        prefix.extend_from_slice(b",\"data\":");
+        let mut writer = RecordWriter {
+            prefix,
+            fields,
+            suffix: Vec::new(),
+        };
+        writer.set_emitted_at(now_millis());
+        writer
+    }
+
+    /// The `emitted_at` of the records written from now on (set once per page).
+    pub fn set_emitted_at(&mut self, millis: i64) {
+        self.suffix.clear();
+        let _ = writeln!(self.suffix, ",\"emitted_at\":{millis}}}}}");
+    }
+
+    /// Appends the RECORD line of `raw` (a JSON object's text) with `extras` in front.
+    pub fn write(&self, buf: &mut Vec<u8>, raw: &str, extras: &Extras) {
+        buf.extend_from_slice(&self.prefix);
+        let projected = self
+            .fields
+            .as_ref()
+            .and_then(|fields| Members::parse(raw).map(|members| (fields, members)));
+        match projected {
+            Some((fields, members)) => {
+                buf.push(b'{');
+                buf.extend_from_slice(extras.0.as_bytes());
+                let mut first = extras.0.is_empty();
+                for (key, value) in members.0 {
+                    if fields.iter().any(|f| *f == *key) {
+                        if !std::mem::take(&mut first) {
+                            buf.push(b',');
+                        }
+                        serde_json::to_writer(&mut *buf, &key).expect("a string serialises");
+                        buf.push(b':');
+                        buf.extend_from_slice(value.get().as_bytes());
+                    }
+                }
+                buf.push(b'}');
+            }
+            None if extras.0.is_empty() => buf.extend_from_slice(raw.as_bytes()),
+            None => {
+                let body = raw
+                    .trim_start()
+                    .strip_prefix('{')
+                    .unwrap_or(raw)
+                    .trim_start();
+                buf.push(b'{');
+                buf.extend_from_slice(extras.0.as_bytes());
+                if !body.starts_with('}') {
+                    buf.push(b',');
+                }
+                buf.extend_from_slice(body.as_bytes());
+            }
+        }
+        buf.extend_from_slice(&self.suffix);
+    }
+}
+
+/// A JSON object's members in order, each value as its raw text.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    /// `None` when `raw` is not an object (it is then written as it is).
+    fn parse(raw: &'a str) -> Option<Members<'a>> {
+        serde_json::from_str(raw).ok()
+    }
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(MembersVisitor)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Members<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(Key(key)) = map.next_key()? {
+            members.push((key, map.next_value::<&'de RawValue>()?));
+        }
+        Ok(Members(members))
+    }
+}
+
+/// An object key, borrowed from the text unless it holds an escape.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(writer: &RecordWriter, raw: &str, extras: &Extras) -> String {
+        let mut buf = Vec::new();
+        writer.write(&mut buf, raw, extras);
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// What serde writes for the same record: the writer's lines are this message.
+    fn expected(stream: &str, data: Value, emitted_at: i64) -> String {
+        let message = AirbyteMessage::Record {
+            record: RecordMessage {
+                stream: stream.into(),
+                data,
+                emitted_at,
+            },
+        };
+        serde_json::to_string(&message).unwrap() + "\n"
+    }
+
+    #[test]
+    fn record_lines_are_the_record_message_with_the_raw_text() {
+        let mut writer = RecordWriter::new("clients", None);
+        writer.set_emitted_at(1_700_000_000_123);
+        let raw = r#"{"id":1,"amount":1.50,"name":"A \"b\""}"#;
+        let text = line(&writer, raw, &Extras::none());
+        assert_eq!(
+            text,
+            format!("{{\"type\":\"RECORD\",\"record\":{{\"stream\":\"clients\",\"data\":{raw},\"emitted_at\":1700000000123}}}}\n")
+        );
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        let reference: Value = serde_json::from_str(&expected(
+            "clients",
+            serde_json::from_str(raw).unwrap(),
+            1_700_000_000_123,
+        ))
+        .unwrap();
+        assert_eq!(parsed, reference);
+    }
+
+    #[test]
+    fn extras_go_in_front_of_the_records_members() {
+        let writer = RecordWriter::new("invoice_payments", None);
+        let extras = Extras::new(&[Extra::ParentId(42)]);
+        let text = line(&writer, r#" { "id": 7 }"#, &extras);
+        assert!(
+            text.contains(r#""data":{"parent_id":42,"id": 7 }"#),
+            "{text}"
+        );
+        let text = line(&writer, "{}", &extras);
+        assert!(text.contains(r#""data":{"parent_id":42}"#), "{text}");
+        let window = Extras::new(&[Extra::Window {
+            from: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2024, 12, 30).unwrap(),
+        }]);
+        let text = line(&writer, r#"{"x":1}"#, &window);
+        assert!(
+            text.contains(r#""data":{"from":"20240101","to":"20241230","x":1}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn projection_keeps_the_fields_text_and_order() {
+        let writer = RecordWriter::new("s", Some(vec!["id".into(), "b".into(), "a\"q".into()]));
+        let raw = r#"{"id":10,"z":{"n":1},"b":1.10,"a\"q":"x","a":1e3}"#;
+        let text = line(&writer, raw, &Extras::new(&[Extra::ParentId(3)]));
+        assert!(
+            text.contains(r#""data":{"parent_id":3,"id":10,"b":1.10,"a\"q":"x"},"#),
+            "{text}"
+        );
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            parsed["record"]["data"],
+            json!({"parent_id": 3, "id": 10, "b": 1.10, "a\"q": "x"})
+        );
+        // Not an object: written as it is, for the caller's checks to report.
+        assert!(line(&writer, "[1]", &Extras::none()).contains(r#""data":[1],"#));
+    }
+
+    #[test]
+    fn traces_and_control_messages_carry_integer_emitted_at() {
+        let trace = serde_json::to_value(AirbyteMessage::stream_status("x", StreamStatus::Started))
+            .unwrap();
+        assert!(trace["trace"]["emitted_at"].is_i64(), "{trace}");
+        assert_eq!(trace["type"], "TRACE");
+        let control = serde_json::to_value(AirbyteMessage::connector_config(json!({}))).unwrap();
+        assert!(control["control"]["emitted_at"].is_i64(), "{control}");
+        let log = serde_json::to_string(&AirbyteMessage::log(LogLevel::Warn, "w")).unwrap();
+        assert_eq!(
+            log,
+            r#"{"type":"LOG","log":{"level":"WARN","message":"w"}}"#
+        );
+    }
 }

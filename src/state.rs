@@ -21,65 +21,115 @@ use crate::protocol::{StateMessage, StateType, StreamState};
 use crate::streams::{Cursor, StreamDef};
 
 /// Where a stream stands: its cursor, and the pass in progress if one was interrupted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Position {
     /// Entity streams: the watermark; records updated after it are read next.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-    /// Report streams: the last day covered (`YYYYMMDD`); the next window starts there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Report streams: the last day covered; the next window starts there.
+    pub to: Option<NaiveDate>,
     /// A pass that is under way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
-    /// Marks a finished full refresh, as the Python CDK does.
-    #[serde(
-        rename = "__ab_no_cursor_state_message",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub no_cursor: Option<bool>,
+    /// A full refresh finished (written as the Python CDK's `__ab_no_cursor_state_message`).
+    pub finished_full_refresh: bool,
 }
 
 /// How to continue an interrupted pass.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resume {
     /// The watermark the pass will commit when it completes (entity streams, incremental).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watermark: Option<String>,
+    pub watermark: Option<DateTime<Utc>>,
     /// The next page to fetch: path and query under the API's origin.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
     /// Child streams: parents are read in ascending id order; these are done.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_parent_id: Option<i64>,
-    /// Report streams: the first day of the window in progress (`YYYYMMDD`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    /// Report streams: the first day of the window in progress.
+    pub from: Option<NaiveDate>,
 }
 
 impl Position {
     /// The state a finished full refresh leaves.
     pub fn finished_full_refresh() -> Position {
         Position {
-            no_cursor: Some(true),
+            finished_full_refresh: true,
             ..Position::default()
         }
     }
 
-    /// As a `stream_state` value.
+    /// As a `stream_state` value, in the shapes the incumbent writes.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("a position serialises")
+        serde_json::to_value(Stored::from(self)).expect("a position serialises")
     }
+}
 
-    /// The watermark as an instant, if there is one.
-    pub fn updated_at(&self) -> Option<DateTime<Utc>> {
-        self.updated_at.as_deref().and_then(parse_instant)
+/// A [`Position`] as a state file holds it: instants as `YYYY-MM-DDTHH:MM:SSZ`, days as
+/// `YYYYMMDD`, the incumbent's field names.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Stored {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume: Option<StoredResume>,
+    #[serde(
+        rename = "__ab_no_cursor_state_message",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    no_cursor: Option<bool>,
+}
+
+/// A [`Resume`] as a state file holds it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoredResume {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watermark: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after_parent_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+}
+
+impl From<&Position> for Stored {
+    fn from(p: &Position) -> Stored {
+        Stored {
+            updated_at: p.updated_at.map(format_instant),
+            to: p.to.map(format_date),
+            resume: p.resume.as_ref().map(|r| StoredResume {
+                watermark: r.watermark.map(format_instant),
+                next: r.next.clone(),
+                after_parent_id: r.after_parent_id,
+                from: r.from.map(format_date),
+            }),
+            no_cursor: p.finished_full_refresh.then_some(true),
+        }
     }
+}
 
-    /// The report cursor as a date, if there is one.
-    pub fn to_date(&self) -> Option<NaiveDate> {
-        self.to.as_deref().and_then(parse_date)
+impl Stored {
+    /// The typed position; every text was checked by [`interpret`] first, so a text that does
+    /// not parse is an error of this module, reported rather than dropped.
+    fn into_position(self) -> Result<Position, String> {
+        let instant = |t: &str| parse_instant(t).ok_or_else(|| format!("{t:?} is not a date-time"));
+        let day = |t: &str| parse_date(t).ok_or_else(|| format!("{t:?} is not a date"));
+        Ok(Position {
+            updated_at: self.updated_at.as_deref().map(instant).transpose()?,
+            to: self.to.as_deref().map(day).transpose()?,
+            resume: self
+                .resume
+                .map(|r| -> Result<Resume, String> {
+                    Ok(Resume {
+                        watermark: r.watermark.as_deref().map(instant).transpose()?,
+                        next: r.next,
+                        after_parent_id: r.after_parent_id,
+                        from: r.from.as_deref().map(day).transpose()?,
+                    })
+                })
+                .transpose()?,
+            finished_full_refresh: self.no_cursor == Some(true),
+        })
     }
 }
 
@@ -229,7 +279,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
     if !object.keys().any(|k| KNOWN_FIELDS.contains(&k.as_str())) {
         // A stream without a cursor is read in full whatever its state says (e.g. the page
         // number of the CDK's resumable full refresh): there is nothing to skip.
-        if def.cursor == Cursor::None {
+        if def.cursor() == Cursor::None {
             return Ok(Position::default());
         }
         let found: Vec<String> = object
@@ -245,7 +295,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
         ));
     }
     check_field_types(object)?;
-    let mut position: Position =
+    let mut position: Stored =
         serde_json::from_value(value.clone()).map_err(|e| format!("unexpected shape ({e})"))?;
     if position.updated_at.is_none() {
         position.updated_at = incumbent_child_cursor(object)?;
@@ -288,8 +338,8 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
             }
         }
     }
-    let expected = match def.cursor {
-        Cursor::UpdatedAt { .. } => position.to.is_none(),
+    let expected = match def.cursor() {
+        Cursor::UpdatedAt => position.to.is_none(),
         Cursor::ReportWindow => position.updated_at.is_none(),
         Cursor::None => position.updated_at.is_none() && position.to.is_none(),
     };
@@ -299,7 +349,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
             def.cursor_field().unwrap_or("no cursor")
         ));
     }
-    Ok(position)
+    position.into_position()
 }
 
 /// A field of a state object, the test its value must pass, and how to say what it must be.
@@ -399,9 +449,9 @@ mod tests {
     #[test]
     fn reads_the_incumbents_shapes() {
         let p = position("clients", json!({"updated_at": "2021-06-01T12:00:02Z"})).unwrap();
-        assert_eq!(p.updated_at.as_deref(), Some("2021-06-01T12:00:02Z"));
+        assert_eq!(p.updated_at, parse_instant("2021-06-01T12:00:02Z"));
         let p = position("time_clients", json!({"to": "20261122"})).unwrap();
-        assert_eq!(p.to_date(), NaiveDate::from_ymd_opt(2026, 11, 22));
+        assert_eq!(p.to, NaiveDate::from_ymd_opt(2026, 11, 22));
         let p = position(
             "invoice_messages",
             json!({"states": [
@@ -410,7 +460,7 @@ mod tests {
             ]}),
         )
         .unwrap();
-        assert_eq!(p.updated_at.as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(p.updated_at, parse_instant("2024-01-01T00:00:00Z"));
     }
 
     #[test]
@@ -473,9 +523,9 @@ mod tests {
     #[test]
     fn our_own_state_round_trips() {
         let p = Position {
-            updated_at: Some("2024-01-01T00:00:00Z".into()),
+            updated_at: parse_instant("2024-01-01T00:00:00Z"),
             resume: Some(Resume {
-                watermark: Some("2024-02-01T00:00:00Z".into()),
+                watermark: parse_instant("2024-02-01T00:00:00Z"),
                 next: Some("/v2/clients?cursor=abc".into()),
                 ..Resume::default()
             }),

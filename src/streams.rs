@@ -1,23 +1,60 @@
 //! THE stream table: every stream the connector reads, described as data.
 //!
-//! One generic engine (`read.rs`) reads every row the same way; a stream's differences live
-//! only in its row: where it is, where its records sit in the response, what identifies a
-//! record, how it is read incrementally, and whose ids fill `{id}` in its path. Adding a stream
-//! is adding a row here and a schema file in `src/schemas/`. Names, keys and cursors are the
-//! incumbent's (Airbyte's Python source-harvest), so existing connections keep working.
+//! One generic engine ([`crate::read`]) reads every row; a stream's differences live only in
+//! its row: where it is, what [`Kind`] of endpoint it is (which fixes its reader, cursor, sync
+//! modes, primary key and rate-limit bucket), and where its records sit in the response.
+//! Adding a stream is adding a row here and a schema file in `src/schemas/` (and, for the
+//! tests, the endpoint in the emulator). Names, keys and cursors are the incumbent's (Airbyte's
+//! Python source-harvest), so existing connections keep working.
 
+use crate::harvest::Bucket;
 use crate::protocol::SyncMode;
 
-/// How a stream reads only what changed.
+/// How a list endpoint narrows a read to what changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// Harvest filters by `updated_since`; records carry `updated_at`.
+    UpdatedSince,
+    /// Harvest has no `updated_since` here (roles): every record is listed and those updated
+    /// before the watermark are dropped by the connector.
+    UpdatedAtHere,
+    /// No cursor: the stream is read in full every time.
+    None,
+}
+
+/// What kind of endpoint a stream reads; the reader, cursor and sync modes follow from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The body is the one record (company); full refresh only.
+    Single,
+    /// A paginated list of records with an `id`.
+    List {
+        /// How an incremental read is narrowed.
+        filter: Filter,
+    },
+    /// A list under each record of another stream: `{id}` in the path is the parent's id, and
+    /// every record gains `parent_id`.
+    Child {
+        /// The stream whose records are the parents (a [`Kind::List`] stream).
+        parent: &'static str,
+        /// How an incremental read of one parent's list is narrowed.
+        filter: Filter,
+    },
+    /// A `/reports/…` endpoint: aggregate rows without an id, counted against Harvest's
+    /// reports rate limit.
+    Report {
+        /// `Some(days)`: read with `from`/`to` in windows of at most this many days, the state
+        /// holding the last `to`; `None`: the report has no dates and is read whole each time.
+        window_days: Option<i64>,
+    },
+}
+
+/// How a stream is read incrementally, as [`Kind`] implies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cursor {
-    /// Entity streams: records carry `updated_at`; the state holds a watermark.
-    UpdatedAt {
-        /// Whether Harvest filters by `updated_since` on this endpoint. Where it does not
-        /// (roles), every record is listed and the filter is applied here.
-        server_filter: bool,
-    },
-    /// Report streams: read in windows of at most 365 days; the state holds the last `to`.
+    /// Records carry `updated_at`; the state holds a watermark.
+    UpdatedAt,
+    /// Report windows; the state holds the last day read (`to`).
     ReportWindow,
     /// Full refresh only.
     None,
@@ -30,22 +67,33 @@ pub struct StreamDef {
     pub name: &'static str,
     /// The path under the API base URL; `{id}` is replaced by each parent id.
     pub path: &'static str,
-    /// The envelope key holding the records; `None`: the body is the one record.
-    pub records_key: Option<&'static str>,
-    /// The primary key (top-level fields); empty where the incumbent declares none.
-    pub primary_key: &'static [&'static str],
-    /// How the stream is read incrementally.
-    pub cursor: Cursor,
-    /// The stream whose records' `id`s fill `{id}`; each record then gains `parent_id`.
-    pub parent: Option<&'static str>,
+    /// What kind of endpoint it is.
+    pub kind: Kind,
+    /// The envelope key holding the records (the stream's name unless the row says otherwise;
+    /// unused by [`Kind::Single`]).
+    pub records_key: &'static str,
     /// The stream's JSON Schema (draft-07).
     pub schema: &'static str,
 }
 
 impl StreamDef {
+    /// How the stream is read incrementally.
+    pub fn cursor(&self) -> Cursor {
+        match self.kind {
+            Kind::Single | Kind::Report { window_days: None } => Cursor::None,
+            Kind::List { filter } | Kind::Child { filter, .. } => match filter {
+                Filter::UpdatedSince | Filter::UpdatedAtHere => Cursor::UpdatedAt,
+                Filter::None => Cursor::None,
+            },
+            Kind::Report {
+                window_days: Some(_),
+            } => Cursor::ReportWindow,
+        }
+    }
+
     /// The sync modes the stream supports.
     pub fn sync_modes(&self) -> &'static [SyncMode] {
-        match self.cursor {
+        match self.cursor() {
             Cursor::None => &[SyncMode::FullRefresh],
             _ => &[SyncMode::FullRefresh, SyncMode::Incremental],
         }
@@ -53,16 +101,48 @@ impl StreamDef {
 
     /// The cursor field of an incremental stream.
     pub fn cursor_field(&self) -> Option<&'static str> {
-        match self.cursor {
-            Cursor::UpdatedAt { .. } => Some("updated_at"),
+        match self.cursor() {
+            Cursor::UpdatedAt => Some("updated_at"),
             Cursor::ReportWindow => Some("to"),
             Cursor::None => None,
         }
     }
 
-    /// True for `/reports/…` streams: they count against Harvest's reports rate limit.
-    pub fn is_report(&self) -> bool {
-        self.path.starts_with("/reports/")
+    /// The primary key (top-level fields); empty where the incumbent declares none.
+    pub fn primary_key(&self) -> &'static [&'static str] {
+        match self.kind {
+            Kind::List { .. } | Kind::Child { .. } => &["id"],
+            Kind::Single | Kind::Report { .. } => &[],
+        }
+    }
+
+    /// The parent stream of a child stream.
+    pub fn parent(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::Child { parent, .. } => Some(parent),
+            _ => None,
+        }
+    }
+
+    /// The rate limit its requests count against.
+    pub fn bucket(&self) -> Bucket {
+        match self.kind {
+            Kind::Report { .. } => Bucket::Reports,
+            _ => Bucket::General,
+        }
+    }
+
+    /// Whether Harvest filters this stream's lists by `updated_since`.
+    pub fn server_filters(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::List {
+                filter: Filter::UpdatedSince
+            } | Kind::Child {
+                filter: Filter::UpdatedSince,
+                ..
+            }
+        )
     }
 }
 
@@ -71,267 +151,68 @@ pub fn find(name: &str) -> Option<&'static StreamDef> {
     STREAMS.iter().find(|s| s.name == name)
 }
 
-macro_rules! stream {
-    ($name:literal, $path:literal, $key:expr, [$($pk:literal),*], $cursor:expr, $parent:expr) => {
+/// One row: `row! { name, path, kind [, records] }`; `records` defaults to the name.
+macro_rules! row {
+    { name: $name:literal, path: $path:literal, kind: $kind:expr $(, records: $key:literal)? } => {
         StreamDef {
             name: $name,
             path: $path,
-            records_key: $key,
-            primary_key: &[$($pk),*],
-            cursor: $cursor,
-            parent: $parent,
+            kind: $kind,
+            records_key: row!(@key $name $(, $key)?),
             schema: include_str!(concat!("schemas/", $name, ".json")),
         }
     };
+    (@key $name:literal) => { $name };
+    (@key $name:literal, $key:literal) => { $key };
 }
 
-const UPDATED_AT: Cursor = Cursor::UpdatedAt {
-    server_filter: true,
+use Filter::{UpdatedAtHere, UpdatedSince};
+
+/// A list filtered by Harvest's `updated_since`.
+const LIST: Kind = Kind::List {
+    filter: UpdatedSince,
 };
-const REPORT: Cursor = Cursor::ReportWindow;
-const NONE: Cursor = Cursor::None;
+/// A report in windows of a year, Harvest's longest.
+const YEARLY: Kind = Kind::Report {
+    window_days: Some(365),
+};
 
 /// Every stream, in the incumbent's order.
+#[rustfmt::skip]
 pub static STREAMS: [StreamDef; 32] = [
-    stream!(
-        "clients",
-        "/clients",
-        Some("clients"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!("company", "/company", None, [], NONE, None),
-    stream!(
-        "contacts",
-        "/contacts",
-        Some("contacts"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "estimate_item_categories",
-        "/estimate_item_categories",
-        Some("estimate_item_categories"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "estimates",
-        "/estimates",
-        Some("estimates"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "expense_categories",
-        "/expense_categories",
-        Some("expense_categories"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "expenses",
-        "/expenses",
-        Some("expenses"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "invoice_item_categories",
-        "/invoice_item_categories",
-        Some("invoice_item_categories"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "invoices",
-        "/invoices",
-        Some("invoices"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "projects",
-        "/projects",
-        Some("projects"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "roles",
-        "/roles",
-        Some("roles"),
-        ["id"],
-        Cursor::UpdatedAt {
-            server_filter: false
-        },
-        None
-    ),
-    stream!(
-        "task_assignments",
-        "/task_assignments",
-        Some("task_assignments"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!("tasks", "/tasks", Some("tasks"), ["id"], UPDATED_AT, None),
-    stream!(
-        "time_entries",
-        "/time_entries",
-        Some("time_entries"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!(
-        "user_assignments",
-        "/user_assignments",
-        Some("user_assignments"),
-        ["id"],
-        UPDATED_AT,
-        None
-    ),
-    stream!("users", "/users", Some("users"), ["id"], UPDATED_AT, None),
-    stream!(
-        "expenses_categories",
-        "/reports/expenses/categories",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "expenses_clients",
-        "/reports/expenses/clients",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "expenses_projects",
-        "/reports/expenses/projects",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "expenses_team",
-        "/reports/expenses/team",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "project_budget",
-        "/reports/project_budget",
-        Some("results"),
-        [],
-        NONE,
-        None
-    ),
-    stream!(
-        "time_clients",
-        "/reports/time/clients",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "time_projects",
-        "/reports/time/projects",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "time_tasks",
-        "/reports/time/tasks",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "time_team",
-        "/reports/time/team",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "uninvoiced",
-        "/reports/uninvoiced",
-        Some("results"),
-        [],
-        REPORT,
-        None
-    ),
-    stream!(
-        "estimate_messages",
-        "/estimates/{id}/messages",
-        Some("estimate_messages"),
-        ["id"],
-        UPDATED_AT,
-        Some("estimates")
-    ),
-    stream!(
-        "invoice_messages",
-        "/invoices/{id}/messages",
-        Some("invoice_messages"),
-        ["id"],
-        UPDATED_AT,
-        Some("invoices")
-    ),
-    stream!(
-        "invoice_payments",
-        "/invoices/{id}/payments",
-        Some("invoice_payments"),
-        ["id"],
-        UPDATED_AT,
-        Some("invoices")
-    ),
-    stream!(
-        "project_assignments",
-        "/users/{id}/project_assignments",
-        Some("project_assignments"),
-        ["id"],
-        UPDATED_AT,
-        Some("users")
-    ),
-    stream!(
-        "billable_rates",
-        "/users/{id}/billable_rates",
-        Some("billable_rates"),
-        ["id"],
-        NONE,
-        Some("users")
-    ),
-    stream!(
-        "cost_rates",
-        "/users/{id}/cost_rates",
-        Some("cost_rates"),
-        ["id"],
-        NONE,
-        Some("users")
-    ),
+    row! { name: "clients",                  path: "/clients",                  kind: LIST },
+    row! { name: "company",                  path: "/company",                  kind: Kind::Single },
+    row! { name: "contacts",                 path: "/contacts",                 kind: LIST },
+    row! { name: "estimate_item_categories", path: "/estimate_item_categories", kind: LIST },
+    row! { name: "estimates",                path: "/estimates",                kind: LIST },
+    row! { name: "expense_categories",       path: "/expense_categories",       kind: LIST },
+    row! { name: "expenses",                 path: "/expenses",                 kind: LIST },
+    row! { name: "invoice_item_categories",  path: "/invoice_item_categories",  kind: LIST },
+    row! { name: "invoices",                 path: "/invoices",                 kind: LIST },
+    row! { name: "projects",                 path: "/projects",                 kind: LIST },
+    row! { name: "roles",                    path: "/roles",                    kind: Kind::List { filter: UpdatedAtHere } },
+    row! { name: "task_assignments",         path: "/task_assignments",         kind: LIST },
+    row! { name: "tasks",                    path: "/tasks",                    kind: LIST },
+    row! { name: "time_entries",             path: "/time_entries",             kind: LIST },
+    row! { name: "user_assignments",         path: "/user_assignments",         kind: LIST },
+    row! { name: "users",                    path: "/users",                    kind: LIST },
+    row! { name: "expenses_categories",      path: "/reports/expenses/categories", kind: YEARLY, records: "results" },
+    row! { name: "expenses_clients",         path: "/reports/expenses/clients",    kind: YEARLY, records: "results" },
+    row! { name: "expenses_projects",        path: "/reports/expenses/projects",   kind: YEARLY, records: "results" },
+    row! { name: "expenses_team",            path: "/reports/expenses/team",       kind: YEARLY, records: "results" },
+    row! { name: "project_budget",           path: "/reports/project_budget",      kind: Kind::Report { window_days: None }, records: "results" },
+    row! { name: "time_clients",             path: "/reports/time/clients",        kind: YEARLY, records: "results" },
+    row! { name: "time_projects",            path: "/reports/time/projects",       kind: YEARLY, records: "results" },
+    row! { name: "time_tasks",               path: "/reports/time/tasks",          kind: YEARLY, records: "results" },
+    row! { name: "time_team",                path: "/reports/time/team",           kind: YEARLY, records: "results" },
+    row! { name: "uninvoiced",               path: "/reports/uninvoiced",          kind: YEARLY, records: "results" },
+    row! { name: "estimate_messages",        path: "/estimates/{id}/messages",           kind: Kind::Child { parent: "estimates", filter: UpdatedSince } },
+    row! { name: "invoice_messages",         path: "/invoices/{id}/messages",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince } },
+    row! { name: "invoice_payments",         path: "/invoices/{id}/payments",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince } },
+    row! { name: "project_assignments",      path: "/users/{id}/project_assignments",    kind: Kind::Child { parent: "users", filter: UpdatedSince } },
+    row! { name: "billable_rates",           path: "/users/{id}/billable_rates",         kind: Kind::Child { parent: "users", filter: Filter::None } },
+    row! { name: "cost_rates",               path: "/users/{id}/cost_rates",             kind: Kind::Child { parent: "users", filter: Filter::None } },
 ];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,9 +221,9 @@ mod tests {
     fn names_are_unique_and_parents_exist() {
         for (i, s) in STREAMS.iter().enumerate() {
             assert!(STREAMS[..i].iter().all(|o| o.name != s.name), "{}", s.name);
-            if let Some(parent) = s.parent {
+            if let Some(parent) = s.parent() {
                 let p = find(parent).expect("parent stream exists");
-                assert!(p.parent.is_none() && p.primary_key == ["id"]);
+                assert!(matches!(p.kind, Kind::List { .. }) && p.primary_key() == ["id"]);
                 assert!(s.path.contains("{id}"));
             }
         }
@@ -353,10 +234,10 @@ mod tests {
         for s in &STREAMS {
             let schema: serde_json::Value = serde_json::from_str(s.schema).expect(s.name);
             let props = &schema["properties"];
-            for field in s.primary_key.iter().copied().chain(s.cursor_field()) {
+            for field in s.primary_key().iter().copied().chain(s.cursor_field()) {
                 assert!(props.get(field).is_some(), "{} lacks {field}", s.name);
             }
-            if s.parent.is_some() {
+            if s.parent().is_some() {
                 assert!(
                     props.get("parent_id").is_some(),
                     "{} lacks parent_id",

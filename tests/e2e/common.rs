@@ -1,13 +1,12 @@
 //! Shared helpers of the end-to-end tests: start the emulator, write input files, run the real
 //! binary, and check that every line it prints is a valid Airbyte message.
 
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
+use harvest_emulator::{Emulator, EmulatorConfig, Scale};
 use serde_json::{json, Value};
 
 /// The binary under test.
@@ -19,21 +18,6 @@ pub fn emulator(scale: Scale) -> Emulator {
         scale,
         general_limit: None,
         reports_limit: None,
-        ..EmulatorConfig::default()
-    })
-    .expect("the emulator starts")
-}
-
-/// An emulator enforcing limits of `requests` per `window_ms` in both buckets.
-pub fn limited_emulator(scale: Scale, requests: u32, window_ms: u64) -> Emulator {
-    let limit = RateLimit {
-        requests,
-        window: std::time::Duration::from_millis(window_ms),
-    };
-    Emulator::start(EmulatorConfig {
-        scale,
-        general_limit: Some(limit),
-        reports_limit: Some(limit),
         ..EmulatorConfig::default()
     })
     .expect("the emulator starts")

@@ -1,18 +1,18 @@
 //! `read` end to end: the real binary against the emulator.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 
 use crate::common::*;
 use harvest_emulator::{EmulatorConfig, Scale};
 use serde_json::{json, Value};
+use source_harvest::streams::Kind;
 
 /// Streams read by entity endpoints (everything but reports and company).
 fn entity_streams() -> Vec<&'static str> {
     source_harvest::streams::STREAMS
         .iter()
-        .filter(|s| !s.is_report() && s.records_key.is_some())
+        .filter(|s| matches!(s.kind, Kind::List { .. } | Kind::Child { .. }))
         .map(|s| s.name)
         .collect()
 }

@@ -1,7 +1,6 @@
 //! Helpers of the reliability tests (faults, kill and resume, changes during a sync, hostile
 //! server): records keyed the way a destination deduplicates them, and the figures a run reports.
 
-
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -15,10 +14,10 @@ pub type Keyed = BTreeMap<String, BTreeMap<String, Value>>;
 /// company), as the destination would deduplicate them.
 pub fn record_key(stream: &str, record: &Value) -> String {
     let def = source_harvest::streams::find(stream).expect("a known stream");
-    if def.primary_key.is_empty() {
+    if def.primary_key().is_empty() {
         return record.to_string();
     }
-    def.primary_key
+    def.primary_key()
         .iter()
         .map(|field| {
             let value = &record[*field];
@@ -105,16 +104,16 @@ pub fn client_figures(run: &Run) -> String {
     run.of_type("LOG")
         .iter()
         .filter_map(|m| m["log"]["message"].as_str())
-        .find_map(|text| text.strip_prefix("requests made: "))
+        .find_map(|text| text.strip_prefix("requests made:"))
         .unwrap_or("(no figures logged)")
         .to_string()
 }
 
-/// One number out of [`client_figures`], e.g. `retries`.
+/// One number out of [`client_figures`] (logged as `name=value` fields), e.g. `retries`.
 pub fn client_figure(run: &Run, name: &str) -> u64 {
     let figures = client_figures(run);
     let start = figures
-        .find(&format!("{name}: "))
+        .find(&format!(" {name}="))
         .unwrap_or_else(|| panic!("no {name} in {figures}"))
         + name.len()
         + 2;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
 use serde_json::{json, Value};
-use source_harvest::streams::{StreamDef, STREAMS};
+use source_harvest::streams::{Kind, StreamDef, STREAMS};
 
 use crate::connector::{target_subdir, Connector, Result};
 use crate::demo::{configured_catalog, report_subject, write_json};
@@ -355,13 +355,15 @@ fn requests_of(
 ) -> Value {
     let records = expected.get(def.name).copied().unwrap_or(0);
     let pages = records.div_ceil(PAGE_SIZE).max(1);
-    let is_parent = STREAMS.iter().any(|s| s.parent == Some(def.name));
-    let minimum = match def.parent {
-        Some(parent) => expected.get(parent).copied().unwrap_or(0).max(pages),
-        None if def.records_key.is_none() => 1,
-        None if def.is_report() && def.name != "project_budget" => report_windows().max(pages),
-        None if is_parent => 2 * pages,
-        None => pages,
+    let is_parent = STREAMS.iter().any(|s| s.parent() == Some(def.name));
+    let minimum = match def.kind {
+        Kind::Child { parent, .. } => expected.get(parent).copied().unwrap_or(0).max(pages),
+        Kind::Single => 1,
+        Kind::Report {
+            window_days: Some(_),
+        } => report_windows().max(pages),
+        _ if is_parent => 2 * pages,
+        _ => pages,
     };
     let made = counts.path(&format!("/v2{}", def.path));
     json!({
@@ -369,10 +371,10 @@ fn requests_of(
         "records": records,
         "requests": made,
         "minimum": minimum,
-        "note": match (def.parent, is_parent) {
-            (Some(parent), _) => format!("one call per {parent}"),
-            (None, true) => "own pages + the parent listing its children share".to_string(),
-            _ if def.is_report() && def.name != "project_budget" => "one page per 365-day window".to_string(),
+        "note": match (def.kind, is_parent) {
+            (Kind::Child { parent, .. }, _) => format!("one call per {parent}"),
+            (_, true) => "own pages + the parent listing its children share".to_string(),
+            (Kind::Report { window_days: Some(_) }, _) => "one page per 365-day window".to_string(),
             _ => String::new(),
         },
     })
@@ -470,11 +472,17 @@ fn read(connector: &Connector, config: &Path, catalog: &Path, stderr: &Path) -> 
     })
 }
 
-/// Report streams other than project_budget: one row per subject and window.
+/// Report streams read in windows: one row per subject and window.
 fn is_report(name: &str) -> bool {
-    STREAMS
-        .iter()
-        .any(|s| s.name == name && s.is_report() && s.name != "project_budget")
+    STREAMS.iter().any(|s| {
+        s.name == name
+            && matches!(
+                s.kind,
+                Kind::Report {
+                    window_days: Some(_)
+                }
+            )
+    })
 }
 
 /// The connector's peak resident set, from the kernel's high-water mark (`VmHWM`) of its

@@ -1,0 +1,502 @@
+//! The cursor policy: the one place a read's lower bound, a pass's watermark, a resume point
+//! and the position a STATE carries are computed.
+//!
+//! Harvest never sorts by `updated_at`, so the running maximum of `updated_at` is not a safe
+//! checkpoint. A pass reads everything updated since the previous watermark; only a completed
+//! pass moves the watermark, to the server's time at the start of the pass minus [`OVERLAP`].
+//! An interrupted pass leaves a `resume` point so the next run finishes that same pass.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::catalog::Selected;
+use crate::config::Config;
+use crate::keys::RecordKeys;
+use crate::protocol::SyncMode;
+use crate::state::{self, Position, Resume};
+use crate::streams::{Cursor, Kind, StreamDef};
+
+/// Subtracted from the server time at the start of a pass to make the next watermark: covers
+/// clock differences between Harvest's servers and writes committed while the pass started.
+pub const OVERLAP: Duration = Duration::minutes(5);
+
+/// The cursor policy of one stream's read: its row, its sync mode, the config's dates and the
+/// position the state left it at.
+pub(super) struct Cursors<'a> {
+    def: &'static StreamDef,
+    incremental: bool,
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+    position: &'a Position,
+}
+
+impl<'a> Cursors<'a> {
+    /// The policy of `sel`'s read from `position`.
+    pub(super) fn new(config: &Config, sel: &Selected, position: &'a Position) -> Cursors<'a> {
+        Cursors {
+            def: sel.def,
+            incremental: sel.mode == SyncMode::Incremental,
+            start: config.start_date,
+            end: config.end_date,
+            position,
+        }
+    }
+
+    fn by_updated_at(&self) -> bool {
+        self.def.cursor() == Cursor::UpdatedAt
+    }
+
+    /// The lower bound of `updated_at` for this read: the state's watermark in incremental
+    /// mode (never before the start date), the start date otherwise.
+    pub(super) fn lower_bound(&self) -> DateTime<Utc> {
+        match self.position.updated_at.filter(|_| self.incremental) {
+            Some(t) => t.max(self.start),
+            None => self.start,
+        }
+    }
+
+    /// The records to emit: those updated within the read's bounds (see [`RecordFilter`]).
+    pub(super) fn filter(&self) -> RecordFilter {
+        let by_cursor = self.by_updated_at();
+        RecordFilter {
+            check_keys: self.def.primary_key() == ["id"],
+            lower: by_cursor.then(|| state::format_instant(self.lower_bound())),
+            upper: self.end.filter(|_| by_cursor).map(state::format_instant),
+        }
+    }
+
+    /// The pass to continue, if the state holds one that fits the sync mode: an incremental
+    /// pass carries the watermark it will commit, a full refresh none.
+    pub(super) fn resume(&self) -> Option<&'a Resume> {
+        let resume = self.position.resume.as_ref()?;
+        let fits = if self.incremental {
+            resume.watermark.is_some() || !self.by_updated_at()
+        } else {
+            resume.watermark.is_none()
+        };
+        fits.then_some(resume)
+    }
+
+    /// The watermark a pass will commit, from the server's clock at its first response.
+    pub(super) fn watermark_at(server_time: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        server_time.unwrap_or_else(Utc::now) - OVERLAP
+    }
+
+    /// The watermark a resume point carries: only an incremental pass by `updated_at` has one.
+    pub(super) fn resume_watermark(
+        &self,
+        watermark: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        watermark.filter(|_| self.incremental && self.by_updated_at())
+    }
+
+    /// What the state says once the pass completed, `watermark` being the pass's own.
+    pub(super) fn completed(&self, watermark: Option<DateTime<Utc>>) -> Position {
+        if !(self.incremental && self.by_updated_at()) {
+            return Position::finished_full_refresh();
+        }
+        let mut mark = watermark.unwrap_or_else(Utc::now);
+        if let Some(end) = self.end {
+            mark = mark.min(end);
+        }
+        Position {
+            updated_at: Some(mark.max(self.lower_bound())),
+            ..Position::default()
+        }
+    }
+
+    /// The position written at a checkpoint of an unfinished pass: the cursor it started from
+    /// (incremental only) and where the pass is.
+    pub(super) fn in_progress(&self, resume: Resume) -> Position {
+        Position {
+            updated_at: self.position.updated_at.filter(|_| self.incremental),
+            to: self.position.to.filter(|_| self.incremental),
+            resume: Some(resume),
+            finished_full_refresh: false,
+        }
+    }
+
+    /// A report stream's windows, at most `window_days` long.
+    pub(super) fn windows(&self) -> Windows {
+        let start_day = self.start.date_naive();
+        let resumed = self.resume().and_then(|r| r.from);
+        let from = match resumed {
+            Some(day) => day,
+            None => match self.position.to.filter(|_| self.incremental) {
+                Some(to) => to.max(start_day),
+                None => start_day,
+            },
+        };
+        let now = Utc::now();
+        let days = match self.def.kind {
+            Kind::Report {
+                window_days: Some(days),
+            } => days,
+            _ => unreachable!("windows are read only for reports with windows"),
+        };
+        Windows {
+            from,
+            end: self.end.unwrap_or(now).min(now).date_naive(),
+            days,
+            last_to: self.position.to.filter(|_| self.incremental),
+            incremental: self.incremental,
+        }
+    }
+}
+
+/// A report stream's pass: windows of at most `days` days from `from` to `end`.
+pub(super) struct Windows {
+    /// The first day of the next window.
+    pub from: NaiveDate,
+    end: NaiveDate,
+    days: i64,
+    /// The last day of the last window read (incremental: the state's cursor until then).
+    last_to: Option<NaiveDate>,
+    incremental: bool,
+}
+
+impl Windows {
+    /// The next window, `(from, to)`, if the pass is not over.
+    pub(super) fn next(&self) -> Option<(NaiveDate, NaiveDate)> {
+        (self.from <= self.end).then(|| {
+            (
+                self.from,
+                (self.from + Duration::days(self.days - 1)).min(self.end),
+            )
+        })
+    }
+
+    /// Marks the window ending at `to` read; returns the position a STATE carries between two
+    /// windows, or `None` after the last. The pass goes on at the next window, not at `to`: a
+    /// window starting at `to` (as after a completed pass) would shift every later window,
+    /// and the rows of shifted windows are other aggregates than a clean sync's.
+    pub(super) fn done(&mut self, to: NaiveDate) -> Option<Position> {
+        self.from = to + Duration::days(1);
+        self.last_to = Some(to);
+        (self.from <= self.end).then(|| Position {
+            to: self.last_to.filter(|_| self.incremental),
+            resume: Some(Resume {
+                from: Some(self.from),
+                ..Resume::default()
+            }),
+            ..Position::default()
+        })
+    }
+
+    /// The position of a checkpoint inside the window starting at `from`.
+    pub(super) fn in_window(&self, from: NaiveDate, next: &str) -> Position {
+        Position {
+            to: self.last_to.filter(|_| self.incremental),
+            resume: Some(Resume {
+                from: Some(from),
+                next: Some(next.to_string()),
+                ..Resume::default()
+            }),
+            ..Position::default()
+        }
+    }
+
+    /// What the state says once every window was read.
+    pub(super) fn completed(&self) -> Position {
+        if self.incremental {
+            Position {
+                to: self.last_to,
+                ..Position::default()
+            }
+        } else {
+            Position::finished_full_refresh()
+        }
+    }
+}
+
+/// Warns when a stream's state is in the future: such a read is empty until then (Airbyte's
+/// abnormal-state test wants it to succeed, not fail).
+pub(super) fn warn_if_future(def: &StreamDef, position: &Position) {
+    let now = Utc::now();
+    let future = match (position.updated_at, position.to) {
+        (Some(t), _) if t > now => Some(state::format_instant(t)),
+        (_, Some(d)) if d > now.date_naive() => Some(state::format_date(d)),
+        _ => None,
+    };
+    if let Some(when) = future {
+        tracing::warn!(
+            "the state of stream {} is in the future ({when}): nothing will be read until then",
+            def.name
+        );
+    }
+}
+
+/// Which records of a page are emitted: incremental streams keep what was updated within
+/// `[lower, upper]`, whatever the server sent (a server that ignores `updated_since` still
+/// yields a correct sync). Streams without a cursor keep everything.
+#[derive(Debug)]
+pub(super) struct RecordFilter {
+    check_keys: bool,
+    lower: Option<String>,
+    upper: Option<String>,
+}
+
+impl RecordFilter {
+    /// Keeps every record, unchecked (report rows, which have no id).
+    pub(super) fn none() -> RecordFilter {
+        RecordFilter {
+            check_keys: false,
+            lower: None,
+            upper: None,
+        }
+    }
+
+    /// Whether records' keys must be read at all.
+    pub(super) fn needs_keys(&self) -> bool {
+        self.check_keys || self.lower.is_some()
+    }
+
+    /// `Ok(true)` to emit, `Ok(false)` to skip, `Err` for a malformed record.
+    pub(super) fn keep(&self, keys: &RecordKeys<'_>) -> Result<bool, String> {
+        if self.check_keys {
+            keys.id()?;
+        }
+        if self.lower.is_none() && self.upper.is_none() {
+            return Ok(true);
+        }
+        let updated = keys.updated_at()?;
+        if let Some(lower) = &self.lower {
+            if compare_instants(updated, lower)?.is_lt() {
+                return Ok(false);
+            }
+        }
+        match &self.upper {
+            Some(upper) => Ok(compare_instants(updated, upper)?.is_le()),
+            None => Ok(true),
+        }
+    }
+}
+
+/// Compares a record's timestamp with one of ours. Harvest's fixed `YYYY-MM-DDTHH:MM:SSZ`
+/// compares as text (no parsing on the hot path); anything else is parsed.
+fn compare_instants(record: &str, ours: &str) -> Result<std::cmp::Ordering, String> {
+    if record.len() == 20 && record.ends_with('Z') && record.as_bytes()[10] == b'T' {
+        return Ok(record.cmp(ours));
+    }
+    let parsed = state::parse_instant(record)
+        .ok_or_else(|| format!("its updated_at is not a date-time: {record:.40}"))?;
+    Ok(parsed.cmp(&state::parse_instant(ours).expect("ours are well-formed")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::parse_instant;
+    use crate::streams;
+
+    fn config(end: Option<&str>) -> Config {
+        let mut value = json!({
+            "account_id": "1",
+            "replication_start_date": "2024-01-01T00:00:00Z",
+            "credentials": {"auth_type": "Token", "api_token": "t"},
+        });
+        if let Some(end) = end {
+            value["replication_end_date"] = json!(end);
+        }
+        Config::from_json(&value).unwrap()
+    }
+
+    fn selected(stream: &str, mode: SyncMode) -> Selected {
+        Selected {
+            def: streams::find(stream).unwrap(),
+            mode,
+            fields: None,
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_instant(text).unwrap()
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_lower_bound_is_the_watermark_in_incremental_and_never_before_the_start() {
+        let config = config(None);
+        let later = Position {
+            updated_at: Some(at("2024-06-01T00:00:00Z")),
+            ..Position::default()
+        };
+        let earlier = Position {
+            updated_at: Some(at("2020-06-01T00:00:00Z")),
+            ..Position::default()
+        };
+        let incremental = selected("clients", SyncMode::Incremental);
+        let full = selected("clients", SyncMode::FullRefresh);
+        assert_eq!(
+            Cursors::new(&config, &incremental, &later).lower_bound(),
+            at("2024-06-01T00:00:00Z")
+        );
+        assert_eq!(
+            Cursors::new(&config, &incremental, &earlier).lower_bound(),
+            config.start_date
+        );
+        assert_eq!(
+            Cursors::new(&config, &full, &later).lower_bound(),
+            config.start_date
+        );
+    }
+
+    #[test]
+    fn a_completed_pass_commits_its_watermark_capped_by_the_end_date() {
+        let none = Position::default();
+        let incremental = selected("clients", SyncMode::Incremental);
+        let config_open = config(None);
+        let cursors = Cursors::new(&config_open, &incremental, &none);
+        let mark = at("2024-03-01T00:00:00Z");
+        assert_eq!(cursors.completed(Some(mark)).updated_at, Some(mark));
+        let config_end = config(Some("2024-02-01T00:00:00Z"));
+        let cursors = Cursors::new(&config_end, &incremental, &none);
+        assert_eq!(
+            cursors.completed(Some(mark)).updated_at,
+            Some(at("2024-02-01T00:00:00Z"))
+        );
+        // Never behind where the read started.
+        let ahead = Position {
+            updated_at: Some(at("2024-05-01T00:00:00Z")),
+            ..Position::default()
+        };
+        let cursors = Cursors::new(&config_open, &incremental, &ahead);
+        assert_eq!(
+            cursors.completed(Some(mark)).updated_at,
+            Some(at("2024-05-01T00:00:00Z"))
+        );
+        // A full refresh and a stream without a cursor end as a finished full refresh.
+        let full = selected("clients", SyncMode::FullRefresh);
+        assert!(
+            Cursors::new(&config_open, &full, &none)
+                .completed(Some(mark))
+                .finished_full_refresh
+        );
+        let rates = selected("billable_rates", SyncMode::Incremental);
+        assert!(
+            Cursors::new(&config_open, &rates, &none)
+                .completed(Some(mark))
+                .finished_full_refresh
+        );
+    }
+
+    #[test]
+    fn a_resume_point_is_used_only_by_the_mode_that_wrote_it() {
+        let config = config(None);
+        let incremental_pass = Position {
+            resume: Some(Resume {
+                watermark: Some(at("2024-03-01T00:00:00Z")),
+                next: Some("/v2/clients?page=3".into()),
+                ..Resume::default()
+            }),
+            ..Position::default()
+        };
+        let full_pass = Position {
+            resume: Some(Resume {
+                next: Some("/v2/clients?page=3".into()),
+                ..Resume::default()
+            }),
+            ..Position::default()
+        };
+        let incremental = selected("clients", SyncMode::Incremental);
+        let full = selected("clients", SyncMode::FullRefresh);
+        assert!(Cursors::new(&config, &incremental, &incremental_pass)
+            .resume()
+            .is_some());
+        assert!(Cursors::new(&config, &full, &incremental_pass)
+            .resume()
+            .is_none());
+        assert!(Cursors::new(&config, &full, &full_pass).resume().is_some());
+        assert!(Cursors::new(&config, &incremental, &full_pass)
+            .resume()
+            .is_none());
+        // A checkpoint keeps the cursor the pass started from, in incremental only.
+        let started = Position {
+            updated_at: Some(at("2024-02-01T00:00:00Z")),
+            ..Position::default()
+        };
+        let resume = Resume::default();
+        assert_eq!(
+            Cursors::new(&config, &incremental, &started)
+                .in_progress(resume.clone())
+                .updated_at,
+            started.updated_at
+        );
+        assert_eq!(
+            Cursors::new(&config, &full, &started)
+                .in_progress(resume)
+                .updated_at,
+            None
+        );
+    }
+
+    #[test]
+    fn the_filter_keeps_records_within_the_bounds() {
+        let config = config(Some("2024-02-01T00:00:00Z"));
+        let none = Position::default();
+        let filter =
+            Cursors::new(&config, &selected("clients", SyncMode::Incremental), &none).filter();
+        let keys = |updated: &'static str| RecordKeys {
+            id: Some("1"),
+            updated_at: Some(updated),
+        };
+        assert_eq!(filter.keep(&keys("\"2023-12-31T23:59:59Z\"")), Ok(false));
+        assert_eq!(filter.keep(&keys("\"2024-01-15T00:00:00Z\"")), Ok(true));
+        assert_eq!(
+            filter.keep(&keys("\"2024-01-15T01:00:00+01:00\"")),
+            Ok(true)
+        );
+        assert_eq!(filter.keep(&keys("\"2024-02-01T00:00:01Z\"")), Ok(false));
+        assert!(filter.keep(&keys("\"soon\"")).is_err());
+        assert!(filter
+            .keep(&RecordKeys {
+                id: None,
+                updated_at: Some("\"2024-01-15T00:00:00Z\"")
+            })
+            .is_err());
+    }
+
+    #[test]
+    fn report_windows_cover_the_range_and_checkpoint_at_the_next_window() {
+        let config = config(Some("2025-06-30T00:00:00Z"));
+        let none = Position::default();
+        let sel = selected("time_team", SyncMode::Incremental);
+        let mut windows = Cursors::new(&config, &sel, &none).windows();
+        assert_eq!(windows.next(), Some((day(2024, 1, 1), day(2024, 12, 30))));
+        let between = windows.done(day(2024, 12, 30)).unwrap();
+        assert_eq!(between.to, Some(day(2024, 12, 30)));
+        assert_eq!(between.resume.unwrap().from, Some(day(2024, 12, 31)));
+        assert_eq!(windows.next(), Some((day(2024, 12, 31), day(2025, 6, 30))));
+        assert!(windows.done(day(2025, 6, 30)).is_none());
+        assert_eq!(windows.next(), None);
+        assert_eq!(windows.completed().to, Some(day(2025, 6, 30)));
+        // A resumed pass starts at the window it was in.
+        let resumed = Position {
+            to: Some(day(2024, 12, 30)),
+            resume: Some(Resume {
+                from: Some(day(2024, 12, 31)),
+                ..Resume::default()
+            }),
+            ..Position::default()
+        };
+        let windows = Cursors::new(&config, &sel, &resumed).windows();
+        assert_eq!(windows.next(), Some((day(2024, 12, 31), day(2025, 6, 30))));
+        // A full refresh starts at the start date whatever the state says.
+        let full = selected("time_team", SyncMode::FullRefresh);
+        let windows = Cursors::new(
+            &config,
+            &full,
+            &Position {
+                to: Some(day(2025, 1, 1)),
+                ..Position::default()
+            },
+        )
+        .windows();
+        assert_eq!(windows.next().unwrap().0, day(2024, 1, 1));
+        assert!(windows.completed().finished_full_refresh);
+    }
+}

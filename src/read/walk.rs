@@ -1,0 +1,516 @@
+//! The page walk: from a first URL, follow `links.next` to the end of a list, one request
+//! ahead of the page being written.
+//!
+//! The walk guards against servers that do not end: a next link back to a page already read,
+//! an empty page that links on, and a next link to another host (never requested). [`Links`]
+//! owns the rules that tell Harvest's two kinds of links apart: page-numbered links shift when
+//! records are deleted (a walk steps back to read the records moved onto pages it already
+//! read), cursor links (keyset on id) do not.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use super::error::StreamError;
+use crate::harvest::{Bucket, FetchError, HarvestClient, Response};
+use crate::page::{self, Page};
+use crate::streams::StreamDef;
+
+/// Where pages come from: the Harvest client, or a fake in the walk's tests.
+pub(super) trait PageSource: Clone + Send + Sync + 'static {
+    /// GETs `url`, counted against `bucket`.
+    fn get(
+        &self,
+        url: &Url,
+        bucket: Bucket,
+    ) -> impl Future<Output = Result<Response, FetchError>> + Send;
+}
+
+impl PageSource for HarvestClient {
+    fn get(
+        &self,
+        url: &Url,
+        bucket: Bucket,
+    ) -> impl Future<Output = Result<Response, FetchError>> + Send {
+        HarvestClient::get(self, url, bucket)
+    }
+}
+
+/// How a list URL addresses its page.
+#[derive(Debug, PartialEq, Eq)]
+enum Addressing {
+    /// `cursor=…`: names the last record read; deletions do not move it.
+    Cursor,
+    /// `page=N`: deletions on earlier pages move later records onto them.
+    Page(u64),
+    /// Neither (a first page).
+    First,
+}
+
+/// The API's links: which may be followed, stored in a STATE, and resumed from.
+#[derive(Debug, Clone)]
+pub(super) struct Links {
+    api: Url,
+    page_size: u64,
+}
+
+impl Links {
+    /// The rules for links under `api` (the configured API URL), pages of `page_size`.
+    pub(super) fn new(api: &Url, page_size: u32) -> Links {
+        Links {
+            api: api.clone(),
+            page_size: u64::from(page_size.max(1)),
+        }
+    }
+
+    /// A server's `links.next` as the link a STATE stores (path and query) and the URL to
+    /// request; a link to another host is refused.
+    pub(super) fn next(&self, next: &str) -> Result<(String, Url), StreamError> {
+        let url = Url::parse(next)
+            .or_else(|_| self.api.join(next))
+            .map_err(|_| StreamError::Malformed(format!("links.next is not a URL: {next:.80}")))?;
+        if url.origin() != self.api.origin() {
+            return Err(StreamError::Fetch(FetchError::ForeignHost {
+                url: url.origin().ascii_serialization(),
+            }));
+        }
+        let mut link = url.path().to_string();
+        if let Some(q) = url.query() {
+            link.push('?');
+            link.push_str(q);
+        }
+        Ok((link, url))
+    }
+
+    /// A stored resume link back as the URL to request. A page-numbered link steps back one
+    /// page: records deleted since the interruption shift later records onto earlier pages,
+    /// and reading one page again is cheaper than missing them.
+    pub(super) fn resume(&self, link: &str) -> Result<Url, StreamError> {
+        let url = self.api.join(link).map_err(|_| {
+            StreamError::Malformed(format!("the state's resume link is not a URL: {link:.80}"))
+        })?;
+        if url.origin() != self.api.origin() || !url.path().starts_with(self.api.path()) {
+            return Err(StreamError::Malformed(format!(
+                "the state's resume link {link:.80} is not under the API URL {}; remove `resume` from the state to restart the pass",
+                self.api
+            )));
+        }
+        Ok(match addressing(&url) {
+            Addressing::Page(n) if n > 1 => with_page(&url, n - 1),
+            _ => url,
+        })
+    }
+
+    /// Where a walk must go back to after `url` said that `deleted` records are gone since
+    /// an earlier page: as many later records moved onto pages already read. `None` when the
+    /// link does not shift (cursor links) or the walk is already there.
+    fn after_deletions(&self, url: &Url, deleted: u64) -> Option<Url> {
+        let Addressing::Page(page) = addressing(url) else {
+            return None;
+        };
+        let back_to = page.saturating_sub(deleted.div_ceil(self.page_size)).max(1);
+        (back_to != page).then(|| with_page(url, back_to))
+    }
+}
+
+fn addressing(url: &Url) -> Addressing {
+    let mut page = None;
+    for (k, v) in url.query_pairs() {
+        match &*k {
+            "cursor" => return Addressing::Cursor,
+            "page" => page = v.parse().ok(),
+            _ => {}
+        }
+    }
+    page.map_or(Addressing::First, Addressing::Page)
+}
+
+/// `url` with its `page` parameter set to `n`, the other parameters as they were.
+fn with_page(url: &Url, n: u64) -> Url {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "page" {
+                n.to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut url = url.clone();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url
+}
+
+/// Follows `links.next` from `first` to the end, calling `on_page` with each page, the
+/// server's `Date` and the next page's resume link.
+///
+/// The next page is requested before this one is parsed and written, so the server's time to
+/// answer overlaps ours: one request ahead, never more. A request sent early is not taken
+/// back: a page that turns out empty, malformed or other than its end said costs one request
+/// whose answer is dropped (never to another host, never to a page already read).
+pub(super) async fn walk<S, F>(
+    source: &S,
+    links: &Links,
+    def: &StreamDef,
+    first: Url,
+    mut on_page: F,
+) -> Result<(), StreamError>
+where
+    S: PageSource,
+    F: FnMut(&Page<'_>, Option<DateTime<Utc>>, Option<&str>) -> Result<(), StreamError>,
+{
+    let bucket = def.bucket();
+    let mut seen = HashSet::new();
+    let mut fewest: Option<u64> = None;
+    let mut url = first;
+    let mut prefetched: Option<Prefetch> = None;
+    loop {
+        seen.insert(url.to_string());
+        let response = match prefetched.take().filter(|request| request.url == url) {
+            Some(request) => request.response().await?,
+            None => source.get(&url, bucket).await?,
+        };
+        let body = std::str::from_utf8(&response.body).map_err(|_| {
+            StreamError::Malformed(format!(
+                "{} answered with a body that is not UTF-8",
+                url.path()
+            ))
+        })?;
+        // Parsing a page costs about as much as the server takes to send the next one: request
+        // it now, from the link at the body's end, unless the page's total says the walk will
+        // step back instead; the parsed page confirms it.
+        if let Some(hint) = page::hint(body)
+            .filter(|hint| {
+                hint.total_entries
+                    .is_none_or(|t| fewest.is_none_or(|f| t >= f))
+            })
+            .and_then(|hint| links.next(&hint.next).ok())
+            .map(|(_, next_url)| next_url)
+            .filter(|next_url| !seen.contains(next_url.as_str()))
+        {
+            prefetched = Some(Prefetch::start(source, hint, bucket).await);
+        }
+        let page = page::parse(body, def.records_key)
+            .map_err(|e| StreamError::Malformed(format!("{}: {e}", url.path())))?;
+        if let Some(back) = step_back(links, &url, &mut fewest, page.total_entries) {
+            tracing::info!(
+                "stream {}: records were deleted during the pass, moving later ones onto pages already read; reading again from {}",
+                def.name,
+                back.path()
+            );
+            // Pages are read again on purpose; each step back needs a new lowest total, so
+            // this cannot loop.
+            seen.clear();
+            url = back;
+            continue;
+        }
+        let next = page
+            .next
+            .as_deref()
+            .map(|next| links.next(next))
+            .transpose()?;
+        let refusal = next
+            .as_ref()
+            .and_then(|(link, next_url)| refuse_next(&url, next_url, link, &page, &seen));
+        match (&next, &refusal) {
+            (Some((_, next_url)), None) => {
+                if prefetched.as_ref().is_none_or(|p| p.url != *next_url) {
+                    prefetched = Some(Prefetch::start(source, next_url.clone(), bucket).await);
+                }
+            }
+            _ => prefetched = None,
+        }
+        on_page(
+            &page,
+            response.date,
+            next.as_ref().map(|(link, _)| link.as_str()),
+        )?;
+        if let Some(refusal) = refusal {
+            return Err(refusal);
+        }
+        let Some((_, next_url)) = next else {
+            return Ok(());
+        };
+        url = next_url;
+    }
+}
+
+/// Where a walk must go back to after `url` answered with `total` records in all, fewer than
+/// any page before it (`fewest`).
+fn step_back(
+    links: &Links,
+    url: &Url,
+    fewest: &mut Option<u64>,
+    total: Option<u64>,
+) -> Option<Url> {
+    let total = total?;
+    let before = fewest.replace(fewest.map_or(total, |f| f.min(total)));
+    let deleted = before?.checked_sub(total).filter(|&d| d > 0)?;
+    links.after_deletions(url, deleted)
+}
+
+/// Why the walk must not follow `next` (resolved: `next_url`) from `url`: a link back to a
+/// page already read, or an empty page that still links on; either would walk forever.
+fn refuse_next(
+    url: &Url,
+    next_url: &Url,
+    next: &str,
+    page: &Page<'_>,
+    seen: &HashSet<String>,
+) -> Option<StreamError> {
+    if seen.contains(next_url.as_str()) {
+        return Some(StreamError::Malformed(format!(
+            "links.next of {} points back to a page already read ({next:.120}); stopped to avoid an endless loop",
+            url.path()
+        )));
+    }
+    if page.records.is_empty() {
+        return Some(StreamError::Malformed(format!(
+            "{} returned an empty page that links to another page; stopped to avoid an endless walk",
+            url.path()
+        )));
+    }
+    None
+}
+
+/// The next page's request, running on the runtime while the current page is written.
+/// Dropping it (the walk stopped or went elsewhere) cancels the request and its retries; an
+/// OAuth renewal it started finishes anyway, in a task of its own.
+struct Prefetch {
+    url: Url,
+    task: tokio::task::JoinHandle<Result<Response, FetchError>>,
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Prefetch {
+    async fn start<S: PageSource>(source: &S, url: Url, bucket: Bucket) -> Prefetch {
+        let source = source.clone();
+        let request = url.clone();
+        let task = tokio::spawn(async move { source.get(&request, bucket).await });
+        // The new task waits in this worker's LIFO slot, which no other worker takes from,
+        // until this task yields: let it send its request before the page is parsed, so that
+        // another worker receives the answer meanwhile.
+        tokio::task::yield_now().await;
+        Prefetch { url, task }
+    }
+
+    async fn response(mut self) -> Result<Response, FetchError> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            // Only Drop aborts the task, and `self` is still alive: it ended by panicking.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::streams;
+
+    const API: &str = "http://127.0.0.1:9/v2/";
+
+    /// Pages by URL; a URL served several bodies answers them in turn, the last one from then
+    /// on. Every request is recorded.
+    #[derive(Clone, Default)]
+    struct FakePages {
+        bodies: Arc<Mutex<BTreeMap<String, VecDeque<String>>>>,
+        requested: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl FakePages {
+        fn serve(&self, url: &str, body: serde_json::Value) -> &Self {
+            self.bodies
+                .lock()
+                .unwrap()
+                .entry(url.to_string())
+                .or_default()
+                .push_back(body.to_string());
+            self
+        }
+
+        fn requested(&self) -> Vec<String> {
+            self.requested.lock().unwrap().clone()
+        }
+    }
+
+    impl PageSource for FakePages {
+        fn get(
+            &self,
+            url: &Url,
+            _: Bucket,
+        ) -> impl Future<Output = Result<Response, FetchError>> + Send {
+            self.requested.lock().unwrap().push(url.to_string());
+            let mut bodies = self.bodies.lock().unwrap();
+            let body = bodies.get_mut(url.as_str()).and_then(|queue| {
+                if queue.len() > 1 {
+                    queue.pop_front()
+                } else {
+                    queue.front().cloned()
+                }
+            });
+            let path = url.path().to_string();
+            async move {
+                body.map(|b| Response {
+                    body: Bytes::from(b),
+                    date: None,
+                })
+                .ok_or(FetchError::NotFound { url_path: path })
+            }
+        }
+    }
+
+    fn page_url(n: u64) -> String {
+        format!("{API}clients?page={n}&per_page=2")
+    }
+
+    /// A page of clients `ids`, `total` in all, linking to `next`.
+    fn page(ids: &[i64], total: u64, next: Option<&str>) -> serde_json::Value {
+        let records: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"id": id, "updated_at": "2024-01-01T00:00:00Z"}))
+            .collect();
+        json!({"clients": records, "per_page": 2, "total_entries": total, "links": {"next": next}})
+    }
+
+    fn links() -> Links {
+        Links::new(&Url::parse(API).unwrap(), 2)
+    }
+
+    /// Walks clients from `first`; the ids of every page's records, and the outcome.
+    async fn walk_ids(pages: &FakePages, first: &str) -> (Vec<i64>, Result<(), StreamError>) {
+        let def = streams::find("clients").unwrap();
+        let mut ids = Vec::new();
+        let result = walk(
+            pages,
+            &links(),
+            def,
+            Url::parse(first).unwrap(),
+            |page, _, _| {
+                ids.extend(
+                    page.records
+                        .iter()
+                        .map(|r| r.keys.as_ref().unwrap().id().unwrap()),
+                );
+                Ok(())
+            },
+        )
+        .await;
+        (ids, result)
+    }
+
+    #[tokio::test]
+    async fn a_walk_reads_every_page_with_one_request_each() {
+        let pages = FakePages::default();
+        pages
+            .serve(&page_url(1), page(&[6, 5], 6, Some(&page_url(2))))
+            .serve(&page_url(2), page(&[4, 3], 6, Some(&page_url(3))))
+            .serve(&page_url(3), page(&[2, 1], 6, None));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(result.is_ok());
+        assert_eq!(ids, [6, 5, 4, 3, 2, 1]);
+        assert_eq!(pages.requested(), [page_url(1), page_url(2), page_url(3)]);
+    }
+
+    #[tokio::test]
+    async fn a_link_back_to_a_page_read_is_refused() {
+        let pages = FakePages::default();
+        pages
+            .serve(&page_url(1), page(&[2], 2, Some(&page_url(2))))
+            .serve(&page_url(2), page(&[1], 2, Some(&page_url(1))));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert_eq!(ids, [2, 1]);
+        assert!(matches!(result, Err(StreamError::Malformed(m)) if m.contains("points back")));
+        assert_eq!(pages.requested().len(), 2, "{:?}", pages.requested());
+    }
+
+    #[tokio::test]
+    async fn an_empty_page_that_links_on_is_refused() {
+        let pages = FakePages::default();
+        pages.serve(&page_url(1), page(&[], 0, Some(&page_url(2))));
+        let (_, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(matches!(result, Err(StreamError::Malformed(m)) if m.contains("empty page")));
+    }
+
+    #[tokio::test]
+    async fn a_next_link_to_another_host_is_never_requested() {
+        let pages = FakePages::default();
+        let foreign = "http://192.0.2.1:9/v2/clients?page=2&per_page=2";
+        pages.serve(&page_url(1), page(&[2], 2, Some(foreign)));
+        let (_, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(matches!(
+            result,
+            Err(StreamError::Fetch(FetchError::ForeignHost { .. }))
+        ));
+        assert_eq!(pages.requested(), [page_url(1)]);
+    }
+
+    #[tokio::test]
+    async fn deletions_on_pages_read_send_the_walk_back_to_where_records_moved() {
+        let pages = FakePages::default();
+        // 6 records; after page 2 was read, 2 of them were deleted: page 3 says 4 in all, and
+        // record 2 moved onto page 2, which is read again.
+        pages
+            .serve(&page_url(1), page(&[6, 5], 6, Some(&page_url(2))))
+            .serve(&page_url(2), page(&[4, 3], 6, Some(&page_url(3))))
+            .serve(&page_url(2), page(&[3, 2], 4, Some(&page_url(3))))
+            .serve(&page_url(3), page(&[1], 4, None));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(result.is_ok());
+        assert!(ids.contains(&2), "{ids:?}");
+        assert_eq!(
+            pages.requested(),
+            [
+                page_url(1),
+                page_url(2),
+                page_url(3),
+                page_url(2),
+                page_url(3)
+            ]
+        );
+    }
+
+    #[test]
+    fn resume_links_step_back_a_page_unless_they_are_cursors() {
+        let links = links();
+        let url = links.resume("/v2/clients?page=5&per_page=2").unwrap();
+        assert_eq!(url.as_str(), format!("{API}clients?page=4&per_page=2"));
+        let url = links.resume("/v2/clients?page=1&per_page=2").unwrap();
+        assert_eq!(url.as_str(), format!("{API}clients?page=1&per_page=2"));
+        let url = links
+            .resume("/v2/clients?cursor=eyJpZCI6NH0&per_page=2")
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            format!("{API}clients?cursor=eyJpZCI6NH0&per_page=2")
+        );
+        assert!(links.resume("//elsewhere.example/v2/clients").is_err());
+        assert!(links.resume("/other/clients?page=2").is_err());
+    }
+
+    #[test]
+    fn next_links_are_stored_as_path_and_query() {
+        let (link, url) = links().next(&page_url(3)).unwrap();
+        assert_eq!(link, "/v2/clients?page=3&per_page=2");
+        assert_eq!(url.as_str(), page_url(3));
+        assert!(matches!(
+            links().next("https://api.example/v2/clients"),
+            Err(StreamError::Fetch(FetchError::ForeignHost { .. }))
+        ));
+    }
+}
