@@ -192,6 +192,10 @@ impl Faults {
     }
 }
 
+/// The longest a `stall` fault holds a response for a client that never hangs up, so a test
+/// without a timeout is slow rather than stuck.
+pub const STALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// One kind of injected fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
@@ -205,6 +209,9 @@ pub enum FaultKind {
     Status429,
     /// The response is delayed by this long (then served normally).
     Slow(Duration),
+    /// No response until the client hangs up (or [`STALL_LIMIT`] passes, then the normal
+    /// response): a server that stopped answering, for clients with a timeout.
+    Stall,
     /// The connection is reset before any response byte.
     ConnectionReset,
     /// Headers announce the full length, then the connection closes halfway through the body.
@@ -227,7 +234,7 @@ impl FromStr for FaultKind {
     type Err = String;
 
     /// Names as on the command line: `500`, `502`, `503`, `429`, `slow` (2 s) or `slow:250ms`,
-    /// `reset`, `truncate`, `malformed`, `huge`, `loop`, `foreign`, `missing-id`, `wrong-types`.
+    /// `stall`, `reset`, `truncate`, `malformed`, `huge`, `loop`, `foreign`, `missing-id`, `wrong-types`.
     fn from_str(s: &str) -> Result<Self, String> {
         if let Some(d) = s.strip_prefix("slow:") {
             return Ok(FaultKind::Slow(parse_duration(d)?));
@@ -238,6 +245,7 @@ impl FromStr for FaultKind {
             "503" => FaultKind::Status503,
             "429" => FaultKind::Status429,
             "slow" => FaultKind::Slow(Duration::from_secs(2)),
+            "stall" => FaultKind::Stall,
             "reset" => FaultKind::ConnectionReset,
             "truncate" => FaultKind::TruncatedBody,
             "malformed" => FaultKind::MalformedJson,
@@ -259,6 +267,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Status503 => f.write_str("503"),
             FaultKind::Status429 => f.write_str("429"),
             FaultKind::Slow(d) => write!(f, "slow:{}ms", d.as_millis()),
+            FaultKind::Stall => f.write_str("stall"),
             FaultKind::ConnectionReset => f.write_str("reset"),
             FaultKind::TruncatedBody => f.write_str("truncate"),
             FaultKind::MalformedJson => f.write_str("malformed"),

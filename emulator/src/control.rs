@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -14,11 +14,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::error::{json_response, message_body};
+use crate::api::query::Query;
 use crate::config::{FaultKind, Faults, RateLimit};
 use crate::data::mutate;
+use crate::dataset_counts::{expected_counts, expected_counts_in_windows};
+use crate::request_stats::RequestCounts;
 use crate::scheduled::ScheduledDeletion;
 use crate::state::{lock, read, write, App};
-use crate::stats::RequestCounts;
 
 type Shared = Arc<App>;
 
@@ -58,7 +60,7 @@ async fn create(
     body: Option<Json<Value>>,
 ) -> Response {
     let fields = body.map(|Json(v)| v).unwrap_or(Value::Null);
-    match mutate::create(&app, &stream, &fields) {
+    match mutate::create(&mut write(&app.data), &stream, &fields) {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => invalid(&e),
     }
@@ -70,15 +72,27 @@ async fn update(
     body: Option<Json<Value>>,
 ) -> Response {
     let fields = body.map(|Json(v)| v).unwrap_or(Value::Null);
-    match mutate::update(&app, &stream, id, &fields) {
+    match mutate::update(&mut write(&app.data), &stream, id, &fields) {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => crate::api::error::not_found(),
         Err(e) => invalid(&e),
     }
 }
 
-async fn delete(State(app): State<Shared>, Path((stream, id)): Path<(String, i64)>) -> Response {
-    match mutate::delete(&app, &stream, id) {
+/// `DELETE /__emulator/records/{stream}/{id}[?bump_parent=false]`.
+async fn delete(
+    State(app): State<Shared>,
+    Path((stream, id)): Path<(String, i64)>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let bump = match Query::parse(raw.as_deref()).get("bump_parent") {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return invalid(&format!("bump_parent must be true or false, got {other:?}"))
+        }
+    };
+    match mutate::delete(&mut write(&app.data), &stream, id, bump) {
         Ok(true) => Json(json!({ "deleted": true })).into_response(),
         Ok(false) => crate::api::error::not_found(),
         Err(e) => invalid(&e),
@@ -94,8 +108,34 @@ async fn reset_requests(State(app): State<Shared>) -> Json<Value> {
     Json(json!({ "reset": true }))
 }
 
-async fn counts(State(app): State<Shared>) -> Json<Value> {
-    Json(json!(crate::counts::expected_counts(&read(&app.data))))
+/// `GET /__emulator/counts[?from=YYYY-MM-DD&to=YYYY-MM-DD&window_days=365]`: with a range,
+/// report streams count rows per window (see [`expected_counts_in_windows`]).
+async fn counts(State(app): State<Shared>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw.as_deref());
+    if q.get("from").is_none() && q.get("to").is_none() && q.get("window_days").is_none() {
+        return Json(json!(expected_counts(&read(&app.data)))).into_response();
+    }
+    let day = |key: &str| {
+        q.get(key)
+            .and_then(crate::time::parse_date)
+            .ok_or_else(|| format!("{key}: expected a YYYY-MM-DD date"))
+    };
+    let days = q
+        .get("window_days")
+        .map_or(Ok(365), str::parse::<i32>)
+        .ok()
+        .filter(|d| *d > 0)
+        .ok_or_else(|| "window_days: expected a positive number of days".to_string());
+    match (day("from"), day("to"), days) {
+        (Ok(from), Ok(to), Ok(days)) => Json(json!(expected_counts_in_windows(
+            &read(&app.data),
+            from,
+            to,
+            days
+        )))
+        .into_response(),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => invalid(&e),
+    }
 }
 
 /// A fault kind in JSON: `"500"` (weight 1) or `{"kind": "slow:250ms", "weight": 3}`.
@@ -218,11 +258,11 @@ async fn schedule_deletion(
     if let Some(why) = deletion.invalid() {
         return invalid(&why);
     }
-    let mut waiting = lock(&app.scheduled);
-    waiting.push(deletion);
-    (StatusCode::CREATED, Json(waiting.clone())).into_response()
+    let mut schedule = lock(&app.scheduled);
+    schedule.push(deletion);
+    (StatusCode::CREATED, Json(schedule.waiting().to_vec())).into_response()
 }
 
 async fn scheduled_deletions(State(app): State<Shared>) -> Json<Vec<ScheduledDeletion>> {
-    Json(lock(&app.scheduled).clone())
+    Json(lock(&app.scheduled).waiting().to_vec())
 }

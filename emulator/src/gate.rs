@@ -14,16 +14,31 @@ use axum::response::Response;
 use crate::api::error::html;
 use crate::api::query::Query;
 use crate::auth;
-use crate::config::FaultKind;
+use crate::config::{FaultKind, STALL_LIMIT};
+use crate::data::mutate;
 use crate::faults;
 use crate::limits::{retry_after_secs, Bucket};
 use crate::net::Conn;
-use crate::scheduled;
-use crate::state::{lock, read, App};
+use crate::state::{lock, read, write, App};
 
 /// Marks a response that was never sent because its connection was reset.
 #[derive(Clone, Copy)]
 struct WasReset;
+
+/// Counts a hang-up if dropped while armed: the request's future went away before its stall
+/// ended, because its client closed the connection.
+struct HangupWatch {
+    app: Arc<App>,
+    armed: bool,
+}
+
+impl Drop for HangupWatch {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(&self.app.stats).hangups += 1;
+        }
+    }
+}
 
 /// The `/v2` gate: auth, limits, 403s and faults.
 pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
@@ -62,7 +77,7 @@ pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
     if forbidden {
         return auth::forbidden();
     }
-    scheduled::before_request(&app, &path);
+    apply_scheduled(&app, &path);
 
     let fault = lock(&app.faults).draw(req.method().as_str(), &path, &raw_query);
     let Some(fault) = fault else {
@@ -72,6 +87,18 @@ pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
     if let Some(resp) = faults::status_response(&fault) {
         count(&app, &fault);
         return resp;
+    }
+    if fault == FaultKind::Stall {
+        count(&app, &fault);
+        // The server drops this future when the client closes the connection; the watch counts
+        // that, so a test can tell a client that gave up from one that waited.
+        let mut watch = HangupWatch {
+            app: app.clone(),
+            armed: true,
+        };
+        tokio::time::sleep(STALL_LIMIT).await;
+        watch.armed = false;
+        return next.run(req).await;
     }
     if let Some(d) = faults::delay(&fault) {
         count(&app, &fault);
@@ -120,6 +147,25 @@ pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
             corrupted
         }
         None => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
+}
+
+/// Carries out the scheduled deletions due at this request to `path` (one that passed auth,
+/// limits and 403s, before any injected fault), before it is answered. The schedule stays locked
+/// until they are done, so a concurrent request to the same path waits for all of a deletion or
+/// sees none of it.
+fn apply_scheduled(app: &App, path: &str) {
+    let mut schedule = lock(&app.scheduled);
+    let due = schedule.due(path);
+    if due.is_empty() {
+        return;
+    }
+    let mut ds = write(&app.data);
+    for deletion in due {
+        for id in &deletion.ids {
+            // Validated when scheduled; an id deleted meanwhile is simply gone already.
+            let _ = mutate::delete(&mut ds, &deletion.stream, *id, true);
+        }
     }
 }
 

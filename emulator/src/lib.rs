@@ -11,31 +11,25 @@ mod api;
 mod auth;
 mod config;
 mod control;
-mod counts;
+mod credentials;
 mod data;
+mod dataset_counts;
 mod faults;
 mod gate;
+mod harvest_id;
 mod limits;
 mod net;
 mod render;
+mod request_stats;
 mod scheduled;
 mod server;
 mod state;
-mod stats;
 mod time;
 
 pub use config::{parse_duration, EmulatorConfig, FaultKind, Faults, RateLimit, Scale};
+pub use credentials::{
+    ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
+};
+pub use request_stats::RequestCounts;
 pub use scheduled::ScheduledDeletion;
 pub use server::Emulator;
-pub use stats::RequestCounts;
-
-/// The emulated account's id (send it as `Harvest-Account-Id` or `account_id`).
-pub const ACCOUNT_ID: &str = "1000001";
-/// The personal access token the emulator accepts.
-pub const PERSONAL_ACCESS_TOKEN: &str = "1000001.pt.emulator-personal-access-token";
-/// The OAuth client id the token endpoint accepts.
-pub const OAUTH_CLIENT_ID: &str = "emulator-client-id";
-/// The OAuth client secret the token endpoint accepts.
-pub const OAUTH_CLIENT_SECRET: &str = "emulator-client-secret";
-/// The OAuth refresh token the token endpoint accepts (it is returned unchanged on refresh).
-pub const OAUTH_REFRESH_TOKEN: &str = "emulator-refresh-token";

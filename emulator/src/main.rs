@@ -36,8 +36,8 @@ struct Args {
     /// Probability (0–1) that an API request gets a fault from --faults.
     #[arg(long, default_value_t = 0.0)]
     fault_rate: f64,
-    /// Fault kinds, comma-separated: 500,502,503,429,slow,slow:250ms,reset,truncate,malformed,
-    /// huge,loop,foreign,missing-id,wrong-types.
+    /// Fault kinds, comma-separated: 500,502,503,429,slow,slow:250ms,stall,reset,truncate,
+    /// malformed,huge,loop,foreign,missing-id,wrong-types.
     #[arg(long, value_delimiter = ',')]
     faults: Vec<FaultKind>,
     /// Seed of the fault draws.

@@ -6,7 +6,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::mutate;
-use crate::state::{lock, App};
 
 /// Records to delete once `after` more requests to `path` have been answered.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -41,28 +40,36 @@ impl ScheduledDeletion {
     }
 }
 
-/// Called for each request to `path` that passed auth, limits and 403s (before any injected
-/// fault), before it is answered: counts it against every deletion waiting on `path` and
-/// carries out those now due. The queue stays locked until they are done, so a concurrent
-/// request to the same path waits for all of a deletion or sees none of it.
-pub fn before_request(app: &App, path: &str) {
-    let mut waiting = lock(&app.scheduled);
-    let mut due = Vec::new();
-    waiting.retain_mut(|deletion| {
-        if deletion.path != path {
-            return true;
-        }
-        if deletion.after == 0 {
-            due.push(deletion.clone());
-            return false;
-        }
-        deletion.after -= 1;
-        true
-    });
-    for deletion in due {
-        for id in &deletion.ids {
-            // Validated when scheduled; an id deleted meanwhile is simply gone already.
-            let _ = mutate::delete(app, &deletion.stream, *id);
-        }
+/// The deletions waiting for their request, in the order they were scheduled.
+#[derive(Default)]
+pub struct Schedule(Vec<ScheduledDeletion>);
+
+impl Schedule {
+    /// Queues a deletion (validate it first with [`ScheduledDeletion::invalid`]).
+    pub fn push(&mut self, deletion: ScheduledDeletion) {
+        self.0.push(deletion);
+    }
+
+    /// The deletions still waiting.
+    pub fn waiting(&self) -> &[ScheduledDeletion] {
+        &self.0
+    }
+
+    /// Counts one request to `path` against every deletion waiting on it and hands back those
+    /// now due, for the request gate to carry out before the request is answered.
+    pub fn due(&mut self, path: &str) -> Vec<ScheduledDeletion> {
+        let mut due = Vec::new();
+        self.0.retain_mut(|deletion| {
+            if deletion.path != path {
+                return true;
+            }
+            if deletion.after == 0 {
+                due.push(deletion.clone());
+                return false;
+            }
+            deletion.after -= 1;
+            true
+        });
+        due
     }
 }

@@ -12,11 +12,12 @@ use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::config::{EmulatorConfig, Faults, RateLimit};
+use crate::data::mutate;
 use crate::net::{Conn, ResettableListener};
+use crate::request_stats::RequestCounts;
 use crate::scheduled::ScheduledDeletion;
 use crate::state::{lock, read, write, App};
-use crate::stats::RequestCounts;
-use crate::{api, auth, control, counts, gate};
+use crate::{api, control, dataset_counts, gate, harvest_id};
 
 /// A running emulator. Dropping it shuts the server down.
 pub struct Emulator {
@@ -35,11 +36,11 @@ fn router(app: Arc<App>) -> Router {
     let id = Router::new()
         .route(
             "/id/api/v2/oauth2/token",
-            axum::routing::post(auth::token_endpoint),
+            axum::routing::post(harvest_id::token_endpoint),
         )
         .route(
             "/id/api/v2/accounts",
-            axum::routing::get(auth::accounts_endpoint),
+            axum::routing::get(harvest_id::accounts_endpoint),
         );
     v2.merge(id)
         .layer(middleware::from_fn_with_state(app.clone(), gate::count))
@@ -127,9 +128,25 @@ impl Emulator {
         format!("http://{}/__emulator", self.addr)
     }
 
-    /// Records per connector stream as the emulator would serve them now (see [`crate::counts`]).
+    /// Records per connector stream as the emulator would serve them now (see [`crate::dataset_counts`]).
     pub fn expected_counts(&self) -> BTreeMap<String, u64> {
-        counts::expected_counts(&read(&self.app.data))
+        dataset_counts::expected_counts(&read(&self.app.data))
+    }
+
+    /// [`Emulator::expected_counts`], except that windowed report streams count the rows of a
+    /// sync from `from` to `to` (`YYYY-MM-DD`, inclusive) in windows of `window_days` days, as the
+    /// connector reads them. Panics on a date that is not `YYYY-MM-DD`: a test bug.
+    pub fn expected_counts_in_windows(
+        &self,
+        from: &str,
+        to: &str,
+        window_days: u32,
+    ) -> BTreeMap<String, u64> {
+        let day = |d: &str| {
+            crate::time::parse_date(d).unwrap_or_else(|| panic!("{d:?} is not YYYY-MM-DD"))
+        };
+        let days = i32::try_from(window_days.max(1)).unwrap_or(i32::MAX);
+        dataset_counts::expected_counts_in_windows(&read(&self.app.data), day(from), day(to), days)
     }
 
     /// Requests answered so far (control API excluded).
@@ -158,9 +175,10 @@ impl Emulator {
     }
 
     /// Creates a record in `stream` (a connector stream name) from `fields` and returns it as
-    /// served. Panics on an unknown stream or a field the stream does not have: a test bug.
+    /// served; a child's parent changes as Harvest's would unless `fields` has
+    /// `"bump_parent": false`. Panics on an unknown stream or a field the stream does not have: a test bug.
     pub fn create(&self, stream: &str, fields: serde_json::Value) -> serde_json::Value {
-        crate::data::mutate::create(&self.app, stream, &fields)
+        mutate::create(&mut write(&self.app.data), stream, &fields)
             .unwrap_or_else(|e| panic!("create {stream}: {e}"))
     }
 
@@ -172,7 +190,7 @@ impl Emulator {
         id: i64,
         fields: serde_json::Value,
     ) -> Option<serde_json::Value> {
-        match crate::data::mutate::update(&self.app, stream, id, &fields) {
+        match mutate::update(&mut write(&self.app.data), stream, id, &fields) {
             Ok(v) => v,
             Err(e) => panic!("update {stream}/{id}: {e}"),
         }
@@ -187,9 +205,18 @@ impl Emulator {
         lock(&self.app.scheduled).push(deletion);
     }
 
-    /// Deletes a record; `false` if there was none. Panics on an unknown stream.
+    /// Deletes a record (a payment's invoice is settled again, as Harvest does); `false` if there
+    /// was none. Panics on an unknown stream.
     pub fn delete(&self, stream: &str, id: i64) -> bool {
-        crate::data::mutate::delete(&self.app, stream, id)
+        mutate::delete(&mut write(&self.app.data), stream, id, true)
+            .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
+    }
+
+    /// Deletes a child record and leaves its parent exactly as it was (no `updated_at` bump, no
+    /// `due_amount` change), as a change Harvest does not reflect on the parent; `false` if there
+    /// was none. Panics on a stream without parents.
+    pub fn delete_without_bumping_parent(&self, stream: &str, id: i64) -> bool {
+        mutate::delete(&mut write(&self.app.data), stream, id, false)
             .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
     }
 }

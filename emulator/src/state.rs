@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::auth::Tokens;
 use crate::config::{EmulatorConfig, Faults, RateLimit};
+use crate::credentials::Tokens;
 use crate::data::model::Ix;
 use crate::data::Dataset;
 use crate::faults::FaultState;
 use crate::limits::Limiter;
-use crate::scheduled::ScheduledDeletion;
-use crate::stats::RequestCounts;
+use crate::request_stats::RequestCounts;
+use crate::scheduled::Schedule;
 
 /// Settings that the control API can change while the emulator runs.
 #[derive(Clone, Debug)]
@@ -54,8 +54,8 @@ pub struct App {
     pub faults: Mutex<FaultState>,
     pub tokens: Mutex<Tokens>,
     pub stats: Mutex<RequestCounts>,
-    /// Deletions waiting for a request count (see [`crate::scheduled`]).
-    pub scheduled: Mutex<Vec<ScheduledDeletion>>,
+    /// Deletions waiting for a request count (the request gate carries them out).
+    pub scheduled: Mutex<Schedule>,
     /// Where the server listens (the fallback origin of links when a request has no `Host`).
     pub local_addr: std::net::SocketAddr,
 }
@@ -91,7 +91,7 @@ impl App {
             faults: Mutex::new(FaultState::new(config.faults.clone())),
             tokens: Mutex::new(Tokens::default()),
             stats: Mutex::new(RequestCounts::default()),
-            scheduled: Mutex::new(Vec::new()),
+            scheduled: Mutex::new(Schedule::default()),
             local_addr,
         }
     }

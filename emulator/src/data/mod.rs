@@ -3,6 +3,7 @@
 pub mod generate;
 pub mod model;
 pub mod mutate;
+mod parents;
 mod pools;
 mod table;
 

@@ -8,10 +8,10 @@
 use serde_json::{Map, Value};
 
 use super::model::*;
+use super::parents::{bump_parent, ESTIMATE_EVENTS, INVOICE_EVENTS};
 use super::{Dataset, Row, Table};
 use crate::render::json::Json;
 use crate::render::{patch, records};
-use crate::state::{write, App};
 use crate::time::{self, DAY};
 
 /// Typed field updates and parent links of a row kind.
@@ -45,6 +45,27 @@ fn date(v: &Value) -> Result<i32, String> {
     v.as_str()
         .and_then(time::parse_date)
         .ok_or_else(|| format!("expected a YYYY-MM-DD date, got {v}"))
+}
+
+fn datetime(v: &Value) -> Result<i64, String> {
+    v.as_str()
+        .and_then(time::parse_datetime)
+        .ok_or_else(|| format!("expected a YYYY-MM-DDTHH:MM:SSZ datetime, got {v}"))
+}
+
+/// An `event_type` of either kind (null for a plain message); which kind the stream takes is
+/// checked before any row changes (see [`check_event_type`]).
+fn event_type(v: &Value) -> Result<Option<&'static str>, String> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let s = v.as_str().unwrap_or_default();
+    INVOICE_EVENTS
+        .iter()
+        .chain(ESTIMATE_EVENTS)
+        .find(|e| **e == s)
+        .map(|e| Some(*e))
+        .ok_or_else(|| format!("unknown event_type {v}"))
 }
 
 fn hundredths(v: &Value) -> Result<i64, String> {
@@ -107,7 +128,13 @@ typed!(Project {
     "is_active" => |r, v| r.is_active = boolean(v)?,
 });
 typed!(UserAssignment { "is_active" => |r, v| r.is_active = boolean(v)? });
-typed!(TaskAssignment { "is_active" => |r, v| r.is_active = boolean(v)? });
+// Stored, not overrides: project assignments embed task assignments from these fields.
+typed!(TaskAssignment {
+    "is_active" => |r, v| r.is_active = boolean(v)?,
+    "billable" => |r, v| r.billable = boolean(v)?,
+    "hourly_rate" => |r, v| r.hourly_rate = if v.is_null() { None } else { Some(hundredths(v)?) },
+    "budget" => |r, v| r.budget = if v.is_null() { None } else { Some(hundredths(v)?) },
+});
 typed!(Role { "name" => |r, v| r.name = string(v)? });
 typed!(Rate {
     "amount" => |r, v| r.amount = hundredths(v)?,
@@ -128,8 +155,17 @@ typed!(Estimate {
     "state" => |r, v| r.state = string(v)?,
     "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
 }, fresh: |r, today| { r.issue_date = Some(today); r.state = "draft".into(); });
-typed!(Message {}, parent: parent);
-typed!(Payment { "amount" => |r, v| r.amount = hundredths(v)? }, parent: invoice);
+typed!(Message {
+    "event_type" => |r, v| r.event_type = event_type(v)?,
+}, parent: parent, fresh: |r, _today| r.event_type = None);
+typed!(Payment {
+    "amount" => |r, v| r.amount = hundredths(v)?,
+    "paid_at" => |r, v| r.paid_at = if v.is_null() { None } else { Some(datetime(v)?) },
+    "paid_date" => |r, v| r.paid_date = if v.is_null() { None } else { Some(date(v)?) },
+}, parent: invoice, fresh: |r, today| {
+    r.paid_at = Some(time::now_secs());
+    r.paid_date = Some(today);
+});
 typed!(Expense {
     "spent_date" => |r, v| r.spent_date = date(v)?,
     "total_cost" => |r, v| r.total_cost = hundredths(v)?,
@@ -227,7 +263,11 @@ fn fields_of(fields: &Value) -> Result<Map<String, Value>, String> {
     }
 }
 
-fn create_in<T: Mutable>(ds: &mut Dataset, a: &Access<T>, fields: &Value) -> Result<Value, String> {
+fn create_in<T: Mutable>(
+    ds: &mut Dataset,
+    a: &Access<T>,
+    fields: &Value,
+) -> Result<(Value, Ix), String> {
     let fields = fields_of(fields)?;
     let parent = match (a.parent, fields.get("parent_id")) {
         (Some(find), Some(v)) => {
@@ -257,7 +297,7 @@ fn create_in<T: Mutable>(ds: &mut Dataset, a: &Access<T>, fields: &Value) -> Res
         (a.table)(ds).hide(ix);
         return Err(e);
     }
-    Ok(rendered(ds, a, ix))
+    Ok((rendered(ds, a, ix), ix))
 }
 
 fn update_in<T: Mutable>(
@@ -265,24 +305,22 @@ fn update_in<T: Mutable>(
     a: &Access<T>,
     id: i64,
     fields: &Value,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Ix>, String> {
     let fields = fields_of(fields)?;
     let Some(ix) = (a.table)(ds).find(id) else {
         return Ok(None);
     };
     apply_fields(ds, a, ix, &fields)?;
-    Ok(Some(rendered(ds, a, ix)))
+    Ok(Some(ix))
 }
 
-fn delete_in<T: Mutable>(ds: &mut Dataset, a: &Access<T>, id: i64) -> bool {
+fn delete_in<T: Mutable>(ds: &mut Dataset, a: &Access<T>, id: i64) -> Option<Ix> {
     let table = (a.table)(ds);
-    let Some(ix) = table.find(id) else {
-        return false;
-    };
+    let ix = table.find(id)?;
     table.hide(ix);
     table.overrides.remove(&ix);
     ds.touch();
-    true
+    Some(ix)
 }
 
 enum Op<'a> {
@@ -291,18 +329,27 @@ enum Op<'a> {
     Delete(i64),
 }
 
-enum Done {
-    Created(Value),
-    Updated(Option<Value>),
-    Deleted(bool),
+/// What an operation did: the row it touched (none for an unknown id) and, for a create or an
+/// update, the record as served afterwards.
+struct Done {
+    ix: Option<Ix>,
+    record: Option<Value>,
 }
 
 fn run<T: Mutable>(ds: &mut Dataset, a: Access<T>, op: Op<'_>) -> Result<Done, String> {
-    Ok(match op {
-        Op::Create(f) => Done::Created(create_in(ds, &a, f)?),
-        Op::Update(id, f) => Done::Updated(update_in(ds, &a, id, f)?),
-        Op::Delete(id) => Done::Deleted(delete_in(ds, &a, id)),
-    })
+    let (ix, render) = match op {
+        Op::Create(f) => {
+            let (record, ix) = create_in(ds, &a, f)?;
+            return Ok(Done {
+                ix: Some(ix),
+                record: Some(record),
+            });
+        }
+        Op::Update(id, f) => (update_in(ds, &a, id, f)?, true),
+        Op::Delete(id) => (delete_in(ds, &a, id), false),
+    };
+    let record = ix.filter(|_| render).map(|ix| rendered(ds, &a, ix));
+    Ok(Done { ix, record })
 }
 
 /// The connector stream names the control API can mutate.
@@ -329,9 +376,7 @@ pub const STREAMS: &[&str] = &[
     "users",
 ];
 
-fn dispatch(app: &App, stream: &str, op: Op<'_>) -> Result<Done, String> {
-    let mut guard = write(&app.data);
-    let ds = &mut *guard;
+fn dispatch(ds: &mut Dataset, stream: &str, op: Op<'_>) -> Result<Done, String> {
     macro_rules! acc {
         ($field:ident, $render:expr) => {
             Access {
@@ -454,27 +499,99 @@ fn dispatch(app: &App, stream: &str, op: Op<'_>) -> Result<Done, String> {
     }
 }
 
+/// The streams whose records have a parent record (`parent_id`), so `bump_parent` applies.
+const CHILD_STREAMS: &[&str] = &[
+    "billable_rates",
+    "cost_rates",
+    "estimate_messages",
+    "invoice_messages",
+    "invoice_payments",
+];
+
+/// Takes the control option `"bump_parent"` out of `fields` (default `true`): whether a child
+/// change also changes its parent as Harvest would, or leaves it untouched.
+fn take_bump_parent(stream: &str, fields: &Value) -> Result<(Value, bool), String> {
+    let mut fields = fields.clone();
+    let Some(v) = fields.as_object_mut().and_then(|m| m.remove("bump_parent")) else {
+        return Ok((fields, true));
+    };
+    let bump = v.as_bool().ok_or("bump_parent must be true or false")?;
+    check_child(stream, bump)?;
+    Ok((fields, bump))
+}
+
+/// Refuses `bump_parent: false` on a stream without parents: a test that means to leave a parent
+/// untouched names a stream that has one.
+fn check_child(stream: &str, bump: bool) -> Result<(), String> {
+    if bump || CHILD_STREAMS.contains(&stream) || !STREAMS.contains(&stream) {
+        return Ok(());
+    }
+    Err(format!(
+        "{stream} has no parent; bump_parent applies to {}",
+        CHILD_STREAMS.join(", ")
+    ))
+}
+
+/// Refuses an `event_type` the stream's messages cannot have, before any row changes.
+fn check_event_type(stream: &str, fields: &Value) -> Result<(), String> {
+    let events = match stream {
+        "invoice_messages" => INVOICE_EVENTS,
+        "estimate_messages" => ESTIMATE_EVENTS,
+        _ => return Ok(()),
+    };
+    match fields.get("event_type") {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) if v.as_str().is_some_and(|s| events.contains(&s)) => Ok(()),
+        Some(v) => Err(format!(
+            "event_type {v} is not one of {stream}'s: {} (or null)",
+            events.join(", ")
+        )),
+    }
+}
+
 /// Creates a record modelled on the stream's newest one, with `fields` applied. Child streams
-/// take `"parent_id"` (the invoice, estimate or user id) and default to the newest row's parent.
-pub fn create(app: &App, stream: &str, fields: &Value) -> Result<Value, String> {
-    match dispatch(app, stream, Op::Create(fields))? {
-        Done::Created(v) => Ok(v),
-        _ => unreachable!("create answers Created"),
+/// take `"parent_id"` (the invoice, estimate or user id) and default to the newest row's parent;
+/// their parent changes as Harvest's would unless `"bump_parent": false`.
+pub fn create(ds: &mut Dataset, stream: &str, fields: &Value) -> Result<Value, String> {
+    let (fields, bump) = take_bump_parent(stream, fields)?;
+    check_event_type(stream, &fields)?;
+    let done = dispatch(ds, stream, Op::Create(&fields))?;
+    let ix = done.ix.ok_or("create made no record")?;
+    if bump {
+        bump_parent(ds, stream, ix, true);
     }
+    done.record.ok_or_else(|| "create made no record".into())
 }
 
-/// Updates a record (bumping `updated_at`); `Ok(None)` if the id is unknown.
-pub fn update(app: &App, stream: &str, id: i64, fields: &Value) -> Result<Option<Value>, String> {
-    match dispatch(app, stream, Op::Update(id, fields))? {
-        Done::Updated(v) => Ok(v),
-        _ => unreachable!("update answers Updated"),
+/// Updates a record (bumping `updated_at`, and its parent's as [`create`] does unless
+/// `"bump_parent": false`); `Ok(None)` if the id is unknown.
+pub fn update(
+    ds: &mut Dataset,
+    stream: &str,
+    id: i64,
+    fields: &Value,
+) -> Result<Option<Value>, String> {
+    let (fields, bump) = take_bump_parent(stream, fields)?;
+    check_event_type(stream, &fields)?;
+    let done = dispatch(ds, stream, Op::Update(id, &fields))?;
+    if let (Some(ix), true) = (done.ix, bump) {
+        bump_parent(ds, stream, ix, fields.get("event_type").is_some());
     }
+    Ok(done.record)
 }
 
-/// Deletes a record; `Ok(false)` if the id is unknown.
-pub fn delete(app: &App, stream: &str, id: i64) -> Result<bool, String> {
-    match dispatch(app, stream, Op::Delete(id))? {
-        Done::Deleted(v) => Ok(v),
-        _ => unreachable!("delete answers Deleted"),
+/// Deletes a record (changing its parent as Harvest would, unless `bump_parent` is false);
+/// `Ok(false)` if the id is unknown.
+pub fn delete(
+    ds: &mut Dataset,
+    stream: &str,
+    id: i64,
+    bump_parent_too: bool,
+) -> Result<bool, String> {
+    check_child(stream, bump_parent_too)?;
+    let done = dispatch(ds, stream, Op::Delete(id))?;
+    if let (Some(ix), true) = (done.ix, bump_parent_too) {
+        bump_parent(ds, stream, ix, false);
     }
+    Ok(done.ix.is_some())
 }

@@ -1,7 +1,7 @@
 //! The `harvest-emulator` binary: prints the address it listens on as its first stdout line,
 //! serves what its flags say, and refuses bad flags.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

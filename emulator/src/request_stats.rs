@@ -16,6 +16,8 @@ pub struct RequestCounts {
     pub by_status: BTreeMap<u16, u64>,
     /// Per injected fault kind (`500`, `reset`, `loop`…): what the fault injector did.
     pub faults: BTreeMap<String, u64>,
+    /// Stalled requests (the `stall` fault) whose client hung up before the stall ended.
+    pub hangups: u64,
 }
 
 impl RequestCounts {

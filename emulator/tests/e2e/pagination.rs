@@ -2,7 +2,7 @@
 //! invoices, estimates and reports, keyset cursors on the other lists, `per_page` 1–2000 with
 //! 2000 as default. Walking `links.next` to the end yields every record exactly once.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -340,6 +340,7 @@ fn links_keep_the_filters_sorted_by_name_and_never_the_credentials() {
     assert!(next.starts_with(&format!("{}/time_entries?", emu.api_url())));
     // The filtered walk serves only that user's entries and stays filtered to the end.
     let (records, _) = common::walk(&c, next, "time_entries");
+    assert!(!records.is_empty());
     assert!(records.iter().all(|r| r["user"]["id"] == me));
 }
 

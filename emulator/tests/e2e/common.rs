@@ -1,8 +1,6 @@
 //! Helpers shared by the emulator's integration tests: a client with Harvest's headers and
 //! walkers that follow `links.next` to the end.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 

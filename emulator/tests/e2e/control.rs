@@ -2,7 +2,7 @@
 //! deleted while the emulator serves, per-path request counts, expected counts, and faults,
 //! limits and 403s changed at run time. The same operations exist on [`Emulator`].
 
-mod common;
+use crate::common;
 
 use harvest_emulator::{Emulator, EmulatorConfig, Scale};
 use reqwest::blocking::Client;
@@ -216,6 +216,7 @@ fn typed_fields_drive_filters_and_order() {
     assert_eq!(found["name"], "Archived Ltd");
     // Projects of that client name it anew.
     let projects = common::all(&c, &format!("{api}/projects?client_id={id}"), "projects");
+    assert!(!projects.is_empty());
     assert!(projects
         .iter()
         .all(|p| p["client"]["name"] == "Archived Ltd"));
@@ -425,6 +426,7 @@ fn a_scheduled_deletion_lands_between_the_same_two_requests_every_time() {
     assert_eq!(common::control(&c, "GET", &url, None).1, json!([pending]));
     let third = common::get_json(&c, &entries);
     assert_eq!(third["total_entries"].as_u64(), Some(total - 3));
+    assert!(!third["time_entries"].as_array().unwrap().is_empty());
     assert!(common::ids(third["time_entries"].as_array().unwrap())
         .iter()
         .all(|id| !doomed.contains(id)));

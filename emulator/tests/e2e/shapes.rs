@@ -2,13 +2,13 @@
 //! schemas are generated from) serves exactly its fields with their types, and on the Tiny
 //! dataset every stream is non-empty and every nullable field is null somewhere and set somewhere.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-const ENDPOINTS: &str = include_str!("fixtures/endpoints.json");
+const ENDPOINTS: &str = include_str!("../fixtures/endpoints.json");
 
 /// Report windows covering the whole generated range (each at most 365 days).
 const WINDOWS: &[(&str, &str)] = &[
@@ -97,6 +97,7 @@ fn every_endpoint_serves_its_documented_shape_and_nullable_coverage() {
     let c = common::client();
     let api = emu.api_url();
     let endpoints: Vec<Value> = serde_json::from_str(ENDPOINTS).unwrap();
+    assert!(!endpoints.is_empty());
     let mut ids_of: BTreeMap<String, Vec<(i64, Value)>> = BTreeMap::new();
     let mut problems = Vec::new();
     for e in &endpoints {

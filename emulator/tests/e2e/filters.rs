@@ -3,7 +3,7 @@
 //! `updated_at`; `updated_since` strictly later; `from`/`to` inclusive; `is_active` and the id
 //! filters. Reports need `from`/`to` within 365 days, and their rows add up to the entity data.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +39,7 @@ fn lists_are_newest_created_first_or_by_their_documented_date() {
     ];
     for stream in by_created {
         let records = common::all(&c, &format!("{api}/{stream}"), stream);
+        assert!(records.len() > 1, "{stream}: too few records to compare");
         for w in records.windows(2) {
             let (a, b) = (text(&w[0]["created_at"]), text(&w[1]["created_at"]));
             assert!(a >= b, "{stream}: {a} before {b}");
@@ -54,6 +55,7 @@ fn lists_are_newest_created_first_or_by_their_documented_date() {
         ("estimates", "issue_date"),
     ] {
         let records = common::all(&c, &format!("{api}/{stream}"), stream);
+        assert!(records.len() > 1, "{stream}: too few records to compare");
         for w in records.windows(2) {
             let (a, b) = (text(&w[0][date]), text(&w[1][date]));
             assert!(a >= b, "{stream}: {date} {a} before {b}");
@@ -157,6 +159,7 @@ fn from_and_to_select_dates_inclusively() {
             "{stream}: bounds are inclusive"
         );
         let only_from = common::all(&c, &format!("{api}/{stream}?from={to}"), stream);
+        assert!(!only_from.is_empty(), "{stream}: from alone");
         assert!(
             only_from.iter().all(|r| text(&r[date]) >= *to),
             "{stream}: from alone"
@@ -537,6 +540,7 @@ fn report_options_follow_harvest_defaults() {
     let default = amounts("");
     let included = amounts("&include_fixed_fee=true");
     assert_eq!(default, amounts("&include_fixed_fee=false"));
+    assert!(!default.is_empty());
     for (project, amount) in &default {
         if fixed.contains(project) {
             assert_eq!(*amount, 0, "fixed-fee project {project} by default");
@@ -570,6 +574,7 @@ fn report_options_follow_harvest_defaults() {
             "results",
         );
         let want = projects.iter().filter(|p| p["is_active"] == flag).count();
+        assert!(want > 0, "projects with is_active={flag}");
         assert_eq!(rows.len(), want, "project_budget is_active={flag}");
         assert!(rows.iter().all(|r| r["is_active"] == flag));
     }

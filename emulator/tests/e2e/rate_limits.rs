@@ -5,7 +5,7 @@
 //! pass is minutes long, and the one test that needs a window to pass waits exactly the
 //! `Retry-After` the emulator sent, as a client would. Assertions are on statuses and headers.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! nullable field is null somewhere and set somewhere on the Tiny dataset is checked field by
 //! field in `shapes.rs`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
@@ -80,6 +80,7 @@ fn every_connector_stream_has_records_on_the_tiny_dataset() {
         "contacts",
         "cost_rates",
         "estimate_item_categories",
+        "estimate_line_items",
         "estimate_messages",
         "estimates",
         "expense_categories",
@@ -89,6 +90,7 @@ fn every_connector_stream_has_records_on_the_tiny_dataset() {
         "expenses_projects",
         "expenses_team",
         "invoice_item_categories",
+        "invoice_line_items",
         "invoice_messages",
         "invoice_payments",
         "invoices",
@@ -100,11 +102,15 @@ fn every_connector_stream_has_records_on_the_tiny_dataset() {
         "tasks",
         "time_clients",
         "time_entries",
+        "time_entry_external_reference",
         "time_projects",
         "time_tasks",
         "time_team",
         "uninvoiced",
         "user_assignments",
+        "user_project_tasks",
+        "user_roles",
+        "user_teammates",
         "users",
     ];
     assert_eq!(
@@ -224,5 +230,104 @@ fn nested_objects_agree_with_the_records_they_name() {
         );
         let day = te["spent_date"].as_str().unwrap();
         assert!(("2024-07-01"..="2026-06-30").contains(&day), "{day}");
+    }
+}
+
+#[test]
+fn derived_stream_counts_are_what_the_api_serves() {
+    let emu = common::tiny();
+    let counts = emu.expected_counts();
+    let c = common::client();
+    let api = emu.api_url();
+    let sum = |records: &[Value], f: &dyn Fn(&Value) -> usize| -> u64 {
+        records.iter().map(f).sum::<usize>() as u64
+    };
+    let items = |v: &Value| v["line_items"].as_array().map_or(0, Vec::len);
+    let invoices = common::all(&c, &format!("{api}/invoices"), "invoices");
+    assert_eq!(counts["invoice_line_items"], sum(&invoices, &items));
+    let estimates = common::all(&c, &format!("{api}/estimates"), "estimates");
+    assert_eq!(counts["estimate_line_items"], sum(&estimates, &items));
+    let entries = common::all(&c, &format!("{api}/time_entries"), "time_entries");
+    assert_eq!(
+        counts["time_entry_external_reference"],
+        sum(&entries, &|te| usize::from(
+            !te["external_reference"].is_null()
+        ))
+    );
+    let roles = common::all(&c, &format!("{api}/roles"), "roles");
+    assert_eq!(
+        counts["user_roles"],
+        sum(&roles, &|r| r["user_ids"].as_array().map_or(0, Vec::len))
+    );
+    let users = common::all(&c, &format!("{api}/users"), "users");
+    assert!(!users.is_empty());
+    let (mut tasks, mut teammates) = (0, 0);
+    for u in &users {
+        let assignments = common::all(
+            &c,
+            &format!("{api}/users/{}/project_assignments", u["id"]),
+            "project_assignments",
+        );
+        tasks += sum(&assignments, &|pa| {
+            pa["task_assignments"].as_array().map_or(0, Vec::len)
+        });
+        let url = format!("{api}/users/{}/teammates", u["id"]);
+        if common::status(&c, &url) == 200 {
+            teammates += common::all(&c, &url, "teammates").len() as u64;
+        }
+    }
+    assert_eq!(counts["user_project_tasks"], tasks);
+    assert_eq!(counts["user_teammates"], teammates);
+}
+
+#[test]
+fn report_counts_per_window_are_the_rows_of_each_window() {
+    let emu = common::tiny();
+    let c = common::client();
+    let api = emu.api_url();
+    let (from, to) = ("2024-03-01", "2026-06-30");
+    let windows = [
+        ("2024-03-01", "2025-02-28"),
+        ("2025-03-01", "2026-02-28"),
+        ("2026-03-01", "2026-06-30"),
+    ];
+    let windowed = emu.expected_counts_in_windows(from, to, 365);
+    let whole = emu.expected_counts();
+    for (stream, path) in [
+        ("time_clients", "reports/time/clients"),
+        ("time_team", "reports/time/team"),
+        ("expenses_categories", "reports/expenses/categories"),
+        ("uninvoiced", "reports/uninvoiced"),
+    ] {
+        let rows: u64 = windows
+            .iter()
+            .map(|(a, b)| {
+                common::all(&c, &format!("{api}/{path}?from={a}&to={b}"), "results").len() as u64
+            })
+            .sum();
+        assert!(rows > 0, "{stream} has rows");
+        assert_eq!(windowed[stream], rows, "{stream}: rows summed over windows");
+        assert!(
+            windowed[stream] > whole[stream],
+            "{stream}: a subject recurs across windows"
+        );
+    }
+    assert_eq!(windowed["project_budget"], whole["project_budget"]);
+    assert_eq!(windowed["time_entries"], whole["time_entries"]);
+    // The control API answers the same, and refuses a range it cannot read.
+    let url = format!(
+        "{}/counts?from={from}&to={to}&window_days=365",
+        emu.control_url()
+    );
+    let (status, body) = common::control(&c, "GET", &url, None);
+    assert_eq!(status, 200);
+    assert_eq!(body, serde_json::json!(windowed));
+    for bad in [
+        "from=2024-13-01&to=2026-06-30",
+        "from=2024-01-01",
+        "from=2024-01-01&to=2026-06-30&window_days=0",
+    ] {
+        let url = format!("{}/counts?{bad}", emu.control_url());
+        assert_eq!(common::control(&c, "GET", &url, None).0, 422, "{bad}");
     }
 }

@@ -4,7 +4,7 @@
 //! (refresh_token grant, expiring access tokens) and accounts endpoint, and a `Date` header on
 //! every response.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

@@ -3,7 +3,7 @@
 //! produced and looks as it should on the wire, faults can be limited to paths, and tokens can
 //! expire after N requests until an OAuth refresh.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 
@@ -133,6 +133,33 @@ fn a_slow_response_is_then_served_normally() {
 }
 
 #[test]
+fn a_stalled_response_is_held_until_the_client_hangs_up() {
+    let emu = always(FaultKind::Stall);
+    let impatient = Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = impatient
+        .get(format!("{}/clients", emu.api_url()))
+        .header("User-Agent", common::UA)
+        .bearer_auth(harvest_emulator::PERSONAL_ACCESS_TOKEN)
+        .header("Harvest-Account-Id", harvest_emulator::ACCOUNT_ID)
+        .send()
+        .expect_err("no response before the client gives up");
+    assert!(err.is_timeout(), "{err}");
+    drop(impatient);
+    // The emulator learns of the hang-up from the closed connection, on its own threads.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while emu.request_counts().hangups == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let counts = emu.request_counts();
+    assert_eq!(counts.hangups, 1, "the stall ended with the connection");
+    assert_eq!(counts.faults["stall"], 1);
+    assert!(counts.by_status.is_empty(), "no status was sent");
+}
+
+#[test]
 fn a_reset_connection_sends_no_response() {
     let emu = always(FaultKind::ConnectionReset);
     let c = common::client();
@@ -217,6 +244,10 @@ fn record_faults_damage_only_the_first_record() {
     let c = common::client();
     let page = common::get_json(&c, &format!("{}/clients", emu.api_url()));
     let records = page["clients"].as_array().unwrap();
+    assert!(
+        records.len() > 1,
+        "a page with more than the damaged record"
+    );
     assert!(records[0].get("id").is_none() && records[0]["name"].is_string());
     assert!(records[1..].iter().all(|r| r["id"].is_i64()));
 
@@ -289,6 +320,7 @@ fn fault_kinds_parse_and_print_as_on_the_command_line() {
         "503",
         "429",
         "slow:250ms",
+        "stall",
         "reset",
         "truncate",
         "malformed",

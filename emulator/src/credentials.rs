@@ -1,0 +1,63 @@
+//! The credentials the emulated account accepts, and the OAuth access tokens it has issued.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The emulated account's id (send it as `Harvest-Account-Id` or `account_id`).
+pub const ACCOUNT_ID: &str = "1000001";
+/// The personal access token the emulator accepts.
+pub const PERSONAL_ACCESS_TOKEN: &str = "1000001.pt.emulator-personal-access-token";
+/// The OAuth client id the token endpoint accepts.
+pub const OAUTH_CLIENT_ID: &str = "emulator-client-id";
+/// The OAuth client secret the token endpoint accepts.
+pub const OAUTH_CLIENT_SECRET: &str = "emulator-client-secret";
+/// The OAuth refresh token the token endpoint accepts (it is returned unchanged on refresh).
+pub const OAUTH_REFRESH_TOKEN: &str = "emulator-refresh-token";
+
+/// Issued OAuth access tokens and per-token use counts (for expiring tokens).
+#[derive(Default)]
+pub struct Tokens {
+    issued: HashMap<String, Instant>,
+    uses: HashMap<String, u64>,
+    counter: u64,
+}
+
+impl Tokens {
+    /// Issues a fresh access token valid for `ttl`.
+    pub fn issue(&mut self, ttl: Duration) -> String {
+        self.counter += 1;
+        let token = format!("emulator-access-token-{}", self.counter);
+        self.issued.insert(token.clone(), Instant::now() + ttl);
+        token
+    }
+
+    /// Whether `token` is valid now; counts one use of it. After `expires_after` uses a token
+    /// stops working, as a token expiring mid-sync would.
+    pub fn accept(&mut self, token: &str, expires_after: Option<u64>) -> bool {
+        let known = token == PERSONAL_ACCESS_TOKEN
+            || self
+                .issued
+                .get(token)
+                .is_some_and(|&expiry| Instant::now() < expiry);
+        if !known {
+            return false;
+        }
+        let uses = self.uses.entry(token.to_string()).or_default();
+        *uses += 1;
+        expires_after.is_none_or(|n| *uses <= n)
+    }
+
+    /// Whether `token` is known and unexpired, without counting a use.
+    pub fn is_valid(&self, token: &str) -> bool {
+        token == PERSONAL_ACCESS_TOKEN
+            || self
+                .issued
+                .get(token)
+                .is_some_and(|&expiry| Instant::now() < expiry)
+    }
+
+    /// Restarts every token's use budget.
+    pub fn reset_uses(&mut self) {
+        self.uses.clear();
+    }
+}
