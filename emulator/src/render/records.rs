@@ -753,3 +753,30 @@ pub fn time_entry(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_stamps(te.created_at, te.updated_at);
     w.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Scale;
+
+    fn rendered(render: impl Fn(&mut Json)) -> serde_json::Value {
+        let mut w = Json::with_capacity(1024);
+        render(&mut w);
+        serde_json::from_slice(&w.buf).expect("valid JSON")
+    }
+
+    #[test]
+    fn users_me_leaves_the_rates_out_unless_administrator() {
+        let ds = crate::data::generate::generate(42, Scale::Tiny);
+        let (admin, member) = (1, 0);
+        assert_eq!(ds.users.get(admin).access_roles, ["administrator"]);
+        assert_eq!(ds.users.get(member).access_roles, ["member"]);
+        let me = rendered(|w| user_me(w, &ds, admin));
+        assert!(me.get("default_hourly_rate").is_some() && me.get("cost_rate").is_some());
+        let me = rendered(|w| user_me(w, &ds, member));
+        assert!(me.get("default_hourly_rate").is_none() && me.get("cost_rate").is_none());
+        assert!(me.get("weekly_capacity").is_some());
+        let listed = rendered(|w| user(w, &ds, member));
+        assert!(listed.get("default_hourly_rate").is_some() && listed.get("cost_rate").is_some());
+    }
+}
