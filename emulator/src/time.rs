@@ -115,10 +115,14 @@ pub fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// A display time such as `"3:05pm"` for minutes after midnight (Harvest's 12-hour clock).
-pub fn clock_string(minutes: u32) -> String {
+/// A display time for minutes after midnight on the account's `clock`: `"3:05pm"` on the
+/// 12-hour clock, `"15:05"` on the 24-hour one.
+pub fn clock_string(minutes: u32, clock: &str) -> String {
     let h = minutes / 60 % 24;
     let m = minutes % 60;
+    if clock == "24h" {
+        return format!("{h:02}:{m:02}");
+    }
     let (h12, suffix) = match h {
         0 => (12, "am"),
         1..=11 => (h, "am"),
@@ -159,7 +163,9 @@ mod tests {
             parse_datetime("2026-06-30T02:00:00+02:00"),
             Some(i64::from(ANCHOR_DAY) * DAY)
         );
-        assert_eq!(clock_string(15 * 60), "3:00pm");
-        assert_eq!(clock_string(9 * 60 + 5), "9:05am");
+        assert_eq!(clock_string(15 * 60, "12h"), "3:00pm");
+        assert_eq!(clock_string(9 * 60 + 5, "12h"), "9:05am");
+        assert_eq!(clock_string(9 * 60 + 5, "24h"), "09:05");
+        assert_eq!(clock_string(12 * 60 + 51, "24h"), "12:51");
     }
 }

@@ -522,7 +522,7 @@ pub fn me(app: &App) -> Vec<u8> {
     let ds = read(&app.data);
     let mut w = Json::with_capacity(1024);
     with_overrides(&mut w, &ds.users.overrides, ds.me, &|w, ix| {
-        records::user(w, &ds, ix)
+        records::user_me(w, &ds, ix)
     });
     w.buf
 }

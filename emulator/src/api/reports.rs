@@ -106,6 +106,15 @@ fn e4(w: &mut Json, name: &str, v: i64) {
     w.f_float(name, v as f64 / 10_000.0);
 }
 
+/// An uninvoiced-report amount in hundredths: Harvest writes a zero as the integer `0`.
+fn uninvoiced_cents(w: &mut Json, name: &str, v: i64) {
+    if v == 0 {
+        w.f_int(name, 0);
+    } else {
+        w.f_cents(name, v);
+    }
+}
+
 /// Computes a report's rows, rendered, in a stable order (subject name, then currency).
 pub fn rows(ds: &Dataset, report: Report, p: &Params) -> Vec<Vec<u8>> {
     use Report::*;
@@ -165,8 +174,11 @@ pub fn rows(ds: &Dataset, report: Report, p: &Params) -> Vec<Vec<u8>> {
                         let u = ds.users.get(subject);
                         w.f_int("user_id", u.id);
                         w.f_str("user_name", &u.name());
-                        w.f_int("weekly_capacity", u.weekly_capacity);
-                        w.f_str_opt("avatar_url", u.avatar_url.as_deref());
+                        // Rows for users of older accounts lacked these keys (as late as 2022).
+                        if !u.legacy {
+                            w.f_int("weekly_capacity", u.weekly_capacity);
+                            w.f_str_opt("avatar_url", u.avatar_url.as_deref());
+                        }
                         w.f_bool("is_contractor", u.is_contractor);
                         u.name()
                     }
@@ -273,14 +285,15 @@ pub fn rows(ds: &Dataset, report: Report, p: &Params) -> Vec<Vec<u8>> {
                 w.f_int("project_id", pr.id);
                 w.f_str("project_name", &pr.name);
                 w.f_str("currency", c.currency);
-                w.f_cents("total_hours", a.hours);
-                w.f_cents("uninvoiced_hours", a.uninvoiced_hours);
-                w.f_cents("uninvoiced_expenses", a.uninvoiced_expenses);
-                e4(
-                    &mut w,
-                    "uninvoiced_amount",
-                    a.uninvoiced_hours_e4 + a.uninvoiced_expenses * 100,
-                );
+                uninvoiced_cents(&mut w, "total_hours", a.hours);
+                uninvoiced_cents(&mut w, "uninvoiced_hours", a.uninvoiced_hours);
+                uninvoiced_cents(&mut w, "uninvoiced_expenses", a.uninvoiced_expenses);
+                let amount = a.uninvoiced_hours_e4 + a.uninvoiced_expenses * 100;
+                if amount == 0 {
+                    w.f_int("uninvoiced_amount", 0);
+                } else {
+                    e4(&mut w, "uninvoiced_amount", amount);
+                }
                 w.close();
                 out.push((
                     format!("{}\u{0}{}\u{0}{project:010}", c.name, pr.name),

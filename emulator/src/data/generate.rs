@@ -3,7 +3,9 @@
 //! Everything is drawn from one ChaCha8 stream seeded by the config's seed, so a seed and a scale
 //! always give the same dataset. Activity spans the two years before [`ANCHOR_DAY`]. The first
 //! rows of every table follow fixed patterns (row 0 has its nullable fields null, row 1 has them
-//! set) so even the Tiny dataset holds both a null and a value for every nullable field.
+//! set) so even the Tiny dataset holds both a null and a value for every nullable field. Fixed
+//! index patterns, drawing nothing from the generator, also shape some rows like older accounts'
+//! records (keys Harvest added later left out), so both shapes are in every dataset.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -214,10 +216,13 @@ impl Gen {
                 last.to_lowercase().replace(['\'', 'í'], ""),
                 i
             );
-            let access_roles = match i {
-                1 => vec!["administrator"],
-                _ if i % 4 == 3 => vec!["manager", "project_creator", "billable_rates_manager"],
-                _ => vec!["member"],
+            let (access_roles, permissions_claims) = match i {
+                1 => (vec!["administrator"], ADMINISTRATOR_CLAIMS),
+                _ if i % 4 == 3 => (
+                    vec!["manager", "project_creator", "billable_rates_manager"],
+                    MANAGER_CLAIMS,
+                ),
+                _ => (vec!["member"], MEMBER_CLAIMS),
             };
             let has_email = i == 1 || self.some(i, 0.95);
             rows.push(User {
@@ -241,11 +246,14 @@ impl Gen {
                     .then(|| self.rng.random_range(30..90) * 100),
                 roles: Vec::new(),
                 access_roles,
+                permissions_claims: permissions_claims.to_vec(),
                 avatar_url: self.some(i, 0.7).then(|| {
                     format!("https://cache.harvestapp.com/assets/profile_images/emulated/{i}.png")
                 }),
                 created_at: created,
                 updated_at: self.updated(created),
+                // Members only, listed after the first manager and member some lookups want.
+                legacy: i % 7 == 4 && i % 4 != 3,
             });
         }
         let mut id = 1_782_958;
@@ -281,7 +289,7 @@ impl Gen {
                 address: self
                     .some(i, 0.7)
                     .then(|| format!("{} Main Street\nSpringfield", 10 + i)),
-                statement_key: self.hex(32),
+                statement_key: Some(self.hex(32)).filter(|_| i % 3 != 2),
                 currency: CURRENCIES[i % CURRENCIES.len()],
                 created_at: created,
                 updated_at: self.updated(created),
@@ -464,7 +472,7 @@ impl Gen {
                     user: u as Ix,
                     is_active: me || i % 9 != 4,
                     is_project_manager: me || u % 4 == 3,
-                    use_default_rates: i % 2 == 0,
+                    use_default_rates: Some(i % 2 == 0).filter(|_| me || i % 5 != 2),
                     hourly_rate: self
                         .some(i, 0.5)
                         .then(|| self.rng.random_range(60..200) * 100),
@@ -818,10 +826,11 @@ impl Gen {
                 .unwrap_or(NONE);
             let period = self.some(i, 0.5);
             let period_start = (created / DAY) as i32 - 30;
-            let options: Vec<&'static str> = match i % 3 {
-                0 => vec![],
-                1 => vec!["ach", "credit_card"],
-                _ => vec!["credit_card", "paypal"],
+            let options = match i % 3 {
+                _ if i % 4 == 3 => None,
+                0 => Some(vec![]),
+                1 => Some(vec!["ach", "credit_card"]),
+                _ => Some(vec!["credit_card", "paypal"]),
             };
             rows.push(Invoice {
                 id: 0,
@@ -1073,6 +1082,7 @@ impl Gen {
                 updated_at: self.updated(created),
             });
         }
+        credit_one(&mut rows, ds);
         with_ids(&mut self.rng, rows, 15_296_441)
     }
 
@@ -1138,7 +1148,8 @@ impl Gen {
             NONE
         };
         let locked = invoice != NONE || (!running && k % 7 == 5);
-        let timestamps = running || self.some(k, 0.3);
+        let legacy = k % 10 == 4;
+        let timestamps = running || self.some(k, 0.3) || k == 4;
         let mut te = TimeEntry {
             id: 0,
             created_at: created,
@@ -1174,8 +1185,30 @@ impl Gen {
         te.set(flags::RUNNING, running);
         te.set(flags::BUDGETED, project.budget.is_some());
         te.set(flags::EXTERNAL_REF, k != 0 && (k == 1 || k % 10 == 4));
+        te.set(flags::LEGACY, legacy);
         te
     }
+}
+
+/// Turns the first unpriced, billable, unbilled expense into a credit larger than the other
+/// uninvoiced expenses of its project, so the uninvoiced report has a negative amount, as
+/// Harvest's does for refunds.
+fn credit_one(rows: &mut [Expense], ds: &Dataset) {
+    let open = |e: &Expense| e.billable && !e.is_billed();
+    let Some(i) = rows
+        .iter()
+        .position(|e| open(e) && ds.expense_categories.get(e.category).unit_price.is_none())
+    else {
+        return;
+    };
+    let project = rows[i].project;
+    let others: i64 = rows
+        .iter()
+        .filter(|e| e.project == project && open(e))
+        .map(|e| e.total_cost)
+        .sum::<i64>()
+        - rows[i].total_cost;
+    rows[i].total_cost = -(others + 5_000);
 }
 
 /// What message generation needs from an invoice or estimate.

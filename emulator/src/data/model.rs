@@ -44,7 +44,12 @@ pub struct User {
     pub cost_rate: Option<Cents>,
     pub roles: Vec<String>,
     pub access_roles: Vec<&'static str>,
+    /// Fine-grained permissions such as `"expenses:read:managed"` (Harvest sends them since 2022).
+    pub permissions_claims: Vec<&'static str>,
     pub avatar_url: Option<String>,
+    /// Rendered as a user of an account from before 2020: no `access_roles` and no
+    /// `permissions_claims` keys, and time-team rows without `weekly_capacity` or `avatar_url`.
+    pub legacy: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -63,7 +68,8 @@ pub struct Client {
     pub name: String,
     pub is_active: bool,
     pub address: Option<String>,
-    pub statement_key: String,
+    /// `None`: the key is absent, as for clients of older accounts.
+    pub statement_key: Option<String>,
     pub currency: &'static str,
     pub created_at: i64,
     pub updated_at: i64,
@@ -142,7 +148,8 @@ pub struct UserAssignment {
     pub user: Ix,
     pub is_active: bool,
     pub is_project_manager: bool,
-    pub use_default_rates: bool,
+    /// `None`: the key is absent, as in assignments of older accounts.
+    pub use_default_rates: Option<bool>,
     pub hourly_rate: Option<Cents>,
     pub budget: Option<Cents>,
     pub created_at: i64,
@@ -250,7 +257,8 @@ pub struct Invoice {
     pub issue_date: Option<i32>,
     pub due_date: Option<i32>,
     pub payment_term: &'static str,
-    pub payment_options: Vec<&'static str>,
+    /// `None`: the key is absent, as Harvest sends some invoices.
+    pub payment_options: Option<Vec<&'static str>>,
     pub sent_at: Option<i64>,
     pub paid_at: Option<i64>,
     pub paid_date: Option<i32>,
@@ -374,6 +382,10 @@ pub mod flags {
     pub const RUNNING: u16 = 16;
     pub const BUDGETED: u16 = 32;
     pub const EXTERNAL_REF: u16 = 64;
+    /// Rendered as an entry of an older account on the 24-hour clock: no `hours_without_timer`
+    /// or `rounded_hours` (Harvest added them late 2019), and an external reference without
+    /// `account_id`.
+    pub const LEGACY: u16 = 128;
 }
 
 /// A time entry in 64 bytes: ids and indices only; text comes from pools and the related rows.

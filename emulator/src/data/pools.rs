@@ -131,11 +131,46 @@ pub const NOTES: &[&str] = &[
 
 pub const CURRENCIES: &[&str] = &["USD", "EUR", "GBP"];
 
+/// Rails time zone names, as Harvest sends them (not IANA ids).
 pub const TIMEZONES: &[&str] = &[
     "Eastern Time (US & Canada)",
-    "Europe/Berlin",
+    "Santiago",
     "London",
+    "Kyiv",
     "Pacific Time (US & Canada)",
+    "Berlin",
+];
+
+/// `permissions_claims` per access role (Harvest's 2022 permission model).
+pub const MEMBER_CLAIMS: &[&str] = &[
+    "expenses:read:own",
+    "expenses:write:own",
+    "timers:read:own",
+    "timers:write:own",
+];
+pub const MANAGER_CLAIMS: &[&str] = &[
+    "expenses:read:managed",
+    "expenses:read:own",
+    "expenses:write:managed",
+    "expenses:write:own",
+    "projects:read:managed",
+    "timers:read:managed",
+    "timers:read:own",
+    "timers:write:managed",
+    "timers:write:own",
+];
+pub const ADMINISTRATOR_CLAIMS: &[&str] = &[
+    "billing:read",
+    "billing:write",
+    "expenses:read:all",
+    "expenses:write:all",
+    "projects:read:all",
+    "projects:write:all",
+    "reports:read",
+    "timers:read:all",
+    "timers:write:all",
+    "users:read",
+    "users:write",
 ];
 
 pub const PAYMENT_TERMS: &[&str] = &[

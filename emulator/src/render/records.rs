@@ -22,12 +22,32 @@ fn client_ref(w: &mut Json, c: &Client, with_currency: bool) {
     w.close();
 }
 
-fn project_ref(w: &mut Json, p: &Project) {
+fn project_ref(w: &mut Json, p: &Project, with_billable: bool) {
     w.f_open("project");
     w.f_int("id", p.id);
     w.f_str("name", &p.name);
     w.f_str_opt("code", p.code.as_deref());
+    if with_billable {
+        w.f_bool("is_billable", p.is_billable);
+    }
     w.close();
+}
+
+/// `use_default_rates`, absent from assignments shaped like an older account's.
+fn use_default_rates(w: &mut Json, v: Option<bool>) {
+    if let Some(v) = v {
+        w.f_bool("use_default_rates", v);
+    }
+}
+
+/// A string array field.
+fn f_strs(w: &mut Json, name: &str, items: &[&str]) {
+    w.key(name);
+    w.open_array();
+    for s in items {
+        w.str(s);
+    }
+    w.close_array();
 }
 
 fn task_ref(w: &mut Json, t: &Task) {
@@ -49,7 +69,7 @@ fn user_assignment_embedded(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_int("id", ua.id);
     w.f_bool("is_active", ua.is_active);
     w.f_bool("is_project_manager", ua.is_project_manager);
-    w.f_bool("use_default_rates", ua.use_default_rates);
+    use_default_rates(w, ua.use_default_rates);
     w.f_cents_opt("hourly_rate", ua.hourly_rate);
     w.f_cents_opt("budget", ua.budget);
     w.f_stamps(ua.created_at, ua.updated_at);
@@ -115,9 +135,19 @@ pub fn company(w: &mut Json, ds: &Dataset) {
     w.close();
 }
 
-/// A user (users, users/me).
+/// A user as `/users` lists it.
 pub fn user(w: &mut Json, ds: &Dataset, ix: Ix) {
+    user_shaped(w, ds.users.get(ix), true);
+}
+
+/// The token's user as `/users/me` serves it: without `default_hourly_rate` and `cost_rate`
+/// (the keys, not only their values) unless the user is an administrator.
+pub fn user_me(w: &mut Json, ds: &Dataset, ix: Ix) {
     let u = ds.users.get(ix);
+    user_shaped(w, u, u.access_roles.contains(&"administrator"));
+}
+
+fn user_shaped(w: &mut Json, u: &User, with_rates: bool) {
     w.open();
     w.f_int("id", u.id);
     w.f_str("first_name", &u.first_name);
@@ -132,20 +162,20 @@ pub fn user(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_bool("is_contractor", u.is_contractor);
     w.f_bool("is_active", u.is_active);
     w.f_int("weekly_capacity", u.weekly_capacity);
-    w.f_cents_opt("default_hourly_rate", u.default_hourly_rate);
-    w.f_cents_opt("cost_rate", u.cost_rate);
+    if with_rates {
+        w.f_cents_opt("default_hourly_rate", u.default_hourly_rate);
+        w.f_cents_opt("cost_rate", u.cost_rate);
+    }
     w.key("roles");
     w.open_array();
     for r in &u.roles {
         w.str(r);
     }
     w.close_array();
-    w.key("access_roles");
-    w.open_array();
-    for r in &u.access_roles {
-        w.str(r);
+    if !u.legacy {
+        f_strs(w, "access_roles", &u.access_roles);
+        f_strs(w, "permissions_claims", &u.permissions_claims);
     }
-    w.close_array();
     w.f_str_opt("avatar_url", u.avatar_url.as_deref());
     w.f_stamps(u.created_at, u.updated_at);
     w.close();
@@ -170,7 +200,9 @@ pub fn client(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_str("name", &c.name);
     w.f_bool("is_active", c.is_active);
     w.f_str_opt("address", c.address.as_deref());
-    w.f_str("statement_key", &c.statement_key);
+    if let Some(key) = &c.statement_key {
+        w.f_str("statement_key", key);
+    }
     w.f_str("currency", c.currency);
     w.f_stamps(c.created_at, c.updated_at);
     w.close();
@@ -251,11 +283,11 @@ pub fn user_assignment(w: &mut Json, ds: &Dataset, ix: Ix) {
     let ua = ds.user_assignments.get(ix);
     w.open();
     w.f_int("id", ua.id);
-    project_ref(w, ds.projects.get(ua.project));
+    project_ref(w, ds.projects.get(ua.project), false);
     user_ref(w, "user", ds.users.get(ua.user));
     w.f_bool("is_active", ua.is_active);
     w.f_bool("is_project_manager", ua.is_project_manager);
-    w.f_bool("use_default_rates", ua.use_default_rates);
+    use_default_rates(w, ua.use_default_rates);
     w.f_cents_opt("hourly_rate", ua.hourly_rate);
     w.f_cents_opt("budget", ua.budget);
     w.f_stamps(ua.created_at, ua.updated_at);
@@ -267,7 +299,7 @@ pub fn task_assignment(w: &mut Json, ds: &Dataset, ix: Ix) {
     let ta = ds.task_assignments.get(ix);
     w.open();
     w.f_int("id", ta.id);
-    project_ref(w, ds.projects.get(ta.project));
+    project_ref(w, ds.projects.get(ta.project), false);
     task_ref(w, ds.tasks.get(ta.task));
     w.f_bool("is_active", ta.is_active);
     w.f_bool("billable", ta.billable);
@@ -286,12 +318,12 @@ pub fn project_assignment(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_int("id", ua.id);
     w.f_bool("is_active", ua.is_active);
     w.f_bool("is_project_manager", ua.is_project_manager);
-    w.f_bool("use_default_rates", ua.use_default_rates);
+    use_default_rates(w, ua.use_default_rates);
     w.f_cents_opt("hourly_rate", ua.hourly_rate);
     w.f_cents_opt("budget", ua.budget);
     w.f_stamps(ua.created_at, ua.updated_at);
-    project_ref(w, p);
-    client_ref(w, ds.clients.get(p.client), false);
+    project_ref(w, p, true);
+    client_ref(w, ds.clients.get(p.client), true);
     w.key("task_assignments");
     w.open_array();
     for (_, ta) in ds
@@ -392,7 +424,7 @@ fn line_items(w: &mut Json, ds: &Dataset, items: &[LineItem], with_project: bool
                 w.key("project");
                 w.null();
             } else {
-                project_ref(w, ds.projects.get(li.project));
+                project_ref(w, ds.projects.get(li.project), false);
             }
         }
         w.f_str("kind", li.kind);
@@ -460,12 +492,9 @@ pub fn invoice(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_date_opt("issue_date", inv.issue_date);
     w.f_date_opt("due_date", inv.due_date);
     w.f_str("payment_term", inv.payment_term);
-    w.key("payment_options");
-    w.open_array();
-    for o in &inv.payment_options {
-        w.str(o);
+    if let Some(options) = &inv.payment_options {
+        f_strs(w, "payment_options", options);
     }
-    w.close_array();
     w.f_datetime_opt("sent_at", inv.sent_at);
     w.f_datetime_opt("paid_at", inv.paid_at);
     w.f_date_opt("paid_date", inv.paid_date);
@@ -588,7 +617,7 @@ pub fn expense(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.open();
     w.f_int("id", e.id);
     client_ref(w, ds.clients.get(p.client), true);
-    project_ref(w, p);
+    project_ref(w, p, false);
     w.f_open("expense_category");
     w.f_int("id", cat.id);
     w.f_str("name", &cat.name);
@@ -648,13 +677,14 @@ pub fn time_entry(w: &mut Json, ds: &Dataset, ix: Ix) {
     let project = ds.projects.get(te.project);
     let client = ds.clients.get(project.client);
     let running = te.has(flags::RUNNING);
+    let legacy = te.has(flags::LEGACY);
     w.open();
     w.f_int("id", te.id);
     w.f_date("spent_date", te.spent_date);
     user_ref(w, "user", user);
     user_assignment_embedded(w, ds, te.user_assignment);
     client_ref(w, client, true);
-    project_ref(w, project);
+    project_ref(w, project, false);
     task_ref(w, ds.tasks.get(te.task));
     task_assignment_embedded(w, ds, te.task_assignment);
     w.key("external_reference");
@@ -663,7 +693,9 @@ pub fn time_entry(w: &mut Json, ds: &Dataset, ix: Ix) {
             w.open();
             w.f_str("id", &ext);
             w.f_str("group_id", "1000001");
-            w.f_str("account_id", "1000001");
+            if !legacy {
+                w.f_str("account_id", "1000001");
+            }
             w.f_str(
                 "permalink",
                 &format!("https://github.com/emulated/app/issues/{ext}"),
@@ -680,8 +712,10 @@ pub fn time_entry(w: &mut Json, ds: &Dataset, ix: Ix) {
     invoice_ref(w, ds, te.invoice);
     let hours = i64::from(te.hours);
     w.f_cents("hours", hours);
-    w.f_cents("hours_without_timer", hours);
-    w.f_cents("rounded_hours", (hours + 24) / 25 * 25);
+    if !legacy {
+        w.f_cents("hours_without_timer", hours);
+        w.f_cents("rounded_hours", (hours + 24) / 25 * 25);
+    }
     w.f_str_opt(
         "notes",
         (te.notes != 0).then(|| ds.notes_pool[te.notes as usize].as_str()),
@@ -702,10 +736,14 @@ pub fn time_entry(w: &mut Json, ds: &Dataset, ix: Ix) {
         "timer_started_at",
         running.then(|| i64::from(te.spent_date) * DAY + i64::from(started.unwrap_or(540)) * 60),
     );
-    w.f_str_opt("started_time", started.map(time::clock_string).as_deref());
+    let clock = if legacy { "24h" } else { ds.company.clock };
+    w.f_str_opt(
+        "started_time",
+        started.map(|s| time::clock_string(s, clock)).as_deref(),
+    );
     let ended = started
         .filter(|_| !running)
-        .map(|s| time::clock_string(s + te.hours * 60 / 100));
+        .map(|s| time::clock_string(s + te.hours * 60 / 100, clock));
     w.f_str_opt("ended_time", ended.as_deref());
     w.f_bool("is_running", running);
     w.f_bool("billable", te.has(flags::BILLABLE));
@@ -714,4 +752,31 @@ pub fn time_entry(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_cents_opt("cost_rate", ds.cost_rate(te));
     w.f_stamps(te.created_at, te.updated_at);
     w.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Scale;
+
+    fn rendered(render: impl Fn(&mut Json)) -> serde_json::Value {
+        let mut w = Json::with_capacity(1024);
+        render(&mut w);
+        serde_json::from_slice(&w.buf).expect("valid JSON")
+    }
+
+    #[test]
+    fn users_me_leaves_the_rates_out_unless_administrator() {
+        let ds = crate::data::generate::generate(42, Scale::Tiny);
+        let (admin, member) = (1, 0);
+        assert_eq!(ds.users.get(admin).access_roles, ["administrator"]);
+        assert_eq!(ds.users.get(member).access_roles, ["member"]);
+        let me = rendered(|w| user_me(w, &ds, admin));
+        assert!(me.get("default_hourly_rate").is_some() && me.get("cost_rate").is_some());
+        let me = rendered(|w| user_me(w, &ds, member));
+        assert!(me.get("default_hourly_rate").is_none() && me.get("cost_rate").is_none());
+        assert!(me.get("weekly_capacity").is_some());
+        let listed = rendered(|w| user(w, &ds, member));
+        assert!(listed.get("default_hourly_rate").is_some() && listed.get("cost_rate").is_some());
+    }
 }

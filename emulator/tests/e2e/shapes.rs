@@ -21,6 +21,8 @@ const WINDOWS: &[(&str, &str)] = &[
 struct Seen {
     null: BTreeSet<String>,
     set: BTreeSet<String>,
+    absent: BTreeSet<String>,
+    present: BTreeSet<String>,
 }
 
 fn type_ok(spec: &str, v: &Value) -> bool {
@@ -53,6 +55,7 @@ fn type_ok(spec: &str, v: &Value) -> bool {
 fn check(
     name: &str,
     fields: &BTreeMap<String, String>,
+    may_be_absent: &BTreeSet<String>,
     obj: &Value,
     prefix: &str,
     seen: &mut Seen,
@@ -74,18 +77,31 @@ fn check(
             }
         }
         if v.is_object() {
-            check(name, fields, v, &format!("{path}."), seen);
+            check(name, fields, may_be_absent, v, &format!("{path}."), seen);
         }
         if spec.starts_with("array<object>") {
             for item in v.as_array().into_iter().flatten() {
-                check(name, fields, item, &format!("{path}[]."), seen);
+                check(
+                    name,
+                    fields,
+                    may_be_absent,
+                    item,
+                    &format!("{path}[]."),
+                    seen,
+                );
             }
         }
     }
     for path in fields.keys() {
         if let Some(rest) = path.strip_prefix(prefix) {
             if !rest.contains('.') && !rest.contains("[]") {
-                assert!(map.contains_key(rest), "{name}: record lacks {path}: {obj}");
+                if !may_be_absent.contains(path) {
+                    assert!(map.contains_key(rest), "{name}: record lacks {path}: {obj}");
+                } else if map.contains_key(rest) {
+                    seen.present.insert(path.clone());
+                } else {
+                    seen.absent.insert(path.clone());
+                }
             }
         }
     }
@@ -104,6 +120,11 @@ fn every_endpoint_serves_its_documented_shape_and_nullable_coverage() {
         let name = e["name"].as_str().unwrap();
         let path = e["path"].as_str().unwrap().trim_start_matches("/v2");
         let fields: BTreeMap<String, String> = serde_json::from_value(e["fields"].clone()).unwrap();
+        // Keys Harvest leaves out of some real records (older accounts, non-administrators).
+        let may_be_absent: BTreeSet<String> = e
+            .get("may_be_absent")
+            .map(|a| serde_json::from_value(a.clone()).unwrap())
+            .unwrap_or_default();
         let key = e["envelope_key"].as_str();
         let mut urls = Vec::new();
         if let Some(parent) = e["parent"]["stream"].as_str() {
@@ -112,8 +133,8 @@ fn every_endpoint_serves_its_documented_shape_and_nullable_coverage() {
                 if name == "user_teammates"
                     && !rec["access_roles"]
                         .as_array()
-                        .unwrap()
-                        .iter()
+                        .into_iter()
+                        .flatten()
                         .any(|r| r == "manager")
                 {
                     continue;
@@ -150,11 +171,19 @@ fn every_endpoint_serves_its_documented_shape_and_nullable_coverage() {
         );
         let mut seen = Seen::default();
         for r in &records {
-            check(name, &fields, r, "", &mut seen);
+            check(name, &fields, &may_be_absent, r, "", &mut seen);
         }
         // A singleton is one object; its nullable fields are covered by its list (users).
         let singleton = e["kind"] == "singleton";
         for (path, spec) in &fields {
+            if may_be_absent.contains(path) && !singleton {
+                if !seen.absent.contains(path) {
+                    problems.push(format!("{name}: {path} is never absent"));
+                }
+                if !seen.present.contains(path) {
+                    problems.push(format!("{name}: {path} is never present"));
+                }
+            }
             if spec.ends_with("|null") && !singleton {
                 if !seen.null.contains(path) {
                     problems.push(format!("{name}: {path} is never null"));
