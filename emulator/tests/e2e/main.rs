@@ -13,4 +13,5 @@ mod filters;
 mod pagination;
 mod parents;
 mod rate_limits;
+mod real_shapes;
 mod shapes;

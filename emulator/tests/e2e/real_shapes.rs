@@ -3,14 +3,16 @@
 //! integer zeros, negative amounts, both clocks, Rails time zones. The connector's schema test
 //! validates every served record, so each shape here is covered by it.
 
-mod common;
-
 use serde_json::Value;
 
 /// Every record of a list endpoint of the Tiny dataset.
 fn list(path: &str, key: &str) -> Vec<Value> {
-    let emu = common::tiny();
-    common::all(&common::client(), &format!("{}{path}", emu.api_url()), key)
+    let emu = crate::common::tiny();
+    crate::common::all(
+        &crate::common::client(),
+        &format!("{}{path}", emu.api_url()),
+        key,
+    )
 }
 
 fn lacks(r: &Value, key: &str) -> bool {
@@ -44,22 +46,25 @@ fn users_carry_permissions_claims_and_older_ones_lack_access_roles() {
 fn users_me_of_the_administrator_token_keeps_its_rates() {
     // The emulator's one token belongs to an administrator; the rule for other users
     // (rates left out) is a unit test of `records::user_me`.
-    let emu = common::tiny();
-    let me = common::get_json(&common::client(), &format!("{}/users/me", emu.api_url()));
+    let emu = crate::common::tiny();
+    let me = crate::common::get_json(
+        &crate::common::client(),
+        &format!("{}/users/me", emu.api_url()),
+    );
     assert_eq!(me["access_roles"], serde_json::json!(["administrator"]));
     assert!(me.get("default_hourly_rate").is_some() && me.get("cost_rate").is_some());
 }
 
 #[test]
 fn project_assignments_carry_is_billable_and_currency() {
-    let emu = common::tiny();
-    let c = common::client();
+    let emu = crate::common::tiny();
+    let c = crate::common::client();
     let api = emu.api_url();
-    let users = common::all(&c, &format!("{api}/users"), "users");
+    let users = crate::common::all(&c, &format!("{api}/users"), "users");
     let mut assignments = Vec::new();
     for u in &users {
         let url = format!("{api}/users/{}/project_assignments", u["id"]);
-        assignments.extend(common::all(&c, &url, "project_assignments"));
+        assignments.extend(crate::common::all(&c, &url, "project_assignments"));
     }
     assert!(!assignments.is_empty());
     for a in &assignments {
@@ -82,9 +87,9 @@ fn older_records_lack_the_fields_harvest_added_later() {
         .iter()
         .any(|t| lacks(t, "rounded_hours") && lacks(t, "hours_without_timer")));
     assert!(entries.iter().any(|t| t["rounded_hours"].is_number()));
-    let emu = common::tiny();
-    let team = common::all(
-        &common::client(),
+    let emu = crate::common::tiny();
+    let team = crate::common::all(
+        &crate::common::client(),
         &format!(
             "{}/reports/time/team?from=2024-06-01&to=2025-05-31",
             emu.api_url()
@@ -139,12 +144,12 @@ fn started_times_follow_both_clocks() {
 
 #[test]
 fn the_uninvoiced_report_has_integer_zeros_and_negative_amounts() {
-    let emu = common::tiny();
-    let c = common::client();
+    let emu = crate::common::tiny();
+    let c = crate::common::client();
     let mut rows = Vec::new();
     for (from, to) in [("2024-06-01", "2025-05-31"), ("2025-06-01", "2026-05-31")] {
         let url = format!("{}/reports/uninvoiced?from={from}&to={to}", emu.api_url());
-        rows.extend(common::all(&c, &url, "results"));
+        rows.extend(crate::common::all(&c, &url, "results"));
     }
     let values: Vec<&Value> = rows
         .iter()
@@ -164,9 +169,9 @@ fn the_uninvoiced_report_has_integer_zeros_and_negative_amounts() {
 
 #[test]
 fn lists_link_with_ref_and_send_no_rate_limit_headers() {
-    let emu = common::tiny();
-    let c = common::client();
-    let r = common::get(
+    let emu = crate::common::tiny();
+    let c = crate::common::client();
+    let r = crate::common::get(
         &c,
         &format!("{}/time_entries?page=2&per_page=5", emu.api_url()),
     );
