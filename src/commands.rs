@@ -6,7 +6,7 @@ use std::path::Path;
 use url::Url;
 
 use crate::catalog;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, InputError, InputFile};
 use crate::harvest::{Bucket, FetchError, HarvestClient, Reach, RotationSink};
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, Status};
@@ -61,12 +61,27 @@ async fn check_connection(config: &Config, on_rotation: RotationSink) -> Result<
         Err(FetchError::Forbidden { .. }) => Err(
             "Harvest answered 403 Forbidden for the current user: the token lacks permission to read this account. Use a token of a user of this account (an administrator's to sync every stream).".into(),
         ),
-        Err(e @ FetchError::Transient { .. }) => Err(format!(
-            "cannot reach Harvest at {}: {e}. Check the network, any proxy, and api_url.",
-            config.api_url.host_str().unwrap_or_default()
-        )),
+        Err(FetchError::Transient {
+            url_path,
+            attempts,
+            last_error,
+        }) => Err(unreachable_message(config, &url_path, attempts, &last_error)),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// What `check` says when Harvest cannot be reached. Not the fetch error's own text: that one
+/// tells a sync that a later run will resume, which means nothing to a check.
+fn unreachable_message(
+    config: &Config,
+    url_path: &str,
+    attempts: usize,
+    last_error: &str,
+) -> String {
+    format!(
+        "cannot reach Harvest at {}: the request to {url_path} failed {attempts} times in a row, last with: {last_error}. Check the network, any proxy, and api_url.",
+        config.api_url.host_str().unwrap_or_default()
+    )
 }
 
 /// Why the API answered 401, as far as Harvest ID's accounts endpoint can tell: the token
@@ -115,9 +130,10 @@ pub fn read(
     state_path: Option<&Path>,
 ) -> Result<(), u8> {
     let inputs = load_config(config_path).and_then(|(config, raw)| {
-        let selected = catalog::configured(&config::read_json_file("catalog", catalog_path)?)?;
+        let selected =
+            catalog::configured(&config::read_json_file(InputFile::Catalog, catalog_path)?)?;
         let state = match state_path {
-            Some(path) => InputState::from_json(&config::read_json_file("state", path)?)?,
+            Some(path) => InputState::from_json(&config::read_json_file(InputFile::State, path)?)?,
             None => InputState::default(),
         };
         Ok((config, raw, selected, state))
@@ -147,8 +163,13 @@ pub fn read(
 }
 
 /// The config, typed, and as the user wrote it (to hand back updated in a CONTROL message).
-fn load_config(path: &Path) -> Result<(Config, serde_json::Value), ConfigError> {
-    let raw = config::read_json_file("config", path)?;
+/// Every command warns of top-level keys no field has: a misspelled optional field would
+/// otherwise be silently ignored (`api_ulr` sending the token to the real Harvest).
+fn load_config(path: &Path) -> Result<(Config, serde_json::Value), InputError> {
+    let raw = config::read_json_file(InputFile::Config, path)?;
+    for unknown in config::unknown_keys(&raw) {
+        tracing::warn!("{unknown}");
+    }
     Ok((Config::from_json(&raw)?, raw))
 }
 
@@ -175,7 +196,7 @@ fn persist_rotated_refresh_token(raw: serde_json::Value, output: Output) -> Rota
     })
 }
 
-fn config_error(output: &Output, e: ConfigError) -> Result<(), u8> {
+fn config_error(output: &Output, e: InputError) -> Result<(), u8> {
     let _ = output.emit(&AirbyteMessage::error(
         FailureType::ConfigError,
         e.to_string(),

@@ -4,7 +4,9 @@
 //! message naming the field: first the JSON Schema of `spec.json` (types, patterns, required
 //! fields), then the checks a schema cannot express (dates in the right order, not in the future).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -100,18 +102,323 @@ pub struct Config {
     pub retry_base_delay: Duration,
 }
 
-/// Why a config cannot be used. The message names the field and what is expected, and never
-/// contains a value the user wrote (any of them could be a secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+/// Which input file a problem is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFile {
+    /// `--config`.
+    Config,
+    /// `--catalog`.
+    Catalog,
+    /// `--state`.
+    State,
+}
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for InputFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(match self {
+            InputFile::Config => "config",
+            InputFile::Catalog => "catalog",
+            InputFile::State => "state",
+        })
     }
 }
 
-impl std::error::Error for ConfigError {}
+/// Where in its file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The file as a whole, at this path on disk: it cannot be read, is too large, empty, or
+    /// not JSON.
+    File(PathBuf),
+    /// The document's root value ("the config").
+    Document,
+    /// A field, by its path from the root as the messages show it: `credentials.api_token`,
+    /// `catalog.streams[0].stream.name`.
+    Field(String),
+    /// The `i`-th STATE message of a state array; `None` for a state that is one message.
+    StateEntry(Option<usize>),
+    /// The catalog's entry for one stream, at `field` inside it (e.g. `sync_mode`).
+    CatalogStream {
+        /// The stream's name.
+        stream: String,
+        /// The path inside the entry.
+        field: String,
+    },
+    /// One stream's state, at `field` inside it (`""` for the state as a whole).
+    StreamState {
+        /// The stream's name.
+        stream: String,
+        /// The path inside the stream's state, e.g. `updated_at` or `resume.next`.
+        field: String,
+    },
+    /// Nowhere in particular: the problem says all there is to say.
+    Unplaced,
+}
+
+/// What is wrong at a [`Location`]. No variant holds a value from the config: any of them
+/// could be a secret (catalog and state values, which are not, may appear in `Says`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The file cannot be read; the system's reason.
+    Unreadable(String),
+    /// The file is larger than [`MAX_INPUT_BYTES`].
+    TooLarge {
+        /// The file's size.
+        bytes: u64,
+    },
+    /// The file holds nothing but whitespace.
+    EmptyFile,
+    /// The file is not JSON: where the parser stopped and why, without its echo of the input.
+    NotJson {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The kind of error, e.g. "it ends too early".
+        reason: &'static str,
+    },
+    /// A field spec.json requires is absent ("is required").
+    Required {
+        /// A key the document has that looks like a misspelling of this one.
+        near_miss: Option<String>,
+    },
+    /// A field this connector needs is absent ("is missing").
+    Missing {
+        /// A key the document has that looks like a misspelling of this one.
+        near_miss: Option<String>,
+    },
+    /// A string field that is blank.
+    Empty,
+    /// The wrong JSON type.
+    WrongType {
+        /// What it must be, e.g. "a string" or "an object ({…} or {…})".
+        expected: Cow<'static, str>,
+        /// What it is, as [`json_type`] names it.
+        found: &'static str,
+    },
+    /// Not of the JSON Schema type spec.json gives it (`integer`, `string`, …).
+    NotOfType(String),
+    /// Does not match the pattern spec.json gives it.
+    NotInFormat {
+        /// A value of the right form, from spec.json's `examples` or `default`.
+        example: Option<String>,
+        /// The pattern, said only when there is no example.
+        pattern: String,
+    },
+    /// Of the right form but not a valid value of its format (a date-time on February 30th).
+    NotValid {
+        /// The format, e.g. "date-time".
+        format: String,
+        /// A valid value.
+        example: Option<String>,
+    },
+    /// A number out of spec.json's bounds.
+    OutOfRange {
+        /// "at least", "greater than", "at most" or "less than".
+        rule: &'static str,
+        /// The bound.
+        limit: String,
+    },
+    /// Every problem spec.json's JSON Schema finds, each at its field.
+    Schema(Vec<(String, Problem)>),
+    /// Any other problem: the rest of the sentence after the location.
+    Says(String),
+}
+
+impl Problem {
+    /// The problem as the predicate of a sentence whose subject is its field (`subject`), or
+    /// as a sentence of its own.
+    fn write(&self, f: &mut fmt::Formatter<'_>, subject: bool) -> fmt::Result {
+        match self {
+            Problem::Required { near_miss } => {
+                f.write_str("is required")?;
+                typo(f, near_miss)
+            }
+            Problem::Missing { near_miss } => {
+                f.write_str("is missing")?;
+                typo(f, near_miss)
+            }
+            Problem::Empty => f.write_str("is empty"),
+            Problem::WrongType { expected, found } if subject => {
+                write!(f, "must be {expected}; found {found}")
+            }
+            Problem::WrongType { expected, found } => {
+                write!(f, "expected {expected}; found {found}")
+            }
+            Problem::NotOfType(kind) => write!(f, "must be of type {kind}"),
+            Problem::NotInFormat {
+                example: Some(example),
+                ..
+            } => write!(f, "does not match the expected format, e.g. {example}"),
+            Problem::NotInFormat { pattern, .. } => {
+                write!(f, "does not match the expected format {pattern}")
+            }
+            Problem::NotValid { format, example } => {
+                write!(f, "is not a valid {format}")?;
+                match example {
+                    Some(example) => write!(f, "; use one such as {example}"),
+                    None => Ok(()),
+                }
+            }
+            Problem::OutOfRange { rule, limit } => write!(f, "must be {rule} {limit}"),
+            Problem::Schema(problems) => {
+                f.write_str("is invalid: ")?;
+                for (i, (field, problem)) in problems.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{field} ")?;
+                    problem.write(f, true)?;
+                }
+                Ok(())
+            }
+            Problem::Says(text) => f.write_str(text),
+            // File problems are written whole by `InputError`'s `Display`.
+            Problem::Unreadable(_)
+            | Problem::TooLarge { .. }
+            | Problem::EmptyFile
+            | Problem::NotJson { .. } => f.write_str("cannot be read"),
+        }
+    }
+}
+
+/// "; the config has `near` — a typo?", for a missing field with a near miss.
+fn typo(f: &mut fmt::Formatter<'_>, near_miss: &Option<String>) -> fmt::Result {
+    match near_miss {
+        Some(key) => write!(f, "; the config has {key:.40} — a typo?"),
+        None => Ok(()),
+    }
+}
+
+/// Why an input (config, catalog or state) cannot be used: which file, where in it, what is
+/// wrong, and what to do. The message never contains a config value (any could be a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The file the problem is in.
+    pub file: InputFile,
+    /// Where in it.
+    pub at: Location,
+    /// What is wrong.
+    pub problem: Problem,
+    /// What a right one looks like or what to do, after the problem.
+    pub hint: Option<Cow<'static, str>>,
+}
+
+/// The name this type had when every input error was a string; `read` still uses it.
+pub type ConfigError = InputError;
+
+/// A config error without a field, as `read` builds them from the HTTP client's setup errors.
+/// The read engine's rewrite (#13) uses [`InputError::config`] instead.
+#[allow(non_snake_case)]
+pub fn ConfigError(message: String) -> InputError {
+    InputError::config(message)
+}
+
+impl InputError {
+    /// A problem at `at` in `file`.
+    pub fn new(file: InputFile, at: Location, problem: Problem) -> InputError {
+        InputError {
+            file,
+            at,
+            problem,
+            hint: None,
+        }
+    }
+
+    /// A problem of the config's field `path`.
+    pub fn field(path: impl Into<String>, problem: Problem) -> InputError {
+        InputError::new(InputFile::Config, Location::Field(path.into()), problem)
+    }
+
+    /// A config problem that is not one field's, said in full by `message`.
+    pub fn config(message: impl Into<String>) -> InputError {
+        InputError::new(
+            InputFile::Config,
+            Location::Unplaced,
+            Problem::Says(message.into()),
+        )
+    }
+
+    /// The same error with `hint` after the problem.
+    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> InputError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file;
+        match (&self.at, &self.problem) {
+            (Location::File(path), problem) => {
+                let shown = path.display();
+                match problem {
+                    Problem::Unreadable(reason) => {
+                        write!(f, "cannot read the {file} file {shown}: {reason}")
+                    }
+                    Problem::TooLarge { bytes } => write!(
+                        f,
+                        "the {file} file {shown} is {bytes} bytes, more than the {MAX_INPUT_BYTES} bytes allowed; is it the right file?"
+                    ),
+                    Problem::EmptyFile if file == InputFile::State => write!(
+                        f,
+                        "the state file {shown} is empty; it must contain a JSON document: [] is an empty state (no stream has one yet)"
+                    ),
+                    Problem::EmptyFile => write!(
+                        f,
+                        "the {file} file {shown} is empty; it must contain a JSON document"
+                    ),
+                    Problem::NotJson {
+                        line,
+                        column,
+                        reason,
+                    } => write!(
+                        f,
+                        "the {file} file {shown} is not valid JSON (line {line}, column {column}): {reason}"
+                    ),
+                    other => {
+                        write!(f, "the {file} file {shown} ")?;
+                        other.write(f, true)
+                    }
+                }
+            }
+            (Location::Document, problem) => {
+                write!(f, "the {file} ")?;
+                problem.write(f, true)
+            }
+            (Location::Field(path), problem) => {
+                write!(f, "{path} ")?;
+                problem.write(f, true)
+            }
+            (Location::StateEntry(index), problem) => {
+                match index {
+                    Some(i) => write!(f, "state entry {i}: ")?,
+                    None => f.write_str("state: ")?,
+                }
+                problem.write(f, false)
+            }
+            (Location::CatalogStream { stream, field }, problem) => {
+                write!(f, "stream {stream}: {field} ")?;
+                problem.write(f, true)
+            }
+            (Location::StreamState { stream, field }, problem) => {
+                write!(f, "the state of stream {stream}: ")?;
+                if field.is_empty() {
+                    problem.write(f, false)
+                } else {
+                    write!(f, "{field} ")?;
+                    problem.write(f, true)
+                }
+            }
+            (Location::Unplaced, problem) => problem.write(f, false),
+        }?;
+        match &self.hint {
+            Some(hint) => write!(f, "; {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
 
 /// The SPEC the connector prints: `spec.json` at the repository root, embedded at build time.
 pub const SPEC: &str = include_str!("../spec.json");
@@ -123,33 +430,25 @@ pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 /// Reads a JSON file given on the command line (config, catalog or state), with errors that
 /// say which file and what is wrong with it.
 pub fn read_json_file(
-    what: &str,
+    file: InputFile,
     path: &std::path::Path,
-) -> Result<serde_json::Value, ConfigError> {
-    let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigError(format!("cannot read the {what} file {shown}: {e}")))?;
+) -> Result<serde_json::Value, InputError> {
+    let error = |problem| InputError::new(file, Location::File(path.to_path_buf()), problem);
+    let unreadable = |e: std::io::Error| error(Problem::Unreadable(e.to_string()));
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     if meta.len() > MAX_INPUT_BYTES {
-        return Err(ConfigError(format!(
-            "the {what} file {shown} is {} bytes, more than the {} bytes allowed; is it the right file?",
-            meta.len(),
-            MAX_INPUT_BYTES
-        )));
+        return Err(error(Problem::TooLarge { bytes: meta.len() }));
     }
-    let text = std::fs::read(path)
-        .map_err(|e| ConfigError(format!("cannot read the {what} file {shown}: {e}")))?;
+    let text = std::fs::read(path).map_err(unreadable)?;
     if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(ConfigError(format!(
-            "the {what} file {shown} is empty; it must contain a JSON document"
-        )));
+        return Err(error(Problem::EmptyFile));
     }
     serde_json::from_slice(&text).map_err(|e| {
-        ConfigError(format!(
-            "the {what} file {shown} is not valid JSON (line {}, column {}): {}",
-            e.line(),
-            e.column(),
-            json_error_kind(&e)
-        ))
+        error(Problem::NotJson {
+            line: e.line(),
+            column: e.column(),
+            reason: json_error_kind(&e),
+        })
     })
 }
 
@@ -170,14 +469,105 @@ pub fn connection_specification() -> serde_json::Value {
     spec["connectionSpecification"].clone()
 }
 
+/// Top-level keys a config may have besides spec.json's properties: the credentials of
+/// configs written before `credentials` existed, which [`Config::from_json`] still reads.
+const LEGACY_KEYS: &[&str] = &[
+    "api_token",
+    "auth_type",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+];
+
+/// A top-level key of a config that neither spec.json nor the legacy shapes know: ignored,
+/// which is what a misspelled optional field (`replication_end_dat`) would silently be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// The key as written.
+    pub key: String,
+    /// The known field it most looks like, when it looks like one.
+    pub closest: Option<String>,
+}
+
+impl fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the config has an unknown field {:?}", Shown(&self.key))?;
+        match &self.closest {
+            Some(known) => write!(f, ": did you mean {known}? It is ignored as written"),
+            None => f.write_str(", which is ignored"),
+        }
+    }
+}
+
+/// A key as messages show it: at most 40 characters.
+struct Shown<'a>(&'a str);
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short: String = self.0.chars().take(40).collect();
+        write!(f, "{short:?}")
+    }
+}
+
+/// The top-level keys of a config that no field has, each with the known field it most looks
+/// like. Only keys are looked at, never values.
+pub fn unknown_keys(value: &serde_json::Value) -> Vec<UnknownKey> {
+    let Some(object) = value.as_object() else {
+        return Vec::new();
+    };
+    let spec = connection_specification();
+    let known: Vec<&str> = spec["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let known: Vec<&str> = known
+        .into_iter()
+        .chain(LEGACY_KEYS.iter().copied())
+        .collect();
+    object
+        .keys()
+        .filter(|key| !known.contains(&key.as_str()))
+        .map(|key| UnknownKey {
+            key: key.clone(),
+            closest: closest(key, known.iter().copied()).map(String::from),
+        })
+        .collect()
+}
+
+/// The candidate nearest to `word` by edit distance (a swap of two neighbours counts once),
+/// if it is near enough to be a misspelling: at most a third of the longer name, and at most 3.
+fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .filter(|c| *c != word)
+        .map(|c| (strsim::osa_distance(word, c), c))
+        .filter(|(d, c)| *d <= 3 && *d * 3 <= word.chars().count().max(c.chars().count()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// A key of `object` (other than `name` itself) that looks like a misspelling of `name`.
+fn near_miss(object: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
+    object
+        .keys()
+        .filter(|k| closest(k, std::iter::once(name)).is_some())
+        .min_by_key(|k| strsim::osa_distance(k, name))
+        .map(|k| k.chars().take(40).collect())
+}
+
 impl Config {
     /// Validates a config document against spec.json and builds the typed config from it.
-    pub fn from_json(value: &serde_json::Value) -> Result<Config, ConfigError> {
+    pub fn from_json(value: &serde_json::Value) -> Result<Config, InputError> {
         let Some(object) = value.as_object() else {
-            return Err(ConfigError(format!(
-                "the config must be a JSON object with account_id, replication_start_date and credentials; found {}",
-                json_type(value)
-            )));
+            return Err(InputError::new(
+                InputFile::Config,
+                Location::Document,
+                Problem::WrongType {
+                    expected:
+                        "a JSON object with account_id, replication_start_date and credentials"
+                            .into(),
+                    found: json_type(value),
+                },
+            ));
         };
         check_credentials(value)?;
         validate_against_spec(value)?;
@@ -186,37 +576,52 @@ impl Config {
 
         let account_id = text("account_id").unwrap_or_default().trim().to_string();
         if account_id.is_empty() {
-            return Err(ConfigError(
-                "account_id is empty: set it to your Harvest account id (Harvest ID → Developers, or the number in your Harvest URL's settings)".into(),
+            return Err(InputError::field("account_id", Problem::Empty).with_hint(
+                "set it to your Harvest account id (Harvest ID → Developers, or the number in your Harvest URL's settings)",
             ));
         }
         // It travels as the `Harvest-Account-Id` header, so every command (discover included,
         // which sends nothing) refuses what no header can carry.
         if !account_id.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(ConfigError(
-                "account_id must be printable ASCII without spaces: Harvest's account ids are numbers".into(),
+            return Err(InputError::field(
+                "account_id",
+                Problem::Says(
+                    "must be printable ASCII without spaces: Harvest's account ids are numbers"
+                        .into(),
+                ),
             ));
         }
         let start_date = parse_instant("replication_start_date", text("replication_start_date"))?
             .ok_or_else(|| {
-            ConfigError("replication_start_date is required, e.g. \"2024-01-01T00:00:00Z\"".into())
+            InputError::field(
+                "replication_start_date",
+                Problem::Required {
+                    near_miss: near_miss(object, "replication_start_date"),
+                },
+            )
         })?;
         let end_date = parse_instant("replication_end_date", text("replication_end_date"))?;
         let now = chrono::Utc::now();
         if start_date > now {
-            return Err(ConfigError(format!(
-                "replication_start_date {} is in the future: use a past date such as {}",
-                start_date.format("%Y-%m-%dT%H:%M:%SZ"),
-                (now - chrono::Duration::days(365)).format("%Y-01-01T00:00:00Z")
-            )));
+            return Err(InputError::field(
+                "replication_start_date",
+                Problem::Says(format!(
+                    "{} is in the future: use a past date such as {}",
+                    start_date.format("%Y-%m-%dT%H:%M:%SZ"),
+                    (now - chrono::Duration::days(365)).format("%Y-01-01T00:00:00Z")
+                )),
+            ));
         }
         if let Some(end) = end_date {
             if end <= start_date {
-                return Err(ConfigError(format!(
-                    "replication_end_date {} is not after replication_start_date {}: use a later end date or remove it",
-                    end.format("%Y-%m-%dT%H:%M:%SZ"),
-                    start_date.format("%Y-%m-%dT%H:%M:%SZ")
-                )));
+                return Err(InputError::field(
+                    "replication_end_date",
+                    Problem::Says(format!(
+                        "{} is not after replication_start_date {}: use a later end date or remove it",
+                        end.format("%Y-%m-%dT%H:%M:%SZ"),
+                        start_date.format("%Y-%m-%dT%H:%M:%SZ")
+                    )),
+                ));
             }
         }
         let defaults = connection_specification();
@@ -228,8 +633,12 @@ impl Config {
         let get = |key: &str| number(key).unwrap_or_else(|| default(key));
         let window = |key: &str| {
             let seconds = get(key);
-            Duration::try_from_secs_f64(seconds)
-                .map_err(|_| ConfigError(format!("{key} must be a positive number of seconds")))
+            Duration::try_from_secs_f64(seconds).map_err(|_| {
+                InputError::field(
+                    key,
+                    Problem::Says("must be a positive number of seconds".into()),
+                )
+            })
         };
 
         Ok(Config {
@@ -288,55 +697,80 @@ fn auth_type(value: &serde_json::Value) -> Option<&str> {
 
 /// Diagnoses the `credentials` object before the schema does: the schema's `oneOf` can only
 /// say "matches no variant", while a user needs to hear which field is missing.
-fn check_credentials(value: &serde_json::Value) -> Result<(), ConfigError> {
+fn check_credentials(value: &serde_json::Value) -> Result<(), InputError> {
     let creds = match value.get("credentials") {
         Some(c @ serde_json::Value::Object(_)) => c,
         Some(other) => {
-            return Err(ConfigError(format!(
-                "credentials must be an object ({{\"auth_type\": \"Token\", \"api_token\": …}} or {{\"auth_type\": \"Client\", \"client_id\": …, \"client_secret\": …, \"refresh_token\": …}}); found {}",
-                json_type(other)
-            )))
+            return Err(InputError::field(
+                "credentials",
+                Problem::WrongType {
+                    expected: "an object ({\"auth_type\": \"Token\", \"api_token\": …} or {\"auth_type\": \"Client\", \"client_id\": …, \"client_secret\": …, \"refresh_token\": …})".into(),
+                    found: json_type(other),
+                },
+            ))
         }
         None if value.get("api_token").is_some() => value,
         None => {
-            return Err(ConfigError(
-                "credentials is missing: add {\"auth_type\": \"Token\", \"api_token\": \"<personal access token>\"} or the OAuth fields {\"auth_type\": \"Client\", \"client_id\", \"client_secret\", \"refresh_token\"}".into(),
-            ))
+            let near_miss = value.as_object().and_then(|o| near_miss(o, "credentials"));
+            return Err(InputError::field("credentials", Problem::Missing { near_miss })
+                .with_hint("add {\"auth_type\": \"Token\", \"api_token\": \"<personal access token>\"} or the OAuth fields {\"auth_type\": \"Client\", \"client_id\", \"client_secret\", \"refresh_token\"}"));
         }
     };
     if let Some(kind) = creds.get("auth_type").filter(|t| !t.is_string()) {
-        return Err(ConfigError(format!(
-            "credentials.auth_type must be a string, \"Token\" or \"Client\"; found {}",
-            json_type(kind)
-        )));
+        return Err(InputError::field(
+            "credentials.auth_type",
+            Problem::WrongType {
+                expected: "a string, \"Token\" or \"Client\"".into(),
+                found: json_type(kind),
+            },
+        ));
     }
     let required: &[&str] = match auth_type(value) {
         Some("Token") => &["api_token"],
         Some("Client") => &["client_id", "client_secret", "refresh_token"],
         Some(_) => {
-            return Err(ConfigError(
-                "credentials.auth_type is unknown: use \"Token\" (personal access token) or \"Client\" (OAuth)".into(),
+            return Err(InputError::field(
+                "credentials.auth_type",
+                Problem::Says(
+                    "is unknown: use \"Token\" (personal access token) or \"Client\" (OAuth)"
+                        .into(),
+                ),
             ))
         }
         None => {
-            return Err(ConfigError(
-                "credentials has neither an api_token nor OAuth fields: set auth_type \"Token\" with api_token, or auth_type \"Client\" with client_id, client_secret and refresh_token".into(),
+            return Err(InputError::field(
+                "credentials",
+                Problem::Says("has neither an api_token nor OAuth fields: set auth_type \"Token\" with api_token, or auth_type \"Client\" with client_id, client_secret and refresh_token".into()),
             ))
         }
     };
+    let object = creds.as_object().expect("an object");
     for field in required {
+        let path = format!("credentials.{field}");
         match creds.get(*field) {
             Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {}
             Some(serde_json::Value::String(_)) => {
-                return Err(ConfigError(format!("credentials.{field} is empty")))
+                return Err(InputError::field(path, Problem::Empty))
             }
             Some(other) => {
-                return Err(ConfigError(format!(
-                    "credentials.{field} must be a string; found {}",
-                    json_type(other)
-                )))
+                return Err(InputError::field(
+                    path,
+                    Problem::WrongType {
+                        expected: "a string".into(),
+                        found: json_type(other),
+                    },
+                ))
             }
-            None => return Err(ConfigError(format!("credentials.{field} is missing"))),
+            None => {
+                let near_miss = near_miss(object, field).map(|k| {
+                    if std::ptr::eq(creds, value) {
+                        k
+                    } else {
+                        format!("credentials.{k}")
+                    }
+                });
+                return Err(InputError::field(path, Problem::Missing { near_miss }));
+            }
         }
     }
     Ok(())
@@ -361,71 +795,124 @@ fn credentials(value: &serde_json::Value) -> Credentials {
 }
 
 /// Validates against spec.json, describing each problem by its field and rule only.
-fn validate_against_spec(value: &serde_json::Value) -> Result<(), ConfigError> {
+fn validate_against_spec(value: &serde_json::Value) -> Result<(), InputError> {
     let schema = connection_specification();
     let validator = jsonschema::draft7::new(&schema).expect("spec.json is a valid draft-07 schema");
-    let problems: Vec<String> = validator.iter_errors(value).map(|e| describe(&e)).collect();
+    let mut problems: Vec<(String, Problem)> = validator
+        .iter_errors(value)
+        .map(|e| describe(&e, value, &schema))
+        .collect();
+    // A date without a time fails both the pattern and the date-time format: one sentence
+    // about its form says it.
+    let misformed: Vec<String> = problems
+        .iter()
+        .filter(|(_, p)| matches!(p, Problem::NotInFormat { .. }))
+        .map(|(field, _)| field.clone())
+        .collect();
+    problems
+        .retain(|(field, p)| !(matches!(p, Problem::NotValid { .. }) && misformed.contains(field)));
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(ConfigError(format!(
-            "the config is invalid: {}",
-            problems.join("; ")
-        )))
+        Err(InputError::new(
+            InputFile::Config,
+            Location::Document,
+            Problem::Schema(problems),
+        ))
     }
 }
 
-fn describe(error: &jsonschema::ValidationError<'_>) -> String {
+/// One JSON Schema error as a field and a problem, with an example of the right form from
+/// spec.json where it has one.
+fn describe(
+    error: &jsonschema::ValidationError<'_>,
+    config: &serde_json::Value,
+    schema: &serde_json::Value,
+) -> (String, Problem) {
     use jsonschema::error::ValidationErrorKind as Kind;
-    let path = error
-        .instance_path()
-        .as_str()
-        .trim_start_matches('/')
-        .replace('/', ".");
+    let pointer = error.instance_path().as_str().to_string();
+    let path = pointer.trim_start_matches('/').replace('/', ".");
     let field = if path.is_empty() {
         "the config".to_string()
     } else {
-        path
+        path.clone()
     };
-    match error.kind() {
+    let property = schema.pointer(&pointer.replace('/', "/properties/"));
+    let example = property.and_then(|p| {
+        p["examples"][0]
+            .as_str()
+            .or_else(|| p["default"].as_str())
+            .map(String::from)
+    });
+    let problem = match error.kind() {
         Kind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            if field == "the config" {
-                format!("{name} is required")
+            let near_miss = config
+                .pointer(&pointer)
+                .and_then(|v| v.as_object())
+                .and_then(|o| near_miss(o, name))
+                .map(|k| {
+                    if path.is_empty() {
+                        k
+                    } else {
+                        format!("{path}.{k}")
+                    }
+                });
+            let field = if path.is_empty() {
+                name.to_string()
             } else {
-                format!("{field}.{name} is required")
-            }
+                format!("{path}.{name}")
+            };
+            return (field, Problem::Required { near_miss });
         }
-        Kind::Type { kind } => format!("{field} must be of type {kind:?}")
-            .replace("Single(", "")
-            .replace(')', "")
-            .to_lowercase(),
-        Kind::Pattern { pattern } => {
-            format!("{field} does not match the expected format {pattern}")
-        }
-        Kind::Format { format } => format!("{field} is not a valid {format}"),
-        Kind::Minimum { limit } => format!("{field} must be at least {limit}"),
-        Kind::ExclusiveMinimum { limit } => format!("{field} must be greater than {limit}"),
-        Kind::Maximum { limit } => format!("{field} must be at most {limit}"),
-        Kind::ExclusiveMaximum { limit } => format!("{field} must be less than {limit}"),
-        Kind::Enum { options } => format!("{field} must be one of {options}"),
-        Kind::Constant { expected_value } => format!("{field} must be {expected_value}"),
-        Kind::MinLength { .. } => format!("{field} must not be empty"),
-        _ => format!("{field} is not valid"),
+        Kind::Type { kind } => Problem::NotOfType(
+            format!("{kind:?}")
+                .replace("Single(", "")
+                .replace(')', "")
+                .to_lowercase(),
+        ),
+        Kind::Pattern { pattern } => Problem::NotInFormat {
+            example,
+            pattern: pattern.clone(),
+        },
+        Kind::Format { format } => Problem::NotValid {
+            format: format.clone(),
+            example,
+        },
+        Kind::Minimum { limit } => range("at least", limit),
+        Kind::ExclusiveMinimum { limit } => range("greater than", limit),
+        Kind::Maximum { limit } => range("at most", limit),
+        Kind::ExclusiveMaximum { limit } => range("less than", limit),
+        Kind::Enum { options } => Problem::Says(format!("must be one of {options}")),
+        Kind::Constant { expected_value } => Problem::Says(format!("must be {expected_value}")),
+        Kind::MinLength { .. } => Problem::Says("must not be empty".into()),
+        _ => Problem::Says("is not valid".into()),
+    };
+    (field, problem)
+}
+
+fn range(rule: &'static str, limit: &serde_json::Value) -> Problem {
+    Problem::OutOfRange {
+        rule,
+        limit: limit.to_string(),
     }
 }
 
 fn parse_instant(
     field: &str,
     value: Option<&str>,
-) -> Result<Option<chrono::DateTime<Utc>>, ConfigError> {
+) -> Result<Option<chrono::DateTime<Utc>>, InputError> {
     let Some(text) = value else { return Ok(None) };
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|e| {
-            ConfigError(format!(
-                "{field} is not a valid UTC date-time ({e}): use the format 2024-01-25T00:00:00Z"
-            ))
+        .map_err(|_| {
+            InputError::field(
+                field,
+                Problem::NotValid {
+                    format: "UTC date-time".into(),
+                    example: Some("2024-01-25T00:00:00Z".into()),
+                },
+            )
         })
 }
 
@@ -433,23 +920,27 @@ fn parse_url(
     field: &str,
     value: Option<&str>,
     defaults: &serde_json::Value,
-) -> Result<Url, ConfigError> {
+) -> Result<Url, InputError> {
     let text = value
         .or_else(|| defaults["properties"][field]["default"].as_str())
         .unwrap_or_default();
     let url = Url::parse(text.trim_end_matches('/'))
-        .map_err(|e| ConfigError(format!("{field} is not a valid URL: {e}")))?;
+        .map_err(|e| InputError::field(field, Problem::Says(format!("is not a valid URL: {e}"))))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ConfigError(format!(
-            "{field} must be an http(s) URL with a host, like https://api.harvestapp.com/v2"
-        )));
+        return Err(InputError::field(
+            field,
+            Problem::Says(
+                "must be an http(s) URL with a host, like https://api.harvestapp.com/v2".into(),
+            ),
+        ));
     }
     // The client refuses to send the token to a URL carrying credentials of its own, so such an
     // api_url would fail every request; say so now, without repeating them.
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError(format!(
-            "{field} must not contain a user name or password; the Harvest credentials go in credentials"
-        )));
+        return Err(InputError::field(
+            field,
+            Problem::Says("must not contain a user name or password; the Harvest credentials go in credentials".into()),
+        ));
     }
     Ok(url)
 }
