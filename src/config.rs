@@ -534,15 +534,21 @@ pub fn unknown_keys(value: &serde_json::Value) -> Vec<UnknownKey> {
         .collect()
 }
 
-/// The candidate nearest to `word` by edit distance (a swap of two neighbours counts once),
-/// if it is near enough to be a misspelling: at most a third of the longer name, and at most 3.
+/// The candidate nearest to `word` by edit distance, ignoring case (a swap of two neighbours
+/// counts once), if it is near enough to be a misspelling: at most 3 edits, and at most a
+/// third of the longer name.
 fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .filter(|c| *c != word)
-        .map(|c| (strsim::osa_distance(word, c), c))
+        .map(|c| (distance(word, c), c))
         .filter(|(d, c)| *d <= 3 && *d * 3 <= word.chars().count().max(c.chars().count()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// The edit distance between two keys, ignoring case.
+fn distance(a: &str, b: &str) -> usize {
+    strsim::osa_distance(&a.to_lowercase(), &b.to_lowercase())
 }
 
 /// A key of `object` (other than `name` itself) that looks like a misspelling of `name`.
@@ -550,7 +556,7 @@ fn near_miss(object: &serde_json::Map<String, serde_json::Value>, name: &str) ->
     object
         .keys()
         .filter(|k| closest(k, std::iter::once(name)).is_some())
-        .min_by_key(|k| strsim::osa_distance(k, name))
+        .min_by_key(|k| distance(k, name))
         .map(|k| k.chars().take(40).collect())
 }
 
@@ -712,8 +718,12 @@ fn check_credentials(value: &serde_json::Value) -> Result<(), InputError> {
         None if value.get("api_token").is_some() => value,
         None => {
             let near_miss = value.as_object().and_then(|o| near_miss(o, "credentials"));
-            return Err(InputError::field("credentials", Problem::Missing { near_miss })
-                .with_hint("add {\"auth_type\": \"Token\", \"api_token\": \"<personal access token>\"} or the OAuth fields {\"auth_type\": \"Client\", \"client_id\", \"client_secret\", \"refresh_token\"}"));
+            let error = InputError::field("credentials", Problem::Missing { near_miss });
+            // With a near miss, the typo is the fix; without one, say what to add.
+            return Err(match error.problem {
+                Problem::Missing { near_miss: None } => error.with_hint("add {\"auth_type\": \"Token\", \"api_token\": \"<personal access token>\"} or the OAuth fields {\"auth_type\": \"Client\", \"client_id\", \"client_secret\", \"refresh_token\"}"),
+                _ => error,
+            });
         }
     };
     if let Some(kind) = creds.get("auth_type").filter(|t| !t.is_string()) {
@@ -943,4 +953,611 @@ fn parse_url(
         ));
     }
     Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every malformed config the connector can be handed (the 58 cases once run through
+    //! `check`, `discover` and `read` as processes; `tests/e2e/bad_input.rs` now runs one per
+    //! command): read and parsed as `load_config` does, each must fail with a message naming
+    //! what is wrong. A failing test lists every case that went wrong, by name.
+
+    use std::path::PathBuf;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// What a case's file holds.
+    enum Input {
+        /// The valid base document with these top-level fields replaced (null removes one).
+        Patch(Value),
+        /// This JSON document, whole.
+        Json(Value),
+        /// These bytes, as they are.
+        Raw(Vec<u8>),
+        /// Nothing: the path does not exist.
+        Missing,
+        /// A directory where the file should be.
+        Directory,
+        /// A (sparse) file one byte over the 16 MiB limit.
+        Huge,
+    }
+
+    /// One malformed config and the pieces of the message it must produce: `expect` split at
+    /// " … ", each piece present, in order.
+    struct Case {
+        name: &'static str,
+        input: Input,
+        expect: &'static str,
+    }
+
+    fn case(name: &'static str, input: Input, expect: &'static str) -> Case {
+        Case {
+            name,
+            input,
+            expect,
+        }
+    }
+
+    fn patch(fields: Value) -> Input {
+        Input::Patch(fields)
+    }
+
+    fn raw(text: &str) -> Input {
+        Input::Raw(text.as_bytes().to_vec())
+    }
+
+    fn oauth(fields: Value) -> Input {
+        let mut credentials = json!({
+            "auth_type": "Client",
+            "client_id": "id",
+            "client_secret": "secret",
+            "refresh_token": "refresh"
+        });
+        merge(&mut credentials, fields);
+        patch(json!({ "credentials": credentials }))
+    }
+
+    /// Shallow-merges `extra` into `base` (an object); a null value removes the key.
+    fn merge(base: &mut Value, extra: Value) {
+        let (Value::Object(base), Value::Object(extra)) = (base, extra) else {
+            panic!("objects");
+        };
+        for (k, v) in extra {
+            if v.is_null() {
+                base.remove(&k);
+            } else {
+                base.insert(k, v);
+            }
+        }
+    }
+
+    /// The valid config every case breaks one thing of.
+    fn base_config() -> Value {
+        json!({
+            "account_id": "1000001",
+            "replication_start_date": "2020-01-01T00:00:00Z",
+            "credentials": {"auth_type": "Token", "api_token": "token"},
+            "api_url": "http://127.0.0.1:9/v2",
+            "oauth_token_url": "http://127.0.0.1:9/api/v2/oauth2/token",
+            "requests_per_window": 1000,
+            "window_seconds": 1,
+            "retry_base_delay_seconds": 0.01
+        })
+    }
+
+    /// Writes a case's input to `path`.
+    fn write(path: &std::path::Path, input: &Input) {
+        let json = |doc: &Value| std::fs::write(path, serde_json::to_vec(doc).unwrap()).unwrap();
+        match input {
+            Input::Patch(fields) => {
+                let mut doc = base_config();
+                merge(&mut doc, fields.clone());
+                json(&doc);
+            }
+            Input::Json(doc) => json(doc),
+            Input::Raw(bytes) => std::fs::write(path, bytes).unwrap(),
+            Input::Missing => {}
+            Input::Directory => std::fs::create_dir(path).unwrap(),
+            Input::Huge => std::fs::File::create(path)
+                .unwrap()
+                .set_len(MAX_INPUT_BYTES + 1)
+                .unwrap(),
+        }
+    }
+
+    /// Reads and parses the config at `path` the way every command does.
+    fn load(path: &std::path::Path) -> Result<Config, InputError> {
+        Config::from_json(&read_json_file(InputFile::Config, path)?)
+    }
+
+    /// Whether every piece of `expect` (split at " … ") is in `message`, in that order.
+    fn contains_in_order(message: &str, expect: &str) -> bool {
+        let mut rest = message;
+        expect.split(" … ").all(|piece| match rest.find(piece) {
+            Some(at) => {
+                rest = &rest[at + piece.len()..];
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// The error of a config document, as a message.
+    fn error_of(doc: Value) -> String {
+        Config::from_json(&doc).unwrap_err().to_string()
+    }
+
+    /// `base_config()` with `fields` patched in.
+    fn patched(fields: Value) -> Value {
+        let mut doc = base_config();
+        merge(&mut doc, fields);
+        doc
+    }
+
+    #[test]
+    fn the_base_config_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        write(&path, &patch(json!({})));
+        load(&path).unwrap();
+    }
+
+    #[test]
+    fn malformed_configs_58_cases_are_config_errors_naming_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = config_cases();
+        assert_eq!(cases.len(), 58);
+        let failures: Vec<String> = cases
+            .iter()
+            .enumerate()
+            .filter_map(|(i, case)| {
+                let path: PathBuf = dir.path().join(format!("config-{i}.json"));
+                write(&path, &case.input);
+                let why = match load(&path) {
+                    Ok(_) => "accepted".to_string(),
+                    Err(e) if contains_in_order(&e.to_string(), case.expect) => return None,
+                    Err(e) => format!("the message lacks {:?}: {e}", case.expect),
+                };
+                Some(format!("{}: {why}", case.name))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{} of {} cases failed:\n{}",
+            failures.len(),
+            cases.len(),
+            failures.join("\n")
+        );
+    }
+
+    fn config_cases() -> Vec<Case> {
+        let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        vec![
+            case(
+                "config_not_json",
+                raw("{account_id: 1"),
+                "the config file … is not valid JSON (line 1, column 2)",
+            ),
+            case(
+                "config_not_json_says_where",
+                raw("{\n  \"a\": 1,\n  oops\n}"),
+                "line 3",
+            ),
+            case("config_empty_file", raw(""), "is empty"),
+            case("config_only_whitespace", raw("  \n\t\n"), "is empty"),
+            case(
+                "config_not_utf8",
+                Input::Raw(vec![0xff, 0xfe, 0x7b, 0x7d]),
+                "not valid JSON",
+            ),
+            case("config_trailing_garbage", raw("{} {}"), "not valid JSON"),
+            case(
+                "config_nested_10000_deep",
+                Input::Raw(nested.into_bytes()),
+                "not valid JSON",
+            ),
+            case(
+                "config_huge_file_over_16_mib",
+                Input::Huge,
+                "more than the 16777216 bytes",
+            ),
+            case(
+                "config_is_a_directory",
+                Input::Directory,
+                "cannot read the config file",
+            ),
+            case(
+                "config_missing_file",
+                Input::Missing,
+                "cannot read the config file",
+            ),
+            case(
+                "config_array_instead_of_object",
+                Input::Json(json!([])),
+                "found an array",
+            ),
+            case(
+                "config_string_instead_of_object",
+                Input::Json(json!("x")),
+                "found a string",
+            ),
+            case("config_null", Input::Json(Value::Null), "found null"),
+            case(
+                "account_id_missing",
+                patch(json!({"account_id": null})),
+                "account_id is required",
+            ),
+            case(
+                "account_id_number",
+                patch(json!({"account_id": 1000001})),
+                "account_id must be of type string",
+            ),
+            case(
+                "account_id_blank",
+                patch(json!({"account_id": "  "})),
+                "account_id is empty",
+            ),
+            case(
+                "account_id_control_characters",
+                patch(json!({"account_id": "10\u{1}01"})),
+                "account_id",
+            ),
+            case(
+                "start_date_missing",
+                patch(json!({"replication_start_date": null})),
+                "replication_start_date is required",
+            ),
+            case(
+                "start_date_number",
+                patch(json!({"replication_start_date": 2020})),
+                "replication_start_date must be of type string",
+            ),
+            case(
+                "start_date_words",
+                patch(json!({"replication_start_date": "yesterday"})),
+                "replication_start_date does not match",
+            ),
+            case(
+                "start_date_without_time",
+                patch(json!({"replication_start_date": "2024-01-01"})),
+                "replication_start_date does not match",
+            ),
+            case(
+                "start_date_impossible_day",
+                patch(json!({"replication_start_date": "2024-02-30T00:00:00Z"})),
+                "replication_start_date is not a valid",
+            ),
+            case(
+                "start_date_month_13",
+                patch(json!({"replication_start_date": "2024-13-01T00:00:00Z"})),
+                "replication_start_date is not a valid",
+            ),
+            case(
+                "start_date_in_the_future",
+                patch(json!({"replication_start_date": "2999-01-01T00:00:00Z"})),
+                "replication_start_date 2999-01-01T00:00:00Z is in the future",
+            ),
+            case(
+                "end_date_before_start",
+                patch(json!({"replication_end_date": "2019-01-01T00:00:00Z"})),
+                "replication_end_date 2019-01-01T00:00:00Z is not after replication_start_date",
+            ),
+            case(
+                "end_date_equals_start",
+                patch(json!({"replication_end_date": "2020-01-01T00:00:00Z"})),
+                "is not after replication_start_date",
+            ),
+            case(
+                "end_date_wrong_format",
+                patch(json!({"replication_end_date": "01/02/2024"})),
+                "replication_end_date does not match",
+            ),
+            case(
+                "end_date_boolean",
+                patch(json!({"replication_end_date": true})),
+                "replication_end_date must be of type string",
+            ),
+            case(
+                "credentials_missing",
+                patch(json!({"credentials": null})),
+                "credentials is missing",
+            ),
+            case(
+                "credentials_string",
+                patch(json!({"credentials": "token"})),
+                "credentials must be an object",
+            ),
+            case(
+                "credentials_array",
+                patch(json!({"credentials": []})),
+                "credentials must be an object",
+            ),
+            case(
+                "credentials_empty_object",
+                patch(json!({"credentials": {}})),
+                "credentials has neither",
+            ),
+            case(
+                "auth_type_unknown",
+                patch(json!({"credentials": {"auth_type": "Basic", "api_token": "t"}})),
+                "credentials.auth_type is unknown",
+            ),
+            case(
+                "auth_type_number",
+                patch(json!({"credentials": {"auth_type": 1, "api_token": "t"}})),
+                "credentials.auth_type",
+            ),
+            case(
+                "token_api_token_missing",
+                patch(json!({"credentials": {"auth_type": "Token"}})),
+                "credentials.api_token is missing",
+            ),
+            case(
+                "token_api_token_empty",
+                patch(json!({"credentials": {"auth_type": "Token", "api_token": " "}})),
+                "credentials.api_token is empty",
+            ),
+            case(
+                "token_api_token_number",
+                patch(json!({"credentials": {"auth_type": "Token", "api_token": 42}})),
+                "credentials.api_token must be a string; found a number",
+            ),
+            case(
+                "oauth_client_id_missing",
+                oauth(json!({"client_id": null})),
+                "credentials.client_id is missing",
+            ),
+            case(
+                "oauth_client_secret_missing",
+                oauth(json!({"client_secret": null})),
+                "credentials.client_secret is missing",
+            ),
+            case(
+                "oauth_refresh_token_missing",
+                oauth(json!({"refresh_token": null})),
+                "credentials.refresh_token is missing",
+            ),
+            case(
+                "oauth_refresh_token_object",
+                oauth(json!({"refresh_token": {"v": 1}})),
+                "credentials.refresh_token must be a string; found an object",
+            ),
+            case(
+                "page_size_zero",
+                patch(json!({"page_size": 0})),
+                "page_size must be at least 1",
+            ),
+            case(
+                "page_size_5000",
+                patch(json!({"page_size": 5000})),
+                "page_size must be at most 2000",
+            ),
+            case(
+                "page_size_string",
+                patch(json!({"page_size": "100"})),
+                "page_size must be of type integer",
+            ),
+            case(
+                "page_size_fraction",
+                patch(json!({"page_size": 10.5})),
+                "page_size must be of type integer",
+            ),
+            case(
+                "requests_per_window_negative",
+                patch(json!({"requests_per_window": -1})),
+                "requests_per_window must be at least 1",
+            ),
+            case(
+                "window_seconds_zero",
+                patch(json!({"window_seconds": 0})),
+                "window_seconds must be greater than 0",
+            ),
+            case(
+                "report_window_seconds_too_long",
+                patch(json!({"report_window_seconds": 1e9})),
+                "report_window_seconds must be at most 86400",
+            ),
+            case(
+                "request_timeout_negative",
+                patch(json!({"request_timeout_seconds": -5})),
+                "request_timeout_seconds must be greater than 0",
+            ),
+            case(
+                "max_retries_51",
+                patch(json!({"max_retries": 51})),
+                "max_retries must be at most 50",
+            ),
+            case(
+                "max_concurrency_zero",
+                patch(json!({"max_concurrency": 0})),
+                "max_concurrency must be at least 1",
+            ),
+            case(
+                "checkpoint_interval_boolean",
+                patch(json!({"checkpoint_interval": false})),
+                "checkpoint_interval must be of type integer",
+            ),
+            case(
+                "api_url_ftp",
+                patch(json!({"api_url": "ftp://api.harvestapp.com/v2"})),
+                "api_url does not match",
+            ),
+            case(
+                "api_url_without_host",
+                patch(json!({"api_url": "http://"})),
+                "api_url is not a valid URL",
+            ),
+            case(
+                "api_url_with_space_in_host",
+                patch(json!({"api_url": "https://api harvest.com/v2"})),
+                "api_url is not a valid URL",
+            ),
+            case(
+                "api_url_with_user_and_password",
+                patch(json!({"api_url": "https://user:pass@api.harvestapp.com/v2"})),
+                "api_url must not contain a user name or password",
+            ),
+            case(
+                "api_url_number",
+                patch(json!({"api_url": 8080})),
+                "api_url must be of type string",
+            ),
+            case(
+                "oauth_token_url_not_a_url",
+                patch(json!({"oauth_token_url": "https://[::1/token"})),
+                "oauth_token_url is not a valid URL",
+            ),
+        ]
+    }
+    #[test]
+    fn a_date_without_a_time_is_one_sentence_with_an_example_and_no_pattern() {
+        for field in ["replication_start_date", "replication_end_date"] {
+            let message = error_of(patched(json!({ field: "2024-01-01" })));
+            assert_eq!(
+                message,
+                format!("the config is invalid: {field} does not match the expected format, e.g. 2017-01-25T00:00:00Z"),
+            );
+        }
+        let message = error_of(patched(
+            json!({"replication_start_date": "2024-02-30T00:00:00Z"}),
+        ));
+        assert_eq!(
+            message,
+            "the config is invalid: replication_start_date is not a valid date-time; use one such as 2017-01-25T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_field_names_its_near_miss() {
+        let mut doc = base_config();
+        let start = doc
+            .as_object_mut()
+            .unwrap()
+            .remove("replication_start_date")
+            .unwrap();
+        doc["replication_start_dat"] = start;
+        assert_eq!(
+            error_of(doc),
+            "the config is invalid: replication_start_date is required; the config has replication_start_dat — a typo?"
+        );
+        let mut doc = base_config();
+        doc["acount_id"] = doc.as_object_mut().unwrap().remove("account_id").unwrap();
+        assert_eq!(
+            error_of(doc),
+            "the config is invalid: account_id is required; the config has acount_id — a typo?"
+        );
+        assert_eq!(
+            error_of(patched(
+                json!({"credentials": {"auth_type": "Token", "api_tokn": "s3cr3t"}})
+            )),
+            "credentials.api_token is missing; the config has credentials.api_tokn — a typo?"
+        );
+        assert_eq!(
+            error_of(patched(
+                json!({"credentials": null, "credential": {"api_token": "s3cr3t"}})
+            )),
+            "credentials is missing; the config has credential — a typo?"
+        );
+        // Without a near miss, no guess.
+        assert_eq!(
+            error_of(patched(
+                json!({"replication_start_date": null, "page_size": 10})
+            )),
+            "the config is invalid: replication_start_date is required"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_named_with_the_closest_field() {
+        let doc = patched(json!({
+            "replication_end_dat": "2021-01-01T00:00:00Z",
+            "api_ulr": "https://secret.example/v2",
+            "PAGE_SIZE": 10,
+            "something_else_entirely": true
+        }));
+        let unknown = unknown_keys(&doc);
+        let shown: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "the config has an unknown field \"PAGE_SIZE\": did you mean page_size? It is ignored as written",
+                "the config has an unknown field \"api_ulr\": did you mean api_url? It is ignored as written",
+                "the config has an unknown field \"replication_end_dat\": did you mean replication_end_date? It is ignored as written",
+                "the config has an unknown field \"something_else_entirely\", which is ignored",
+            ]
+        );
+        // Only keys are named, never a value.
+        assert!(
+            shown.iter().all(|s| !s.contains("secret.example")),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn every_field_of_the_spec_and_the_legacy_credentials_are_known() {
+        let spec = connection_specification();
+        let mut doc = serde_json::Map::new();
+        for key in spec["properties"].as_object().unwrap().keys() {
+            doc.insert(key.clone(), json!(null));
+        }
+        for key in LEGACY_KEYS {
+            doc.insert(key.to_string(), json!(null));
+        }
+        // The hidden advanced fields are there too, so none of them will ever warn.
+        assert!(doc.contains_key("retry_base_delay_seconds") && doc.contains_key("api_url"));
+        assert_eq!(unknown_keys(&Value::Object(doc)), []);
+        let legacy = json!({"account_id": "1", "replication_start_date": "2020-01-01T00:00:00Z",
+            "api_token": "t"});
+        assert_eq!(unknown_keys(&legacy), []);
+        Config::from_json(&legacy).unwrap();
+    }
+
+    #[test]
+    fn a_long_unknown_key_is_shortened() {
+        let long = "x".repeat(100);
+        let shown = unknown_keys(&patched(json!({ long: 1 })))[0].to_string();
+        assert!(
+            shown.contains(&"x".repeat(40)) && !shown.contains(&"x".repeat(41)),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_empty_state_file_error_says_what_an_empty_state_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, " \n").unwrap();
+        let message = read_json_file(InputFile::State, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("the state file") && message.contains("is empty"),
+            "{message}"
+        );
+        assert!(message.contains("[] is an empty state"), "{message}");
+        let message = read_json_file(InputFile::Catalog, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("[]"), "{message}");
+    }
+
+    #[test]
+    fn an_input_error_is_data_with_the_field_path() {
+        let e = Config::from_json(&patched(
+            json!({"credentials": {"auth_type": "Token", "api_token": 42}}),
+        ))
+        .unwrap_err();
+        assert_eq!(e.file, InputFile::Config);
+        assert_eq!(e.at, Location::Field("credentials.api_token".into()));
+        assert_eq!(
+            e.problem,
+            Problem::WrongType {
+                expected: "a string".into(),
+                found: "a number"
+            }
+        );
+        assert_eq!(InputError::config("x y z").to_string(), "x y z");
+    }
 }
