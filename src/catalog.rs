@@ -83,22 +83,22 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, InputError> {
     let mut selected = Vec::with_capacity(entries.len());
     for entry in entries {
         let name = entry.name;
-        let in_stream = |field: &str, problem| {
-            InputError::new(
-                InputFile::Catalog,
-                Location::CatalogStream {
-                    stream: name.to_string(),
-                    field: field.to_string(),
-                },
-                problem,
-            )
-        };
         let Some(def) = streams::find(name) else {
             let known: Vec<&str> = STREAMS.iter().map(|s| s.name).collect();
             return Err(catalog_error(Problem::Says(format!(
                 "selects a stream named {name:?}, which Harvest does not have; the streams are: {}",
                 known.join(", ")
             ))));
+        };
+        let in_stream = |field: &str, problem| {
+            InputError::new(
+                InputFile::Catalog,
+                Location::CatalogStream {
+                    stream: def.name,
+                    field: field.to_string(),
+                },
+                problem,
+            )
         };
         if !seen.insert(def.name) {
             return Err(catalog_error(Problem::Says(format!(

@@ -78,8 +78,12 @@ fn unreachable_message(
     attempts: usize,
     last_error: &str,
 ) -> String {
+    let tries = match attempts {
+        1 => "once".to_string(),
+        n => format!("{n} times in a row, last"),
+    };
     format!(
-        "cannot reach Harvest at {}: the request to {url_path} failed {attempts} times in a row, last with: {last_error}. Check the network, any proxy, and api_url.",
+        "cannot reach Harvest at {}: the request to {url_path} failed {tries} with: {last_error}. Check the network, any proxy, and api_url.",
         config.api_url.host_str().unwrap_or_default()
     )
 }
@@ -261,5 +265,33 @@ mod tests {
         let mut expected = raw.clone();
         expected["refresh_token"] = json!("refresh-2");
         assert_eq!(control_config(raw), expected);
+    }
+
+    #[test]
+    fn check_on_an_unreachable_host_says_what_to_check_not_that_a_run_will_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let config = json!({"account_id": "1", "replication_start_date": "2020-01-01T00:00:00Z",
+            "credentials": {"auth_type": "Token", "api_token": "t"},
+            "api_url": "http://127.0.0.1:9/v2", "max_retries": 0});
+        std::fs::write(&path, config.to_string()).unwrap();
+        let buffer = Buffer::default();
+        check(&Output::new(Box::new(buffer.clone())), &path).unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let message: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let status = &message["connectionStatus"];
+        assert_eq!(status["status"], "FAILED", "{text}");
+        let said = status["message"].as_str().unwrap();
+        assert!(
+            said.starts_with(
+                "cannot reach Harvest at 127.0.0.1: the request to /v2/users/me failed once with: "
+            ),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("Check the network, any proxy, and api_url."),
+            "{said}"
+        );
+        assert!(!said.contains("resume"), "{said}");
     }
 }

@@ -139,14 +139,14 @@ pub enum Location {
     /// The catalog's entry for one stream, at `field` inside it (e.g. `sync_mode`).
     CatalogStream {
         /// The stream's name.
-        stream: String,
+        stream: &'static str,
         /// The path inside the entry.
         field: String,
     },
     /// One stream's state, at `field` inside it (`""` for the state as a whole).
     StreamState {
         /// The stream's name.
-        stream: String,
+        stream: &'static str,
         /// The path inside the stream's state, e.g. `updated_at` or `resume.next`.
         field: String,
     },
@@ -197,11 +197,15 @@ pub enum Problem {
     },
     /// Not of the JSON Schema type spec.json gives it (`integer`, `string`, …).
     NotOfType(String),
-    /// Does not match the pattern spec.json gives it.
-    NotInFormat {
-        /// A value of the right form, from spec.json's `examples` or `default`.
-        example: Option<String>,
-        /// The pattern, said only when there is no example.
+    /// Does not match the pattern spec.json gives it; `example` (from spec.json's `examples` or
+    /// `default`) has the right form.
+    NotLike {
+        /// A value of the right form.
+        example: String,
+    },
+    /// Does not match the pattern spec.json gives it, and spec.json has no example to show.
+    NotMatching {
+        /// The pattern.
         pattern: String,
     },
     /// Of the right form but not a valid value of its format (a date-time on February 30th).
@@ -209,7 +213,7 @@ pub enum Problem {
         /// The format, e.g. "date-time".
         format: String,
         /// A valid value.
-        example: Option<String>,
+        example: Option<Box<str>>,
     },
     /// A number out of spec.json's bounds.
     OutOfRange {
@@ -245,11 +249,10 @@ impl Problem {
                 write!(f, "expected {expected}; found {found}")
             }
             Problem::NotOfType(kind) => write!(f, "must be of type {kind}"),
-            Problem::NotInFormat {
-                example: Some(example),
-                ..
-            } => write!(f, "does not match the expected format, e.g. {example}"),
-            Problem::NotInFormat { pattern, .. } => {
+            Problem::NotLike { example } => {
+                write!(f, "does not match the expected format, e.g. {example}")
+            }
+            Problem::NotMatching { pattern } => {
                 write!(f, "does not match the expected format {pattern}")
             }
             Problem::NotValid { format, example } => {
@@ -300,7 +303,7 @@ pub struct InputError {
     /// What is wrong.
     pub problem: Problem,
     /// What a right one looks like or what to do, after the problem.
-    pub hint: Option<Cow<'static, str>>,
+    pub hint: Option<Box<str>>,
 }
 
 /// The name this type had when every input error was a string; `read` still uses it.
@@ -339,7 +342,7 @@ impl InputError {
     }
 
     /// The same error with `hint` after the problem.
-    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> InputError {
+    pub fn with_hint(mut self, hint: impl Into<Box<str>>) -> InputError {
         self.hint = Some(hint.into());
         self
     }
@@ -816,7 +819,7 @@ fn validate_against_spec(value: &serde_json::Value) -> Result<(), InputError> {
     // about its form says it.
     let misformed: Vec<String> = problems
         .iter()
-        .filter(|(_, p)| matches!(p, Problem::NotInFormat { .. }))
+        .filter(|(_, p)| matches!(p, Problem::NotLike { .. } | Problem::NotMatching { .. }))
         .map(|(field, _)| field.clone())
         .collect();
     problems
@@ -881,13 +884,15 @@ fn describe(
                 .replace(')', "")
                 .to_lowercase(),
         ),
-        Kind::Pattern { pattern } => Problem::NotInFormat {
-            example,
-            pattern: pattern.clone(),
+        Kind::Pattern { pattern } => match example {
+            Some(example) => Problem::NotLike { example },
+            None => Problem::NotMatching {
+                pattern: pattern.clone(),
+            },
         },
         Kind::Format { format } => Problem::NotValid {
             format: format.clone(),
-            example,
+            example: example.map(String::into_boxed_str),
         },
         Kind::Minimum { limit } => range("at least", limit),
         Kind::ExclusiveMinimum { limit } => range("greater than", limit),

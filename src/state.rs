@@ -164,7 +164,7 @@ impl InputState {
                 InputError::new(
                     InputFile::State,
                     Location::StreamState {
-                        stream: def.name.to_string(),
+                        stream: def.name,
                         field,
                     },
                     problem,
