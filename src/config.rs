@@ -154,8 +154,8 @@ pub enum Location {
     Unplaced,
 }
 
-/// What is wrong at a [`Location`]. No variant holds a value from the config: any of them
-/// could be a secret (catalog and state values, which are not, may appear in `Says`).
+/// What is wrong at a [`Location`]. A config problem never holds a value the user wrote (any
+/// could be a secret) except the dates, which are not; catalog and state values may appear.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// The file cannot be read; the system's reason.
@@ -275,11 +275,20 @@ impl Problem {
                 Ok(())
             }
             Problem::Says(text) => f.write_str(text),
-            // File problems are written whole by `InputError`'s `Display`.
-            Problem::Unreadable(_)
-            | Problem::TooLarge { .. }
-            | Problem::EmptyFile
-            | Problem::NotJson { .. } => f.write_str("cannot be read"),
+            Problem::Unreadable(reason) => write!(f, "cannot be read: {reason}"),
+            Problem::TooLarge { bytes } => write!(
+                f,
+                "is {bytes} bytes, more than the {MAX_INPUT_BYTES} bytes allowed; is it the right file?"
+            ),
+            Problem::EmptyFile => f.write_str("is empty; it must contain a JSON document"),
+            Problem::NotJson {
+                line,
+                column,
+                reason,
+            } => write!(
+                f,
+                "is not valid JSON (line {line}, column {column}): {reason}"
+            ),
         }
     }
 }
@@ -302,7 +311,7 @@ pub struct InputError {
     pub at: Location,
     /// What is wrong.
     pub problem: Problem,
-    /// What a right one looks like or what to do, after the problem.
+    /// What to do (config) or what a right one looks like (catalog, state), after the problem.
     pub hint: Option<Box<str>>,
 }
 
@@ -352,37 +361,17 @@ impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.file;
         match (&self.at, &self.problem) {
+            // The one message whose location is not its subject, as people say it.
+            (Location::File(path), Problem::Unreadable(reason)) => {
+                write!(
+                    f,
+                    "cannot read the {file} file {}: {reason}",
+                    path.display()
+                )
+            }
             (Location::File(path), problem) => {
-                let shown = path.display();
-                match problem {
-                    Problem::Unreadable(reason) => {
-                        write!(f, "cannot read the {file} file {shown}: {reason}")
-                    }
-                    Problem::TooLarge { bytes } => write!(
-                        f,
-                        "the {file} file {shown} is {bytes} bytes, more than the {MAX_INPUT_BYTES} bytes allowed; is it the right file?"
-                    ),
-                    Problem::EmptyFile if file == InputFile::State => write!(
-                        f,
-                        "the state file {shown} is empty; it must contain a JSON document: [] is an empty state (no stream has one yet)"
-                    ),
-                    Problem::EmptyFile => write!(
-                        f,
-                        "the {file} file {shown} is empty; it must contain a JSON document"
-                    ),
-                    Problem::NotJson {
-                        line,
-                        column,
-                        reason,
-                    } => write!(
-                        f,
-                        "the {file} file {shown} is not valid JSON (line {line}, column {column}): {reason}"
-                    ),
-                    other => {
-                        write!(f, "the {file} file {shown} ")?;
-                        other.write(f, true)
-                    }
-                }
+                write!(f, "the {file} file {} ", path.display())?;
+                problem.write(f, true)
             }
             (Location::Document, problem) => {
                 write!(f, "the {file} ")?;
@@ -414,8 +403,14 @@ impl fmt::Display for InputError {
             }
             (Location::Unplaced, problem) => problem.write(f, false),
         }?;
+        // A config's hint is the fix ("account_id is empty: set it to …"); a catalog's or a
+        // state's shows what a right one looks like, after a clause of its own.
+        let separator = match self.file {
+            InputFile::Config => ": ",
+            InputFile::Catalog | InputFile::State => "; ",
+        };
         match &self.hint {
-            Some(hint) => write!(f, "; {hint}"),
+            Some(hint) => write!(f, "{separator}{hint}"),
             None => Ok(()),
         }
     }
@@ -444,7 +439,11 @@ pub fn read_json_file(
     }
     let text = std::fs::read(path).map_err(unreadable)?;
     if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(error(Problem::EmptyFile));
+        let empty = error(Problem::EmptyFile);
+        return Err(match file {
+            InputFile::State => empty.with_hint("[] is an empty state (no stream has one yet)"),
+            _ => empty,
+        });
     }
     serde_json::from_slice(&text).map_err(|e| {
         error(Problem::NotJson {
