@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::config::{json_type, ConfigError};
+use crate::config::{json_type, InputError, InputFile, Location, Problem};
 use crate::protocol::{Catalog, Stream, SyncMode};
 use crate::streams::{self, StreamDef, STREAMS};
 
@@ -65,17 +65,19 @@ pub struct Selected {
 /// What a configured catalog looks like, for messages about one that does not.
 const CATALOG_EXAMPLE: &str = r#"{"streams": [{"stream": {"name": "clients", "json_schema": {}}, "sync_mode": "incremental", "destination_sync_mode": "append"}]}"#;
 
+/// A problem of the catalog as a whole.
+fn catalog_error(problem: Problem) -> InputError {
+    InputError::new(InputFile::Catalog, Location::Document, problem)
+}
+
 /// Parses and checks a configured catalog: every stream known, every mode supported.
-pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
-    let entries = entries(value).map_err(|e| {
-        ConfigError(format!(
-            "{e}; a configured catalog looks like {CATALOG_EXAMPLE}"
-        ))
-    })?;
+pub fn configured(value: &Value) -> Result<Vec<Selected>, InputError> {
+    let entries = entries(value)
+        .map_err(|e| e.with_hint(format!("a configured catalog looks like {CATALOG_EXAMPLE}")))?;
     if entries.is_empty() {
-        return Err(ConfigError(
-            "the catalog selects no streams: select at least one".into(),
-        ));
+        return Err(catalog_error(Problem::Says(
+            "selects no streams: select at least one".into(),
+        )));
     }
     let mut seen = BTreeSet::new();
     let mut selected = Vec::with_capacity(entries.len());
@@ -83,23 +85,36 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
         let name = entry.name;
         let Some(def) = streams::find(name) else {
             let known: Vec<&str> = STREAMS.iter().map(|s| s.name).collect();
-            return Err(ConfigError(format!(
-                "the catalog selects a stream named {name:?}, which Harvest does not have; the streams are: {}",
+            return Err(catalog_error(Problem::Says(format!(
+                "selects a stream named {name:?}, which Harvest does not have; the streams are: {}",
                 known.join(", ")
-            )));
+            ))));
+        };
+        let in_stream = |field: &str, problem| {
+            InputError::new(
+                InputFile::Catalog,
+                Location::CatalogStream {
+                    stream: def.name,
+                    field: field.to_string(),
+                },
+                problem,
+            )
         };
         if !seen.insert(def.name) {
-            return Err(ConfigError(format!(
-                "the catalog selects the stream {name} twice"
-            )));
+            return Err(catalog_error(Problem::Says(format!(
+                "selects the stream {name} twice"
+            ))));
         }
         let mode = match entry.sync_mode {
             "full_refresh" => SyncMode::FullRefresh,
             "incremental" => SyncMode::Incremental,
             other => {
-                return Err(ConfigError(format!(
-                    "stream {name}: sync_mode {other:?} is not a sync mode; use \"full_refresh\" or \"incremental\""
-                )))
+                return Err(in_stream(
+                    "sync_mode",
+                    Problem::Says(format!(
+                        "{other:?} is not a sync mode; use \"full_refresh\" or \"incremental\""
+                    )),
+                ))
             }
         };
         // PyAirbyte configures every stream as incremental, whatever discover said, and the
@@ -113,7 +128,7 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, ConfigError> {
             SyncMode::FullRefresh
         };
         let fields = projection(def, entry.json_schema)
-            .map_err(|e| ConfigError(format!("stream {name}: {e}")))?;
+            .map_err(|(field, problem)| in_stream(field, problem))?;
         selected.push(Selected { def, mode, fields });
     }
     Ok(selected)
@@ -126,25 +141,30 @@ struct Entry<'a> {
     json_schema: Option<&'a Value>,
 }
 
+/// A problem at the catalog's field `path`.
+fn at(path: String, problem: Problem) -> InputError {
+    InputError::new(InputFile::Catalog, Location::Field(path), problem)
+}
+
 /// The entries of a configured catalog, read field by field rather than through serde so that
 /// a malformed one is reported by the path of what is wrong (`catalog.streams[2].stream.name`).
 /// Fields `read` does not use are not looked at, as the protocol's forward compatibility asks.
-fn entries(value: &Value) -> Result<Vec<Entry<'_>>, String> {
+fn entries(value: &Value) -> Result<Vec<Entry<'_>>, InputError> {
     let Some(catalog) = value.as_object() else {
-        return Err(format!(
-            "the catalog must be a JSON object with a `streams` array; found {}",
-            json_type(value)
-        ));
+        return Err(catalog_error(Problem::WrongType {
+            expected: "a JSON object with a `streams` array".into(),
+            found: json_type(value),
+        }));
     };
     let streams = match catalog.get("streams") {
         Some(Value::Array(streams)) => streams,
-        Some(other) => {
-            return Err(format!(
-                "catalog.streams must be an array; found {}",
-                json_type(other)
+        Some(other) => return Err(at("catalog.streams".into(), wrong("an array", other))),
+        None => {
+            return Err(at(
+                "catalog.streams".into(),
+                Problem::Missing { near_miss: None },
             ))
         }
-        None => return Err("catalog.streams is missing".into()),
     };
     streams
         .iter()
@@ -165,49 +185,60 @@ fn entries(value: &Value) -> Result<Vec<Entry<'_>>, String> {
         .collect()
 }
 
-/// `value` as an object, or why it is not one (`at` names it).
-fn object<'a>(value: &'a Value, at: &str) -> Result<&'a serde_json::Map<String, Value>, String> {
+/// That `value` is not of the `expected` type.
+fn wrong(expected: &'static str, value: &Value) -> Problem {
+    Problem::WrongType {
+        expected: expected.into(),
+        found: json_type(value),
+    }
+}
+
+/// `value` as an object, or why it is not one (`path` names it).
+fn object<'a>(
+    value: &'a Value,
+    path: &str,
+) -> Result<&'a serde_json::Map<String, Value>, InputError> {
     value
         .as_object()
-        .ok_or_else(|| format!("{at} must be an object; found {}", json_type(value)))
+        .ok_or_else(|| at(path.into(), wrong("an object", value)))
 }
 
-/// `value` as a string, or why it is not one (`at` names it).
-fn string<'a>(value: &'a Value, at: &str) -> Result<&'a str, String> {
+/// `value` as a string, or why it is not one (`path` names it).
+fn string<'a>(value: &'a Value, path: &str) -> Result<&'a str, InputError> {
     value
         .as_str()
-        .ok_or_else(|| format!("{at} must be a string; found {}", json_type(value)))
+        .ok_or_else(|| at(path.into(), wrong("a string", value)))
 }
 
-/// The field `key` of `object` (whose path is `at`), or that it is missing.
+/// The field `key` of `object` (whose path is `path`), or that it is missing.
 fn required<'a>(
     object: &'a serde_json::Map<String, Value>,
     key: &str,
-    at: &str,
-) -> Result<&'a Value, String> {
+    path: &str,
+) -> Result<&'a Value, InputError> {
     object
         .get(key)
         .filter(|v| !v.is_null())
-        .ok_or_else(|| format!("{at} is missing"))
+        .ok_or_else(|| at(path.into(), Problem::Missing { near_miss: None }))
 }
 
 /// The fields to keep when the configured schema narrows ours; `None` to emit records whole.
 /// Primary key, cursor and `parent_id` are always kept: state and deduplication rely on them.
-fn projection(def: &StreamDef, configured: Option<&Value>) -> Result<Option<Vec<String>>, String> {
+fn projection(
+    def: &StreamDef,
+    configured: Option<&Value>,
+) -> Result<Option<Vec<String>>, (&'static str, Problem)> {
     let Some(schema) = configured else {
         return Ok(None);
     };
     let Some(object) = schema.as_object() else {
-        return Err(format!(
-            "json_schema must be an object; found {}",
-            json_type(schema)
-        ));
+        return Err(("json_schema", wrong("an object", schema)));
     };
     let Some(properties) = object.get("properties") else {
         return Ok(None);
     };
     let Some(properties) = properties.as_object() else {
-        return Err("json_schema.properties must be an object".into());
+        return Err(("json_schema.properties", wrong("an object", properties)));
     };
     let ours = schema_properties(def);
     let mut fields: BTreeSet<String> = properties
@@ -268,12 +299,12 @@ mod tests {
             json!([{"stream": {"name": "nope"}, "sync_mode": "full_refresh"}]),
         ))
         .unwrap_err();
-        assert!(e.0.contains("\"nope\""), "{e}");
+        assert!(e.to_string().contains("\"nope\""), "{e}");
         let e = configured(&catalog(
             json!([{"stream": {"name": "clients"}, "sync_mode": "INVALID"}]),
         ))
         .unwrap_err();
-        assert!(e.0.contains("INVALID"), "{e}");
+        assert!(e.to_string().contains("INVALID"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use url::Url;
 
 use crate::catalog;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, InputError, InputFile};
 use crate::harvest::{Bucket, FetchError, HarvestClient, Reach, RotationSink};
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, Status};
@@ -61,12 +61,31 @@ async fn check_connection(config: &Config, on_rotation: RotationSink) -> Result<
         Err(FetchError::Forbidden { .. }) => Err(
             "Harvest answered 403 Forbidden for the current user: the token lacks permission to read this account. Use a token of a user of this account (an administrator's to sync every stream).".into(),
         ),
-        Err(e @ FetchError::Transient { .. }) => Err(format!(
-            "cannot reach Harvest at {}: {e}. Check the network, any proxy, and api_url.",
-            config.api_url.host_str().unwrap_or_default()
-        )),
+        Err(FetchError::Transient {
+            url_path,
+            attempts,
+            last_error,
+        }) => Err(unreachable_message(config, &url_path, attempts, &last_error)),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// What `check` says when Harvest cannot be reached. Not the fetch error's own text: that one
+/// tells a sync that a later run will resume, which means nothing to a check.
+fn unreachable_message(
+    config: &Config,
+    url_path: &str,
+    attempts: usize,
+    last_error: &str,
+) -> String {
+    let tries = match attempts {
+        1 => "once".to_string(),
+        n => format!("{n} times in a row, last"),
+    };
+    format!(
+        "cannot reach Harvest at {}: the request to {url_path} failed {tries} with: {last_error}. Check the network, any proxy, and api_url.",
+        config.api_url.host_str().unwrap_or_default()
+    )
 }
 
 /// Why the API answered 401, as far as Harvest ID's accounts endpoint can tell: the token
@@ -115,9 +134,10 @@ pub fn read(
     state_path: Option<&Path>,
 ) -> Result<(), u8> {
     let inputs = load_config(config_path).and_then(|(config, raw)| {
-        let selected = catalog::configured(&config::read_json_file("catalog", catalog_path)?)?;
+        let selected =
+            catalog::configured(&config::read_json_file(InputFile::Catalog, catalog_path)?)?;
         let state = match state_path {
-            Some(path) => InputState::from_json(&config::read_json_file("state", path)?)?,
+            Some(path) => InputState::from_json(&config::read_json_file(InputFile::State, path)?)?,
             None => InputState::default(),
         };
         Ok((config, raw, selected, state))
@@ -147,8 +167,13 @@ pub fn read(
 }
 
 /// The config, typed, and as the user wrote it (to hand back updated in a CONTROL message).
-fn load_config(path: &Path) -> Result<(Config, serde_json::Value), ConfigError> {
-    let raw = config::read_json_file("config", path)?;
+/// Every command warns of top-level keys no field has: a misspelled optional field would
+/// otherwise be silently ignored (`api_ulr` sending the token to the real Harvest).
+fn load_config(path: &Path) -> Result<(Config, serde_json::Value), InputError> {
+    let raw = config::read_json_file(InputFile::Config, path)?;
+    for unknown in config::unknown_keys(&raw) {
+        tracing::warn!("{unknown}");
+    }
     Ok((Config::from_json(&raw)?, raw))
 }
 
@@ -175,7 +200,7 @@ fn persist_rotated_refresh_token(raw: serde_json::Value, output: Output) -> Rota
     })
 }
 
-fn config_error(output: &Output, e: ConfigError) -> Result<(), u8> {
+fn config_error(output: &Output, e: InputError) -> Result<(), u8> {
     let _ = output.emit(&AirbyteMessage::error(
         FailureType::ConfigError,
         e.to_string(),
@@ -240,5 +265,33 @@ mod tests {
         let mut expected = raw.clone();
         expected["refresh_token"] = json!("refresh-2");
         assert_eq!(control_config(raw), expected);
+    }
+
+    #[test]
+    fn check_on_an_unreachable_host_says_what_to_check_not_that_a_run_will_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let config = json!({"account_id": "1", "replication_start_date": "2020-01-01T00:00:00Z",
+            "credentials": {"auth_type": "Token", "api_token": "t"},
+            "api_url": "http://127.0.0.1:9/v2", "max_retries": 0});
+        std::fs::write(&path, config.to_string()).unwrap();
+        let buffer = Buffer::default();
+        check(&Output::new(Box::new(buffer.clone())), &path).unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let message: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let status = &message["connectionStatus"];
+        assert_eq!(status["status"], "FAILED", "{text}");
+        let said = status["message"].as_str().unwrap();
+        assert!(
+            said.starts_with(
+                "cannot reach Harvest at 127.0.0.1: the request to /v2/users/me failed once with: "
+            ),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("Check the network, any proxy, and api_url."),
+            "{said}"
+        );
+        assert!(!said.contains("resume"), "{said}");
     }
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{json_type, ConfigError};
+use crate::config::{json_type, InputError, InputFile, Location, Problem};
 use crate::protocol::{StateMessage, StateType, StreamState};
 use crate::streams::{Cursor, StreamDef};
 
@@ -166,20 +166,21 @@ pub struct InputState {
 impl InputState {
     /// Reads a state document: an array of STATE messages, a single one, a legacy object keyed
     /// by stream name, `[]` or `null`.
-    pub fn from_json(value: &Value) -> Result<InputState, ConfigError> {
+    pub fn from_json(value: &Value) -> Result<InputState, InputError> {
+        let error = |at, problem| InputError::new(InputFile::State, at, problem);
         let mut streams = BTreeMap::new();
         match value {
             Value::Null => {}
             Value::Array(messages) => {
                 for (i, message) in messages.iter().enumerate() {
                     collect(message, &mut streams)
-                        .map_err(|e| ConfigError(format!("state entry {i}: {e}")))?;
+                        .map_err(|e| error(Location::StateEntry(Some(i)), e))?;
                 }
             }
             Value::Object(object)
                 if object.contains_key("type") || object.contains_key("stream") =>
             {
-                collect(value, &mut streams).map_err(|e| ConfigError(format!("state: {e}")))?;
+                collect(value, &mut streams).map_err(|e| error(Location::StateEntry(None), e))?;
             }
             Value::Object(object) => {
                 // A legacy state: `{"<stream>": {…}, …}`, as very old platforms stored it.
@@ -188,10 +189,13 @@ impl InputState {
                 }
             }
             other => {
-                return Err(ConfigError(format!(
-                    "the state must be a JSON array of STATE messages; found {}",
-                    json_type(other)
-                )))
+                return Err(error(
+                    Location::Document,
+                    Problem::WrongType {
+                        expected: "a JSON array of STATE messages".into(),
+                        found: json_type(other),
+                    },
+                ))
             }
         }
         Ok(InputState { streams })
@@ -203,21 +207,29 @@ impl InputState {
     }
 
     /// The position of one stream: where its next read starts.
-    pub fn position(&self, def: &StreamDef) -> Result<Position, ConfigError> {
+    pub fn position(&self, def: &StreamDef) -> Result<Position, InputError> {
         match self.streams.get(def.name) {
             None | Some(Value::Null) => Ok(Position::default()),
-            Some(value) => interpret(def, value)
-                .map_err(|e| ConfigError(format!("the state of stream {}: {e}", def.name))),
+            Some(value) => interpret(def, value).map_err(|(field, problem)| {
+                InputError::new(
+                    InputFile::State,
+                    Location::StreamState {
+                        stream: def.name,
+                        field,
+                    },
+                    problem,
+                )
+            }),
         }
     }
 }
 
-fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(), String> {
+fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(), Problem> {
     if message.is_null() {
         return Ok(());
     }
     let message: StateMessage = serde_json::from_value(message.clone())
-        .map_err(|e| format!("not a STATE message ({e})"))?;
+        .map_err(|e| says(format!("not a STATE message ({e})")))?;
     let mut insert = |s: StreamState| {
         streams.insert(
             s.stream_descriptor.name,
@@ -231,7 +243,7 @@ fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(),
         Some(StateType::Global) => {
             let global = message
                 .global
-                .ok_or("a GLOBAL state without its `global` object")?;
+                .ok_or_else(|| says("a GLOBAL state without its `global` object"))?;
             global.stream_states.into_iter().flatten().for_each(insert);
         }
         Some(StateType::Legacy) | None => match message.data {
@@ -242,15 +254,28 @@ fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(),
             }
             Some(Value::Null) | None => {}
             Some(other) => {
-                return Err(format!(
+                return Err(says(format!(
                     "a LEGACY state's data must be an object; found {}",
                     json_type(&other)
-                ))
+                )))
             }
         },
-        Some(StateType::Stream) => return Err("a STREAM state without its `stream` object".into()),
+        Some(StateType::Stream) => return Err(says("a STREAM state without its `stream` object")),
     }
     Ok(())
+}
+
+/// A problem said in full.
+fn says(text: impl Into<String>) -> Problem {
+    Problem::Says(text.into())
+}
+
+/// A problem of a stream's state as a whole (`""`) or of its field `field`.
+type StateError = (String, Problem);
+
+/// A problem of a stream's state as a whole, said in full.
+fn whole(text: impl Into<String>) -> StateError {
+    (String::new(), says(text))
 }
 
 /// The top-level fields of a stream state that we (`updated_at`, `to`, `resume`,
@@ -269,9 +294,15 @@ const KNOWN_FIELDS: &[&str] = &[
 ];
 
 /// Understands one stream's state in any of the shapes we or the incumbent wrote.
-fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
+fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
     let Some(object) = value.as_object() else {
-        return Err(format!("expected an object; found {}", json_type(value)));
+        return Err((
+            String::new(),
+            Problem::WrongType {
+                expected: "an object".into(),
+                found: json_type(value),
+            },
+        ));
     };
     if object.is_empty() {
         return Ok(Position::default());
@@ -287,29 +318,35 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
             .take(5)
             .map(|k| format!("{:?}", k.chars().take(40).collect::<String>()))
             .collect();
-        return Err(format!(
+        return Err(whole(format!(
             "it has none of the fields this connector or Airbyte's Python source-harvest writes ({}), only {}{}; remove the stream's state to read it from the start date",
             KNOWN_FIELDS.join(", "),
             found.join(", "),
             if object.len() > 5 { ", …" } else { "" }
-        ));
+        )));
     }
     check_field_types(object)?;
-    let mut position: Stored =
-        serde_json::from_value(value.clone()).map_err(|e| format!("unexpected shape ({e})"))?;
+    let mut position: Stored = serde_json::from_value(value.clone())
+        .map_err(|e| whole(format!("unexpected shape ({e})")))?;
     if position.updated_at.is_none() {
         position.updated_at = incumbent_child_cursor(object)?;
     }
     if let Some(text) = &position.updated_at {
         if parse_instant(text).is_none() {
-            return Err(format!(
-                "updated_at {text:?} is not a date-time like 2024-01-25T00:00:00Z"
+            return Err((
+                "updated_at".into(),
+                says(format!(
+                    "{text:?} is not a date-time like 2024-01-25T00:00:00Z"
+                )),
             ));
         }
     }
     if let Some(text) = &position.to {
         if parse_date(text).is_none() {
-            return Err(format!("to {text:?} is not a date like 20240125"));
+            return Err((
+                "to".into(),
+                says(format!("{text:?} is not a date like 20240125")),
+            ));
         }
     }
     if let Some(resume) = &position.resume {
@@ -322,19 +359,18 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
             .as_deref()
             .is_some_and(|f| parse_date(f).is_none());
         if bad_time || bad_date {
-            return Err(
-                "its resume point is malformed; remove the `resume` object to restart the pass"
-                    .into(),
-            );
+            return Err(whole(
+                "its resume point is malformed; remove the `resume` object to restart the pass",
+            ));
         }
         // We write a path and query under the API; anything else (another host, an empty link)
         // was not written by us, and is refused here rather than when the stream reaches it.
         if let Some(next) = resume.next.as_deref() {
             if !next.starts_with('/') || next.starts_with("//") {
-                return Err(
-                    "resume.next must be a path under the API such as /v2/clients?page=2; remove the `resume` object to restart the pass"
-                        .into(),
-                );
+                return Err((
+                    "resume.next".into(),
+                    says("must be a path under the API such as /v2/clients?page=2; remove the `resume` object to restart the pass"),
+                ));
             }
         }
     }
@@ -344,12 +380,12 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, String> {
         Cursor::None => position.updated_at.is_none() && position.to.is_none(),
     };
     if !expected {
-        return Err(format!(
+        return Err(whole(format!(
             "it holds a cursor this stream does not use (expected {})",
             def.cursor_field().unwrap_or("no cursor")
-        ));
+        )));
     }
-    position.into_position()
+    position.into_position().map_err(whole)
 }
 
 /// A field of a state object, the test its value must pass, and how to say what it must be.
@@ -357,7 +393,7 @@ type FieldType = (&'static str, fn(&Value) -> bool, &'static str);
 
 /// Names the field of a known name that has the wrong JSON type, which serde's message would
 /// not (it says "expected a string" but not where).
-fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), String> {
+fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), StateError> {
     const POSITION: &[FieldType] = &[
         ("updated_at", Value::is_string, "a string"),
         ("to", Value::is_string, "a string"),
@@ -386,13 +422,16 @@ fn wrong_type(
     object: &serde_json::Map<String, Value>,
     prefix: &str,
     fields: &[FieldType],
-) -> Result<(), String> {
+) -> Result<(), StateError> {
     for (field, ok, expected) in fields {
         match object.get(*field) {
             Some(v) if !v.is_null() && !ok(v) => {
-                return Err(format!(
-                    "{prefix}{field} must be {expected}; found {}",
-                    json_type(v)
+                return Err((
+                    format!("{prefix}{field}"),
+                    Problem::WrongType {
+                        expected: (*expected).into(),
+                        found: json_type(v),
+                    },
                 ))
             }
             _ => {}
@@ -405,26 +444,31 @@ fn wrong_type(
 /// the earliest is the safe place to continue from.
 fn incumbent_child_cursor(
     object: &serde_json::Map<String, Value>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, StateError> {
     if let Some(cursor) = object.get("state").and_then(|s| s.get("updated_at")) {
-        return cursor
-            .as_str()
-            .map(|c| Some(c.to_string()))
-            .ok_or_else(|| "state.updated_at must be a string".to_string());
+        return cursor.as_str().map(|c| Some(c.to_string())).ok_or_else(|| {
+            (
+                "state.updated_at".into(),
+                Problem::WrongType {
+                    expected: "a string".into(),
+                    found: json_type(cursor),
+                },
+            )
+        });
     }
     let Some(states) = object.get("states") else {
         return Ok(None);
     };
     let Some(states) = states.as_array() else {
-        return Err("`states` must be an array".into());
+        return Err(whole("`states` must be an array"));
     };
     let mut earliest: Option<(DateTime<Utc>, String)> = None;
     for entry in states {
         let Some(text) = entry.pointer("/cursor/updated_at").and_then(Value::as_str) else {
-            return Err("an entry of `states` lacks cursor.updated_at".into());
+            return Err(whole("an entry of `states` lacks cursor.updated_at"));
         };
         let t = parse_instant(text)
-            .ok_or_else(|| format!("cursor.updated_at {text:?} is not a date-time"))?;
+            .ok_or_else(|| whole(format!("cursor.updated_at {text:?} is not a date-time")))?;
         if earliest.as_ref().is_none_or(|(e, _)| t < *e) {
             earliest = Some((t, text.to_string()));
         }
@@ -438,7 +482,7 @@ mod tests {
     use crate::streams::find;
     use serde_json::json;
 
-    fn position(stream: &str, state: Value) -> Result<Position, ConfigError> {
+    fn position(stream: &str, state: Value) -> Result<Position, InputError> {
         let input = InputState::from_json(&json!([
             {"type": "STREAM", "stream": {"stream_descriptor": {"name": stream, "namespace": null}, "stream_state": state},
              "global_": null, "data": null, "sourceStats": {"recordCount": 2.0}}
@@ -501,9 +545,9 @@ mod tests {
     fn a_cursor_stream_state_without_a_known_field_is_an_error() {
         let long = "k".repeat(100);
         let e = position("clients", json!({ long.clone(): "2024-01-01T00:00:00Z" })).unwrap_err();
-        assert!(e.0.contains("none of the fields"), "{e}");
+        assert!(e.to_string().contains("none of the fields"), "{e}");
         assert!(
-            e.0.contains(&"k".repeat(40)) && !e.0.contains(&"k".repeat(41)),
+            e.to_string().contains(&"k".repeat(40)) && !e.to_string().contains(&"k".repeat(41)),
             "{e}"
         );
     }
@@ -511,11 +555,14 @@ mod tests {
     #[test]
     fn unusable_states_are_errors_naming_the_stream() {
         let e = position("clients", json!({"updated_at": "yesterday"})).unwrap_err();
-        assert!(e.0.contains("clients") && e.0.contains("yesterday"), "{e}");
+        assert!(
+            e.to_string().contains("clients") && e.to_string().contains("yesterday"),
+            "{e}"
+        );
         let e = position("clients", json!("2024-01-01")).unwrap_err();
-        assert!(e.0.contains("object"), "{e}");
+        assert!(e.to_string().contains("object"), "{e}");
         let e = position("time_team", json!({"updated_at": "2024-01-01T00:00:00Z"})).unwrap_err();
-        assert!(e.0.contains("cursor"), "{e}");
+        assert!(e.to_string().contains("cursor"), "{e}");
         assert!(InputState::from_json(&json!(42)).is_err());
         assert!(InputState::from_json(&json!([{"type": "STREAM"}])).is_err());
     }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::config::ConfigError;
+use crate::config::InputError;
 use crate::harvest::FetchError;
 use crate::output::Output;
 
@@ -43,7 +43,7 @@ impl From<FetchError> for StreamError {
 #[derive(Debug)]
 pub enum ReadError {
     /// Nothing was read: the state (or the client's setup) is unusable.
-    Config(ConfigError),
+    Config(InputError),
     /// Some streams did not finish; each said why on the output already.
     Incomplete(Vec<&'static str>),
 }

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::catalog::Selected;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, InputError};
 use crate::harvest::{FetchError, HarvestClient, RotationSink};
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, StreamStatus};
@@ -95,8 +95,8 @@ pub async fn read(
             tracing::info!("the state mentions stream {name}, which this catalog does not select; its state is left as it is");
         }
     }
-    let client =
-        HarvestClient::new(&config).map_err(|e| ReadError::Config(ConfigError(e.to_string())))?;
+    let client = HarvestClient::new(&config)
+        .map_err(|e| ReadError::Config(InputError::config(e.to_string())))?;
     client.on_refresh_token_rotated(on_rotation);
     let permits = Arc::new(Semaphore::new(config.max_concurrency.max(1)));
     let run = Arc::new(Run {

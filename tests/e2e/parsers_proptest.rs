@@ -12,7 +12,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use source_harvest::catalog;
-use source_harvest::config::{read_json_file, Config};
+use source_harvest::config::{read_json_file, Config, InputFile};
 use source_harvest::page;
 use source_harvest::state::InputState;
 use source_harvest::streams::STREAMS;
@@ -199,8 +199,12 @@ fn valid_state() -> Value {
 /// Parses a config and checks that an error names no value the user wrote.
 fn config_never_panics_or_echoes(value: &Value) -> Result<(), TestCaseError> {
     if let Err(e) = Config::from_json(value) {
-        prop_assert!(!e.0.is_empty());
-        prop_assert!(!e.0.contains(MARKER), "a config value was echoed: {}", e.0);
+        let message = e.to_string();
+        prop_assert!(!message.is_empty());
+        prop_assert!(
+            !message.contains(MARKER),
+            "a config value was echoed: {message}"
+        );
     }
     Ok(())
 }
@@ -249,7 +253,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         std::fs::write(&path, &bytes).unwrap();
-        if let Ok(value) = read_json_file("config", &path) {
+        if let Ok(value) = read_json_file(InputFile::Config, &path) {
             let _ = Config::from_json(&value);
         }
     }

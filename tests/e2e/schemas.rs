@@ -261,7 +261,7 @@ fn every_field_but_the_primary_key_accepts_null() {
     for def in &source_harvest::streams::STREAMS {
         let schema = source_harvest::catalog::schema(def);
         for (field, s) in schema["properties"].as_object().unwrap() {
-            let is_key = def.primary_key.contains(&field.as_str());
+            let is_key = def.primary_key().contains(&field.as_str());
             if is_key {
                 assert_eq!(
                     s["type"], "integer",
