@@ -187,7 +187,7 @@ async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamE
 async fn run_stream(run: &Run, job: Job) -> StreamEnd {
     let name = job.sel.def.name;
     let mut out = Emitter::new(
-        name,
+        job.sel.def,
         &run.output,
         job.sel.fields.clone(),
         run.config.checkpoint_interval,
