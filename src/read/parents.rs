@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio::sync::OnceCell;
+use tokio::sync::{watch, OnceCell};
 
 use super::error::StreamError;
 use super::walk;
@@ -31,27 +31,119 @@ impl ParentList {
     }
 }
 
-/// One listing per parent stream and sync, made by whichever child asks first.
+/// What a parent stream's own read hands its children: its listing, or `None` when the read
+/// failed (the children then list the parents themselves).
+type Published = Option<Option<Arc<ParentList>>>;
+
+/// One listing per parent stream and sync: the parent stream's own, when this sync reads it in
+/// full, or one made by whichever child asks first.
 #[derive(Default)]
 pub(super) struct ParentCache {
-    lists: Mutex<BTreeMap<&'static str, Arc<OnceCell<Arc<ParentList>>>>>,
+    lists: Mutex<BTreeMap<&'static str, Entry>>,
+}
+
+#[derive(Default)]
+struct Entry {
+    listing: Arc<OnceCell<Arc<ParentList>>>,
+    /// The parent stream's read publishes here (registered when the sync was planned).
+    published: Option<watch::Receiver<Published>>,
+    publisher: Option<watch::Sender<Published>>,
 }
 
 impl ParentCache {
-    /// The listing of `parent`, made now if no child made it yet.
+    /// Registers that `parent`'s own read will list every parent: its children wait for it
+    /// instead of listing them again.
+    pub(super) fn expect_from_stream(&self, parent: &'static str) {
+        let (tx, rx) = watch::channel(None);
+        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = lists.entry(parent).or_default();
+        entry.published = Some(rx);
+        entry.publisher = Some(tx);
+    }
+
+    /// The publisher of `stream`'s listing, if the plan expects its read to make one.
+    pub(super) fn publisher(&self, stream: &'static str) -> Option<Publisher> {
+        let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = lists.get_mut(stream)?.publisher.take()?;
+        Some(Publisher {
+            tx,
+            parents: Vec::new(),
+            listed_at: None,
+        })
+    }
+
+    /// The listing of `parent`: the parent stream's own when the plan expects one, else made
+    /// now if no child made it yet.
     pub(super) async fn get(
         &self,
         run: &Run,
         parent: &'static str,
     ) -> Result<Arc<ParentList>, StreamError> {
-        let cell = self
-            .lists
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(parent)
-            .or_default()
-            .clone();
+        let (cell, published) = {
+            let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = lists.entry(parent).or_default();
+            (entry.listing.clone(), entry.published.clone())
+        };
+        if let Some(mut published) = published {
+            if let Ok(outcome) = published.wait_for(Option::is_some).await {
+                if let Some(Some(list)) = outcome.clone() {
+                    return Ok(list);
+                }
+            }
+        }
         cell.get_or_try_init(|| list(run, parent)).await.cloned()
+    }
+}
+
+/// A parent stream's read collecting the listing its children will use. Dropped without
+/// [`Publisher::publish`] (the read failed), it tells the children to list the parents
+/// themselves.
+pub(super) struct Publisher {
+    tx: watch::Sender<Published>,
+    parents: Vec<(i64, Option<DateTime<Utc>>)>,
+    listed_at: Option<DateTime<Utc>>,
+}
+
+impl Publisher {
+    /// Adds a page of the parent stream, every record whatever the read emits of it.
+    pub(super) fn add(&mut self, page: &crate::page::Page<'_>, date: Option<DateTime<Utc>>) {
+        self.listed_at = self.listed_at.or(date);
+        for record in &page.records {
+            if let Ok(keys) = &record.keys {
+                if let Ok(id) = keys.id() {
+                    let updated = keys.updated_at().ok().and_then(state::parse_instant);
+                    self.parents.push((id, updated));
+                }
+            }
+        }
+    }
+
+    /// Hands the complete listing to the children.
+    pub(super) fn publish(mut self, parent: &str) {
+        let mut parents = std::mem::take(&mut self.parents);
+        parents.sort_unstable_by_key(|(id, _)| *id);
+        parents.dedup_by_key(|(id, _)| *id);
+        tracing::info!(
+            "listed {} {parent} as parents, while reading them",
+            parents.len()
+        );
+        let list = ParentList {
+            parents,
+            listed_at: self.listed_at,
+        };
+        self.tx.send_replace(Some(Some(Arc::new(list))));
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.tx.send_if_modified(|v| {
+            let unset = v.is_none();
+            if unset {
+                *v = Some(None);
+            }
+            unset
+        });
     }
 }
 
