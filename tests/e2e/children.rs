@@ -281,3 +281,51 @@ fn a_parent_stream_read_in_full_lists_the_parents_for_its_children() {
         expected["invoice_payments"]
     );
 }
+
+#[test]
+fn a_sync_cut_in_the_middle_of_a_sweep_resumes_without_losing_a_parent() {
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(
+            &emu,
+            json!({"child_sweep_hours": 24, "checkpoint_interval": 3}),
+        ),
+        &["invoice_messages"],
+        "incremental",
+    );
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    // Half a day: half of the invoices are due for the sweep.
+    emu.advance_clock(12 * 3600);
+    let sweep = input.read(Some(&first.final_state()));
+    assert_eq!(sweep.code, 0, "{}", sweep.logs());
+    let all = parent_ids(&sweep.stream("invoice_messages"));
+    assert!(!all.is_empty());
+    let states: Vec<usize> = sweep
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m["type"] == "STATE")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(states.len() >= 3, "the sweep checkpoints between parents");
+    let cut = states[states.len() / 2];
+    let before: Vec<Value> = sweep.messages[..cut]
+        .iter()
+        .filter(|m| m["type"] == "RECORD")
+        .map(|m| m["record"]["data"].clone())
+        .collect();
+    let resumed = input.read(Some(&json!([sweep.messages[cut]["state"].clone()])));
+    assert_eq!(resumed.code, 0, "{}", resumed.logs());
+    let mut union = parent_ids(&before);
+    union.extend(parent_ids(&resumed.stream("invoice_messages")));
+    assert_eq!(
+        union, all,
+        "the resumed sweep reads the parents the cut one had left"
+    );
+    assert_eq!(
+        resumed.final_stream_states()["invoice_messages"]["sweep"],
+        sweep.final_stream_states()["invoice_messages"]["sweep"],
+        "and ends where it would have"
+    );
+}
