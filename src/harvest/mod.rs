@@ -26,6 +26,7 @@ use body::{describe, read_capped, BodyError};
 pub use error::FetchError;
 use error::{shown_path, shown_url, truncated};
 use limiter::Limiter;
+pub use limiter::Pace;
 use retry::{parse_retry_after, Failure, RetryPolicy};
 
 /// Sent on every request: Harvest answers 400 without a User-Agent and asks for one that names

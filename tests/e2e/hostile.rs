@@ -6,12 +6,11 @@
 //! Records without their cursor, which the emulator cannot serve, come from a small server of
 //! this file.
 
-
 use std::net::TcpListener;
 
 use crate::common::*;
-use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
 use crate::resilience::*;
+use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
 use serde_json::{json, Value};
 
 /// The stream under attack and a bystander that must not be harmed.
