@@ -9,20 +9,28 @@
 //!
 //! The shape is a burst and a steady pace (a GCRA, i.e. a token bucket): `burst` grants at once,
 //! then one every `interval`, and unused time refills the burst at that pace. In any stretch of
-//! length `L` a process is then granted at most `burst + floor(L / interval)` requests. With
-//! `N` requests per window `W`, a margin `m` for latency (`S = W + m`), `burst = max(1, N/25)`
-//! and `interval = S / (N - 3·burst)`, any three consecutive processes, whose parts of one
-//! server window add up to less than `S`, send at most
-//! `3·burst + floor(S / interval) - 1 = N - 1` requests into it: check, read and read again (or a
-//! read and its retry) never meet a 429 of their own making. A long sync runs at
-//! `(N - 3·burst) / S`, 86% of the server's average rate (88 requests per 15.3 s for Harvest's
-//! 100 per 15 s); that is the price of no 429. A sliding-window log that lets all `N` go at once
-//! would be faster alone, but the next process's first request would then be refused.
+//! length `L` a process is then granted at most `burst + floor(L / interval)` requests. Say `k`
+//! processes may follow one another within one server window: their parts of that window add
+//! up to less than `S = W + m` (the window plus a margin for latency), so together they send at
+//! most `k·burst + floor(S / interval)`. With `N` requests per window and
+//! `interval = S / (N - k·burst)` that is at most `N - 1`: no 429 of our own making.
 //!
-//! What it does not cover: processes that run at the same time with the same token (two
-//! connections syncing one account at once), or more than three within one window; a 429 is then
-//! retried after the server's `Retry-After`, which holds the whole bucket back. Budgets of fewer
-//! than 4 requests per window keep only the per-process guarantee (at most `N` in any window).
+//! The burst is what a short run gets without waiting; the pace, `(N - k·burst) / S`, is what a
+//! long one gets. The buckets are used differently, so they are shaped differently:
+//! - general (Harvest: 100 per 15 s): `k = 3`, for check, read, and a second read or the
+//!   platform's retry; burst `N/50` (2: check answers at once). A long sync runs at 94 requests
+//!   per 15.3 s, 92% of Harvest's rate.
+//! - reports (100 per 15 min): `k = 2`, as check and discover send no report request: a read and
+//!   the next read or retry; burst `N/5` (20: a sync with the default start date, two 365-day
+//!   windows of 9 report streams plus project_budget, 19 requests, never waits). Beyond the
+//!   burst, 60 requests per 15.3 min, 65% of Harvest's rate.
+//!
+//! A sliding-window log that lets all `N` go at once would be faster for one run alone, but the
+//! next run's first requests would then be refused. Not covered: processes running at the same
+//! time with the same token (two connections syncing one account at once), or more than `k` in
+//! one window; a 429 is then retried after the server's `Retry-After`, which holds the whole
+//! bucket back. A budget smaller than `k·burst + 1` keeps only the per-process guarantee (at most
+//! `N` in any window).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,10 +41,6 @@ use crate::config::RateLimit;
 
 /// The smallest safety margin, so that tiny test windows still absorb scheduling jitter.
 const MIN_MARGIN: Duration = Duration::from_millis(5);
-
-/// How many consecutive processes may share one server window without a 429 (see the module
-/// documentation): check, read, and a second read or a retry.
-const PROCESSES: u32 = 3;
 
 /// The schedule a [`Limiter`] keeps to for one bucket's budget: `burst` requests at once, then
 /// one every `interval`.
@@ -49,14 +53,25 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// The pace for a budget of `limit.requests` per `limit.window`. A budget of zero requests
-    /// is treated as one, so that a misconfiguration slows the connector down instead of hanging
-    /// it.
-    pub fn of(limit: RateLimit) -> Pace {
+    /// The general bucket's pace: three consecutive processes, a burst of `N/50`.
+    pub fn general(limit: RateLimit) -> Pace {
+        Pace::shared(limit, 50, 3)
+    }
+
+    /// The reports bucket's pace: two consecutive processes, a burst of `N/5`.
+    pub fn reports(limit: RateLimit) -> Pace {
+        Pace::shared(limit, 5, 2)
+    }
+
+    /// A pace under which `processes` consecutive processes, each with a burst of
+    /// `N / burst_divisor` (at least 1), stay within `limit` together. A budget of zero requests
+    /// is treated as one, so that a misconfiguration slows the connector down instead of
+    /// hanging it.
+    fn shared(limit: RateLimit, burst_divisor: u32, processes: u32) -> Pace {
         let requests = limit.requests.max(1);
         let margin = (limit.window / 50).max(MIN_MARGIN);
-        let burst = (requests / 25).max(1);
-        let paced = requests.saturating_sub(PROCESSES * burst).max(1);
+        let burst = (requests / burst_divisor).max(1);
+        let paced = requests.saturating_sub(processes * burst).max(1);
         Pace {
             burst,
             interval: (limit.window + margin) / paced,
@@ -90,9 +105,8 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// A limiter for one bucket's budget (see [`Pace::of`]).
-    pub fn new(limit: RateLimit) -> Limiter {
-        let pace = Pace::of(limit);
+    /// A limiter that grants on `pace`.
+    pub fn new(pace: Pace) -> Limiter {
         Limiter {
             pace,
             tolerance: pace.interval * (pace.burst - 1),
@@ -139,8 +153,9 @@ mod tests {
         }
     }
 
+    /// A general-bucket limiter.
     fn limiter(requests: u32, window_ms: u64) -> Arc<Limiter> {
-        Arc::new(Limiter::new(limit(requests, window_ms)))
+        Arc::new(Limiter::new(Pace::general(limit(requests, window_ms))))
     }
 
     /// Time since `start`, in whole milliseconds (the paused clock makes this exact).
@@ -149,61 +164,75 @@ mod tests {
     }
 
     #[test]
-    fn harvests_budget_is_a_burst_of_4_then_88_per_window_and_margin() {
-        let pace = Pace::of(limit(100, 15_000));
-        assert_eq!(pace.burst, 4);
-        assert_eq!(pace.interval, Duration::from_millis(15_300) / 88);
-        assert_eq!(pace.least_time(4), Duration::ZERO);
-        assert_eq!(pace.least_time(92), pace.interval * 88);
+    fn harvests_budgets_get_their_bursts_and_paces() {
+        let general = Pace::general(limit(100, 15_000));
+        assert_eq!(general.burst, 2);
+        assert_eq!(general.interval, Duration::from_millis(15_300) / 94);
+        assert_eq!(general.least_time(2), Duration::ZERO);
+        assert_eq!(general.least_time(96), general.interval * 94);
         assert_eq!(
-            pace.least_time(92).as_millis(),
+            general.least_time(96).as_millis(),
             15_299,
             "15.3 s less rounding"
         );
+        let reports = Pace::reports(limit(100, 900_000));
+        assert_eq!(reports.burst, 20);
+        assert_eq!(reports.interval, Duration::from_millis(15_300));
+        assert_eq!(reports.least_time(19), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
     async fn grants_the_burst_at_once_then_one_per_interval() {
-        // 100 per 4.4 s: burst 4, margin 88 ms, interval 4488 ms / 88 = 51 ms.
-        let limiter = limiter(100, 4_400);
+        // 200 per 4.7 s: burst 4, margin 94 ms, interval 4794 ms / 188 = 25.5 ms.
+        let limiter = limiter(200, 4_700);
         let start = Instant::now();
         for _ in 0..4 {
             limiter.acquire().await;
         }
         assert_eq!(ms_since(start), 0);
         limiter.acquire().await;
-        assert_eq!(ms_since(start), 51);
+        assert_eq!(
+            ms_since(start),
+            26,
+            "25.5 ms; the clock wakes on whole milliseconds"
+        );
         limiter.acquire().await;
-        assert_eq!(ms_since(start), 102);
+        assert_eq!(ms_since(start), 51);
     }
 
     #[tokio::test(start_paused = true)]
     async fn idle_time_refills_the_burst_at_the_pace_and_no_further() {
+        // 100 per 4.4 s: burst 2, margin 88 ms, interval 4488 ms / 94 ≈ 47.7 ms; 100 ms of
+        // idling earns two grants.
         let limiter = limiter(100, 4_400);
         let start = Instant::now();
-        for _ in 0..4 {
+        for _ in 0..2 {
             limiter.acquire().await;
         }
-        tokio::time::advance(Duration::from_millis(102)).await;
+        tokio::time::advance(Duration::from_millis(100)).await;
         limiter.acquire().await;
         limiter.acquire().await;
         assert_eq!(
             ms_since(start),
-            102,
+            100,
             "two intervals of idling gave two grants"
         );
         limiter.acquire().await;
-        assert_eq!(ms_since(start), 153);
+        assert_eq!(
+            ms_since(start),
+            148,
+            "the next waits for the schedule: 100 + 47.7"
+        );
         tokio::time::advance(Duration::from_secs(60)).await;
         let idle = Instant::now();
-        for _ in 0..4 {
+        for _ in 0..2 {
             limiter.acquire().await;
         }
         assert_eq!(ms_since(idle), 0);
         limiter.acquire().await;
         assert_eq!(
             ms_since(idle),
-            51,
+            48,
             "a long idle still refills only the burst"
         );
     }
@@ -221,37 +250,64 @@ mod tests {
         }
     }
 
-    /// Three processes one after the other, each with a fresh limiter (check, read, read), of
-    /// every combination of lengths: the server's window never holds more than the budget.
+    /// The most requests of `sent` (in order) within any `window`.
+    fn most_in_a_window(sent: &[Instant], window: Duration) -> usize {
+        (0..sent.len())
+            .map(|i| {
+                sent[i..]
+                    .iter()
+                    .take_while(|&&t| t - sent[i] < window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Processes one after the other, each with a fresh limiter of `pace` making the given
+    /// number of requests: when each grant happened.
+    async fn back_to_back(pace: Pace, lengths: &[usize]) -> Vec<Instant> {
+        let mut sent = Vec::new();
+        for &requests in lengths {
+            let process = Limiter::new(pace);
+            for _ in 0..requests {
+                process.acquire().await;
+                sent.push(Instant::now());
+            }
+        }
+        sent
+    }
+
+    /// Check, read, read again (each a fresh limiter), of many combinations of lengths: the
+    /// server's general window never holds more than the budget.
     #[tokio::test(start_paused = true)]
-    async fn three_consecutive_processes_never_exceed_the_budget_in_a_window() {
-        let window = Duration::from_secs(15);
+    async fn three_consecutive_processes_never_exceed_the_general_budget() {
+        let pace = Pace::general(limit(100, 15_000));
         for lengths in [
             [1, 1, 1],
             [2, 50, 350],
             [300, 2, 300],
             [150, 150, 150],
-            [4, 4, 200],
+            [2, 2, 200],
         ] {
-            let mut sent = Vec::new();
-            for requests in lengths {
-                let process = limiter(100, 15_000);
-                for _ in 0..requests {
-                    process.acquire().await;
-                    sent.push(Instant::now());
-                }
-            }
-            let most = (0..sent.len())
-                .map(|i| {
-                    sent[i..]
-                        .iter()
-                        .take_while(|&&t| t - sent[i] < window)
-                        .count()
-                })
-                .max()
-                .unwrap_or(0);
+            let sent = back_to_back(pace, &lengths).await;
+            let most = most_in_a_window(&sent, Duration::from_secs(15));
             assert!(most <= 99, "{lengths:?}: {most} requests in one window");
         }
+    }
+
+    /// A read and the next read (or the platform's retry): the reports window never holds more
+    /// than the budget, and a read of 20 report requests sends them all at once.
+    #[tokio::test(start_paused = true)]
+    async fn two_consecutive_processes_never_exceed_the_reports_budget() {
+        let pace = Pace::reports(limit(100, 900_000));
+        for lengths in [[20, 20], [19, 300], [300, 19], [150, 150], [1, 1]] {
+            let sent = back_to_back(pace, &lengths).await;
+            let most = most_in_a_window(&sent, Duration::from_secs(900));
+            assert!(most <= 99, "{lengths:?}: {most} requests in one window");
+        }
+        let start = Instant::now();
+        let sent = back_to_back(pace, &[20]).await;
+        assert_eq!(sent.last().map(|t| *t - start), Some(Duration::ZERO));
     }
 
     #[tokio::test(start_paused = true)]
