@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod kill_resume;
 mod parsers_proptest;
+mod rate_limits;
 mod read;
 mod schemas;
 mod secrets;
