@@ -7,6 +7,7 @@ mod resilience;
 mod bad_input;
 mod changes;
 mod cli;
+mod configure;
 mod faults;
 mod hostile;
 mod kill_resume;
