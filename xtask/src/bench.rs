@@ -642,12 +642,12 @@ fn print_rate_limited(result: &Value) {
         "  (at rate: the server's average rate; sliding min: the server's bound; paced min: the connector's pace, a burst then one request per interval so that consecutive runs get no 429: the lower bound)"
     );
     println!(
-        "  {} records, wall {:.2} s, lower bound {:.2} s: ratio {:.3} (goal ≤ 1.10); {} (goal 0), {}; load {}",
+        "  {} records, wall {:.2} s, lower bound {:.2} s: ratio {:.3} (goal ≤ 1.10); {} with status 429 (goal 0), {}; load {}",
         result["records"],
         result["wall_s"].as_f64().unwrap_or(0.0),
         result["lower_bound_s"].as_f64().unwrap_or(0.0),
         result["ratio"].as_f64().unwrap_or(0.0),
-        plural(result["http_429"].as_u64().unwrap_or(0), "429"),
+        plural(result["http_429"].as_u64().unwrap_or(0), "response"),
         plural(result["retried"].as_u64().unwrap_or(0), "retried response"),
         result["load"],
     );

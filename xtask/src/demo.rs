@@ -199,8 +199,8 @@ pub fn run(args: Args, started: &Started) -> Result<()> {
 
     let counts = emulator.request_counts();
     println!(
-        "\nRate limits: {} and {} from the emulator over check, read and read again ({} in all)",
-        plural(counts.status(429), "429"),
+        "\nRate limits: {} with status 429 and {} from the emulator over check, read and read again ({} in all)",
+        plural(counts.status(429), "response"),
         plural(retried(&counts), "retried response"),
         plural(counts.total, "request"),
     );
