@@ -115,6 +115,7 @@ impl Run {
     }
 }
 
+/// Runs the three measurements and writes the report; `started` is when the command began.
 pub fn run(args: Args, started: &Started) -> Result<()> {
     let plan = if args.quick { QUICK } else { FULL };
     let connector = Connector::build()?;

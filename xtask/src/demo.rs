@@ -72,6 +72,8 @@ struct ReadSummary {
     report_requests: u64,
 }
 
+/// Runs the demo and prints its summary; `started` is when the command began, so the time it
+/// reports includes cargo's build of xtask.
 pub fn run(args: Args, started: &Started) -> Result<()> {
     println!(
         "source-harvest demo: a full sync against a local Harvest emulator (no account needed)\n"
