@@ -9,6 +9,7 @@
 //!
 //! The cases are tables of named cases; a failing test lists every case that went wrong, by name.
 
+
 use std::path::PathBuf;
 
 use crate::common::{catalog, config, emulator, merge, run, Files, Run};

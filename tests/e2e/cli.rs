@@ -1,5 +1,6 @@
 //! spec, check and discover, run as the real binary against the emulator.
 
+
 use crate::common::*;
 use harvest_emulator::{EmulatorConfig, Scale};
 use serde_json::{json, Value};

@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end tests: start the emulator, write input files, run the real
 //! binary, and check that every line it prints is a valid Airbyte message.
 
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -8,12 +8,13 @@
 //! Each case prints its figures: requests the emulator answered, faults it injected, and the
 //! connector's own count of requests, retries, 429s and token refreshes.
 
+
 use std::time::Duration;
 
-use crate::common::*;
-use crate::resilience::*;
 use chrono::{DateTime, Utc};
+use crate::common::*;
 use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
+use crate::resilience::*;
 use serde_json::{json, Value};
 
 /// Small pages, so that the tiny dataset still takes a few hundred requests.

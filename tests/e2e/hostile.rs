@@ -6,11 +6,12 @@
 //! Records without their cursor, which the emulator cannot serve, come from a small server of
 //! this file.
 
+
 use std::net::TcpListener;
 
 use crate::common::*;
-use crate::resilience::*;
 use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
+use crate::resilience::*;
 use serde_json::{json, Value};
 
 /// The stream under attack and a bystander that must not be harmed.

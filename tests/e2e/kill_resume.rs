@@ -8,14 +8,15 @@
 //! test has read the chosen message. Whatever the connector had written to stdout before dying
 //! still counts (the platform reads it too), except a line cut off by the kill.
 
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 
 use crate::common::*;
-use crate::resilience::*;
 use harvest_emulator::Scale;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use crate::resilience::*;
 use serde_json::{json, Value};
 
 /// Records per page and per checkpoint: small, so that a modest dataset has many checkpoints.

@@ -1,5 +1,6 @@
 //! `read` end to end: the real binary against the emulator.
 
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 

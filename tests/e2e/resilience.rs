@@ -1,6 +1,7 @@
 //! Helpers of the reliability tests (faults, kill and resume, changes during a sync, hostile
 //! server): records keyed the way a destination deduplicates them, and the figures a run reports.
 
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;

@@ -1,6 +1,7 @@
 //! Every record the emulator serves, for every stream, validates against the stream's schema,
 //! and carries no field the schema does not declare.
 
+
 use crate::common::*;
 use harvest_emulator::Scale;
 use serde_json::{json, Value};

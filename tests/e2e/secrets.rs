@@ -7,12 +7,13 @@
 //! failure paths use recognisable values of our own, and a small server of this file plays an
 //! API and a token endpoint that repeat every credential they are sent in their error bodies.
 
+
 use std::net::SocketAddr;
 
-use crate::common::{catalog, config, emulator, run_with_env, Files, Run};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use crate::common::{catalog, config, emulator, run_with_env, Files, Run};
 use harvest_emulator::{
     Emulator, EmulatorConfig, Faults, Scale, ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET,
     OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
