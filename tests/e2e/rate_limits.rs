@@ -41,6 +41,8 @@ fn check_then_read_then_read_again_get_no_429() {
             "window_seconds": GENERAL.window.as_secs_f64(),
             "report_requests_per_window": REPORTS.requests,
             "report_window_seconds": REPORTS.window.as_secs_f64(),
+            // Every parent's children in both reads: more requests than two windows' budget.
+            "child_sweep_hours": 0,
         }),
     );
     let input = ReadInput::new(&config, &common::all_streams(), "incremental");

@@ -67,7 +67,10 @@ fn report_rows(emulator: &Emulator) -> Result<BTreeMap<String, u64>> {
     let windows = report_windows();
     runtime.block_on(async {
         let mut rows = BTreeMap::new();
-        for def in STREAMS.iter().filter(|s| s.cursor() == Cursor::ReportWindow) {
+        for def in STREAMS
+            .iter()
+            .filter(|s| s.cursor() == Cursor::ReportWindow)
+        {
             let mut total = 0;
             for (from, to) in &windows {
                 let url = format!(
