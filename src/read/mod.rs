@@ -23,8 +23,9 @@ mod walk;
 
 use std::sync::Arc;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use url::Url;
 
 use crate::catalog::Selected;
@@ -74,6 +75,11 @@ enum StreamEnd {
     Forbidden,
     /// The read stopped; the trace was written.
     Failed,
+    /// The read stopped on what no stream can get past (credentials refused, host unreachable):
+    /// the stream wrote its INCOMPLETE status, the run stops the others and writes the trace once.
+    EndsRun(FetchError),
+    /// The run stopped the stream (see [`StreamEnd::EndsRun`], or a cancelled sync).
+    Stopped,
 }
 
 /// Reads the selected streams; `Ok` only when every one of them completed.
@@ -106,6 +112,8 @@ pub async fn read(
         output,
         parents: ParentCache::default(),
     });
+    // Registered before any stream starts, so that a cancel is never missed.
+    let cancelled = cancelled();
     let mut tasks = Vec::with_capacity(jobs.len());
     for job in jobs {
         let run = run.clone();
@@ -117,14 +125,56 @@ pub async fn read(
         });
         tasks.push((name, task));
     }
+    let stop: Vec<_> = tasks.iter().map(|(_, task)| task.abort_handle()).collect();
+    let output = &run.output;
+    let mut ends: FuturesUnordered<_> = tasks
+        .into_iter()
+        .map(|(name, task)| async move { (name, supervise(output, name, task).await) })
+        .collect();
     let mut forbidden = Vec::new();
     let mut failed = Vec::new();
-    for (name, task) in tasks {
-        match supervise(&run.output, name, task).await {
+    let mut ended_by: Option<FetchError> = None;
+    let mut cancel = std::pin::pin!(cancelled);
+    let mut was_cancelled = false;
+    loop {
+        let end = tokio::select! {
+            end = ends.next() => end,
+            signal = &mut cancel, if !was_cancelled => {
+                tracing::warn!("{signal}: stopping the sync; the next one resumes from the last STATE of each stream");
+                was_cancelled = true;
+                stop.iter().for_each(AbortHandle::abort);
+                continue;
+            }
+        };
+        let Some((name, end)) = end else { break };
+        match end {
             StreamEnd::Complete => {}
             StreamEnd::Forbidden => forbidden.push(name),
-            StreamEnd::Failed => failed.push(name),
+            StreamEnd::Failed | StreamEnd::Stopped => failed.push(name),
+            StreamEnd::EndsRun(error) => {
+                failed.push(name);
+                if ended_by.is_none() {
+                    stop.iter().for_each(AbortHandle::abort);
+                    ended_by = Some(error);
+                }
+            }
         }
+    }
+    drop(ends);
+    if let Some(error) = ended_by {
+        let (failure_type, message) = match error {
+            FetchError::Unauthorized { .. } => (
+                FailureType::ConfigError,
+                crate::commands::unauthorized_message(&run.config, &run.client).await,
+            ),
+            FetchError::Config { .. } => (FailureType::ConfigError, error.to_string()),
+            _ => (FailureType::TransientError, error.to_string()),
+        };
+        let _ = run.output.emit(&AirbyteMessage::error(
+            failure_type,
+            format!("the sync stopped: {message}"),
+            None,
+        ));
     }
     run.client.settle().await;
     let stats = run.client.stats();
@@ -146,7 +196,9 @@ pub async fn read(
             None,
         ));
     }
-    if forbidden.is_empty() && failed.is_empty() {
+    if was_cancelled {
+        Err(ReadError::Cancelled)
+    } else if forbidden.is_empty() && failed.is_empty() {
         Ok(())
     } else {
         let mut all = forbidden;
@@ -155,11 +207,37 @@ pub async fn read(
     }
 }
 
+/// Resolves when the sync is cancelled: SIGTERM (the platform's cancel) or SIGINT (Ctrl-C).
+/// The handlers are installed when this is called, not when it is first polled; where they
+/// cannot be, the sync just cannot be cancelled gracefully.
+fn cancelled() -> impl std::future::Future<Output = &'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => std::future::pending().await,
+        }
+    }
+}
+
 /// Waits for a stream's task. A task that panicked (a bug) ends its stream INCOMPLETE with a
-/// `system_error` trace; the other streams are not affected.
+/// `system_error` trace; the other streams are not affected. A task the run stopped ends its
+/// stream INCOMPLETE without a trace of its own.
 async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamEnd>) -> StreamEnd {
     match task.await {
         Ok(end) => end,
+        Err(e) if e.is_cancelled() => {
+            let _ = output.emit(&AirbyteMessage::stream_status(
+                name,
+                StreamStatus::Incomplete,
+            ));
+            StreamEnd::Stopped
+        }
         Err(e) => {
             let why = match e.try_into_panic() {
                 Ok(payload) => payload
@@ -223,8 +301,13 @@ fn fail(name: &str, error: StreamError, out: &mut Emitter<'_>) -> StreamEnd {
             );
             return StreamEnd::Forbidden;
         }
-        StreamError::Fetch(e @ (FetchError::Unauthorized { .. } | FetchError::Config { .. })) => {
-            (FailureType::ConfigError, e.to_string())
+        StreamError::Fetch(
+            e @ (FetchError::Unauthorized { .. }
+            | FetchError::Config { .. }
+            | FetchError::Unreachable { .. }),
+        ) => {
+            end_incomplete(out);
+            return StreamEnd::EndsRun(e);
         }
         StreamError::Fetch(e @ FetchError::Transient { .. }) => {
             (FailureType::TransientError, e.to_string())
