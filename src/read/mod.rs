@@ -120,8 +120,15 @@ pub async fn read(
         let permits = permits.clone();
         let name = job.sel.def.name;
         let task = tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
-            run_stream(&run, job).await
+            // Closed by a stream that ends the run: the streams still waiting never start.
+            let Ok(_permit) = permits.clone().acquire_owned().await else {
+                return StreamEnd::Stopped;
+            };
+            let end = run_stream(&run, job).await;
+            if matches!(end, StreamEnd::EndsRun(_)) {
+                permits.close();
+            }
+            end
         });
         tasks.push((name, task));
     }
@@ -229,15 +236,9 @@ fn cancelled() -> impl std::future::Future<Output = &'static str> {
 /// `system_error` trace; the other streams are not affected. A task the run stopped ends its
 /// stream INCOMPLETE without a trace of its own.
 async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamEnd>) -> StreamEnd {
-    match task.await {
+    let end = match task.await {
         Ok(end) => end,
-        Err(e) if e.is_cancelled() => {
-            let _ = output.emit(&AirbyteMessage::stream_status(
-                name,
-                StreamStatus::Incomplete,
-            ));
-            StreamEnd::Stopped
-        }
+        Err(e) if e.is_cancelled() => StreamEnd::Stopped,
         Err(e) => {
             let why = match e.try_into_panic() {
                 Ok(payload) => payload
@@ -258,7 +259,14 @@ async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamE
             ));
             StreamEnd::Failed
         }
+    };
+    if end == StreamEnd::Stopped {
+        let _ = output.emit(&AirbyteMessage::stream_status(
+            name,
+            StreamStatus::Incomplete,
+        ));
     }
+    end
 }
 
 /// One stream, from STARTED to its end.

@@ -12,5 +12,6 @@ mod hostile;
 mod kill_resume;
 mod parsers_proptest;
 mod read;
+mod robust;
 mod schemas;
 mod secrets;
