@@ -32,7 +32,7 @@ use crate::catalog::Selected;
 use crate::config::{Config, InputError};
 use crate::harvest::{FetchError, HarvestClient, RotationSink};
 use crate::output::Output;
-use crate::protocol::{AirbyteMessage, FailureType, StreamStatus};
+use crate::protocol::{AirbyteMessage, FailureType, StreamStatus, SyncMode};
 use crate::state::{InputState, Position};
 
 pub use cursor::OVERLAP;
@@ -112,44 +112,53 @@ pub async fn read(
         output,
         parents: ParentCache::default(),
     });
+    plan_shared_listings(&run.parents, &mut jobs);
     // Registered before any stream starts, so that a cancel is never missed.
-    let cancelled = cancelled();
-    let mut tasks = Vec::with_capacity(jobs.len());
+    let mut cancel = std::pin::pin!(cancelled());
+    let mut was_cancelled = false;
+    let output = &run.output;
+    let mut ends = FuturesUnordered::new();
+    let mut stop = Vec::with_capacity(jobs.len());
+    let mut failed = Vec::new();
     for job in jobs {
+        let name = job.sel.def.name;
+        // Permits are taken in plan order: a parent stream's read, which its children may wait
+        // for, holds one before they do. Stopping the run closes them, so that the streams not
+        // started yet never start.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.ok(),
+            signal = &mut cancel, if !was_cancelled => {
+                was_cancelled = true;
+                stop_the_run(signal, &permits, &stop);
+                None
+            }
+        };
+        let Some(permit) = permit else {
+            stopped(output, name);
+            failed.push(name);
+            continue;
+        };
         let run = run.clone();
         let permits = permits.clone();
-        let name = job.sel.def.name;
         let task = tokio::spawn(async move {
-            // Closed by a stream that ends the run: the streams still waiting never start.
-            let Ok(_permit) = permits.clone().acquire_owned().await else {
-                return StreamEnd::Stopped;
-            };
+            let _permit = permit;
             let end = run_stream(&run, job).await;
             if matches!(end, StreamEnd::EndsRun(_)) {
                 permits.close();
             }
             end
         });
-        tasks.push((name, task));
+        stop.push(task.abort_handle());
+        ends.push(async move { (name, supervise(output, name, task).await) });
     }
-    let stop: Vec<_> = tasks.iter().map(|(_, task)| task.abort_handle()).collect();
-    let output = &run.output;
-    let mut ends: FuturesUnordered<_> = tasks
-        .into_iter()
-        .map(|(name, task)| async move { (name, supervise(output, name, task).await) })
-        .collect();
     let mut forbidden = Vec::new();
-    let mut failed = Vec::new();
     let mut ended_by: Option<FetchError> = None;
-    let mut cancel = std::pin::pin!(cancelled);
-    let mut was_cancelled = false;
     loop {
         let end = tokio::select! {
             end = ends.next() => end,
             signal = &mut cancel, if !was_cancelled => {
-                tracing::warn!("{signal}: stopping the sync; the next one resumes from the last STATE of each stream");
                 was_cancelled = true;
-                stop.iter().for_each(AbortHandle::abort);
+                stop_the_run(signal, &permits, &stop);
                 continue;
             }
         };
@@ -161,6 +170,7 @@ pub async fn read(
             StreamEnd::EndsRun(error) => {
                 failed.push(name);
                 if ended_by.is_none() {
+                    permits.close();
                     stop.iter().for_each(AbortHandle::abort);
                     ended_by = Some(error);
                 }
@@ -214,6 +224,26 @@ pub async fn read(
     }
 }
 
+/// Lets the children of a parent stream this sync reads in full use that read's listing
+/// instead of listing the parents again, and moves such parents to the front of the plan.
+fn plan_shared_listings(parents: &ParentCache, jobs: &mut [Job]) {
+    let children_of =
+        |name: &str, jobs: &[Job]| jobs.iter().any(|j| j.sel.def.parent() == Some(name));
+    let in_full = |job: &Job| {
+        job.position.resume.is_none()
+            && (job.sel.mode == SyncMode::FullRefresh || job.position.updated_at.is_none())
+    };
+    let publishing: Vec<&'static str> = jobs
+        .iter()
+        .filter(|job| in_full(job) && children_of(job.sel.def.name, jobs))
+        .map(|job| job.sel.def.name)
+        .collect();
+    for name in &publishing {
+        parents.expect_from_stream(name);
+    }
+    jobs.sort_by_key(|job| !publishing.contains(&job.sel.def.name));
+}
+
 /// Resolves when the sync is cancelled: SIGTERM (the platform's cancel) or SIGINT (Ctrl-C).
 /// The handlers are installed when this is called, not when it is first polled; where they
 /// cannot be, the sync just cannot be cancelled gracefully.
@@ -261,19 +291,36 @@ async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamE
         }
     };
     if end == StreamEnd::Stopped {
-        let _ = output.emit(&AirbyteMessage::stream_status(
-            name,
-            StreamStatus::Incomplete,
-        ));
+        stopped(output, name);
     }
     end
+}
+
+/// Stops the run on a cancel: no stream starts any more, the running ones stop at their next
+/// await (never in the middle of a write: writes do not await), and the next sync resumes each
+/// from its last STATE.
+fn stop_the_run(signal: &str, permits: &Semaphore, running: &[AbortHandle]) {
+    tracing::warn!(
+        "{signal}: stopping the sync; the next one resumes from the last STATE of each stream"
+    );
+    permits.close();
+    running.iter().for_each(AbortHandle::abort);
+}
+
+/// The status of a stream the run stopped, or never started: INCOMPLETE, without a trace of its
+/// own (the run says why).
+fn stopped(output: &Output, name: &str) {
+    let _ = output.emit(&AirbyteMessage::stream_status(
+        name,
+        StreamStatus::Incomplete,
+    ));
 }
 
 /// One stream, from STARTED to its end.
 async fn run_stream(run: &Run, job: Job) -> StreamEnd {
     let name = job.sel.def.name;
     let mut out = Emitter::new(
-        name,
+        job.sel.def,
         &run.output,
         job.sel.fields.clone(),
         run.config.checkpoint_interval,
