@@ -66,6 +66,16 @@ async fn check_connection(config: &Config, on_rotation: RotationSink) -> Result<
             attempts,
             last_error,
         }) => Err(unreachable_message(config, &url_path, attempts, &last_error)),
+        Err(FetchError::Unreachable {
+            failures,
+            last_error,
+            ..
+        }) => Err(unreachable_message(
+            config,
+            url.path(),
+            failures as usize,
+            &last_error,
+        )),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -89,8 +99,9 @@ fn unreachable_message(
 }
 
 /// Why the API answered 401, as far as Harvest ID's accounts endpoint can tell: the token
-/// itself, or an account id the token does not reach (the API says the same for both).
-async fn unauthorized_message(config: &Config, client: &HarvestClient) -> String {
+/// itself, or an account id the token does not reach (the API says the same for both). `check`
+/// says it, and so does a `read` that a 401 ends.
+pub(crate) async fn unauthorized_message(config: &Config, client: &HarvestClient) -> String {
     let reach = match config.oauth_token_url.join("../accounts") {
         Ok(accounts_url) if may_receive_the_token(&accounts_url, config) => {
             client.accounts(&accounts_url).await
@@ -163,6 +174,7 @@ pub fn read(
             );
             Err(EXIT_FAILURE)
         }
+        Err(read::ReadError::Cancelled) => Err(EXIT_FAILURE),
     }
 }
 

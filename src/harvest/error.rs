@@ -10,8 +10,8 @@ use url::Url;
 const MAX_MESSAGE_CHARS: usize = 300;
 
 /// A request that did not produce a usable response. Each variant is a different decision for
-/// the caller: `Forbidden` skips one stream, `Transient` ends a stream INCOMPLETE, `Unauthorized`
-/// and `Config` mean the config must be fixed.
+/// the caller: `Forbidden` skips one stream, `Transient` ends a stream INCOMPLETE, `Unreachable`
+/// ends the whole run, `Unauthorized` and `Config` mean the config must be fixed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchError {
     /// 401 after the one OAuth refresh and retry (or at once with a PAT): the token is wrong,
@@ -48,6 +48,19 @@ pub enum FetchError {
         /// How many times the request was sent.
         attempts: usize,
         /// The cause of the last failure.
+        last_error: String,
+    },
+    /// No request of the run got an answer: connecting to the API host failed (refused, no
+    /// route, a name that does not resolve) for as long as the run tries, so every request
+    /// fails at once with this (see `reach`).
+    Unreachable {
+        /// The API's host, with its port when it has one.
+        host: String,
+        /// Connection attempts that failed, over every request of the run.
+        failures: u64,
+        /// Seconds from the first failed connection to the verdict.
+        waited_secs: u64,
+        /// The last connection error.
         last_error: String,
     },
     /// A URL off the configured API scheme, host and port (e.g. a hostile `links.next`):
@@ -108,6 +121,18 @@ impl fmt::Display for FetchError {
                 "the request to {url_path} failed {attempts} times in a row, last with: \
                  {last_error}; Harvest or the network may be having trouble, a later run will \
                  resume"
+            ),
+            FetchError::Unreachable {
+                host,
+                failures,
+                waited_secs,
+                last_error,
+            } => write!(
+                f,
+                "cannot reach Harvest at {host}: no request of this sync got an answer, \
+                 {failures} connection attempts failed over {waited_secs} s, last with: \
+                 {last_error}; check the network, any proxy, and api_url (a later run resumes \
+                 from the last STATE)"
             ),
             FetchError::ForeignHost { url } => write!(
                 f,

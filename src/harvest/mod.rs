@@ -7,12 +7,14 @@ mod auth;
 mod body;
 mod error;
 mod limiter;
+mod reach;
 mod retry;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -27,6 +29,7 @@ pub use error::FetchError;
 use error::{shown_path, shown_url, truncated};
 use limiter::Limiter;
 pub use limiter::Pace;
+use reach::{Reachability, UNREACHABLE_AFTER};
 use retry::{parse_retry_after, Failure, RetryPolicy};
 
 /// Sent on every request: Harvest answers 400 without a User-Agent and asks for one that names
@@ -119,15 +122,23 @@ struct Inner {
     counters: Arc<Counters>,
     /// The newest OAuth token generation Harvest answered a 2xx to.
     accepted_generation: AtomicU64,
+    /// Whether the API host answers at all.
+    reach: Reachability,
 }
 
 impl HarvestClient {
     /// A client for the config's API, credentials, rate limits, timeout and retry budget.
     pub fn new(config: &Config) -> Result<HarvestClient, FetchError> {
-        HarvestClient::with_body_limit(config, MAX_BODY)
+        HarvestClient::with_limits(config, MAX_BODY, UNREACHABLE_AFTER)
     }
 
-    fn with_body_limit(config: &Config, max_body: usize) -> Result<HarvestClient, FetchError> {
+    /// [`HarvestClient::new`] with the body cap and the unreachable host's budget given (tests
+    /// use small ones).
+    fn with_limits(
+        config: &Config,
+        max_body: usize,
+        unreachable_after: Duration,
+    ) -> Result<HarvestClient, FetchError> {
         let config_error = |message: &str| FetchError::Config {
             message: message.to_owned(),
         };
@@ -153,6 +164,11 @@ impl HarvestClient {
             base_delay: config.retry_base_delay,
             max_retries: config.max_retries,
         };
+        let host = config.api_url.host_str().unwrap_or_default();
+        let host = match config.api_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
         Ok(HarvestClient {
             inner: Arc::new(Inner {
                 auth: Auth::new(&config.credentials, &config.oauth_token_url, &http, retry),
@@ -165,6 +181,7 @@ impl HarvestClient {
                 max_body,
                 counters: Arc::default(),
                 accepted_generation: AtomicU64::new(0),
+                reach: Reachability::new(host, unreachable_after),
             }),
         })
     }
@@ -191,34 +208,14 @@ impl HarvestClient {
     /// GETs an absolute URL (a first page, or a `links.next` the server gave). Waits for the
     /// bucket's limiter, authenticates, retries transient failures, renews an OAuth token on a
     /// 401 (see [`Inner::worth_renewing`]), and returns only a 2xx whose body is well-formed JSON.
+    /// Once the host is known unreachable (see `reach`), every request, waiting or new, fails at
+    /// once with [`FetchError::Unreachable`].
     pub async fn get(&self, url: &Url, bucket: Bucket) -> Result<Response, FetchError> {
         let inner = &*self.inner;
-        if !inner.is_api_origin(url) {
-            return Err(FetchError::ForeignHost {
-                url: inner.auth.scrub(&shown_url(url)),
-            });
-        }
-        let url_path = inner.auth.scrub(&shown_path(url));
-        let generation = AtomicU64::new(0);
-        let send = || {
-            inner.retry.run(&url_path, &inner.counters, || {
-                inner.attempt(url, bucket, &url_path, &generation)
-            })
-        };
-        let mut renewed = false;
-        loop {
-            match send().await {
-                Err(FetchError::Unauthorized { .. })
-                    if inner.worth_renewing(renewed, generation.load(Ordering::Relaxed))
-                        && inner
-                            .auth
-                            .renew_after_401(generation.load(Ordering::Relaxed), &inner.counters)
-                            .await? =>
-                {
-                    renewed = true;
-                }
-                outcome => return outcome,
-            }
+        tokio::select! {
+            biased;
+            outcome = inner.get(url, bucket) => outcome,
+            verdict = inner.reach.unreachable() => Err(verdict),
         }
     }
 
@@ -294,6 +291,53 @@ impl HarvestClient {
 }
 
 impl Inner {
+    /// [`HarvestClient::get`], but for the verdict on the host coming in while it waits.
+    async fn get(&self, url: &Url, bucket: Bucket) -> Result<Response, FetchError> {
+        if !self.is_api_origin(url) {
+            return Err(FetchError::ForeignHost {
+                url: self.auth.scrub(&shown_url(url)),
+            });
+        }
+        let url_path = self.auth.scrub(&shown_path(url));
+        let generation = AtomicU64::new(0);
+        let refused = AtomicBool::new(false);
+        let send = || {
+            self.retry.run(&url_path, &self.counters, || {
+                self.attempt(url, bucket, &url_path, &generation, &refused)
+            })
+        };
+        let mut renewed = false;
+        loop {
+            match send().await {
+                Err(FetchError::Unauthorized { .. })
+                    if self.worth_renewing(renewed, generation.load(Ordering::Relaxed))
+                        && self
+                            .auth
+                            .renew_after_401(generation.load(Ordering::Relaxed), &self.counters)
+                            .await? =>
+                {
+                    renewed = true;
+                }
+                // Out of retries on a failed connection: unless the host answered before, no
+                // other request can do better.
+                Err(FetchError::Transient {
+                    url_path,
+                    attempts,
+                    last_error,
+                }) if refused.load(Ordering::Relaxed) => {
+                    return Err(self.reach.exhausted(&last_error).unwrap_or(
+                        FetchError::Transient {
+                            url_path,
+                            attempts,
+                            last_error,
+                        },
+                    ));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     /// Whether a 401 to a request sent with token `rejected` deserves a renewal and another
     /// send: always the first time; again only if Harvest accepted that token (or a newer one)
     /// before, i.e. the renewed token expired while the request was still being retried. A
@@ -322,13 +366,18 @@ impl Inner {
 
     /// One request, its outcome classified for the retry policy. The token is fetched before the
     /// limiter grants the slot so that a token renewal cannot delay a send past its slot.
+    /// `refused` says whether this attempt failed to connect (see [`Inner::unanswered`]).
     async fn attempt(
         &self,
         url: &Url,
         bucket: Bucket,
         url_path: &str,
         generation: &AtomicU64,
+        refused: &AtomicBool,
     ) -> Result<Response, Failure> {
+        if let Some(verdict) = self.reach.verdict() {
+            return Err(Failure::Final(verdict));
+        }
         let bearer = self
             .auth
             .bearer(&self.counters)
@@ -350,7 +399,9 @@ impl Inner {
             .header("Harvest-Account-Id", self.account_id.clone())
             .send()
             .await
-            .map_err(|e| Failure::retryable(describe(&e)))?;
+            .map_err(|e| self.unanswered(&e, refused))?;
+        refused.store(false, Ordering::Relaxed);
+        self.reach.answered();
         let status = response.status().as_u16();
         tracing::debug!(
             "GET {url_path}: HTTP {status} after {} ms",
@@ -413,6 +464,19 @@ impl Inner {
                 status,
                 message: self.error_message(&mut response).await,
             })),
+        }
+    }
+
+    /// A request that got no response. A failed connection counts towards the verdict on the
+    /// host, and is final once the host is known unreachable; anything else (a timeout, a
+    /// reset) is an answering host's trouble too, and only retried.
+    fn unanswered(&self, error: &reqwest::Error, refused: &AtomicBool) -> Failure {
+        let cause = describe(error);
+        let connect = error.is_connect() && !error.is_timeout();
+        refused.store(connect, Ordering::Relaxed);
+        match connect.then(|| self.reach.connect_failed(&cause)).flatten() {
+            Some(verdict) => Failure::Final(verdict),
+            None => Failure::retryable(cause),
         }
     }
 

@@ -498,7 +498,8 @@ async fn bodies_over_the_cap_are_refused_whether_announced_or_streamed() {
         }
     })
     .await;
-    let client = HarvestClient::with_body_limit(&server.config(pat()), 1024).unwrap();
+    let client =
+        HarvestClient::with_limits(&server.config(pat()), 1024, UNREACHABLE_AFTER).unwrap();
     let url = client.url("/clients", &[]);
     for _ in 0..2 {
         let error = client.get(&url, Bucket::General).await.unwrap_err();
@@ -858,4 +859,140 @@ async fn secrets_echoed_by_the_server_never_reach_an_error() {
     let foreign = Url::parse(&format!("http://evil.example/x?token={PAT}&t={PAT}")).unwrap();
     let error = pat_client.get(&foreign, Bucket::General).await.unwrap_err();
     assert_no_secret(&error, &[]);
+}
+
+/// A port on 127.0.0.1 where nothing listens: every connection is refused.
+async fn refusing_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn a_host_that_refuses_every_connection_fails_all_requests_once_one_runs_out() {
+    let server = Server {
+        addr: refusing_port().await,
+        seen: Arc::default(),
+    };
+    let client = server.pat_client();
+    let error = client
+        .get(&client.url("/clients", &[]), Bucket::General)
+        .await
+        .unwrap_err();
+    let FetchError::Unreachable {
+        host,
+        failures,
+        last_error,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(host, &server.addr.to_string());
+    assert_eq!(*failures, 4, "max_retries (3) + 1 attempts");
+    assert!(last_error.starts_with("could not connect"), "{last_error}");
+    assert!(
+        error.to_string().contains(&server.addr.to_string()),
+        "{error}"
+    );
+    // Every later request fails with the same verdict without trying.
+    let sent = client.stats().general_requests;
+    let later = client
+        .get(&client.url("/users", &[]), Bucket::General)
+        .await
+        .unwrap_err();
+    assert_eq!(later, error);
+    assert_eq!(client.stats().general_requests, sent);
+}
+
+#[tokio::test]
+async fn requests_waiting_to_retry_end_at_once_when_the_budget_is_spent() {
+    let addr = refusing_port().await;
+    let server = Server {
+        addr,
+        seen: Arc::default(),
+    };
+    let mut config = server.config(pat());
+    // Each request alone would try for hours; the run's budget ends them all together.
+    config.max_retries = 50;
+    config.retry_base_delay = Duration::from_millis(50);
+    let client = HarvestClient::with_limits(&config, MAX_BODY, Duration::from_millis(200)).unwrap();
+    let started = Instant::now();
+    let requests: Vec<_> = ["/clients", "/users", "/projects", "/tasks"]
+        .into_iter()
+        .map(|path| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get(&client.url(path, &[]), Bucket::General).await })
+        })
+        .collect();
+    for request in requests {
+        let error = request.await.unwrap().unwrap_err();
+        assert!(matches!(error, FetchError::Unreachable { .. }), "{error:?}");
+    }
+    println!(
+        "4 requests to a refusing host ended after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_host_that_answered_once_gets_every_requests_full_retry_budget() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // One answer, then the host goes away: later refusals are retried, request by request.
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0; 4096];
+        let _ = socket.read(&mut request).await.unwrap();
+        let body = r#"{"clients":[]}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(answer.as_bytes()).await.unwrap();
+    });
+    let server = Server {
+        addr,
+        seen: Arc::default(),
+    };
+    let client =
+        HarvestClient::with_limits(&server.config(pat()), MAX_BODY, Duration::ZERO).unwrap();
+    client
+        .get(&client.url("/clients", &[]), Bucket::General)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let error = client
+            .get(&client.url("/clients", &[]), Bucket::General)
+            .await
+            .unwrap_err();
+        let FetchError::Transient { attempts, .. } = error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(attempts, 4, "max_retries (3) + 1 attempts");
+    }
+}
+
+#[tokio::test]
+async fn timeouts_and_server_errors_never_make_a_host_unreachable() {
+    let server = Server::start(|n, _| match n {
+        0 => Reply {
+            status: 200,
+            headers: vec![],
+            body: Body::from_stream(futures::stream::pending::<Result<Vec<u8>, std::io::Error>>()),
+            held: None,
+        },
+        _ => reply(503, "busy"),
+    })
+    .await;
+    let mut config = server.config(pat());
+    config.request_timeout = Duration::from_millis(300);
+    let client = HarvestClient::with_limits(&config, MAX_BODY, Duration::ZERO).unwrap();
+    let error = client
+        .get(&client.url("/clients", &[]), Bucket::General)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, FetchError::Transient { attempts: 4, .. }),
+        "{error:?}"
+    );
 }

@@ -46,4 +46,6 @@ pub enum ReadError {
     Config(InputError),
     /// Some streams did not finish; each said why on the output already.
     Incomplete(Vec<&'static str>),
+    /// The sync was cancelled (SIGTERM or SIGINT); the streams it stopped said INCOMPLETE.
+    Cancelled,
 }

@@ -23,8 +23,9 @@ mod walk;
 
 use std::sync::Arc;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use url::Url;
 
 use crate::catalog::Selected;
@@ -74,6 +75,11 @@ enum StreamEnd {
     Forbidden,
     /// The read stopped; the trace was written.
     Failed,
+    /// The read stopped on what no stream can get past (credentials refused, host unreachable):
+    /// the stream wrote its INCOMPLETE status, the run stops the others and writes the trace once.
+    EndsRun(FetchError),
+    /// The run stopped the stream (see [`StreamEnd::EndsRun`], or a cancelled sync).
+    Stopped,
 }
 
 /// Reads the selected streams; `Ok` only when every one of them completed.
@@ -107,27 +113,85 @@ pub async fn read(
         parents: ParentCache::default(),
     });
     plan_shared_listings(&run.parents, &mut jobs);
-    let mut tasks = Vec::with_capacity(jobs.len());
+    // Registered before any stream starts, so that a cancel is never missed.
+    let mut cancel = std::pin::pin!(cancelled());
+    let mut was_cancelled = false;
+    let output = &run.output;
+    let mut ends = FuturesUnordered::new();
+    let mut stop = Vec::with_capacity(jobs.len());
+    let mut failed = Vec::new();
     for job in jobs {
-        // Permits are taken in plan order: a parent stream's read, which its children may wait
-        // for, holds one before they do.
-        let permit = permits.clone().acquire_owned().await.expect("never closed");
-        let run = run.clone();
         let name = job.sel.def.name;
+        // Permits are taken in plan order: a parent stream's read, which its children may wait
+        // for, holds one before they do. Stopping the run closes them, so that the streams not
+        // started yet never start.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.ok(),
+            signal = &mut cancel, if !was_cancelled => {
+                was_cancelled = true;
+                stop_the_run(signal, &permits, &stop);
+                None
+            }
+        };
+        let Some(permit) = permit else {
+            stopped(output, name);
+            failed.push(name);
+            continue;
+        };
+        let run = run.clone();
+        let permits = permits.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
-            run_stream(&run, job).await
+            let end = run_stream(&run, job).await;
+            if matches!(end, StreamEnd::EndsRun(_)) {
+                permits.close();
+            }
+            end
         });
-        tasks.push((name, task));
+        stop.push(task.abort_handle());
+        ends.push(async move { (name, supervise(output, name, task).await) });
     }
     let mut forbidden = Vec::new();
-    let mut failed = Vec::new();
-    for (name, task) in tasks {
-        match supervise(&run.output, name, task).await {
+    let mut ended_by: Option<FetchError> = None;
+    loop {
+        let end = tokio::select! {
+            end = ends.next() => end,
+            signal = &mut cancel, if !was_cancelled => {
+                was_cancelled = true;
+                stop_the_run(signal, &permits, &stop);
+                continue;
+            }
+        };
+        let Some((name, end)) = end else { break };
+        match end {
             StreamEnd::Complete => {}
             StreamEnd::Forbidden => forbidden.push(name),
-            StreamEnd::Failed => failed.push(name),
+            StreamEnd::Failed | StreamEnd::Stopped => failed.push(name),
+            StreamEnd::EndsRun(error) => {
+                failed.push(name);
+                if ended_by.is_none() {
+                    permits.close();
+                    stop.iter().for_each(AbortHandle::abort);
+                    ended_by = Some(error);
+                }
+            }
         }
+    }
+    drop(ends);
+    if let Some(error) = ended_by {
+        let (failure_type, message) = match error {
+            FetchError::Unauthorized { .. } => (
+                FailureType::ConfigError,
+                crate::commands::unauthorized_message(&run.config, &run.client).await,
+            ),
+            FetchError::Config { .. } => (FailureType::ConfigError, error.to_string()),
+            _ => (FailureType::TransientError, error.to_string()),
+        };
+        let _ = run.output.emit(&AirbyteMessage::error(
+            failure_type,
+            format!("the sync stopped: {message}"),
+            None,
+        ));
     }
     run.client.settle().await;
     let stats = run.client.stats();
@@ -149,7 +213,9 @@ pub async fn read(
             None,
         ));
     }
-    if forbidden.is_empty() && failed.is_empty() {
+    if was_cancelled {
+        Err(ReadError::Cancelled)
+    } else if forbidden.is_empty() && failed.is_empty() {
         Ok(())
     } else {
         let mut all = forbidden;
@@ -178,11 +244,31 @@ fn plan_shared_listings(parents: &ParentCache, jobs: &mut [Job]) {
     jobs.sort_by_key(|job| !publishing.contains(&job.sel.def.name));
 }
 
+/// Resolves when the sync is cancelled: SIGTERM (the platform's cancel) or SIGINT (Ctrl-C).
+/// The handlers are installed when this is called, not when it is first polled; where they
+/// cannot be, the sync just cannot be cancelled gracefully.
+fn cancelled() -> impl std::future::Future<Output = &'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            },
+            _ => std::future::pending().await,
+        }
+    }
+}
+
 /// Waits for a stream's task. A task that panicked (a bug) ends its stream INCOMPLETE with a
-/// `system_error` trace; the other streams are not affected.
+/// `system_error` trace; the other streams are not affected. A task the run stopped ends its
+/// stream INCOMPLETE without a trace of its own.
 async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamEnd>) -> StreamEnd {
-    match task.await {
+    let end = match task.await {
         Ok(end) => end,
+        Err(e) if e.is_cancelled() => StreamEnd::Stopped,
         Err(e) => {
             let why = match e.try_into_panic() {
                 Ok(payload) => payload
@@ -203,7 +289,31 @@ async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamE
             ));
             StreamEnd::Failed
         }
+    };
+    if end == StreamEnd::Stopped {
+        stopped(output, name);
     }
+    end
+}
+
+/// Stops the run on a cancel: no stream starts any more, the running ones stop at their next
+/// await (never in the middle of a write: writes do not await), and the next sync resumes each
+/// from its last STATE.
+fn stop_the_run(signal: &str, permits: &Semaphore, running: &[AbortHandle]) {
+    tracing::warn!(
+        "{signal}: stopping the sync; the next one resumes from the last STATE of each stream"
+    );
+    permits.close();
+    running.iter().for_each(AbortHandle::abort);
+}
+
+/// The status of a stream the run stopped, or never started: INCOMPLETE, without a trace of its
+/// own (the run says why).
+fn stopped(output: &Output, name: &str) {
+    let _ = output.emit(&AirbyteMessage::stream_status(
+        name,
+        StreamStatus::Incomplete,
+    ));
 }
 
 /// One stream, from STARTED to its end.
@@ -246,8 +356,13 @@ fn fail(name: &str, error: StreamError, out: &mut Emitter<'_>) -> StreamEnd {
             );
             return StreamEnd::Forbidden;
         }
-        StreamError::Fetch(e @ (FetchError::Unauthorized { .. } | FetchError::Config { .. })) => {
-            (FailureType::ConfigError, e.to_string())
+        StreamError::Fetch(
+            e @ (FetchError::Unauthorized { .. }
+            | FetchError::Config { .. }
+            | FetchError::Unreachable { .. }),
+        ) => {
+            end_incomplete(out);
+            return StreamEnd::EndsRun(e);
         }
         StreamError::Fetch(e @ FetchError::Transient { .. }) => {
             (FailureType::TransientError, e.to_string())

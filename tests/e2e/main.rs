@@ -15,5 +15,6 @@ mod kill_resume;
 mod parsers_proptest;
 mod rate_limits;
 mod read;
+mod robust;
 mod schemas;
 mod secrets;
