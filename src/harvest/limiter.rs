@@ -32,6 +32,7 @@
 //! bucket back. A budget smaller than `k·burst + 1` keeps only the per-process guarantee (at most
 //! `N` in any window).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -102,6 +103,9 @@ pub struct Limiter {
     scheduled: tokio::sync::Mutex<Option<Instant>>,
     /// No grant before this instant (set from a 429's `Retry-After`).
     held_until: Mutex<Option<Instant>>,
+    /// Time grants were held back, in microseconds: only the head of the queue sleeps, so this
+    /// is the time the bucket delayed requests, not the sum of every waiter's wait.
+    waited_micros: AtomicU64,
 }
 
 impl Limiter {
@@ -112,6 +116,7 @@ impl Limiter {
             tolerance: pace.interval * (pace.burst - 1),
             scheduled: tokio::sync::Mutex::new(None),
             held_until: Mutex::new(None),
+            waited_micros: AtomicU64::new(0),
         }
     }
 
@@ -123,12 +128,22 @@ impl Limiter {
             let due = scheduled.and_then(|at| at.checked_sub(self.tolerance));
             let held_until = *self.held_until.lock().expect("limiter hold lock poisoned");
             match due.max(held_until) {
-                Some(at) if at > Instant::now() => sleep_until(at).await,
+                Some(at) if at > Instant::now() => {
+                    let asleep = Instant::now();
+                    sleep_until(at).await;
+                    let micros = asleep.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+                    self.waited_micros.fetch_add(micros, Ordering::Relaxed);
+                }
                 _ => break,
             }
         }
         let now = Instant::now();
         *scheduled = Some(scheduled.map_or(now, |at| at.max(now)) + self.pace.interval);
+    }
+
+    /// How long this bucket held requests back so far (its pace and any `Retry-After`).
+    pub fn waited(&self) -> Duration {
+        Duration::from_micros(self.waited_micros.load(Ordering::Relaxed))
     }
 
     /// Holds every grant back for `delay` from now: the server said (429 + `Retry-After`) that
@@ -190,6 +205,11 @@ mod tests {
             limiter.acquire().await;
         }
         assert_eq!(ms_since(start), 0);
+        assert_eq!(
+            limiter.waited(),
+            Duration::ZERO,
+            "the burst waits for nothing"
+        );
         limiter.acquire().await;
         assert_eq!(
             ms_since(start),
@@ -198,6 +218,11 @@ mod tests {
         );
         limiter.acquire().await;
         assert_eq!(ms_since(start), 51);
+        assert_eq!(
+            limiter.waited().as_millis(),
+            51,
+            "the time the bucket held requests back"
+        );
     }
 
     #[tokio::test(start_paused = true)]

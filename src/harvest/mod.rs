@@ -90,6 +90,10 @@ pub struct ClientStats {
     pub rate_limited: u64,
     /// OAuth access tokens obtained.
     pub token_refreshes: u64,
+    /// How long the general bucket held requests back (its pace, and any `Retry-After`).
+    pub general_waited: std::time::Duration,
+    /// How long the reports bucket held requests back.
+    pub reports_waited: std::time::Duration,
 }
 
 /// The live counters behind [`ClientStats`].
@@ -286,6 +290,8 @@ impl HarvestClient {
             retries: read(&counters.retries),
             rate_limited: read(&counters.rate_limited),
             token_refreshes: read(&counters.token_refreshes),
+            general_waited: self.inner.general.waited(),
+            reports_waited: self.inner.reports.waited(),
         }
     }
 }

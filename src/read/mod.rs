@@ -201,6 +201,8 @@ pub async fn read(
         retries = stats.retries,
         rate_limited = stats.rate_limited,
         token_refreshes = stats.token_refreshes,
+        general_waited_seconds = format!("{:.1}", stats.general_waited.as_secs_f64()),
+        reports_waited_seconds = format!("{:.1}", stats.reports_waited.as_secs_f64()),
         "requests made:"
     );
     if !forbidden.is_empty() {
