@@ -95,6 +95,19 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
             );
             *mark = json!("<this run's server time minus the overlap>");
         }
+        if let Some(at) = state.pointer_mut("/sweep/at") {
+            let swept: DateTime<Utc> = at
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{what}: {stream} sweep time {at}"));
+            assert!(
+                swept >= timed.started - chrono::Duration::seconds(1) && swept <= timed.ended,
+                "{what}: {stream} swept at {swept}, not in this run ({} – {})",
+                timed.started,
+                timed.ended
+            );
+            *at = json!("<this run's server time>");
+        }
         out.insert(stream, state);
     }
     Value::Object(out)

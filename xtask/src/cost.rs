@@ -13,7 +13,7 @@ use std::time::Instant;
 use harvest_emulator::{Emulator, EmulatorConfig, Scale};
 use serde_json::{json, Value};
 
-use crate::connector::{Connector, ReadFiles, Result};
+use crate::connector::{target_subdir, Connector, ReadFiles, Result};
 use crate::demo::{configured_catalog, write_json};
 
 /// Harvest's limits: requests per window, and the window in seconds.
@@ -56,9 +56,62 @@ impl Cost {
     }
 }
 
+/// Options of `cargo xtask cost`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The Small account instead of the Large one (and no 10-times account).
+    #[arg(long)]
+    quick: bool,
+}
+
+/// `cargo xtask cost`: the series on Large (or Small), and on an account of ten times
+/// Large's parents (time entries left out: they cost the same in every setting), into
+/// `<target>/bench/cost.json`.
+pub fn run(args: Args) -> Result<()> {
+    let quick = args.quick;
+    let connector = Connector::build()?;
+    let dir = target_subdir(connector.exe(), "bench")?;
+    let config = dir.join("discover-config.json");
+    write_json(
+        &config,
+        &serde_json::json!({
+            "account_id": "1",
+            "replication_start_date": "2024-01-01T00:00:00Z",
+            "credentials": {"auth_type": "Token", "api_token": "unused"}
+        }),
+    )?;
+    let discover = [
+        std::ffi::OsStr::new("discover"),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ];
+    let catalog = connector.answer(&discover, "CATALOG")?["catalog"].clone();
+    let mut rows = if quick {
+        series(&connector, &catalog, Scale::Small, &[], &dir)?
+    } else {
+        series(&connector, &catalog, Scale::Large, &[], &dir)?
+    };
+    if !quick {
+        let ten_times = Scale::Custom {
+            time_entries: 10_000_000,
+        };
+        rows.extend(series(
+            &connector,
+            &catalog,
+            ten_times,
+            &["time_entries"],
+            &dir,
+        )?);
+    }
+    let out = dir.join("cost.json");
+    write_json(&out, &serde_json::json!(rows))?;
+    println!("\nwritten to {}", out.display());
+    Ok(())
+}
+
 /// Runs the series for each sweep setting on `scale` and returns them as JSON rows, printing a
 /// table. `catalog` is the discovered catalog; `skip` streams are left out of the syncs.
-pub fn run(
+fn series(
     connector: &Connector,
     catalog: &Value,
     scale: Scale,

@@ -1,9 +1,13 @@
 //! `cargo xtask <task>`: the project's tasks, each in its own module; this file only dispatches.
 
 mod bench;
+mod clock;
 mod connector;
 mod cost;
 mod demo;
+mod emulator;
+mod expected;
+mod msrv;
 
 use std::process::ExitCode;
 
@@ -27,78 +31,22 @@ enum Task {
     Bench(bench::Args),
     /// What hourly incremental syncs cost in requests and in time at Harvest's limits: a first
     /// sync, an unchanged one, and after 10 and 100 changes, with child_sweep_hours 0 and 24.
-    Cost(CostArgs),
-}
-
-/// Options of `cargo xtask cost`.
-#[derive(clap::Args)]
-struct CostArgs {
-    /// The Small account instead of the Large one (and no 10-times account).
-    #[arg(long)]
-    quick: bool,
-}
-
-/// `cargo xtask cost`: the series on Large (or Small), and on an account of ten times
-/// Large's parents (time entries left out: they cost the same in every setting), into
-/// `<target>/bench/cost.json`.
-fn run_cost(quick: bool) -> connector::Result<()> {
-    let connector = connector::Connector::build()?;
-    let dir = connector::target_subdir(connector.exe(), "bench")?;
-    let config = dir.join("discover-config.json");
-    demo::write_json(
-        &config,
-        &serde_json::json!({
-            "account_id": "1",
-            "replication_start_date": "2024-01-01T00:00:00Z",
-            "credentials": {"auth_type": "Token", "api_token": "unused"}
-        }),
-    )?;
-    let discover = [
-        std::ffi::OsStr::new("discover"),
-        "--config".as_ref(),
-        config.as_os_str(),
-    ];
-    let catalog = connector.answer(&discover, "CATALOG")?["catalog"].clone();
-    let mut rows = if quick {
-        cost::run(
-            &connector,
-            &catalog,
-            harvest_emulator::Scale::Small,
-            &[],
-            &dir,
-        )?
-    } else {
-        cost::run(
-            &connector,
-            &catalog,
-            harvest_emulator::Scale::Large,
-            &[],
-            &dir,
-        )?
-    };
-    if !quick {
-        let ten_times = harvest_emulator::Scale::Custom {
-            time_entries: 10_000_000,
-        };
-        rows.extend(cost::run(
-            &connector,
-            &catalog,
-            ten_times,
-            &["time_entries"],
-            &dir,
-        )?);
-    }
-    let out = dir.join("cost.json");
-    demo::write_json(&out, &serde_json::json!(rows))?;
-    println!("\nwritten to {}", out.display());
-    Ok(())
+    Cost(cost::Args),
+    /// Start the emulator on its own (the demo's again, with `--config <target>/demo/config.json`)
+    /// to replay a step of the demo or try the connector by hand; runs until stopped.
+    Emulator(emulator::Args),
+    /// Check that no package in Cargo.lock needs a newer Rust than the workspace's rust-version.
+    Msrv,
 }
 
 fn main() -> ExitCode {
+    let started = clock::Started::now();
     let result = match Cli::parse().task {
-        Task::Demo(args) => demo::run(args),
-        Task::Bench(args) => bench::run(args),
-        Task::Cost(args) => run_cost(args.quick),
+        Task::Cost(args) => cost::run(args),
+        Task::Demo(args) => demo::run(args, &started),
+        Task::Bench(args) => bench::run(args, &started),
+        Task::Emulator(args) => emulator::run(args),
+        Task::Msrv => msrv::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
