@@ -358,6 +358,7 @@ fn requests_of(
     let is_parent = STREAMS.iter().any(|s| s.parent() == Some(def.name));
     let minimum = match def.kind {
         Kind::Child { parent, .. } => expected.get(parent).copied().unwrap_or(0).max(pages),
+        Kind::Derived(_) => 0,
         Kind::Single => 1,
         Kind::Report {
             window_days: Some(_),
@@ -373,6 +374,7 @@ fn requests_of(
         "minimum": minimum,
         "note": match (def.kind, is_parent) {
             (Kind::Child { parent, .. }, _) => format!("one call per {parent}"),
+            (Kind::Derived(derived), _) => format!("rows of {}'s pages", derived.source),
             (_, true) => "own pages + the parent listing its children share".to_string(),
             (Kind::Report { window_days: Some(_) }, _) => "one page per 365-day window".to_string(),
             _ => String::new(),
