@@ -1,4 +1,5 @@
-//! The emitter: one stream's records, statuses and checkpoints on their way to the output.
+//! The emitter: one stream's records, statuses and checkpoints on their way to the output,
+//! and those of the streams derived from it (each a [`Sink`] of its own, fed by a tap).
 //!
 //! Records are rendered a page at a time into the stream's own buffer and handed to
 //! [`Output`] in one piece, so the output's lock is taken once per page. Every STATE covers
@@ -205,13 +206,13 @@ impl<'a> Emitter<'a> {
         self.own.total
     }
 
-    /// Renders one record (a JSON object's raw text) with `extras` in front; for the streams
-    /// that have no derived streams (company).
+    /// Renders one record (a JSON object's raw text) with `extras` in front: a body that is
+    /// its one record (company), which no stream derives from.
     pub(super) fn record(&mut self, raw: &str, extras: &Extras) {
-        debug_assert!(self.taps.is_empty(), "a record without keys feeds no tap");
         self.keep(raw, extras);
     }
 
+    /// Writes a kept record of the source, or only counts it when the source is hidden.
     fn keep(&mut self, raw: &str, extras: &Extras) {
         if self.visible {
             self.own.write(raw, extras);
