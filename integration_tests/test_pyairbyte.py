@@ -17,7 +17,7 @@ import airbyte as ab  # noqa: E402
 
 from conftest import SECRETS, Read  # noqa: E402
 
-FULL_REFRESH_ONLY = {"company", "project_budget", "billable_rates", "cost_rates"}
+FULL_REFRESH_ONLY = {"company", "project_budget", "billable_rates", "cost_rates", "user_teammates"}
 
 
 def test_pyairbyte_reads_every_stream_into_duckdb_then_only_changes(

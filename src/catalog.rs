@@ -223,7 +223,8 @@ fn required<'a>(
 }
 
 /// The fields to keep when the configured schema narrows ours; `None` to emit records whole.
-/// Primary key, cursor and `parent_id` are always kept: state and deduplication rely on them.
+/// Primary key, cursor and the columns the connector adds (`parent_id`, a derived row's source
+/// ids) are always kept: state, deduplication and joins rely on them.
 fn projection(
     def: &StreamDef,
     configured: Option<&Value>,
@@ -254,7 +255,7 @@ fn projection(
         .iter()
         .copied()
         .chain(def.cursor_field())
-        .chain(def.parent().map(|_| "parent_id"));
+        .chain(def.added_columns());
     fields.extend(always.filter(|f| ours.contains(f)).map(String::from));
     Ok(Some(fields.into_iter().collect()))
 }
@@ -278,7 +279,7 @@ mod tests {
     #[test]
     fn discovered_catalog_has_every_stream_with_modes_and_keys() {
         let c = discovered();
-        assert_eq!(c.streams.len(), 32);
+        assert_eq!(c.streams.len(), 38);
         let clients = c.streams.iter().find(|s| s.name == "clients").unwrap();
         assert_eq!(
             clients.supported_sync_modes,

@@ -481,7 +481,7 @@ pub struct StreamStatusTrace {
 
 /// A field the connector adds in front of a record's own fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Extra {
+pub enum Extra<'a> {
     /// A child record's parent: `"parent_id": 42`.
     ParentId(i64),
     /// A report row's window: `"from": "20240101", "to": "20241231"`, as the incumbent writes.
@@ -491,12 +491,30 @@ pub enum Extra {
         /// The window's last day.
         to: NaiveDate,
     },
+    /// An integer column of a derived row: `"invoice_id": 7`.
+    Int {
+        /// The column.
+        name: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// A string column of a derived row, e.g. its source's `updated_at`; `None` writes `null`.
+    Text {
+        /// The column.
+        name: &'static str,
+        /// Its value.
+        value: Option<&'a str>,
+    },
 }
 
 /// The extras of the records about to be written, rendered once (a parent's or a window's
-/// records all share them).
+/// records all share them), and the parent id among them for the streams derived from these
+/// records.
 #[derive(Clone, Debug, Default)]
-pub struct Extras(String);
+pub struct Extras {
+    text: String,
+    parent_id: Option<i64>,
+}
 
 impl Extras {
     /// No extra fields.
@@ -505,22 +523,40 @@ impl Extras {
     }
 
     /// Renders `extras` as the members they add to a record.
-    pub fn new(extras: &[Extra]) -> Extras {
-        let mut text = String::new();
-        for extra in extras {
+    pub fn new(extras: &[Extra<'_>]) -> Extras {
+        let mut text = Vec::new();
+        let mut parent_id = None;
+        fn member<T: Serialize>(text: &mut Vec<u8>, name: &str, value: &T) {
             if !text.is_empty() {
-                text.push(',');
+                text.push(b',');
             }
-            match extra {
-                Extra::ParentId(id) => text.push_str(&format!("\"parent_id\":{id}")),
-                Extra::Window { from, to } => text.push_str(&format!(
-                    "\"from\":\"{}\",\"to\":\"{}\"",
-                    from.format("%Y%m%d"),
-                    to.format("%Y%m%d")
-                )),
+            serde_json::to_writer(&mut *text, name).expect("a string serialises");
+            text.push(b':');
+            serde_json::to_writer(&mut *text, value).expect("an extra serialises");
+        }
+        for extra in extras {
+            match *extra {
+                Extra::ParentId(id) => {
+                    parent_id = Some(id);
+                    member(&mut text, "parent_id", &id);
+                }
+                Extra::Window { from, to } => {
+                    member(&mut text, "from", &from.format("%Y%m%d").to_string());
+                    member(&mut text, "to", &to.format("%Y%m%d").to_string());
+                }
+                Extra::Int { name, value } => member(&mut text, name, &value),
+                Extra::Text { name, value } => member(&mut text, name, &value),
             }
         }
-        Extras(text)
+        Extras {
+            text: String::from_utf8(text).expect("serde writes UTF-8"),
+            parent_id,
+        }
+    }
+
+    /// The `parent_id` these extras add, if any.
+    pub fn parent_id(&self) -> Option<i64> {
+        self.parent_id
     }
 }
 
@@ -569,8 +605,8 @@ impl RecordWriter {
         match projected {
             Some((fields, members)) => {
                 buf.push(b'{');
-                buf.extend_from_slice(extras.0.as_bytes());
-                let mut first = extras.0.is_empty();
+                buf.extend_from_slice(extras.text.as_bytes());
+                let mut first = extras.text.is_empty();
                 for (key, value) in members.0 {
                     if fields.iter().any(|f| *f == *key) {
                         if !std::mem::take(&mut first) {
@@ -583,7 +619,7 @@ impl RecordWriter {
                 }
                 buf.push(b'}');
             }
-            None if extras.0.is_empty() => buf.extend_from_slice(raw.as_bytes()),
+            None if extras.text.is_empty() => buf.extend_from_slice(raw.as_bytes()),
             None => {
                 let body = raw
                     .trim_start()
@@ -591,7 +627,7 @@ impl RecordWriter {
                     .unwrap_or(raw)
                     .trim_start();
                 buf.push(b'{');
-                buf.extend_from_slice(extras.0.as_bytes());
+                buf.extend_from_slice(extras.text.as_bytes());
                 if !body.starts_with('}') {
                     buf.push(b',');
                 }
@@ -721,6 +757,59 @@ mod tests {
             text.contains(r#""data":{"from":"20240101","to":"20241230","x":1}"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn derived_rows_are_the_record_message_of_their_columns_and_raw_text() {
+        let mut writer = RecordWriter::new("user_project_tasks", None);
+        writer.set_emitted_at(1_700_000_000_123);
+        let columns = Extras::new(&[
+            Extra::Int {
+                name: "project_assignment_id",
+                value: 7,
+            },
+            Extra::Int {
+                name: "user_id",
+                value: -3,
+            },
+            Extra::Text {
+                name: "project_assignments_updated_at",
+                value: Some("2024-05-01T10:00:00Z"),
+            },
+            Extra::Text {
+                name: "quoted \"name\"",
+                value: None,
+            },
+        ]);
+        assert_eq!(columns.parent_id(), None);
+        let raw = r#"{"id":9,"hourly_rate":1.50,"task":{"id":2,"name":"A \u00e9"}}"#;
+        let data = json!({
+            "project_assignment_id": 7,
+            "user_id": -3,
+            "project_assignments_updated_at": "2024-05-01T10:00:00Z",
+            "quoted \"name\"": null,
+            "id": 9,
+            "hourly_rate": 1.50,
+            "task": {"id": 2, "name": "A \u{e9}"},
+        });
+        let text = line(&writer, raw, &columns);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        let reference: Value = serde_json::from_str(&expected(
+            "user_project_tasks",
+            data.clone(),
+            1_700_000_000_123,
+        ))
+        .unwrap();
+        assert_eq!(parsed, reference);
+        assert!(
+            text.contains(r#""hourly_rate":1.50"#),
+            "raw text kept: {text}"
+        );
+        // A row of columns only (a role's user).
+        let text = line(&writer, "{}", &columns);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["record"]["data"].as_object().unwrap().len(), 4);
+        assert_eq!(Extras::new(&[Extra::ParentId(5)]).parent_id(), Some(5));
     }
 
     #[test]

@@ -76,6 +76,42 @@ pub enum Kind {
         /// holding the last `to`; `None`: the report has no dates and is read whole each time.
         window_days: Option<i64>,
     },
+    /// Rows taken from a field of another stream's records, at no request of their own: the
+    /// source's reader hands every record it keeps to its derived streams too.
+    Derived(&'static Derived),
+}
+
+/// Where a derived stream's rows come from and what each row gains.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Derived {
+    /// The stream whose records hold the rows (not itself derived).
+    pub source: &'static str,
+    /// The member of a source record holding the rows.
+    pub field: &'static str,
+    /// What that member holds.
+    pub rows: Rows,
+    /// The column each row gets holding its source record's `id` (`invoice_id`).
+    pub source_id: &'static str,
+    /// The column holding the source record's `parent_id`, for a child source (a project
+    /// assignment's user: `user_id`).
+    pub source_parent_id: Option<&'static str>,
+    /// The column holding the source record's `updated_at`, the cursor of an incremental read.
+    /// Named after the source, as Stitch names it, because the rows may have an `updated_at` of
+    /// their own (task assignments do).
+    pub cursor: &'static str,
+    /// The primary key.
+    pub primary_key: &'static [&'static str],
+}
+
+/// What the member of a source record a derived stream reads holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// An array of objects: one row each, the object's members after the added columns.
+    Objects,
+    /// An object or `null`: one row when it is an object.
+    Object,
+    /// An array of integer ids: one row each, the id in this column.
+    Ids(&'static str),
 }
 
 /// How a stream is read incrementally, as [`Kind`] implies.
@@ -94,7 +130,8 @@ pub enum Cursor {
 pub struct StreamDef {
     /// The stream's name, as in the incumbent's catalog.
     pub name: &'static str,
-    /// The path under the API base URL; `{id}` is replaced by each parent id.
+    /// The path under the API base URL; `{id}` is replaced by each parent id. Empty for a
+    /// derived stream, which requests nothing.
     pub path: &'static str,
     /// What kind of endpoint it is.
     pub kind: Kind,
@@ -103,6 +140,11 @@ pub struct StreamDef {
     pub records_key: &'static str,
     /// The stream's JSON Schema (draft-07).
     pub schema: &'static str,
+    /// A child stream whose records are other records as each parent sees them (a manager's
+    /// teammates are users): one record recurs under several parents, so the key is
+    /// (`parent_id`, `id`), and a parent that cannot have any (a user who manages no one)
+    /// answers 422, which is read as an empty list.
+    pub shared_records: bool,
 }
 
 impl StreamDef {
@@ -117,6 +159,7 @@ impl StreamDef {
             Kind::Report {
                 window_days: Some(_),
             } => Cursor::ReportWindow,
+            Kind::Derived(derived) => source(derived).cursor(),
         }
     }
 
@@ -131,7 +174,10 @@ impl StreamDef {
     /// The cursor field of an incremental stream.
     pub fn cursor_field(&self) -> Option<&'static str> {
         match self.cursor() {
-            Cursor::UpdatedAt => Some("updated_at"),
+            Cursor::UpdatedAt => match self.kind {
+                Kind::Derived(derived) => Some(derived.cursor),
+                _ => Some("updated_at"),
+            },
             Cursor::ReportWindow => Some("to"),
             Cursor::None => None,
         }
@@ -140,8 +186,31 @@ impl StreamDef {
     /// The primary key (top-level fields); empty where the incumbent declares none.
     pub fn primary_key(&self) -> &'static [&'static str] {
         match self.kind {
+            Kind::Child { .. } if self.shared_records => &["parent_id", "id"],
             Kind::List { .. } | Kind::Child { .. } => &["id"],
             Kind::Single | Kind::Report { .. } => &[],
+            Kind::Derived(derived) => derived.primary_key,
+        }
+    }
+
+    /// The columns the connector adds to every record, which a narrowed catalog keeps too.
+    pub fn added_columns(&self) -> Vec<&'static str> {
+        match self.kind {
+            Kind::Child { .. } => vec!["parent_id"],
+            Kind::Derived(derived) => [Some(derived.source_id), derived.source_parent_id]
+                .into_iter()
+                .flatten()
+                .chain(self.cursor_field())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The derivation of a derived stream.
+    pub fn derived(&self) -> Option<&'static Derived> {
+        match self.kind {
+            Kind::Derived(derived) => Some(derived),
+            _ => None,
         }
     }
 
@@ -180,15 +249,32 @@ pub fn find(name: &str) -> Option<&'static StreamDef> {
     STREAMS.iter().find(|s| s.name == name)
 }
 
-/// One row: `row! { name, path, kind [, records] }`; `records` defaults to the name.
+/// The source of a derived stream; the table's test checks that every source is a row.
+pub fn source(derived: &Derived) -> &'static StreamDef {
+    find(derived.source).expect("a derived stream's source is a row of the table")
+}
+
+/// One row: `row! { name, path, kind [, records] [, shared] }`, `records` defaulting to the
+/// name; or `row! { name, derived }` for a derived stream.
 macro_rules! row {
-    { name: $name:literal, path: $path:literal, kind: $kind:expr $(, records: $key:literal)? } => {
+    { name: $name:literal, path: $path:literal, kind: $kind:expr $(, records: $key:literal)? $(, shared: $shared:literal)? } => {
         StreamDef {
             name: $name,
             path: $path,
             kind: $kind,
             records_key: row!(@key $name $(, $key)?),
             schema: include_str!(concat!("schemas/", $name, ".json")),
+            shared_records: false $(|| $shared)?,
+        }
+    };
+    { name: $name:literal, derived: $derived:expr } => {
+        StreamDef {
+            name: $name,
+            path: "",
+            kind: Kind::Derived(&$derived),
+            records_key: $derived.field,
+            schema: include_str!(concat!("schemas/", $name, ".json")),
+            shared_records: false,
         }
     };
     (@key $name:literal) => { $name };
@@ -220,9 +306,62 @@ const YEARLY: Kind = Kind::Report {
     window_days: Some(365),
 };
 
-/// Every stream, in the incumbent's order.
+/// Line items of invoices.
+const INVOICE_LINE_ITEMS: Derived = Derived {
+    source: "invoices",
+    field: "line_items",
+    rows: Rows::Objects,
+    source_id: "invoice_id",
+    source_parent_id: None,
+    cursor: "invoices_updated_at",
+    primary_key: &["id"],
+};
+/// Line items of estimates.
+const ESTIMATE_LINE_ITEMS: Derived = Derived {
+    source: "estimates",
+    field: "line_items",
+    rows: Rows::Objects,
+    source_id: "estimate_id",
+    source_parent_id: None,
+    cursor: "estimates_updated_at",
+    primary_key: &["id"],
+};
+/// A time entry's external reference (at most one per entry, so the entry's id is the key:
+/// a reference replaced by another replaces the row rather than adding one).
+const TIME_ENTRY_EXTERNAL_REFERENCE: Derived = Derived {
+    source: "time_entries",
+    field: "external_reference",
+    rows: Rows::Object,
+    source_id: "time_entry_id",
+    source_parent_id: None,
+    cursor: "time_entries_updated_at",
+    primary_key: &["time_entry_id"],
+};
+/// The users of each role.
+const USER_ROLES: Derived = Derived {
+    source: "roles",
+    field: "user_ids",
+    rows: Rows::Ids("user_id"),
+    source_id: "role_id",
+    source_parent_id: None,
+    cursor: "roles_updated_at",
+    primary_key: &["role_id", "user_id"],
+};
+/// The task assignments of each user's project assignments (a task assignment is a project's,
+/// so it recurs under every user assigned to the project: the user is part of the key).
+const USER_PROJECT_TASKS: Derived = Derived {
+    source: "project_assignments",
+    field: "task_assignments",
+    rows: Rows::Objects,
+    source_id: "project_assignment_id",
+    source_parent_id: Some("user_id"),
+    cursor: "project_assignments_updated_at",
+    primary_key: &["user_id", "id"],
+};
+
+/// Every stream, in the incumbent's order, then the streams it lacks.
 #[rustfmt::skip]
-pub static STREAMS: [StreamDef; 32] = [
+pub static STREAMS: [StreamDef; 38] = [
     row! { name: "clients",                  path: "/clients",                  kind: LIST },
     row! { name: "company",                  path: "/company",                  kind: Kind::Single },
     row! { name: "contacts",                 path: "/contacts",                 kind: LIST },
@@ -255,6 +394,12 @@ pub static STREAMS: [StreamDef; 32] = [
     row! { name: "project_assignments",      path: "/users/{id}/project_assignments",    kind: Kind::Child { parent: "users", filter: UpdatedSince, touched_by: ASSIGNMENTS } },
     row! { name: "billable_rates",           path: "/users/{id}/billable_rates",         kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] } },
     row! { name: "cost_rates",               path: "/users/{id}/cost_rates",             kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] } },
+    row! { name: "user_teammates",           path: "/users/{id}/teammates",              kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] }, records: "teammates", shared: true },
+    row! { name: "invoice_line_items",            derived: INVOICE_LINE_ITEMS },
+    row! { name: "estimate_line_items",           derived: ESTIMATE_LINE_ITEMS },
+    row! { name: "time_entry_external_reference", derived: TIME_ENTRY_EXTERNAL_REFERENCE },
+    row! { name: "user_roles",                    derived: USER_ROLES },
+    row! { name: "user_project_tasks",            derived: USER_PROJECT_TASKS },
 ];
 #[cfg(test)]
 mod tests {
@@ -269,6 +414,21 @@ mod tests {
                 assert!(matches!(p.kind, Kind::List { .. }) && p.primary_key() == ["id"]);
                 assert!(s.path.contains("{id}"));
             }
+            if let Some(derived) = s.derived() {
+                let source = find(derived.source).expect("source stream exists");
+                assert!(
+                    source.derived().is_none() && s.path.is_empty(),
+                    "{}",
+                    s.name
+                );
+                assert_eq!(s.sync_modes(), source.sync_modes(), "{}", s.name);
+                assert_eq!(
+                    derived.source_parent_id.is_some(),
+                    source.parent().is_some(),
+                    "{}",
+                    s.name
+                );
+            }
         }
     }
 
@@ -278,6 +438,9 @@ mod tests {
             let schema: serde_json::Value = serde_json::from_str(s.schema).expect(s.name);
             let props = &schema["properties"];
             for field in s.primary_key().iter().copied().chain(s.cursor_field()) {
+                assert!(props.get(field).is_some(), "{} lacks {field}", s.name);
+            }
+            for field in s.added_columns() {
                 assert!(props.get(field).is_some(), "{} lacks {field}", s.name);
             }
             if s.parent().is_some() {

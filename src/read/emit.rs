@@ -1,27 +1,47 @@
-//! The emitter: one stream's records, statuses and checkpoints on their way to the output.
+//! The emitter: one stream's records, statuses and checkpoints on their way to the output,
+//! and those of the streams derived from it (each a [`Sink`] of its own, fed by a tap).
 //!
 //! Records are rendered a page at a time into the stream's own buffer and handed to
 //! [`Output`] in one piece, so the output's lock is taken once per page. Every STATE covers
 //! exactly the records written before it, and carries their count in `sourceStats`.
 
 use super::cursor::RecordFilter;
+use super::derive;
 use super::error::StreamError;
 use crate::output::Output;
 use crate::page;
 use crate::protocol::{now_millis, AirbyteMessage, Extras, RecordWriter, StreamStatus};
 use crate::state::Position;
-use crate::streams::StreamDef;
+use crate::streams::{Derived, StreamDef};
 
 /// Malformed records reported one by one before the rest are only counted.
 const MALFORMED_LOGGED: u64 = 10;
 
-/// One stream's writer.
+/// One stream's writer, and the writers of the streams derived from its records (see
+/// [`crate::streams::Derived`]), which the records it keeps are handed to: the one listing
+/// serves them all. A source read only for its derived streams is hidden: its own records,
+/// statuses and STATEs are not written.
 pub(super) struct Emitter<'a> {
+    own: Sink<'a>,
+    visible: bool,
+    taps: Vec<Tap<'a>>,
+    checkpoint_interval: u64,
+}
+
+/// A derived stream fed by its source's records.
+struct Tap<'a> {
+    derived: &'static Derived,
+    sink: Sink<'a>,
+}
+
+/// What one stream of an [`Emitter`] writes: its records, statuses and STATEs.
+pub(super) struct Sink<'a> {
+    /// The stream's row.
     def: &'static StreamDef,
-    stream: &'static str,
+    /// The stream's name.
+    pub(super) stream: &'static str,
     output: &'a Output,
     records: RecordWriter,
-    checkpoint_interval: u64,
     buf: Vec<u8>,
     since_state: u64,
     /// Records written by this run.
@@ -32,21 +52,14 @@ pub(super) struct Emitter<'a> {
     pub(super) wrote_state: bool,
 }
 
-impl<'a> Emitter<'a> {
-    /// The emitter of `def`'s stream, keeping only `fields` of its records when given.
-    pub(super) fn new(
-        def: &'static StreamDef,
-        output: &'a Output,
-        fields: Option<Vec<String>>,
-        checkpoint_interval: u64,
-    ) -> Self {
-        Emitter {
+impl<'a> Sink<'a> {
+    fn new(def: &'static StreamDef, output: &'a Output, fields: Option<Vec<String>>) -> Self {
+        Sink {
             def,
             stream: def.name,
             output,
             records: RecordWriter::new(def.name, fields),
-            checkpoint_interval: checkpoint_interval.max(1),
-            buf: Vec::with_capacity(1 << 16),
+            buf: Vec::new(),
             since_state: 0,
             total: 0,
             malformed: 0,
@@ -76,48 +89,10 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    /// An ESTIMATE of the stream's records.
-    pub(super) fn estimate(&mut self, rows: u64) -> Result<(), StreamError> {
-        self.message(&AirbyteMessage::estimate(self.stream, rows))
-    }
-
-    /// Renders one record (a JSON object's raw text) with `extras` in front.
-    pub(super) fn record(&mut self, raw: &str, extras: &Extras) {
+    fn write(&mut self, raw: &str, extras: &Extras) {
         self.records.write(&mut self.buf, raw, extras);
         self.since_state += 1;
         self.total += 1;
-    }
-
-    /// Renders a page's records that pass `filter`, counting and logging the malformed ones.
-    pub(super) fn records(
-        &mut self,
-        records: &[page::Record<'_>],
-        filter: &RecordFilter,
-        extras: &Extras,
-    ) {
-        let needs_keys = filter.needs_keys();
-        for record in records {
-            let verdict = match &record.keys {
-                Ok(keys) if needs_keys => filter.keep(keys),
-                Err(why) if needs_keys || !record.is_object() => Err(why.clone()),
-                _ => Ok(true),
-            };
-            match verdict {
-                Ok(true) => self.record(record.raw, extras),
-                Ok(false) => {}
-                Err(why) => {
-                    self.malformed += 1;
-                    if self.malformed <= MALFORMED_LOGGED {
-                        let id = record.keys.as_ref().ok().and_then(|k| k.id);
-                        tracing::error!(
-                            "stream {}: a record (id {}) was not emitted: {why}",
-                            self.stream,
-                            id.unwrap_or("unknown")
-                        );
-                    }
-                }
-            }
-        }
     }
 
     /// Hands the buffered lines to the output.
@@ -131,15 +106,10 @@ impl<'a> Emitter<'a> {
         result.map_err(|e| StreamError::writing(e, self.output))
     }
 
-    /// Whether a STATE should follow the records written so far.
-    pub(super) fn checkpoint_due(&self) -> bool {
-        self.since_state >= self.checkpoint_interval
-    }
-
-    /// The stream's end after its last page: malformed records fail it (see [`Self::state`]).
-    pub(super) fn finish(&self, position: Position) -> Result<Position, StreamError> {
+    /// Malformed records fail the stream at its end (see [`Self::state`]).
+    pub(super) fn check(&self) -> Result<(), StreamError> {
         match self.malformed {
-            0 => Ok(position),
+            0 => Ok(()),
             n => Err(StreamError::BadRecords(n)),
         }
     }
@@ -165,5 +135,176 @@ impl<'a> Emitter<'a> {
         self.since_state = 0;
         self.wrote_state = true;
         self.message(&message)
+    }
+
+    /// Counts a record that was not emitted, logging the first few: `which` names it.
+    fn malformed(&mut self, which: &str, why: &str) {
+        self.malformed += 1;
+        if self.malformed <= MALFORMED_LOGGED {
+            tracing::error!(
+                "stream {}: a record ({which}) was not emitted: {why}",
+                self.stream
+            );
+        }
+    }
+}
+
+impl<'a> Emitter<'a> {
+    /// The emitter of `def`'s stream, keeping only `fields` of its records when given.
+    pub(super) fn new(
+        def: &'static StreamDef,
+        output: &'a Output,
+        fields: Option<Vec<String>>,
+        checkpoint_interval: u64,
+    ) -> Self {
+        let mut own = Sink::new(def, output, fields);
+        own.buf.reserve(1 << 16);
+        Emitter {
+            own,
+            visible: true,
+            taps: Vec::new(),
+            checkpoint_interval: checkpoint_interval.max(1),
+        }
+    }
+
+    /// Also writes `def`'s rows (a stream derived from this one), keeping only `fields`.
+    pub(super) fn tap(mut self, def: &'static StreamDef, fields: Option<Vec<String>>) -> Self {
+        let derived = def.derived().expect("only derived streams tap a source");
+        let sink = Sink::new(def, self.own.output, fields);
+        self.taps.push(Tap { derived, sink });
+        self
+    }
+
+    /// Writes nothing of the source's own: it is read for its derived streams only.
+    pub(super) fn hidden(mut self) -> Self {
+        self.visible = false;
+        self
+    }
+
+    /// The streams written: the source unless hidden, then the derived ones.
+    pub(super) fn sinks(&mut self) -> impl Iterator<Item = &mut Sink<'a>> {
+        let own = self.visible.then_some(&mut self.own);
+        own.into_iter()
+            .chain(self.taps.iter_mut().map(|t| &mut t.sink))
+    }
+
+    /// A stream status trace of every stream written.
+    pub(super) fn status(&mut self, status: StreamStatus) -> Result<(), StreamError> {
+        self.sinks().try_for_each(|sink| sink.status(status))
+    }
+
+    /// RUNNING, once, before the first record.
+    pub(super) fn running(&mut self) -> Result<(), StreamError> {
+        self.sinks().try_for_each(Sink::running)
+    }
+
+    /// An ESTIMATE of the source's records (the derived streams' are not known).
+    pub(super) fn estimate(&mut self, rows: u64) -> Result<(), StreamError> {
+        if !self.visible {
+            return Ok(());
+        }
+        self.own
+            .message(&AirbyteMessage::estimate(self.own.stream, rows))
+    }
+
+    /// The source's records written by this run (counted when hidden too).
+    pub(super) fn total(&self) -> u64 {
+        self.own.total
+    }
+
+    /// Renders one record (a JSON object's raw text) with `extras` in front: a body that is
+    /// its one record (company), which no stream derives from.
+    pub(super) fn record(&mut self, raw: &str, extras: &Extras) {
+        self.keep(raw, extras);
+    }
+
+    /// Writes a kept record of the source, or only counts it when the source is hidden.
+    fn keep(&mut self, raw: &str, extras: &Extras) {
+        if self.visible {
+            self.own.write(raw, extras);
+        } else {
+            self.own.since_state += 1;
+            self.own.total += 1;
+        }
+    }
+
+    /// Renders a page's records that pass `filter`, and the rows derived from them, counting
+    /// and logging the malformed ones.
+    pub(super) fn records(
+        &mut self,
+        records: &[page::Record<'_>],
+        filter: &RecordFilter,
+        extras: &Extras,
+    ) {
+        let needs_keys = filter.needs_keys() || !self.taps.is_empty();
+        for record in records {
+            let verdict = match &record.keys {
+                Ok(keys) if needs_keys => filter.keep(keys),
+                Err(why) if needs_keys || !record.is_object() => Err(why.clone()),
+                _ => Ok(true),
+            };
+            match verdict {
+                Ok(true) => {
+                    self.keep(record.raw, extras);
+                    if let Ok(keys) = &record.keys {
+                        for tap in &mut self.taps {
+                            let sink = &mut tap.sink;
+                            let derived = derive::rows(
+                                tap.derived,
+                                record.raw,
+                                keys,
+                                extras,
+                                |extras, row| sink.write(row, extras),
+                            );
+                            if let Err(why) = derived {
+                                let which = format!(
+                                    "from {} {}",
+                                    tap.derived.source,
+                                    keys.id.unwrap_or("unknown")
+                                );
+                                sink.malformed(&which, &why);
+                            }
+                        }
+                    }
+                }
+                Ok(false) => {}
+                Err(why) => {
+                    // Its derived rows are lost with it: they fail with it, and keep no STATE
+                    // past it either.
+                    let id = record.keys.as_ref().ok().and_then(|k| k.id);
+                    let which = format!("id {}", id.unwrap_or("unknown"));
+                    self.own.malformed(&which, &why);
+                    for tap in &mut self.taps {
+                        tap.sink.malformed(&format!("its source's {which}"), &why);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the buffered lines to the output.
+    pub(super) fn flush_page(&mut self) -> Result<(), StreamError> {
+        self.own.flush_page()?;
+        self.taps.iter_mut().try_for_each(|t| t.sink.flush_page())
+    }
+
+    /// Whether a STATE should follow the records read so far.
+    pub(super) fn checkpoint_due(&self) -> bool {
+        self.own.since_state >= self.checkpoint_interval
+    }
+
+    /// The stream's end after its last page: the source's malformed records fail it (see
+    /// [`Sink::state`]); a derived stream's own are its to fail (see [`Sink::check`]).
+    pub(super) fn finish(&self, position: Position) -> Result<Position, StreamError> {
+        self.own.check().map(|()| position)
+    }
+
+    /// A STATE of every stream written, at `position` (a derived stream's state has its
+    /// source's shape, so it could be read alone from it next time).
+    pub(super) fn state(&mut self, position: &Position) -> Result<(), StreamError> {
+        if !self.visible {
+            self.own.since_state = 0;
+        }
+        self.sinks().try_for_each(|sink| sink.state(position))
     }
 }

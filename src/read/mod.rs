@@ -15,6 +15,7 @@
 //! This module runs the plan and turns each stream's end into its status and trace.
 
 mod cursor;
+mod derive;
 mod emit;
 mod error;
 mod parents;
@@ -34,11 +35,12 @@ use crate::harvest::{FetchError, HarvestClient, RotationSink};
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, StreamStatus, SyncMode};
 use crate::state::{InputState, Position};
+use crate::streams;
 
 pub use cursor::OVERLAP;
 pub use error::ReadError;
 
-use emit::Emitter;
+use emit::{Emitter, Sink};
 use error::StreamError;
 use parents::ParentCache;
 use walk::Links;
@@ -60,10 +62,76 @@ impl Run {
     }
 }
 
-/// One stream to read: its row and mode as the catalog selected it, where the state left it.
+/// One stream to read: its row and mode as the catalog selected it, where the state left it,
+/// and the derived streams its records feed.
 struct Job {
     sel: Selected,
     position: Position,
+    /// False when the stream is read only for its derived streams: its own records, statuses
+    /// and STATEs are not written.
+    visible: bool,
+    /// The derived streams served by this read, in the same mode and from the same position.
+    derived: Vec<Selected>,
+}
+
+impl Job {
+    /// The streams whose messages this read writes.
+    fn streams(&self) -> Vec<&'static str> {
+        let own = self.visible.then_some(self.sel.def.name);
+        own.into_iter()
+            .chain(self.derived.iter().map(|d| d.def.name))
+            .collect()
+    }
+}
+
+/// One job per selected stream, except that a derived stream rides on its source's job when
+/// the source is selected in the same mode from the same position (zero extra requests), and
+/// on a hidden read of its source otherwise (selected alone, or newly added next to a source
+/// with a state of its own: the source is read again, from the derived stream's position).
+fn plan(selected: Vec<(Selected, Position)>) -> Vec<Job> {
+    let (derived, direct): (Vec<_>, Vec<_>) = selected
+        .into_iter()
+        .partition(|(sel, _)| sel.def.derived().is_some());
+    let mut jobs: Vec<Job> = direct
+        .into_iter()
+        .map(|(sel, position)| Job {
+            sel,
+            position,
+            visible: true,
+            derived: Vec::new(),
+        })
+        .collect();
+    for (sel, position) in derived {
+        let source = streams::source(sel.def.derived().expect("partitioned"));
+        let serves = |job: &&mut Job| {
+            job.sel.def.name == source.name && job.sel.mode == sel.mode && job.position == position
+        };
+        if let Some(job) = jobs.iter_mut().find(serves) {
+            job.derived.push(sel);
+            continue;
+        }
+        if jobs
+            .iter()
+            .any(|job| job.visible && job.sel.def.name == source.name)
+        {
+            tracing::info!(
+                "stream {} is read from its own pass over {}: their sync modes or states differ",
+                sel.def.name,
+                source.name
+            );
+        }
+        jobs.push(Job {
+            sel: Selected {
+                def: source,
+                mode: sel.mode,
+                fields: None,
+            },
+            position,
+            visible: false,
+            derived: vec![sel],
+        });
+    }
+    jobs
 }
 
 /// How a stream's read ended.
@@ -90,14 +158,14 @@ pub async fn read(
     output: Output,
     on_rotation: RotationSink,
 ) -> Result<(), ReadError> {
-    let mut jobs = Vec::with_capacity(selected.len());
+    let mut positions = Vec::with_capacity(selected.len());
     for sel in selected {
         let position = input.position(sel.def).map_err(ReadError::Config)?;
         cursor::warn_if_future(sel.def, &position);
-        jobs.push(Job { sel, position });
+        positions.push((sel, position));
     }
     for name in input.stream_names() {
-        if !jobs.iter().any(|job| job.sel.def.name == name) {
+        if !positions.iter().any(|(sel, _)| sel.def.name == name) {
             tracing::info!("the state mentions stream {name}, which this catalog does not select; its state is left as it is");
         }
     }
@@ -112,6 +180,7 @@ pub async fn read(
         output,
         parents: ParentCache::default(),
     });
+    let mut jobs = plan(positions);
     plan_shared_listings(&run.parents, &mut jobs);
     // Registered before any stream starts, so that a cancel is never missed.
     let mut cancel = std::pin::pin!(cancelled());
@@ -121,7 +190,7 @@ pub async fn read(
     let mut stop = Vec::with_capacity(jobs.len());
     let mut failed = Vec::new();
     for job in jobs {
-        let name = job.sel.def.name;
+        let names = job.streams();
         // Permits are taken in plan order: a parent stream's read, which its children may wait
         // for, holds one before they do. Stopping the run closes them, so that the streams not
         // started yet never start.
@@ -134,22 +203,27 @@ pub async fn read(
             }
         };
         let Some(permit) = permit else {
-            stopped(output, name);
-            failed.push(name);
+            for &name in &names {
+                stopped(output, name);
+                failed.push(name);
+            }
             continue;
         };
         let run = run.clone();
         let permits = permits.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let end = run_stream(&run, job).await;
-            if matches!(end, StreamEnd::EndsRun(_)) {
+            let ends = run_stream(&run, job).await;
+            if ends.iter().any(|end| matches!(end, StreamEnd::EndsRun(_))) {
                 permits.close();
             }
-            end
+            ends
         });
         stop.push(task.abort_handle());
-        ends.push(async move { (name, supervise(output, name, task).await) });
+        ends.push(async move {
+            let ended = supervise(output, &names, task).await;
+            names.into_iter().zip(ended).collect::<Vec<_>>()
+        });
     }
     let mut forbidden = Vec::new();
     let mut ended_by: Option<FetchError> = None;
@@ -162,17 +236,19 @@ pub async fn read(
                 continue;
             }
         };
-        let Some((name, end)) = end else { break };
-        match end {
-            StreamEnd::Complete => {}
-            StreamEnd::Forbidden => forbidden.push(name),
-            StreamEnd::Failed | StreamEnd::Stopped => failed.push(name),
-            StreamEnd::EndsRun(error) => {
-                failed.push(name);
-                if ended_by.is_none() {
-                    permits.close();
-                    stop.iter().for_each(AbortHandle::abort);
-                    ended_by = Some(error);
+        let Some(ended) = end else { break };
+        for (name, end) in ended {
+            match end {
+                StreamEnd::Complete => {}
+                StreamEnd::Forbidden => forbidden.push(name),
+                StreamEnd::Failed | StreamEnd::Stopped => failed.push(name),
+                StreamEnd::EndsRun(error) => {
+                    failed.push(name);
+                    if ended_by.is_none() {
+                        permits.close();
+                        stop.iter().for_each(AbortHandle::abort);
+                        ended_by = Some(error);
+                    }
                 }
             }
         }
@@ -264,13 +340,23 @@ fn cancelled() -> impl std::future::Future<Output = &'static str> {
     }
 }
 
-/// Waits for a stream's task. A task that panicked (a bug) ends its stream INCOMPLETE with a
-/// `system_error` trace; the other streams are not affected. A task the run stopped ends its
-/// stream INCOMPLETE without a trace of its own.
-async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamEnd>) -> StreamEnd {
-    let end = match task.await {
-        Ok(end) => end,
-        Err(e) if e.is_cancelled() => StreamEnd::Stopped,
+/// Waits for a read's task, which ends `names` (its streams). A task that panicked (a bug)
+/// ends each of them INCOMPLETE with a `system_error` trace; the other reads are not affected.
+/// A task the run stopped ends its streams INCOMPLETE without a trace of their own.
+async fn supervise(
+    output: &Output,
+    names: &[&'static str],
+    task: JoinHandle<Vec<StreamEnd>>,
+) -> Vec<StreamEnd> {
+    match task.await {
+        Ok(ends) => ends,
+        Err(e) if e.is_cancelled() => names
+            .iter()
+            .map(|name| {
+                stopped(output, name);
+                StreamEnd::Stopped
+            })
+            .collect(),
         Err(e) => {
             let why = match e.try_into_panic() {
                 Ok(payload) => payload
@@ -280,22 +366,20 @@ async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamE
                     .unwrap_or_else(|| "a panic".into()),
                 Err(e) => e.to_string(),
             };
-            let _ = output.emit(&AirbyteMessage::stream_status(
-                name,
-                StreamStatus::Incomplete,
-            ));
-            let _ = output.emit(&AirbyteMessage::error(
-                FailureType::SystemError,
-                format!("stream {name} stopped on an internal error of source-harvest ({why:.200}); please report it. Its last STATE, if it emitted one, lets the next sync continue from there."),
-                Some(name),
-            ));
-            StreamEnd::Failed
+            for &name in names {
+                let _ = output.emit(&AirbyteMessage::stream_status(
+                    name,
+                    StreamStatus::Incomplete,
+                ));
+                let _ = output.emit(&AirbyteMessage::error(
+                    FailureType::SystemError,
+                    format!("stream {name} stopped on an internal error of source-harvest ({why:.200}); please report it. Its last STATE, if it emitted one, lets the next sync continue from there."),
+                    Some(name),
+                ));
+            }
+            names.iter().map(|_| StreamEnd::Failed).collect()
         }
-    };
-    if end == StreamEnd::Stopped {
-        stopped(output, name);
     }
-    end
 }
 
 /// Stops the run on a cancel: no stream starts any more, the running ones stop at their next
@@ -318,87 +402,132 @@ fn stopped(output: &Output, name: &str) {
     ));
 }
 
-/// One stream, from STARTED to its end.
-async fn run_stream(run: &Run, job: Job) -> StreamEnd {
-    let name = job.sel.def.name;
+/// One read, from STARTED to the end of each of its streams (its own, unless hidden, then
+/// the derived ones, as [`Job::streams`] lists them).
+async fn run_stream(run: &Run, job: Job) -> Vec<StreamEnd> {
     let mut out = Emitter::new(
         job.sel.def,
         &run.output,
         job.sel.fields.clone(),
         run.config.checkpoint_interval,
     );
-    if out.status(StreamStatus::Started).is_err() {
-        return StreamEnd::Failed;
+    for derived in &job.derived {
+        out = out.tap(derived.def, derived.fields.clone());
     }
-    let result = match readers::read(run, &job, &mut out).await {
-        Ok(position) => out
-            .running()
-            .and_then(|()| out.state(&position))
-            .and_then(|()| out.status(StreamStatus::Complete)),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => {
-            tracing::info!("stream {name}: {} records", out.total);
-            StreamEnd::Complete
+    if !job.visible {
+        out = out.hidden();
+    }
+    if out.status(StreamStatus::Started).is_err() {
+        return out.sinks().map(|_| StreamEnd::Failed).collect();
+    }
+    match readers::read(run, &job, &mut out).await {
+        Ok(position) => out.sinks().map(|sink| complete(sink, &position)).collect(),
+        Err(error) => {
+            let ending = Ending::of(error);
+            out.sinks().map(|sink| ending.end(sink)).collect()
         }
-        Err(error) => fail(name, error, &mut out),
     }
 }
 
-/// Ends a stream that stopped: INCOMPLETE, and a trace saying why and where the next sync
-/// starts it, except where nothing can be said (stdout closed) or a WARN said it (403).
-fn fail(name: &str, error: StreamError, out: &mut Emitter<'_>) -> StreamEnd {
-    let (failure_type, message) = match error {
-        StreamError::OutputClosed => return StreamEnd::Failed,
-        StreamError::Fetch(FetchError::Forbidden { url_path }) => {
-            end_incomplete(out);
-            tracing::warn!(
-                "stream {name} skipped: Harvest answered 403 Forbidden for {url_path}; the token's user lacks the permission to read it (an administrator's token can)"
-            );
-            return StreamEnd::Forbidden;
+/// Ends a stream whose read completed: its final STATE and COMPLETE, unless its own records
+/// were malformed (a derived stream's rows can be, its source's records being fine).
+fn complete(sink: &mut Sink<'_>, position: &Position) -> StreamEnd {
+    let result = sink
+        .check()
+        .and_then(|()| sink.running())
+        .and_then(|()| sink.state(position))
+        .and_then(|()| sink.status(StreamStatus::Complete));
+    match result {
+        Ok(()) => {
+            tracing::info!("stream {}: {} records", sink.stream, sink.total);
+            StreamEnd::Complete
         }
-        StreamError::Fetch(
-            e @ (FetchError::Unauthorized { .. }
-            | FetchError::Config { .. }
-            | FetchError::Unreachable { .. }),
-        ) => {
-            end_incomplete(out);
-            return StreamEnd::EndsRun(e);
+        Err(error) => Ending::of(error).end(sink),
+    }
+}
+
+/// How a stream that stopped ends, worked out once for every stream of its read.
+enum Ending {
+    /// stdout is closed: nothing can be said.
+    Closed,
+    /// 403: a WARN says it, the run's trace names every such stream.
+    Forbidden(String),
+    /// A trace says why.
+    Failed(FailureType, String),
+    /// What no stream can get past (credentials refused, host unreachable): the run stops the
+    /// others and writes the trace once.
+    EndsRun(FetchError),
+}
+
+impl Ending {
+    fn of(error: StreamError) -> Ending {
+        let (failure_type, message) = match error {
+            StreamError::OutputClosed => return Ending::Closed,
+            StreamError::Fetch(FetchError::Forbidden { url_path }) => {
+                return Ending::Forbidden(url_path)
+            }
+            StreamError::Fetch(
+                e @ (FetchError::Unauthorized { .. }
+                | FetchError::Config { .. }
+                | FetchError::Unreachable { .. }),
+            ) => return Ending::EndsRun(e),
+            StreamError::Fetch(e @ FetchError::Transient { .. }) => {
+                (FailureType::TransientError, e.to_string())
+            }
+            StreamError::Fetch(e) => (FailureType::SystemError, e.to_string()),
+            StreamError::Malformed(m) => (FailureType::SystemError, m),
+            StreamError::BadRecords(n) => (
+                FailureType::SystemError,
+                format!("{n} records were malformed and not emitted (see the ERROR logs); the stream's cursor was not advanced so they are read again next time"),
+            ),
+            StreamError::Output(e) => (
+                FailureType::SystemError,
+                format!("writing its output failed ({e})"),
+            ),
+        };
+        Ending::Failed(failure_type, message)
+    }
+
+    /// Ends `sink`'s stream: INCOMPLETE, and a trace saying why and where the next sync
+    /// starts it, except where nothing can be said (stdout closed) or a WARN said it (403).
+    fn end(&self, sink: &mut Sink<'_>) -> StreamEnd {
+        let name = sink.stream;
+        match self {
+            Ending::Closed => StreamEnd::Failed,
+            Ending::EndsRun(error) => {
+                end_incomplete(sink);
+                StreamEnd::EndsRun(error.clone())
+            }
+            Ending::Forbidden(url_path) => {
+                end_incomplete(sink);
+                tracing::warn!(
+                    "stream {name} skipped: Harvest answered 403 Forbidden for {url_path}; the token's user lacks the permission to read it (an administrator's token can)"
+                );
+                StreamEnd::Forbidden
+            }
+            Ending::Failed(failure_type, message) => {
+                end_incomplete(sink);
+                let resume = if sink.wrote_state {
+                    "The last STATE it emitted lets the next sync continue from there"
+                } else {
+                    "It emitted no STATE, so the next sync starts it where this one did"
+                };
+                let message = format!(
+                    "stream {name} stopped after {} records: {message}. {resume}.",
+                    sink.total
+                );
+                let _ = sink.message(&AirbyteMessage::error(*failure_type, message, Some(name)));
+                StreamEnd::Failed
+            }
         }
-        StreamError::Fetch(e @ FetchError::Transient { .. }) => {
-            (FailureType::TransientError, e.to_string())
-        }
-        StreamError::Fetch(e) => (FailureType::SystemError, e.to_string()),
-        StreamError::Malformed(m) => (FailureType::SystemError, m),
-        StreamError::BadRecords(n) => (
-            FailureType::SystemError,
-            format!("{n} records were malformed and not emitted (see the ERROR logs); the stream's cursor was not advanced so they are read again next time"),
-        ),
-        StreamError::Output(e) => (
-            FailureType::SystemError,
-            format!("writing its output failed ({e})"),
-        ),
-    };
-    end_incomplete(out);
-    let resume = if out.wrote_state {
-        "The last STATE it emitted lets the next sync continue from there"
-    } else {
-        "It emitted no STATE, so the next sync starts it where this one did"
-    };
-    let message = format!(
-        "stream {name} stopped after {} records: {message}. {resume}.",
-        out.total
-    );
-    let _ = out.message(&AirbyteMessage::error(failure_type, message, Some(name)));
-    StreamEnd::Failed
+    }
 }
 
 /// Writes what the stream buffered and its INCOMPLETE status; a failure to do so is the
 /// output's, and the run's exit code reports it.
-fn end_incomplete(out: &mut Emitter<'_>) {
-    let _ = out.flush_page();
-    let _ = out.status(StreamStatus::Incomplete);
+fn end_incomplete(sink: &mut Sink<'_>) {
+    let _ = sink.flush_page();
+    let _ = sink.status(StreamStatus::Incomplete);
 }
 
 #[cfg(test)]
@@ -441,14 +570,14 @@ mod tests {
             tokio::task::yield_now().await;
             panic!("the trigger of this test");
         });
-        let healthy = tokio::spawn(async { StreamEnd::Complete });
+        let healthy = tokio::spawn(async { vec![StreamEnd::Complete] });
         assert_eq!(
-            supervise(&output, "clients", panicking).await,
-            StreamEnd::Failed
+            supervise(&output, &["clients"], panicking).await,
+            [StreamEnd::Failed]
         );
         assert_eq!(
-            supervise(&output, "users", healthy).await,
-            StreamEnd::Complete
+            supervise(&output, &["users"], healthy).await,
+            [StreamEnd::Complete]
         );
         output.flush().unwrap();
         let messages = captured.messages();

@@ -168,12 +168,23 @@ where
     let mut fewest: Option<u64> = None;
     let mut url = first;
     let mut prefetched: Option<Prefetch> = None;
+    let mut first_page = true;
     loop {
         seen.insert(url.to_string());
         let response = match prefetched.take().filter(|request| request.url == url) {
             Some(request) => request.response().await?,
-            None => source.get(&url, bucket).await?,
+            None => match source.get(&url, bucket).await {
+                // A parent that cannot have any (a user who manages no one has no teammates).
+                Err(FetchError::Rejected { status: 422, .. })
+                    if first_page && def.shared_records =>
+                {
+                    tracing::debug!("stream {}: {} has none (422)", def.name, url.path());
+                    return Ok(());
+                }
+                other => other?,
+            },
         };
+        first_page = false;
         let body = std::str::from_utf8(&response.body).map_err(|_| {
             StreamError::Malformed(format!(
                 "{} answered with a body that is not UTF-8",

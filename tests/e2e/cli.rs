@@ -216,7 +216,7 @@ fn discover_prints_every_stream() {
     let catalogs = run.of_type("CATALOG");
     assert_eq!(catalogs.len(), 1);
     let streams = catalogs[0]["catalog"]["streams"].as_array().unwrap();
-    assert_eq!(streams.len(), 32);
+    assert_eq!(streams.len(), 38);
     for s in streams {
         let name = s["name"].as_str().unwrap();
         assert!(s["json_schema"]["properties"].is_object(), "{name}");
@@ -245,12 +245,54 @@ fn discover_prints_every_stream() {
     let modes = |name: &str| {
         streams.iter().find(|s| s["name"] == name).unwrap()["supported_sync_modes"].clone()
     };
-    for full_only in ["company", "billable_rates", "cost_rates", "project_budget"] {
+    for full_only in [
+        "company",
+        "billable_rates",
+        "cost_rates",
+        "project_budget",
+        "user_teammates",
+    ] {
         assert_eq!(modes(full_only), json!(["full_refresh"]), "{full_only}");
     }
     assert_eq!(
         modes("time_entries"),
         json!(["full_refresh", "incremental"])
+    );
+    let stream = |name: &str| streams.iter().find(|s| s["name"] == name).unwrap();
+    for (derived, cursor, key) in [
+        ("invoice_line_items", "invoices_updated_at", json!([["id"]])),
+        (
+            "estimate_line_items",
+            "estimates_updated_at",
+            json!([["id"]]),
+        ),
+        (
+            "time_entry_external_reference",
+            "time_entries_updated_at",
+            json!([["time_entry_id"]]),
+        ),
+        (
+            "user_roles",
+            "roles_updated_at",
+            json!([["role_id"], ["user_id"]]),
+        ),
+        (
+            "user_project_tasks",
+            "project_assignments_updated_at",
+            json!([["user_id"], ["id"]]),
+        ),
+    ] {
+        let s = stream(derived);
+        assert_eq!(
+            s["supported_sync_modes"],
+            json!(["full_refresh", "incremental"])
+        );
+        assert_eq!(s["default_cursor_field"], json!([cursor]), "{derived}");
+        assert_eq!(s["source_defined_primary_key"], key, "{derived}");
+    }
+    assert_eq!(
+        stream("user_teammates")["source_defined_primary_key"],
+        json!([["parent_id"], ["id"]])
     );
 }
 

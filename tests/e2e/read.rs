@@ -8,12 +8,31 @@ use harvest_emulator::{EmulatorConfig, Scale};
 use serde_json::{json, Value};
 use source_harvest::streams::Kind;
 
-/// Streams read by entity endpoints (everything but reports and company).
+/// Streams of entity records (everything but reports and company), derived ones included.
 fn entity_streams() -> Vec<&'static str> {
     source_harvest::streams::STREAMS
         .iter()
-        .filter(|s| matches!(s.kind, Kind::List { .. } | Kind::Child { .. }))
+        .filter(|s| {
+            matches!(
+                s.kind,
+                Kind::List { .. } | Kind::Child { .. } | Kind::Derived(_)
+            )
+        })
         .map(|s| s.name)
+        .collect()
+}
+
+/// The records' primary keys, each as the text of its values: distinct rows have distinct keys.
+fn primary_keys(stream: &str, records: &[Value]) -> BTreeSet<String> {
+    let def = source_harvest::streams::find(stream).unwrap();
+    assert!(!def.primary_key().is_empty(), "{stream} has a primary key");
+    records
+        .iter()
+        .map(|r| {
+            let key: Vec<&Value> = def.primary_key().iter().map(|k| &r[*k]).collect();
+            assert!(key.iter().all(|v| v.is_i64()), "{stream}: {key:?}");
+            serde_json::to_string(&key).unwrap()
+        })
         .collect()
 }
 
@@ -44,9 +63,9 @@ fn a_full_refresh_of_every_stream_returns_what_the_emulator_serves() {
         assert_eq!(got, expected[name], "records of {name}");
         if name != "company" {
             assert_eq!(
-                ids(&records[name]).len() as u64,
+                primary_keys(name, &records[name]).len() as u64,
                 got,
-                "{name} has no duplicate ids"
+                "{name} has no duplicate primary keys"
             );
         }
     }
@@ -240,7 +259,7 @@ fn a_second_incremental_read_returns_only_what_changed() {
     let unchanged = input.read(Some(&state));
     assert_eq!(unchanged.code, 0, "{}", unchanged.logs());
     for name in entity_streams() {
-        if ["billable_rates", "cost_rates"].contains(&name) {
+        if ["billable_rates", "cost_rates", "user_teammates"].contains(&name) {
             continue; // full refresh only
         }
         assert!(
@@ -262,6 +281,21 @@ fn a_second_incremental_read_returns_only_what_changed() {
     let entries = third.stream("time_entries");
     assert_eq!(ids(&entries), BTreeSet::from([entry]));
     assert_eq!(entries[0]["notes"], "edited");
+    // A derived stream follows its source: only the edited entry's reference, if it has one.
+    let references = third.stream("time_entry_external_reference");
+    let has_reference = !entries[0]["external_reference"].is_null();
+    assert_eq!(
+        references.len(),
+        usize::from(has_reference),
+        "{references:?}"
+    );
+    for reference in &references {
+        assert_eq!(reference["time_entry_id"], entry);
+        assert_eq!(
+            reference["time_entries_updated_at"],
+            entries[0]["updated_at"]
+        );
+    }
 }
 
 #[test]
@@ -557,4 +591,168 @@ fn bad_inputs_are_config_errors() {
         );
         assert!(run.of_type("RECORD").is_empty());
     }
+}
+
+/// The derived streams and their sources.
+const DERIVED: [(&str, &str); 5] = [
+    ("invoice_line_items", "invoices"),
+    ("estimate_line_items", "estimates"),
+    ("time_entry_external_reference", "time_entries"),
+    ("user_roles", "roles"),
+    ("user_project_tasks", "project_assignments"),
+];
+
+#[test]
+fn derived_streams_read_with_their_sources_cost_no_request() {
+    let emu = emulator(Scale::Small);
+    let expected = emu.expected_counts();
+    let sources: Vec<&str> = DERIVED.iter().map(|(_, source)| *source).collect();
+    let both: Vec<&str> = DERIVED.iter().flat_map(|(d, s)| [*d, *s]).collect();
+    let mut requests = Vec::new();
+    for streams in [&sources, &both] {
+        emu.reset_request_counts();
+        let input = ReadInput::new(&config(&emu, json!({})), streams, "incremental");
+        let run = input.read(None);
+        assert_eq!(run.code, 0, "{}", run.logs());
+        let records = run.records();
+        for name in streams.iter().copied() {
+            let got = records.get(name).map_or(0, Vec::len) as u64;
+            assert_eq!(got, expected[name], "records of {name}");
+        }
+        requests.push(emu.request_counts());
+    }
+    assert!(requests[0].total > 0);
+    assert_eq!(requests[0].total, requests[1].total, "{requests:?}");
+    assert_eq!(requests[0].by_path, requests[1].by_path);
+}
+
+#[test]
+fn a_derived_stream_alone_reads_its_source_without_emitting_it() {
+    let emu = emulator(Scale::Small);
+    let expected = emu.expected_counts();
+    let derived: Vec<&str> = DERIVED.iter().map(|(d, _)| *d).collect();
+    let input = ReadInput::new(&config(&emu, json!({})), &derived, "incremental");
+    let run = input.read(None);
+    assert_eq!(run.code, 0, "{}", run.logs());
+    let records = run.records();
+    let statuses = run.statuses();
+    let states = run.final_stream_states();
+    for (name, source) in DERIVED {
+        assert_eq!(
+            records[name].len() as u64,
+            expected[name],
+            "records of {name}"
+        );
+        assert!(expected[name] > 0, "{name} has rows in the small dataset");
+        assert_eq!(statuses[name], ["STARTED", "RUNNING", "COMPLETE"], "{name}");
+        // A state of its own, in its source's shape.
+        assert!(states[name]["updated_at"].is_string(), "{name}: {states:?}");
+        assert!(!records.contains_key(source), "{source} was emitted");
+        assert!(!statuses.contains_key(source), "{source} has statuses");
+        assert!(!states.contains_key(source), "{source} has a state");
+    }
+    // project_assignments' parents are listed, not emitted either.
+    assert!(!records.contains_key("users") && !states.contains_key("users"));
+    let counts = emu.request_counts();
+    assert_eq!(counts.path("/v2/invoices"), 1, "{counts:?}");
+    assert_eq!(
+        counts.path("/v2/users/{id}/project_assignments"),
+        expected["users"]
+    );
+}
+
+#[test]
+fn incremental_derived_rows_carry_their_sources_cursor_and_state() {
+    let emu = emulator(Scale::Tiny);
+    let streams = ["invoices", "invoice_line_items", "roles", "user_roles"];
+    let input = ReadInput::new(&config(&emu, json!({})), &streams, "incremental");
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let invoices: BTreeMap<i64, Value> = first
+        .stream("invoices")
+        .into_iter()
+        .map(|i| (i["id"].as_i64().unwrap(), i))
+        .collect();
+    let items = first.stream("invoice_line_items");
+    assert!(!items.is_empty());
+    for item in &items {
+        let invoice = &invoices[&item["invoice_id"].as_i64().unwrap()];
+        assert_eq!(item["invoices_updated_at"], invoice["updated_at"], "{item}");
+        assert!(invoice["line_items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["id"] == item["id"]));
+    }
+    let roles = first.stream("roles");
+    for row in first.stream("user_roles") {
+        let role = roles.iter().find(|r| r["id"] == row["role_id"]).unwrap();
+        assert_eq!(row["roles_updated_at"], role["updated_at"]);
+        assert!(role["user_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&row["user_id"]));
+    }
+    // The one pass commits one watermark for the source and its derived stream.
+    let states = first.final_stream_states();
+    assert_eq!(states["invoice_line_items"], states["invoices"]);
+    assert_eq!(states["user_roles"], states["roles"]);
+
+    let (&changed, invoice) = invoices
+        .iter()
+        .find(|(_, i)| !i["line_items"].as_array().unwrap().is_empty())
+        .unwrap();
+    emu.update("invoices", changed, json!({"subject": "Changed"}));
+    let second = input.read(Some(&first.final_state()));
+    assert_eq!(second.code, 0, "{}", second.logs());
+    assert_eq!(ids(&second.stream("invoices")), BTreeSet::from([changed]));
+    let items = second.stream("invoice_line_items");
+    assert_eq!(items.len(), invoice["line_items"].as_array().unwrap().len());
+    let updated_at = &second.stream("invoices")[0]["updated_at"];
+    for item in &items {
+        assert_eq!(item["invoice_id"], changed);
+        assert_eq!(&item["invoices_updated_at"], updated_at);
+    }
+    assert!(second.stream("user_roles").is_empty());
+}
+
+#[test]
+fn a_derived_stream_added_later_reads_its_source_from_its_own_state() {
+    let emu = emulator(Scale::Tiny);
+    let config = config(&emu, json!({}));
+    let first = ReadInput::new(&config, &["invoices"], "incremental").read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    emu.reset_request_counts();
+    let input = ReadInput::new(&config, &["invoices", "invoice_line_items"], "incremental");
+    let second = input.read(Some(&first.final_state()));
+    assert_eq!(second.code, 0, "{}", second.logs());
+    // invoices continue from their state; the newcomer reads all of them, in a pass of its own.
+    assert!(second.stream("invoices").is_empty());
+    assert_eq!(
+        second.stream("invoice_line_items").len() as u64,
+        emu.expected_counts()["invoice_line_items"]
+    );
+    assert_eq!(emu.request_counts().path("/v2/invoices"), 2);
+    assert!(second.logs().contains("their sync modes or states differ"));
+}
+
+#[test]
+fn teammates_are_read_for_managers_and_skipped_for_the_others() {
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(&emu, json!({})),
+        &["user_teammates"],
+        "full_refresh",
+    );
+    let run = input.read(None);
+    assert_eq!(run.code, 0, "{}", run.logs());
+    let expected = emu.expected_counts();
+    let teammates = run.stream("user_teammates");
+    assert_eq!(teammates.len() as u64, expected["user_teammates"]);
+    assert!(!teammates.is_empty());
+    let counts = emu.request_counts();
+    // Every user is asked; those who manage no one answer 422, which is no teammates.
+    assert_eq!(counts.path("/v2/users/{id}/teammates"), expected["users"]);
+    assert!(counts.status(422) > 0, "{counts:?}");
+    assert!(teammates.iter().all(|t| t["parent_id"].is_i64()));
 }

@@ -369,6 +369,7 @@ fn requests_of(
     let is_parent = STREAMS.iter().any(|s| s.parent() == Some(def.name));
     let minimum = match def.kind {
         Kind::Child { parent, .. } => expected.get(parent).copied().unwrap_or(0).max(pages),
+        Kind::Derived(_) => 0,
         Kind::Single => 1,
         Kind::Report {
             window_days: Some(_),
@@ -383,6 +384,7 @@ fn requests_of(
         "minimum": minimum,
         "note": match (def.kind, is_parent) {
             (Kind::Child { parent, .. }, _) => format!("one call per {parent}"),
+            (Kind::Derived(derived), _) => format!("rows from the {} pages", derived.source),
             (_, true) => "own pages, also the listing its children use".to_string(),
             (Kind::Report { window_days: Some(_) }, _) => "one page per 365-day window".to_string(),
             _ => String::new(),
@@ -656,7 +658,7 @@ fn print_rate_limited(result: &Value) {
 fn print_requests(rows: &[Value]) {
     println!("\nRequests per stream (same run) against the minimum");
     println!(
-        "  {:<26} {:>8} {:>9} {:>8}",
+        "  {:<29} {:>8} {:>9} {:>8}",
         "stream", "records", "requests", "minimum"
     );
     let (mut made, mut least) = (0, 0);
@@ -668,7 +670,7 @@ fn print_requests(rows: &[Value]) {
         made += r;
         least += m;
         println!(
-            "  {:<26} {:>8} {:>9} {:>8}{} {}",
+            "  {:<29} {:>8} {:>9} {:>8}{} {}",
             row["stream"].as_str().unwrap_or("?"),
             row["records"].as_u64().unwrap_or(0),
             r,
@@ -677,7 +679,7 @@ fn print_requests(rows: &[Value]) {
             row["note"].as_str().unwrap_or(""),
         );
     }
-    println!("  {:<26} {:>8} {made:>9} {least:>8}", "total", "");
+    println!("  {:<29} {:>8} {made:>9} {least:>8}", "total", "");
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -370,7 +370,7 @@ fn read(
 
 fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<String, u64>) {
     println!(
-        "\n  {:<26} {:<12} {:>8} {:>9}  final state",
+        "\n  {:<29} {:<12} {:>8} {:>9}  final state",
         "stream", "mode", "records", "expected"
     );
     let mut differ = 0;
@@ -390,7 +390,7 @@ fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<S
             .map_or("(none)".to_string(), Value::to_string);
         let mode = stream["sync_mode"].as_str().unwrap_or_default();
         println!(
-            "  {name:<26} {mode:<12} {records:>8} {want:>9}{flag}  {}",
+            "  {name:<29} {mode:<12} {records:>8} {want:>9}{flag}  {}",
             shorten(&state, 70)
         );
     }
@@ -406,7 +406,7 @@ fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<S
 fn print_totals(read: &ReadSummary, messages: &Path) {
     let records: u64 = read.records.values().sum();
     let secs = read.elapsed.as_secs_f64();
-    println!("  {:<26} {:<12} {records:>8}", "total", "");
+    println!("  {:<29} {:<12} {records:>8}", "total", "");
     println!(
         "\n  {} to the emulator ({} to reports), {:.2} s, {:.0} records/s",
         plural(read.requests, "request"),

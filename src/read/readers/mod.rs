@@ -30,5 +30,6 @@ pub(super) async fn read(
         Kind::Report {
             window_days: Some(_),
         } => report::read(run, job, out).await,
+        Kind::Derived(_) => unreachable!("the plan reads a derived stream through its source"),
     }
 }

@@ -39,7 +39,7 @@ pub(super) async fn read(
             // Harvest counts a window's rows, not the stream's: the estimate is what was read
             // so far plus this window, exact once the last window begins.
             if let Some(total) = page.total_entries.filter(|_| window_start) {
-                out.estimate(out.total + total)?;
+                out.estimate(out.total() + total)?;
             }
             window_start = false;
             out.records(&page.records, &filter, &extras);

@@ -1,0 +1,199 @@
+//! Derived rows: what a derived stream takes from one record of its source (see
+//! [`crate::streams::Derived`]). Only the one member is parsed, as raw text; the rows are
+//! written by [`crate::protocol::RecordWriter`] like any record, the added columns as
+//! [`Extras`].
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::keys::RecordKeys;
+use crate::protocol::{Extra, Extras};
+use crate::streams::{Derived, Rows};
+
+/// Calls `row` with the added columns and the raw text of each row `derived` takes from the
+/// source record `raw` (its keys read, `extras` those the source's reader gave it). A member
+/// that is missing or `null` yields no row; one of another shape is an error.
+pub(super) fn rows<'a>(
+    derived: &Derived,
+    raw: &'a str,
+    keys: &RecordKeys<'_>,
+    extras: &Extras,
+    mut row: impl FnMut(&Extras, &'a str),
+) -> Result<(), String> {
+    let id = keys.id()?;
+    let mut columns = vec![Extra::Int {
+        name: derived.source_id,
+        value: id,
+    }];
+    if let Some(name) = derived.source_parent_id {
+        let value = extras
+            .parent_id()
+            .ok_or_else(|| "it was listed without its parent's id".to_string())?;
+        columns.push(Extra::Int { name, value });
+    }
+    columns.push(Extra::Text {
+        name: derived.cursor,
+        value: keys.updated_at().ok(),
+    });
+    let Some(value) = member(raw, derived.field)? else {
+        return Ok(());
+    };
+    let text = value.get();
+    let wrong = |what: &str| format!("its {} is not {what}: {text:.40}", derived.field);
+    match derived.rows {
+        Rows::Object if text.starts_with('{') => row(&Extras::new(&columns), text),
+        Rows::Object => return Err(wrong("an object")),
+        Rows::Objects => {
+            let items: Vec<&RawValue> =
+                serde_json::from_str(text).map_err(|_| wrong("an array"))?;
+            let extras = Extras::new(&columns);
+            for item in items.iter().map(|i| i.get()).filter(|i| *i != "null") {
+                if !item.starts_with('{') {
+                    return Err(wrong("an array of objects"));
+                }
+                row(&extras, item);
+            }
+        }
+        Rows::Ids(name) => {
+            let ids: Vec<Option<i64>> =
+                serde_json::from_str(text).map_err(|_| wrong("an array of integers"))?;
+            for value in ids.into_iter().flatten() {
+                columns.push(Extra::Int { name, value });
+                row(&Extras::new(&columns), "{}");
+                columns.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The raw value of `raw`'s member `field`; `None` when it is missing or `null`.
+fn member<'a>(raw: &'a str, field: &str) -> Result<Option<&'a RawValue>, String> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let value = MemberSeed(field)
+        .deserialize(&mut de)
+        .map_err(|e| format!("it cannot be read for its {field}: {e}"))?;
+    Ok(value.filter(|v| v.get() != "null"))
+}
+
+/// Finds one member of an object, skipping the others unparsed.
+struct MemberSeed<'f>(&'f str);
+
+impl<'de> DeserializeSeed<'de> for MemberSeed<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberSeed<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        // Owned keys: a key with an escape in it cannot be borrowed from the text.
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if found.is_none() && key == self.0 {
+                found = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::streams;
+
+    /// The rows of `stream` from `raw`, each as the JSON object it is written as.
+    fn derive(stream: &str, raw: &str, extras: &Extras) -> Result<Vec<Value>, String> {
+        let derived = streams::find(stream).unwrap().derived().unwrap();
+        let keys: RecordKeys = RecordKeys {
+            id: Some("7"),
+            updated_at: Some(r#""2024-05-01T10:00:00Z""#),
+        };
+        let writer = crate::protocol::RecordWriter::new(stream, None);
+        let mut lines = Vec::new();
+        rows(derived, raw, &keys, extras, |extras, row| {
+            writer.write(&mut lines, row, extras)
+        })?;
+        Ok(String::from_utf8(lines)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"]["data"].clone())
+            .collect())
+    }
+
+    #[test]
+    fn line_items_gain_their_invoices_id_and_updated_at() {
+        let raw =
+            r#"{"id":7,"line_items":[{"id":1,"amount":1.50},null,{"id":2}],"x":{"line_items":5}}"#;
+        let rows = derive("invoice_line_items", raw, &Extras::none()).unwrap();
+        assert_eq!(
+            rows,
+            [
+                json!({"invoice_id": 7, "invoices_updated_at": "2024-05-01T10:00:00Z", "id": 1, "amount": 1.50}),
+                json!({"invoice_id": 7, "invoices_updated_at": "2024-05-01T10:00:00Z", "id": 2}),
+            ]
+        );
+        assert!(derive("invoice_line_items", r#"{"id":7}"#, &Extras::none())
+            .unwrap()
+            .is_empty());
+        let err = derive(
+            "invoice_line_items",
+            r#"{"line_items":{"id":1}}"#,
+            &Extras::none(),
+        )
+        .unwrap_err();
+        assert!(err.contains("not an array"), "{err}");
+    }
+
+    #[test]
+    fn an_external_reference_is_one_row_and_null_is_none() {
+        let raw = r#"{"id":7,"external_reference":{"id":"301","service":"github.com"}}"#;
+        let rows = derive("time_entry_external_reference", raw, &Extras::none()).unwrap();
+        assert_eq!(
+            rows,
+            [
+                json!({"time_entry_id": 7, "time_entries_updated_at": "2024-05-01T10:00:00Z", "id": "301", "service": "github.com"})
+            ]
+        );
+        let none = r#"{"id":7,"external_reference":null}"#;
+        assert!(
+            derive("time_entry_external_reference", none, &Extras::none())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn user_ids_are_one_row_each_and_task_assignments_carry_the_user() {
+        let raw = r#"{"id":7,"user_ids":[3,null,4]}"#;
+        let rows = derive("user_roles", raw, &Extras::none()).unwrap();
+        let row = |user: i64| json!({"role_id": 7, "roles_updated_at": "2024-05-01T10:00:00Z", "user_id": user});
+        assert_eq!(rows, [row(3), row(4)]);
+        let raw = r#"{"id":7,"task_assignments":[{"id":9,"updated_at":"2020-01-01T00:00:00Z"}]}"#;
+        let user = Extras::new(&[Extra::ParentId(5)]);
+        let rows = derive("user_project_tasks", raw, &user).unwrap();
+        assert_eq!(
+            rows,
+            [
+                json!({"project_assignment_id": 7, "user_id": 5, "project_assignments_updated_at": "2024-05-01T10:00:00Z", "id": 9, "updated_at": "2020-01-01T00:00:00Z"})
+            ]
+        );
+        let err = derive("user_project_tasks", raw, &Extras::none()).unwrap_err();
+        assert!(err.contains("parent"), "{err}");
+    }
+}
