@@ -48,6 +48,7 @@ pub fn routes() -> Router<Shared> {
             "/__emulator/scheduled",
             post(schedule_deletion).get(scheduled_deletions),
         )
+        .route("/__emulator/clock", get(clock).post(advance_clock))
         .route(
             "/__emulator/forbidden",
             put(set_forbidden).get(get_forbidden),
@@ -265,4 +266,37 @@ async fn schedule_deletion(
 
 async fn scheduled_deletions(State(app): State<Shared>) -> Json<Vec<ScheduledDeletion>> {
     Json(lock(&app.scheduled).waiting().to_vec())
+}
+
+fn clock_json(app: &App) -> Json<Value> {
+    Json(json!({ "now": app.clock.now_string() }))
+}
+
+async fn clock(State(app): State<Shared>) -> Json<Value> {
+    clock_json(&app)
+}
+
+/// The body of `POST /__emulator/clock`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceJson {
+    advance_seconds: i64,
+}
+
+/// `POST /__emulator/clock` `{"advance_seconds": N}`: moves the emulator's now by N seconds.
+async fn advance_clock(State(app): State<Shared>, body: Option<Json<Value>>) -> Response {
+    let parsed = body
+        .ok_or_else(|| "expected a JSON body like {\"advance_seconds\": 3600}".to_string())
+        .and_then(|Json(v)| {
+            serde_json::from_value::<AdvanceJson>(v).map_err(|e| {
+                format!("expected {{\"advance_seconds\": N}} with N a whole number of seconds: {e}")
+            })
+        });
+    match parsed {
+        Ok(a) => {
+            app.clock.advance(a.advance_seconds);
+            clock_json(&app).into_response()
+        }
+        Err(e) => invalid(&e),
+    }
 }

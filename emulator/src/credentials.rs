@@ -23,23 +23,18 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Issues a fresh access token valid for `ttl`.
-    pub fn issue(&mut self, ttl: Duration) -> String {
+    /// Issues a fresh access token valid for `ttl` from `now` (the emulator's clock).
+    pub fn issue(&mut self, ttl: Duration, now: Instant) -> String {
         self.counter += 1;
         let token = format!("emulator-access-token-{}", self.counter);
-        self.issued.insert(token.clone(), Instant::now() + ttl);
+        self.issued.insert(token.clone(), now + ttl);
         token
     }
 
-    /// Whether `token` is valid now; counts one use of it. After `expires_after` uses a token
-    /// stops working, as a token expiring mid-sync would.
-    pub fn accept(&mut self, token: &str, expires_after: Option<u64>) -> bool {
-        let known = token == PERSONAL_ACCESS_TOKEN
-            || self
-                .issued
-                .get(token)
-                .is_some_and(|&expiry| Instant::now() < expiry);
-        if !known {
+    /// Whether `token` is valid at `now`; counts one use of it. After `expires_after` uses a
+    /// token stops working, as a token expiring mid-sync would.
+    pub fn accept(&mut self, token: &str, expires_after: Option<u64>, now: Instant) -> bool {
+        if !self.is_valid(token, now) {
             return false;
         }
         let uses = self.uses.entry(token.to_string()).or_default();
@@ -47,13 +42,9 @@ impl Tokens {
         expires_after.is_none_or(|n| *uses <= n)
     }
 
-    /// Whether `token` is known and unexpired, without counting a use.
-    pub fn is_valid(&self, token: &str) -> bool {
-        token == PERSONAL_ACCESS_TOKEN
-            || self
-                .issued
-                .get(token)
-                .is_some_and(|&expiry| Instant::now() < expiry)
+    /// Whether `token` is known and unexpired at `now`, without counting a use.
+    pub fn is_valid(&self, token: &str, now: Instant) -> bool {
+        token == PERSONAL_ACCESS_TOKEN || self.issued.get(token).is_some_and(|&expiry| now < expiry)
     }
 
     /// Restarts every token's use budget.

@@ -52,7 +52,8 @@ pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
     let (token, account) = auth::credentials(headers, &query);
     let expires_after = lock(&app.faults).config().token_expires_after;
     let Some(token) = token.filter(|t| {
-        auth::account_ok(account.as_deref()) && lock(&app.tokens).accept(t, expires_after)
+        auth::account_ok(account.as_deref())
+            && lock(&app.tokens).accept(t, expires_after, app.clock.now_instant())
     }) else {
         return auth::invalid_token();
     };
@@ -186,10 +187,11 @@ pub async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     resp
 }
 
-/// Adds the RFC 7231 `Date` header (the connector's incremental watermark reads it).
-pub async fn date(req: Request, next: Next) -> Response {
+/// Adds the RFC 7231 `Date` header from the emulator's clock (the connector's incremental
+/// watermark reads it).
+pub async fn date(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(app.clock.now_system())) {
         resp.headers_mut().insert(header::DATE, v);
     }
     resp

@@ -91,7 +91,7 @@ pub async fn token_endpoint(
         );
     }
     let ttl = read(&app.settings).access_token_ttl;
-    let token = lock(&app.tokens).issue(ttl);
+    let token = lock(&app.tokens).issue(ttl, app.clock.now_instant());
     let body = serde_json::to_vec(&json!({
         "access_token": token,
         "refresh_token": OAUTH_REFRESH_TOKEN,
@@ -112,7 +112,7 @@ pub async fn accounts_endpoint(
         return missing_user_agent();
     }
     let (token, _) = credentials(&headers, &Query::parse(raw.as_deref()));
-    if !token.is_some_and(|t| lock(&app.tokens).is_valid(&t)) {
+    if !token.is_some_and(|t| lock(&app.tokens).is_valid(&t, app.clock.now_instant())) {
         return invalid_token();
     }
     let ds = read(&app.data);

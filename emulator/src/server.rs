@@ -45,7 +45,7 @@ fn router(app: Arc<App>) -> Router {
     v2.merge(id)
         .layer(middleware::from_fn_with_state(app.clone(), gate::count))
         .merge(control::routes())
-        .layer(middleware::from_fn(gate::date))
+        .layer(middleware::from_fn_with_state(app.clone(), gate::date))
         .with_state(app)
 }
 
@@ -157,6 +157,19 @@ impl Emulator {
     /// Starts counting requests from zero.
     pub fn reset_request_counts(&self) {
         *lock(&self.app.stats) = RequestCounts::default();
+    }
+
+    /// Moves the emulator's clock by `seconds` (negative moves it back) and returns its new
+    /// now as `YYYY-MM-DDTHH:MM:SSZ`. The `Date` header, the stamps of records changed from
+    /// then on and OAuth token expiry follow it; rate limits and fault timings do not.
+    pub fn advance_clock(&self, seconds: i64) -> String {
+        self.app.clock.advance(seconds);
+        self.app.clock.now_string()
+    }
+
+    /// The emulator's now as `YYYY-MM-DDTHH:MM:SSZ` (see [`Emulator::advance_clock`]).
+    pub fn now(&self) -> String {
+        self.app.clock.now_string()
     }
 
     /// Replaces the injected faults (restarting fault draws and token budgets).

@@ -11,6 +11,7 @@ use crate::faults::FaultState;
 use crate::limits::Limiter;
 use crate::request_stats::RequestCounts;
 use crate::scheduled::Schedule;
+use crate::time::Clock;
 
 /// Settings that the control API can change while the emulator runs.
 #[derive(Clone, Debug)]
@@ -56,6 +57,8 @@ pub struct App {
     pub stats: Mutex<RequestCounts>,
     /// Deletions waiting for a request count (the request gate carries them out).
     pub scheduled: Mutex<Schedule>,
+    /// The emulator's now (the same clock the dataset stamps changes with).
+    pub clock: Arc<Clock>,
     /// Where the server listens (the fallback origin of links when a request has no `Host`).
     pub local_addr: std::net::SocketAddr,
 }
@@ -78,8 +81,10 @@ pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 impl App {
     /// Builds the state: generates the dataset and installs the configured behaviour.
     pub fn new(config: &EmulatorConfig, local_addr: std::net::SocketAddr) -> App {
+        let data = crate::data::generate::generate(config.seed, config.scale);
         App {
-            data: RwLock::new(crate::data::generate::generate(config.seed, config.scale)),
+            clock: data.clock.clone(),
+            data: RwLock::new(data),
             selections: Mutex::new(SelectionCache::default()),
             settings: RwLock::new(Settings {
                 general_limit: config.general_limit,

@@ -4,7 +4,8 @@
 //! million time entries stay small and comparisons are integer comparisons. These helpers convert
 //! between those integers and the `YYYY-MM-DD` / `YYYY-MM-DDTHH:MM:SSZ` text Harvest uses.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds in a day.
 pub const DAY: i64 = 86_400;
@@ -107,12 +108,68 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     parse_date(s).map(|d| i64::from(d) * DAY)
 }
 
-/// Current wall-clock time in epoch seconds: what a mutation stamps into `updated_at`.
-pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// The emulator's "now": real time plus an offset a test advances, so hours of server time
+/// (the `Date` header, the stamps of changed records, OAuth token expiry) pass in no time at
+/// all. Rate-limit windows and fault timings stay on the real monotonic clock: they are about
+/// how fast the client goes, not what time the account thinks it is.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: AtomicI64,
+}
+
+impl Clock {
+    /// Moves the clock by `seconds` (negative moves it back) and returns the new now.
+    pub fn advance(&self, seconds: i64) -> i64 {
+        self.offset.fetch_add(seconds, Ordering::SeqCst);
+        self.now_secs()
+    }
+
+    fn offset(&self) -> i64 {
+        self.offset.load(Ordering::SeqCst)
+    }
+
+    /// Now in epoch seconds: what a mutation stamps into `updated_at`.
+    pub fn now_secs(&self) -> i64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        real.saturating_add(self.offset())
+    }
+
+    /// Now as a `SystemTime` (the `Date` header).
+    pub fn now_system(&self) -> SystemTime {
+        let (now, by) = (SystemTime::now(), self.offset_duration());
+        if self.offset() >= 0 {
+            now.checked_add(by)
+        } else {
+            now.checked_sub(by)
+        }
+        .unwrap_or(now)
+    }
+
+    /// Now as an `Instant` moved by the offset, for deadlines such as token expiry that follow
+    /// the advanced clock but keep sub-second precision.
+    pub fn now_instant(&self) -> Instant {
+        let (now, by) = (Instant::now(), self.offset_duration());
+        if self.offset() >= 0 {
+            now.checked_add(by)
+        } else {
+            now.checked_sub(by)
+        }
+        .unwrap_or(now)
+    }
+
+    fn offset_duration(&self) -> Duration {
+        Duration::from_secs(self.offset().unsigned_abs())
+    }
+
+    /// Now as `YYYY-MM-DDTHH:MM:SSZ`.
+    pub fn now_string(&self) -> String {
+        let mut out = Vec::with_capacity(20);
+        write_datetime(&mut out, self.now_secs());
+        String::from_utf8(out).unwrap_or_default()
+    }
 }
 
 /// A display time for minutes after midnight on the account's `clock`: `"3:05pm"` on the
@@ -167,5 +224,19 @@ mod tests {
         assert_eq!(clock_string(9 * 60 + 5, "12h"), "9:05am");
         assert_eq!(clock_string(9 * 60 + 5, "24h"), "09:05");
         assert_eq!(clock_string(12 * 60 + 51, "24h"), "12:51");
+    }
+
+    #[test]
+    fn clock_advances_every_view_of_now() {
+        let clock = Clock::default();
+        let (secs, system, instant) = (clock.now_secs(), SystemTime::now(), Instant::now());
+        assert!((3600..3660).contains(&(clock.advance(3600) - secs)));
+        let ahead = clock.now_system().duration_since(system).unwrap();
+        assert!(ahead >= Duration::from_secs(3600) && ahead < Duration::from_secs(3660));
+        let ahead = clock.now_instant().duration_since(instant);
+        assert!(ahead >= Duration::from_secs(3600) && ahead < Duration::from_secs(3660));
+        clock.advance(-7200);
+        assert!(clock.now_system() < SystemTime::now());
+        assert!(clock.now_instant() < Instant::now());
     }
 }

@@ -151,6 +151,7 @@ impl Gen {
                 .chain(NOTES.iter().map(|s| s.to_string()))
                 .collect(),
             version: 0,
+            clock: Default::default(),
         };
         ds.expenses = self.expenses(&ds);
         ds.time_entries = self.time_entries(&ds);

@@ -9,7 +9,11 @@ mod table;
 
 pub use table::{Key, Row, Table};
 
+use std::sync::Arc;
+
 use model::*;
+
+use crate::time::Clock;
 
 /// Everything the emulated account holds.
 pub struct Dataset {
@@ -40,6 +44,8 @@ pub struct Dataset {
     pub notes_pool: Vec<String>,
     /// Bumped by every mutation; cached selections of an older version are stale.
     pub version: u64,
+    /// The emulator's now, which stamps every change (shared with the `Date` header).
+    pub clock: Arc<Clock>,
 }
 
 impl Dataset {

@@ -26,8 +26,8 @@ trait Mutable: Row + Clone {
     fn has_parent(&self, _ix: Ix) -> bool {
         false
     }
-    /// Prepares a copy of the newest row to be a new record created today.
-    fn fresh(&mut self, _today: i32) {}
+    /// Prepares a copy of the newest row to be a new record created `now` (epoch seconds).
+    fn fresh(&mut self, _now: i64) {}
 }
 
 fn string(v: &Value) -> Result<String, String> {
@@ -75,7 +75,7 @@ fn hundredths(v: &Value) -> Result<i64, String> {
 }
 
 macro_rules! typed {
-    ($t:ty { $($key:literal => |$row:ident, $v:ident| $body:expr),* $(,)? } $(, parent: $p:ident)? $(, fresh: |$fr:ident, $today:ident| $fresh:expr)?) => {
+    ($t:ty { $($key:literal => |$row:ident, $v:ident| $body:expr),* $(,)? } $(, parent: $p:ident)? $(, fresh: |$fr:ident, $today:ident, $now:ident| $fresh:expr)?) => {
         impl Mutable for $t {
             #[allow(unused_variables)]
             fn apply(&mut self, key: &str, v: &Value) -> Result<bool, String> {
@@ -98,9 +98,10 @@ macro_rules! typed {
             }
             )?
             $(
-            fn fresh(&mut self, today: i32) {
+            fn fresh(&mut self, now: i64) {
                 let $fr = &mut *self;
-                let $today = today;
+                let $today = (now.div_euclid(DAY)) as i32;
+                let $now = now;
                 $fresh;
             }
             )?
@@ -139,7 +140,7 @@ typed!(Role { "name" => |r, v| r.name = string(v)? });
 typed!(Rate {
     "amount" => |r, v| r.amount = hundredths(v)?,
     "start_date" => |r, v| r.start_date = date(v)?,
-}, parent: user, fresh: |r, today| r.start_date = today);
+}, parent: user, fresh: |r, today, _now| r.start_date = today);
 typed!(ExpenseCategory {
     "name" => |r, v| r.name = string(v)?,
     "is_active" => |r, v| r.is_active = boolean(v)?,
@@ -149,34 +150,34 @@ typed!(Invoice {
     "number" => |r, v| r.number = string(v)?,
     "state" => |r, v| r.state = string(v)?,
     "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
-}, fresh: |r, today| { r.issue_date = Some(today); r.state = "draft".into(); });
+}, fresh: |r, today, _now| { r.issue_date = Some(today); r.state = "draft".into(); });
 typed!(Estimate {
     "number" => |r, v| r.number = string(v)?,
     "state" => |r, v| r.state = string(v)?,
     "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
-}, fresh: |r, today| { r.issue_date = Some(today); r.state = "draft".into(); });
+}, fresh: |r, today, _now| { r.issue_date = Some(today); r.state = "draft".into(); });
 typed!(Message {
     "event_type" => |r, v| r.event_type = event_type(v)?,
-}, parent: parent, fresh: |r, _today| r.event_type = None);
+}, parent: parent, fresh: |r, _today, _now| r.event_type = None);
 typed!(Payment {
     "amount" => |r, v| r.amount = hundredths(v)?,
     "paid_at" => |r, v| r.paid_at = if v.is_null() { None } else { Some(datetime(v)?) },
     "paid_date" => |r, v| r.paid_date = if v.is_null() { None } else { Some(date(v)?) },
-}, parent: invoice, fresh: |r, today| {
-    r.paid_at = Some(time::now_secs());
+}, parent: invoice, fresh: |r, today, now| {
+    r.paid_at = Some(now);
     r.paid_date = Some(today);
 });
 typed!(Expense {
     "spent_date" => |r, v| r.spent_date = date(v)?,
     "total_cost" => |r, v| r.total_cost = hundredths(v)?,
     "billable" => |r, v| r.billable = boolean(v)?,
-}, fresh: |r, today| r.spent_date = today);
+}, fresh: |r, today, _now| r.spent_date = today);
 typed!(TimeEntry {
     "spent_date" => |r, v| r.spent_date = date(v)?,
     "hours" => |r, v| r.hours = u32::try_from(hundredths(v)?).map_err(|_| format!("hours out of range: {v}"))?,
     "billable" => |r, v| r.set(flags::BILLABLE, boolean(v)?),
     "is_running" => |r, v| r.set(flags::RUNNING, boolean(v)?),
-}, fresh: |r, today| { r.spent_date = today; r.set(flags::RUNNING, false); });
+}, fresh: |r, today, _now| { r.spent_date = today; r.set(flags::RUNNING, false); });
 
 /// How to reach one stream's table, its parent table and its renderer.
 struct Access<T> {
@@ -218,7 +219,7 @@ fn apply_fields<T: Mutable>(
             ));
         }
     }
-    let now = time::now_secs();
+    let now = ds.clock.now_secs();
     let table = (a.table)(ds);
     let mut row = table.get(ix).clone();
     let mut extra = Map::new();
@@ -277,7 +278,7 @@ fn create_in<T: Mutable>(
         (None, Some(_)) => return Err("this stream has no parent".into()),
         _ => None,
     };
-    let now = time::now_secs();
+    let now = ds.clock.now_secs();
     let table = (a.table)(ds);
     let template = parent
         .and_then(|p| table.rows.iter().rev().find(|r| r.has_parent(p)))
@@ -289,7 +290,7 @@ fn create_in<T: Mutable>(
     }
     row.set_id(table.next_id());
     row.set_stamps(now, now);
-    row.fresh((now / DAY) as i32);
+    row.fresh(now);
     let ix = table.push(row);
     table.overrides.remove(&ix);
     ds.touch();

@@ -4,7 +4,7 @@
 
 use super::model::*;
 use super::{Dataset, Row, Table};
-use crate::time::{self, DAY};
+use crate::time::DAY;
 
 /// Invoice message events (Harvest's `event_type`): each changes the invoice's state.
 pub const INVOICE_EVENTS: &[&str] = &["close", "draft", "re-open", "send"];
@@ -13,14 +13,14 @@ pub const ESTIMATE_EVENTS: &[&str] = &["accept", "decline", "invoice", "re-open"
 
 /// Stamps a parent changed now and forgets overrides of the fields its child's change decides,
 /// so the stored values are served.
-fn touch_parent<T: Row>(table: &mut Table<T>, ix: Ix, decided: &[&str]) {
+fn touch_parent<T: Row>(table: &mut Table<T>, ix: Ix, decided: &[&str], now: i64) {
     if let Some(ov) = table.overrides.get_mut(&ix) {
         for key in decided.iter().chain(&["updated_at"]) {
             ov.remove(*key);
         }
     }
     let row = table.get_mut(ix);
-    row.set_stamps(row.created_at(), time::now_secs().max(row.updated_at()));
+    row.set_stamps(row.created_at(), now.max(row.updated_at()));
     table.reposition(ix);
 }
 
@@ -42,6 +42,7 @@ fn settle_invoice(ds: &mut Dataset, invoice: Ix) {
     let paid_date = latest
         .and_then(|p| p.paid_date)
         .or(paid_at.map(|t| (t / DAY) as i32));
+    let now = ds.clock.now_secs();
     let inv = ds.invoices.get_mut(invoice);
     inv.due_amount = (inv.amount - paid).max(0);
     if inv.due_amount == 0 && latest.is_some() {
@@ -57,12 +58,13 @@ fn settle_invoice(ds: &mut Dataset, invoice: Ix) {
         &mut ds.invoices,
         invoice,
         &["due_amount", "state", "paid_at", "paid_date"],
+        now,
     );
 }
 
 /// An invoice message's event applied to its invoice (every invoice event changes state).
 fn invoice_event(ds: &mut Dataset, invoice: Ix, event: &str) {
-    let now = time::now_secs();
+    let now = ds.clock.now_secs();
     let inv = ds.invoices.get_mut(invoice);
     match event {
         "send" => {
@@ -88,12 +90,13 @@ fn invoice_event(ds: &mut Dataset, invoice: Ix, event: &str) {
         &mut ds.invoices,
         invoice,
         &["state", "sent_at", "closed_at"],
+        now,
     );
 }
 
 /// An estimate message's event applied to its estimate; `view` and `invoice` change nothing.
 fn estimate_event(ds: &mut Dataset, estimate: Ix, event: &str) {
-    let now = time::now_secs();
+    let now = ds.clock.now_secs();
     let e = ds.estimates.get_mut(estimate);
     match event {
         "send" => {
@@ -123,6 +126,7 @@ fn estimate_event(ds: &mut Dataset, estimate: Ix, event: &str) {
         &mut ds.estimates,
         estimate,
         &["state", "sent_at", "accepted_at", "declined_at"],
+        now,
     );
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod clock;
 mod control;
 mod data;
 mod faults;
