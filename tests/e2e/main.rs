@@ -14,3 +14,4 @@ mod parsers_proptest;
 mod read;
 mod schemas;
 mod secrets;
+mod soak;
