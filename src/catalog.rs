@@ -45,7 +45,7 @@ pub fn discovered() -> Catalog {
                     .map(|k| vec![k.to_string()])
                     .collect()
             }),
-            is_resumable: Some(true),
+            is_resumable: true,
         })
         .collect();
     Catalog { streams }

@@ -94,6 +94,9 @@ pub struct Config {
     pub max_concurrency: usize,
     /// A STATE is emitted at the first page boundary after this many records.
     pub checkpoint_interval: u64,
+    /// Every parent's children are read again at least once in this long (`None`: in every
+    /// sync); see `child_sweep_hours` in spec.json.
+    pub child_sweep: Option<chrono::Duration>,
     /// Timeout of one HTTP request, body included.
     pub request_timeout: Duration,
     /// Retries of one request before its stream gives up.
@@ -657,6 +660,9 @@ impl Config {
             page_size: get("page_size") as u32,
             max_concurrency: get("max_concurrency") as usize,
             checkpoint_interval: get("checkpoint_interval") as u64,
+            child_sweep: Some(get("child_sweep_hours"))
+                .filter(|hours| *hours > 0.0)
+                .map(|hours| chrono::Duration::milliseconds((hours * 3_600_000.0) as i64)),
             request_timeout: window("request_timeout_seconds")?,
             max_retries: get("max_retries") as usize,
             retry_base_delay: window("retry_base_delay_seconds")?,

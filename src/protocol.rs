@@ -293,9 +293,8 @@ pub struct Stream {
     /// The primary key, as paths (`[["id"]]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_defined_primary_key: Option<Vec<Vec<String>>>,
-    /// True when an interrupted read can resume from a STATE.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub is_resumable: Option<bool>,
+    /// An interrupted read can resume from a STATE (every stream of this connector can).
+    pub is_resumable: bool,
 }
 
 /// The body of a CATALOG message.

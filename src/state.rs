@@ -29,8 +29,21 @@ pub struct Position {
     pub to: Option<NaiveDate>,
     /// A pass that is under way.
     pub resume: Option<Resume>,
+    /// Child streams: how far the sweep of parents that did not change has come.
+    pub sweep: Option<Sweep>,
     /// A full refresh finished (written as the Python CDK's `__ab_no_cursor_state_message`).
     pub finished_full_refresh: bool,
+}
+
+/// A child stream's sweep: parents are swept in ascending id order, a slice per sync sized by
+/// the time since the previous one, so that every parent's children are read again within
+/// `child_sweep_hours` (see `read::readers::child`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sweep {
+    /// Parents up to this id were swept in the current round.
+    pub after_id: i64,
+    /// The server's time at the sync that swept them.
+    pub at: DateTime<Utc>,
 }
 
 /// How to continue an interrupted pass.
@@ -55,9 +68,15 @@ impl Position {
         }
     }
 
-    /// As a `stream_state` value, in the shapes the incumbent writes.
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(Stored::from(self)).expect("a position serialises")
+    /// As `def`'s `stream_state` value, in the shapes the incumbent writes. A child stream's
+    /// also carries the incumbent's (empty) list of per-parent cursors, so that Airbyte's
+    /// connector, given it back, reads the children from its start date instead of failing.
+    pub fn to_value(&self, def: &StreamDef) -> Value {
+        let mut stored = Stored::from(self);
+        if def.parent().is_some() && def.cursor() == Cursor::UpdatedAt {
+            stored.states = Some(Value::Array(Vec::new()));
+        }
+        serde_json::to_value(stored).expect("a position serialises")
     }
 }
 
@@ -71,6 +90,11 @@ struct Stored {
     to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     resume: Option<StoredResume>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sweep: Option<StoredSweep>,
+    /// The incumbent's per-parent cursors: read by [`incumbent_child_cursor`], written empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    states: Option<Value>,
     #[serde(
         rename = "__ab_no_cursor_state_message",
         default,
@@ -92,6 +116,13 @@ struct StoredResume {
     from: Option<String>,
 }
 
+/// A [`Sweep`] as a state file holds it.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSweep {
+    after_id: i64,
+    at: String,
+}
+
 impl From<&Position> for Stored {
     fn from(p: &Position) -> Stored {
         Stored {
@@ -103,6 +134,11 @@ impl From<&Position> for Stored {
                 after_parent_id: r.after_parent_id,
                 from: r.from.map(format_date),
             }),
+            sweep: p.sweep.map(|s| StoredSweep {
+                after_id: s.after_id,
+                at: format_instant(s.at),
+            }),
+            states: None,
             no_cursor: p.finished_full_refresh.then_some(true),
         }
     }
@@ -125,6 +161,15 @@ impl Stored {
                         next: r.next,
                         after_parent_id: r.after_parent_id,
                         from: r.from.as_deref().map(day).transpose()?,
+                    })
+                })
+                .transpose()?,
+            sweep: self
+                .sweep
+                .map(|s| -> Result<Sweep, String> {
+                    Ok(Sweep {
+                        after_id: s.after_id,
+                        at: instant(&s.at)?,
                     })
                 })
                 .transpose()?,
@@ -287,6 +332,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "updated_at",
     "to",
     "resume",
+    "sweep",
     "__ab_no_cursor_state_message",
     "__ab_full_refresh_sync_complete",
     "states",
@@ -398,6 +444,7 @@ fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), Stat
         ("updated_at", Value::is_string, "a string"),
         ("to", Value::is_string, "a string"),
         ("resume", Value::is_object, "an object"),
+        ("sweep", Value::is_object, "an object"),
         (
             "__ab_no_cursor_state_message",
             Value::is_boolean,
@@ -410,7 +457,14 @@ fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), Stat
         ("from", Value::is_string, "a string"),
         ("after_parent_id", Value::is_i64, "an integer"),
     ];
+    const SWEEP: &[FieldType] = &[
+        ("after_id", Value::is_i64, "an integer"),
+        ("at", Value::is_string, "a string"),
+    ];
     wrong_type(object, "", POSITION)?;
+    if let Some(Value::Object(sweep)) = object.get("sweep") {
+        wrong_type(sweep, "sweep.", SWEEP)?;
+    }
     match object.get("resume") {
         Some(Value::Object(resume)) => wrong_type(resume, "resume.", RESUME),
         _ => Ok(()),
@@ -578,6 +632,9 @@ mod tests {
             }),
             ..Position::default()
         };
-        assert_eq!(position("clients", p.to_value()).unwrap(), p);
+        assert_eq!(
+            position("clients", p.to_value(find("clients").unwrap())).unwrap(),
+            p
+        );
     }
 }

@@ -22,6 +22,33 @@ pub enum Filter {
     None,
 }
 
+/// Another stream whose changes say which parents' children changed while the parents did not
+/// (a project assignment embeds its project's task assignments, and a changed task assignment
+/// moves neither the user nor the project assignment). A touched parent's children are read
+/// whole, not only those updated since the watermark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touch {
+    /// Records of `stream` updated since the child's watermark name a parent at `{field}.id`.
+    Names {
+        /// The stream listed with `updated_since`.
+        stream: &'static str,
+        /// The object naming the parent.
+        field: &'static str,
+    },
+    /// Records of `stream` updated since the watermark name a `{field}.id`, and the records
+    /// of `through` naming that same `{field}.id` name the parents at `{parent_field}.id`.
+    Through {
+        /// The stream listed with `updated_since`.
+        stream: &'static str,
+        /// The object both streams name.
+        field: &'static str,
+        /// The stream listed whole to map `field` to parents.
+        through: &'static str,
+        /// The object of `through` naming the parent.
+        parent_field: &'static str,
+    },
+}
+
 /// What kind of endpoint a stream reads; the reader, cursor and sync modes follow from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -39,6 +66,8 @@ pub enum Kind {
         parent: &'static str,
         /// How an incremental read of one parent's list is narrowed.
         filter: Filter,
+        /// Besides the parents' own updates, what says whose children changed.
+        touched_by: &'static [Touch],
     },
     /// A `/reports/…` endpoint: aggregate rows without an id, counted against Harvest's
     /// reports rate limit.
@@ -172,6 +201,20 @@ use Filter::{UpdatedAtHere, UpdatedSince};
 const LIST: Kind = Kind::List {
     filter: UpdatedSince,
 };
+/// What changes a user's project assignments without moving the user: their user
+/// assignments, and the task assignments of their projects.
+const ASSIGNMENTS: &[Touch] = &[
+    Touch::Names {
+        stream: "user_assignments",
+        field: "user",
+    },
+    Touch::Through {
+        stream: "task_assignments",
+        field: "project",
+        through: "user_assignments",
+        parent_field: "user",
+    },
+];
 /// A report in windows of a year, Harvest's longest.
 const YEARLY: Kind = Kind::Report {
     window_days: Some(365),
@@ -206,12 +249,12 @@ pub static STREAMS: [StreamDef; 32] = [
     row! { name: "time_tasks",               path: "/reports/time/tasks",          kind: YEARLY, records: "results" },
     row! { name: "time_team",                path: "/reports/time/team",           kind: YEARLY, records: "results" },
     row! { name: "uninvoiced",               path: "/reports/uninvoiced",          kind: YEARLY, records: "results" },
-    row! { name: "estimate_messages",        path: "/estimates/{id}/messages",           kind: Kind::Child { parent: "estimates", filter: UpdatedSince } },
-    row! { name: "invoice_messages",         path: "/invoices/{id}/messages",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince } },
-    row! { name: "invoice_payments",         path: "/invoices/{id}/payments",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince } },
-    row! { name: "project_assignments",      path: "/users/{id}/project_assignments",    kind: Kind::Child { parent: "users", filter: UpdatedSince } },
-    row! { name: "billable_rates",           path: "/users/{id}/billable_rates",         kind: Kind::Child { parent: "users", filter: Filter::None } },
-    row! { name: "cost_rates",               path: "/users/{id}/cost_rates",             kind: Kind::Child { parent: "users", filter: Filter::None } },
+    row! { name: "estimate_messages",        path: "/estimates/{id}/messages",           kind: Kind::Child { parent: "estimates", filter: UpdatedSince, touched_by: &[] } },
+    row! { name: "invoice_messages",         path: "/invoices/{id}/messages",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[] } },
+    row! { name: "invoice_payments",         path: "/invoices/{id}/payments",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[] } },
+    row! { name: "project_assignments",      path: "/users/{id}/project_assignments",    kind: Kind::Child { parent: "users", filter: UpdatedSince, touched_by: ASSIGNMENTS } },
+    row! { name: "billable_rates",           path: "/users/{id}/billable_rates",         kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] } },
+    row! { name: "cost_rates",               path: "/users/{id}/cost_rates",             kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] } },
 ];
 #[cfg(test)]
 mod tests {

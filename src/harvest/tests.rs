@@ -133,6 +133,7 @@ impl Server {
             page_size: 2000,
             max_concurrency: 4,
             checkpoint_interval: 10_000,
+            child_sweep: None,
             request_timeout: Duration::from_secs(10),
             max_retries: 3,
             retry_base_delay: Duration::from_millis(2),

@@ -10,12 +10,14 @@ use crate::output::Output;
 use crate::page;
 use crate::protocol::{now_millis, AirbyteMessage, Extras, RecordWriter, StreamStatus};
 use crate::state::Position;
+use crate::streams::StreamDef;
 
 /// Malformed records reported one by one before the rest are only counted.
 const MALFORMED_LOGGED: u64 = 10;
 
 /// One stream's writer.
 pub(super) struct Emitter<'a> {
+    def: &'static StreamDef,
     stream: &'static str,
     output: &'a Output,
     records: RecordWriter,
@@ -31,17 +33,18 @@ pub(super) struct Emitter<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    /// The emitter of `stream`, keeping only `fields` of its records when given.
+    /// The emitter of `def`'s stream, keeping only `fields` of its records when given.
     pub(super) fn new(
-        stream: &'static str,
+        def: &'static StreamDef,
         output: &'a Output,
         fields: Option<Vec<String>>,
         checkpoint_interval: u64,
     ) -> Self {
         Emitter {
-            stream,
+            def,
+            stream: def.name,
             output,
-            records: RecordWriter::new(stream, fields),
+            records: RecordWriter::new(def.name, fields),
             checkpoint_interval: checkpoint_interval.max(1),
             buf: Vec::with_capacity(1 << 16),
             since_state: 0,
@@ -148,8 +151,11 @@ impl<'a> Emitter<'a> {
         if self.malformed > 0 {
             return Ok(());
         }
-        let message =
-            AirbyteMessage::stream_state(self.stream, position.to_value(), self.since_state);
+        let message = AirbyteMessage::stream_state(
+            self.stream,
+            position.to_value(self.def),
+            self.since_state,
+        );
         tracing::debug!(
             "stream {}: STATE after {} more records ({} in all)",
             self.stream,

@@ -31,7 +31,7 @@ use crate::catalog::Selected;
 use crate::config::{Config, InputError};
 use crate::harvest::{FetchError, HarvestClient, RotationSink};
 use crate::output::Output;
-use crate::protocol::{AirbyteMessage, FailureType, StreamStatus};
+use crate::protocol::{AirbyteMessage, FailureType, StreamStatus, SyncMode};
 use crate::state::{InputState, Position};
 
 pub use cursor::OVERLAP;
@@ -106,13 +106,16 @@ pub async fn read(
         output,
         parents: ParentCache::default(),
     });
+    plan_shared_listings(&run.parents, &mut jobs);
     let mut tasks = Vec::with_capacity(jobs.len());
     for job in jobs {
+        // Permits are taken in plan order: a parent stream's read, which its children may wait
+        // for, holds one before they do.
+        let permit = permits.clone().acquire_owned().await.expect("never closed");
         let run = run.clone();
-        let permits = permits.clone();
         let name = job.sel.def.name;
         let task = tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("never closed");
+            let _permit = permit;
             run_stream(&run, job).await
         });
         tasks.push((name, task));
@@ -155,6 +158,26 @@ pub async fn read(
     }
 }
 
+/// Lets the children of a parent stream this sync reads in full use that read's listing
+/// instead of listing the parents again, and moves such parents to the front of the plan.
+fn plan_shared_listings(parents: &ParentCache, jobs: &mut [Job]) {
+    let children_of =
+        |name: &str, jobs: &[Job]| jobs.iter().any(|j| j.sel.def.parent() == Some(name));
+    let in_full = |job: &Job| {
+        job.position.resume.is_none()
+            && (job.sel.mode == SyncMode::FullRefresh || job.position.updated_at.is_none())
+    };
+    let publishing: Vec<&'static str> = jobs
+        .iter()
+        .filter(|job| in_full(job) && children_of(job.sel.def.name, jobs))
+        .map(|job| job.sel.def.name)
+        .collect();
+    for name in &publishing {
+        parents.expect_from_stream(name);
+    }
+    jobs.sort_by_key(|job| !publishing.contains(&job.sel.def.name));
+}
+
 /// Waits for a stream's task. A task that panicked (a bug) ends its stream INCOMPLETE with a
 /// `system_error` trace; the other streams are not affected.
 async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamEnd>) -> StreamEnd {
@@ -187,7 +210,7 @@ async fn supervise(output: &Output, name: &'static str, task: JoinHandle<StreamE
 async fn run_stream(run: &Run, job: Job) -> StreamEnd {
     let name = job.sel.def.name;
     let mut out = Emitter::new(
-        name,
+        job.sel.def,
         &run.output,
         job.sel.fields.clone(),
         run.config.checkpoint_interval,

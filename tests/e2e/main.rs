@@ -6,6 +6,7 @@ mod resilience;
 
 mod bad_input;
 mod changes;
+mod children;
 mod cli;
 mod faults;
 mod hostile;

@@ -58,6 +58,7 @@ fn a_full_refresh_of_every_stream_returns_what_the_emulator_serves() {
             (total - hours).abs() < 0.01 * hours.max(1.0),
             "{report}: {total} vs {hours} hours"
         );
+        assert!(!records[report].is_empty(), "{report} has rows");
         assert!(records[report]
             .iter()
             .all(|r| r["from"].is_string() && r["to"].is_string()));
@@ -462,7 +463,9 @@ fn a_narrowed_schema_emits_only_its_fields() {
         catalog_path.to_str().unwrap(),
     ]);
     assert_eq!(run.code, 0);
-    for record in run.stream("clients") {
+    let clients = run.stream("clients");
+    assert!(!clients.is_empty());
+    for record in clients {
         let keys: BTreeSet<&str> = record
             .as_object()
             .unwrap()
@@ -489,10 +492,9 @@ fn the_end_date_is_honoured() {
     assert!(entries
         .iter()
         .all(|r| r["updated_at"].as_str().unwrap() <= end));
-    assert!(run
-        .stream("time_team")
-        .iter()
-        .all(|r| r["to"].as_str().unwrap() <= "20250630"));
+    let rows = run.stream("time_team");
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["to"].as_str().unwrap() <= "20250630"));
     assert_eq!(run.final_stream_states()["time_entries"]["updated_at"], end);
 }
 

@@ -20,6 +20,9 @@ pub(super) async fn read(
     let filter = cursors.filter();
     let resume = cursors.resume();
     let mut watermark = resume.and_then(|r| r.watermark);
+    // Read in full for children too: every record is listed (the start date is applied here),
+    // and the listing is handed to them.
+    let mut publisher = run.parents.publisher(def.name);
     let first = match resume.and_then(|r| r.next.as_deref()) {
         Some(link) => {
             tracing::info!(
@@ -30,7 +33,7 @@ pub(super) async fn read(
         }
         None => {
             let mut query = Vec::new();
-            if def.server_filters() {
+            if def.server_filters() && publisher.is_none() {
                 query.push((
                     "updated_since",
                     state::format_instant(cursors.lower_bound()),
@@ -48,6 +51,9 @@ pub(super) async fn read(
             }
         }
         out.running()?;
+        if let Some(publisher) = &mut publisher {
+            publisher.add(page, date);
+        }
         out.records(&page.records, &filter, &Extras::none());
         out.flush_page()?;
         if let Some(next) = next.filter(|_| out.checkpoint_due()) {
@@ -61,5 +67,9 @@ pub(super) async fn read(
         Ok(())
     })
     .await?;
-    out.finish(cursors.completed(watermark))
+    let position = out.finish(cursors.completed(watermark))?;
+    if let Some(publisher) = publisher {
+        publisher.publish(def.name);
+    }
+    Ok(position)
 }

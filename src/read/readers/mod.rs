@@ -24,7 +24,9 @@ pub(super) async fn read(
         | Kind::Report {
             window_days: None, ..
         } => list::read(run, job, out).await,
-        Kind::Child { parent, .. } => child::read(run, job, parent, out).await,
+        Kind::Child {
+            parent, touched_by, ..
+        } => child::read(run, job, parent, touched_by, out).await,
         Kind::Report {
             window_days: Some(_),
         } => report::read(run, job, out).await,
