@@ -10,8 +10,10 @@ root=$PWD
 target=${CARGO_TARGET_DIR:-$root/target}
 say() { printf '[acceptance] %s\n' "$*" >&2; }
 
-say "building source-harvest and harvest-emulator (release)"
-cargo build --release --locked -p source-harvest -p harvest-emulator --bins
+# xtask is selected too, so the dependencies get the features `cargo xtask` builds them with and
+# the `cargo xtask bench` that CI runs next reuses this build (see xtask/src/connector.rs).
+say "building source-harvest, harvest-emulator and xtask (release)"
+cargo build --release --locked -p source-harvest -p harvest-emulator -p xtask --bins
 exe=$target/release/source-harvest
 
 # The emulator serves the Tiny dataset (expected_records.jsonl comes from it) with Harvest's rate

@@ -1,5 +1,7 @@
 //! The `source-harvest` command line: parses arguments, runs the command, sets the exit code.
 
+mod configure;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +46,16 @@ enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+    /// Print a configured catalog for `read --catalog` (plain JSON, no Harvest needed): every
+    /// stream, or those named with --streams.
+    Configure {
+        /// Streams to select, comma-separated (default: all of them).
+        #[arg(long, value_delimiter = ',')]
+        streams: Vec<String>,
+        /// How to read them: incremental where supported, or full refresh.
+        #[arg(long, value_enum, default_value_t = configure::Mode::Incremental)]
+        mode: configure::Mode,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +63,7 @@ fn main() -> ExitCode {
     let output = Output::stdout();
     logging::init(&output);
     let result = match cli.command {
+        Command::Configure { streams, mode } => return configure::run(&streams, mode),
         Command::Spec => commands::spec(&output),
         Command::Check { config } => commands::check(&output, &config),
         Command::Discover { config } => commands::discover(&output, &config),

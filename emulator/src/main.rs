@@ -3,7 +3,7 @@
 //! Prints exactly one line to stdout, `listening on http://127.0.0.1:PORT`, so scripts can read
 //! the address; logs go to stderr. Runs until killed.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::Parser;
@@ -60,6 +60,8 @@ struct Args {
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log redirected to a file stays plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -26,6 +26,7 @@ use body::{describe, read_capped, BodyError};
 pub use error::FetchError;
 use error::{shown_path, shown_url, truncated};
 use limiter::Limiter;
+pub use limiter::Pace;
 use retry::{parse_retry_after, Failure, RetryPolicy};
 
 /// Sent on every request: Harvest answers 400 without a User-Agent and asks for one that names
@@ -158,8 +159,8 @@ impl HarvestClient {
                 http,
                 api_url: config.api_url.clone(),
                 account_id,
-                general: Limiter::new(config.general_limit),
-                reports: Limiter::new(config.reports_limit),
+                general: Limiter::new(Pace::general(config.general_limit)),
+                reports: Limiter::new(Pace::reports(config.reports_limit)),
                 retry,
                 max_body,
                 counters: Arc::default(),

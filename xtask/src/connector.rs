@@ -12,6 +12,17 @@ use serde_json::Value;
 /// Errors of a task, shown to the user as they are.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// `cargo build` arguments of the connector (see [`Connector::build`] for why xtask is selected).
+pub const BUILD_ARGS: [&str; 7] = [
+    "build",
+    "--release",
+    "-p",
+    "source-harvest",
+    "-p",
+    "xtask",
+    "--bin=source-harvest",
+];
+
 /// The built `source-harvest` binary.
 pub struct Connector {
     exe: PathBuf,
@@ -21,6 +32,14 @@ impl Connector {
     /// Builds the release binary with the cargo that runs this task (`$CARGO`), so the same
     /// toolchain and target directory are used, and takes the binary's path from cargo's own
     /// report instead of guessing where the target directory is.
+    ///
+    /// The build selects `xtask` too (`-p source-harvest -p xtask`): cargo unifies dependency
+    /// features over the packages a command selects, and `cargo xtask` (`cargo run -p xtask`)
+    /// has just built every dependency with the features xtask's graph needs (the emulator's
+    /// axum turns on hyper's server side, tracing's `log`, serde's `default`…). Selecting the
+    /// connector alone would resolve other features and recompile about 23 of those crates;
+    /// selecting both reuses them and only links the connector. `integration_tests/acceptance.sh`
+    /// selects the same packages for the same reason.
     ///
     /// The variables `cargo run` set for this task are removed first: build scripts (ring's)
     /// watch `CARGO_MANIFEST_DIR`, and seeing it change would rebuild them on every run.
@@ -35,14 +54,7 @@ impl Connector {
             }
         }
         let out = command
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "source-harvest",
-                "--bin",
-                "source-harvest",
-            ])
+            .args(BUILD_ARGS)
             .arg("--manifest-path")
             .arg(&manifest)
             .arg("--message-format=json-render-diagnostics")

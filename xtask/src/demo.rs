@@ -5,7 +5,7 @@
 //! stream supports it), then a second read with the state the first one ended with. Everything
 //! the connector printed is kept under `<target>/demo/`, and a summary says what happened.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,7 +14,9 @@ use clap::ValueEnum;
 use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
 use serde_json::{json, Value};
 
-use crate::connector::{target_subdir, Connector, ReadFiles, Result};
+use crate::clock::Started;
+use crate::connector::{target_subdir, Connector, ReadFiles, Result, BUILD_ARGS};
+use crate::expected;
 
 /// Harvest's rate limits divided by this, so the demo keeps their shape (a general and a much
 /// tighter reports bucket) but finishes in seconds; the connector is told the same limits.
@@ -40,6 +42,15 @@ enum DemoScale {
 }
 
 impl DemoScale {
+    /// The name `--scale` takes.
+    fn name(self) -> &'static str {
+        match self {
+            DemoScale::Tiny => "tiny",
+            DemoScale::Small => "small",
+            DemoScale::Medium => "medium",
+        }
+    }
+
     fn emulator(self) -> Scale {
         match self {
             DemoScale::Tiny => Scale::Tiny,
@@ -53,9 +64,6 @@ impl DemoScale {
 #[derive(Default)]
 struct ReadSummary {
     records: BTreeMap<String, u64>,
-    /// Windowed report streams: the distinct subjects (ids and currency) their rows are about,
-    /// which is what the emulator's expected count counts.
-    report_subjects: BTreeMap<String, BTreeSet<String>>,
     final_state: BTreeMap<String, Value>,
     state_messages: Vec<Value>,
     lines: u64,
@@ -64,19 +72,25 @@ struct ReadSummary {
     report_requests: u64,
 }
 
-pub fn run(args: Args) -> Result<()> {
-    let started = Instant::now();
+/// Runs the demo and prints its summary; `started` is when the command began, so the time it
+/// reports includes cargo's build of xtask.
+pub fn run(args: Args, started: &Started) -> Result<()> {
     println!(
         "source-harvest demo: a full sync against a local Harvest emulator (no account needed)\n"
     );
 
-    step("build", "cargo build --release --bin source-harvest");
+    step("build", &format!("cargo {}", BUILD_ARGS.join(" ")));
     let t = Instant::now();
     let connector = Connector::build()?;
+    let build = t.elapsed();
     done(&format!(
-        "{} ({:.1} s)",
+        "{} ({:.1} s{})",
         connector.exe().display(),
-        t.elapsed().as_secs_f64()
+        build.as_secs_f64(),
+        started.before_main.map_or(String::new(), |d| format!(
+            "; before that, cargo built xtask in {:.1} s",
+            d.as_secs_f64()
+        ))
     ));
     let dir = target_subdir(connector.exe(), "demo")?;
 
@@ -89,6 +103,7 @@ pub fn run(args: Args) -> Result<()> {
         reports_limit: Some(reports),
         ..EmulatorConfig::default()
     })?;
+    let expected = expected::records(&emulator, (Some(general), Some(reports)))?;
     done(&format!(
         "{} ({:?} dataset; rate limits {} and {} for reports: Harvest's, {SPEEDUP}x faster)",
         emulator.api_url(),
@@ -106,7 +121,7 @@ pub fn run(args: Args) -> Result<()> {
     let fields = spec["spec"]["connectionSpecification"]["properties"]
         .as_object()
         .map_or(0, |p| p.len());
-    done(&format!("a config of {fields} fields"));
+    done(&format!("a config of {}", plural(fields as u64, "field")));
 
     step("check", "can it reach Harvest with this config?");
     let status = connector.answer(
@@ -130,8 +145,8 @@ pub fn run(args: Args) -> Result<()> {
         .filter(|s| s["sync_mode"] == "incremental")
         .count();
     done(&format!(
-        "{} streams, {incremental} of them incremental",
-        configured.len()
+        "{}, {incremental} of them incremental",
+        plural(configured.len() as u64, "stream")
     ));
     let catalog_path = dir.join("catalog.json");
     write_json(&catalog_path, &json!({ "streams": configured }))?;
@@ -147,11 +162,11 @@ pub fn run(args: Args) -> Result<()> {
         "messages.jsonl",
     )?;
     done(&format!(
-        "{} records in {:.2} s",
-        first.records.values().sum::<u64>(),
+        "{} in {:.2} s",
+        plural(first.records.values().sum::<u64>(), "record"),
         first.elapsed.as_secs_f64()
     ));
-    print_streams(&configured, &first, &emulator.expected_counts());
+    print_streams(&configured, &first, &expected);
     print_totals(&first, &dir.join("messages.jsonl"));
 
     let state = dir.join("state.json");
@@ -172,22 +187,48 @@ pub fn run(args: Args) -> Result<()> {
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
     done(&format!(
-        "{} records ({}) with {} requests in {:.2} s; messages in {}",
-        second.records.values().sum::<u64>(),
+        "{} ({}) with {} in {:.2} s; messages in {}",
+        plural(second.records.values().sum::<u64>(), "record"),
         if changed.is_empty() {
             "nothing changed since the first read".to_string()
         } else {
             changed.join(", ")
         },
-        second.requests,
+        plural(second.requests, "request"),
         second.elapsed.as_secs_f64(),
         dir.join("messages-2.jsonl").display(),
     ));
 
+    let counts = emulator.request_counts();
     println!(
-        "\nDone in {:.1} s. Replay any step with the files in {}, e.g.",
-        started.elapsed().as_secs_f64(),
+        "\nRate limits: {} with status 429 and {} from the emulator over check, read and read again ({} in all)",
+        plural(counts.status(429), "response"),
+        plural(retried(&counts), "retried response"),
+        plural(counts.total, "request"),
+    );
+    let total = started.elapsed();
+    match started.before_main {
+        Some(xtask) => println!(
+            "Done in {:.1} s since `cargo xtask demo` started: {:.1} s cargo building xtask, {:.1} s building the connector, {:.1} s of demo.",
+            total.as_secs_f64(),
+            xtask.as_secs_f64(),
+            build.as_secs_f64(),
+            (total.saturating_sub(xtask + build)).as_secs_f64()
+        ),
+        None => println!(
+            "Done in {:.1} s ({:.1} s building the connector), not counting cargo's build of xtask before this program started.",
+            total.as_secs_f64(),
+            build.as_secs_f64()
+        ),
+    }
+    println!(
+        "\nThe emulator stopped with the demo. To replay the second read with the files in {}:",
         dir.display()
+    );
+    println!(
+        "  cargo xtask emulator --config {} --scale {}   # in one terminal: the same port, data and limits",
+        config.display(),
+        args.scale.name()
     );
     println!(
         "  {} read --config {} --catalog {} --state {}",
@@ -196,8 +237,26 @@ pub fn run(args: Args) -> Result<()> {
         catalog_path.display(),
         state.display()
     );
-    println!("(the emulator stopped with this demo: start one with `cargo run -p harvest-emulator -- --port 0` and edit api_url)");
     Ok(())
+}
+
+/// Responses the connector had to retry: 429s, timeouts and server errors.
+pub(crate) fn retried(counts: &harvest_emulator::RequestCounts) -> u64 {
+    counts
+        .by_status
+        .iter()
+        .filter(|(&status, _)| status == 429 || status == 408 || status >= 500)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// `1 record`, `2 records`: a count and its noun, in the singular when the count is one.
+pub(crate) fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn scaled(limit: RateLimit) -> RateLimit {
@@ -216,7 +275,7 @@ fn describe(limit: RateLimit) -> String {
 fn connector_config(emulator: &Emulator, general: RateLimit, reports: RateLimit) -> Value {
     json!({
         "account_id": harvest_emulator::ACCOUNT_ID,
-        "replication_start_date": "2024-01-01T00:00:00Z",
+        "replication_start_date": expected::START_DATE,
         "credentials": { "auth_type": "Token", "api_token": harvest_emulator::PERSONAL_ACCESS_TOKEN },
         "api_url": emulator.api_url(),
         "oauth_token_url": emulator.oauth_token_url(),
@@ -275,14 +334,6 @@ fn read(
             Some("RECORD") => {
                 let stream = message["record"]["stream"].as_str().unwrap_or_default();
                 *summary.records.entry(stream.to_string()).or_default() += 1;
-                let data = &message["record"]["data"];
-                if data.get("from").is_some() {
-                    summary
-                        .report_subjects
-                        .entry(stream.to_string())
-                        .or_default()
-                        .insert(report_subject(data));
-                }
             }
             Some("STATE") => {
                 let stream = &message["state"]["stream"];
@@ -322,15 +373,13 @@ fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<S
         "\n  {:<26} {:<12} {:>8} {:>9}  final state",
         "stream", "mode", "records", "expected"
     );
+    let mut differ = 0;
     for stream in configured {
         let name = stream["stream"]["name"].as_str().unwrap_or_default();
         let records = read.records.get(name).copied().unwrap_or(0);
-        let compared = read
-            .report_subjects
-            .get(name)
-            .map_or(records, |subjects| subjects.len() as u64);
         let want = expected.get(name).map_or("-".to_string(), u64::to_string);
-        let flag = if expected.get(name).is_some_and(|&n| n != compared) {
+        let flag = if expected.get(name).is_some_and(|&n| n != records) {
+            differ += 1;
             " !"
         } else {
             ""
@@ -345,20 +394,13 @@ fn print_streams(configured: &[Value], read: &ReadSummary, expected: &BTreeMap<S
             shorten(&state, 70)
         );
     }
-    if !read.report_subjects.is_empty() {
-        println!("  (a report stream has one row per subject and 365-day window: `expected` counts its subjects)");
+    println!("  (`expected`: the emulator's records; for a report stream, the rows its report endpoint serves for the same 365-day windows)");
+    if differ > 0 {
+        println!(
+            "  {} read a different count than expected (!)",
+            plural(differ, "stream")
+        );
     }
-}
-
-/// What a report row is about: its `*_id` fields and currency, without the window or totals.
-pub(crate) fn report_subject(data: &Value) -> String {
-    data.as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(key, _)| key.ends_with("_id") || *key == "currency")
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn print_totals(read: &ReadSummary, messages: &Path) {
@@ -366,15 +408,15 @@ fn print_totals(read: &ReadSummary, messages: &Path) {
     let secs = read.elapsed.as_secs_f64();
     println!("  {:<26} {:<12} {records:>8}", "total", "");
     println!(
-        "\n  {} requests to the emulator ({} to reports), {:.2} s, {:.0} records/s",
-        read.requests,
+        "\n  {} to the emulator ({} to reports), {:.2} s, {:.0} records/s",
+        plural(read.requests, "request"),
         read.report_requests,
         secs,
         records as f64 / secs.max(1e-9)
     );
     println!(
-        "  {} Airbyte messages written to {}",
-        read.lines,
+        "  {} written to {}",
+        plural(read.lines, "Airbyte message"),
         messages.display()
     );
 }

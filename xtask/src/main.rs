@@ -1,8 +1,13 @@
 //! `cargo xtask <task>`: the project's tasks, each in its own module; this file only dispatches.
 
 mod bench;
+mod clock;
 mod connector;
+mod cost;
 mod demo;
+mod emulator;
+mod expected;
+mod msrv;
 
 use std::process::ExitCode;
 
@@ -24,12 +29,24 @@ enum Task {
     /// sizes, a whole-catalog sync at (scaled) rate limits, and requests per stream; prints
     /// tables and writes a JSON report.
     Bench(bench::Args),
+    /// What hourly incremental syncs cost in requests and in time at Harvest's limits: a first
+    /// sync, an unchanged one, and after 10 and 100 changes, with child_sweep_hours 0 and 24.
+    Cost(cost::Args),
+    /// Start the emulator on its own (the demo's again, with `--config <target>/demo/config.json`)
+    /// to replay a step of the demo or try the connector by hand; runs until stopped.
+    Emulator(emulator::Args),
+    /// Check that no package in Cargo.lock needs a newer Rust than the workspace's rust-version.
+    Msrv,
 }
 
 fn main() -> ExitCode {
+    let started = clock::Started::now();
     let result = match Cli::parse().task {
-        Task::Demo(args) => demo::run(args),
-        Task::Bench(args) => bench::run(args),
+        Task::Cost(args) => cost::run(args),
+        Task::Demo(args) => demo::run(args, &started),
+        Task::Bench(args) => bench::run(args, &started),
+        Task::Emulator(args) => emulator::run(args),
+        Task::Msrv => msrv::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,325 @@
+//! What hourly incremental syncs cost (issue 14): requests, and the time Harvest's limits
+//! impose on them, for a first sync, an unchanged one, and ones after 10 and 100 changes, with
+//! `child_sweep_hours` 0 (every parent's children in every sync) and 24. The emulator serves
+//! without a limit and its clock moves an hour between syncs; the time at Harvest's limits is
+//! computed from the requests per bucket (100 per 15 s, reports 100 per 15 min), the least any
+//! client can take for them. The catalog is every incremental stream: the full-refresh-only ones
+//! cost the same in every sync (2 requests and 2 per user).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use harvest_emulator::{Emulator, EmulatorConfig, Scale};
+use serde_json::{json, Value};
+
+use crate::connector::{target_subdir, Connector, ReadFiles, Result};
+use crate::demo::{configured_catalog, write_json};
+
+/// Harvest's limits: requests per window, and the window in seconds.
+const GENERAL: (u64, f64) = (100, 15.0);
+const REPORTS: (u64, f64) = (100, 900.0);
+
+/// The streams whose ids the changes pick from, and how many of each are kept.
+const KEPT_IDS: usize = 200;
+
+/// One sync's cost.
+struct Cost {
+    general: u64,
+    reports: u64,
+    /// Requests to child endpoints (`…/{id}/…`).
+    children: u64,
+    records: u64,
+    wall: f64,
+}
+
+impl Cost {
+    /// The least time Harvest's limits allow for these requests: every full window waited out.
+    fn at_harvest_limit(&self) -> f64 {
+        // A burst of `per`, then `per` more at each window's end.
+        let waited =
+            |n: u64, (per, window): (u64, f64)| (n.saturating_sub(1) / per) as f64 * window;
+        waited(self.general, GENERAL).max(waited(self.reports, REPORTS))
+    }
+
+    fn to_json(&self, label: &str) -> Value {
+        json!({
+            "sync": label,
+            "requests": self.general + self.reports,
+            "general": self.general,
+            "reports": self.reports,
+            "child_requests": self.children,
+            "records": self.records,
+            "seconds_at_harvest_limit": self.at_harvest_limit(),
+            "wall_seconds_unlimited": self.wall,
+        })
+    }
+}
+
+/// Options of `cargo xtask cost`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The Small account instead of the Large one (and no 10-times account).
+    #[arg(long)]
+    quick: bool,
+}
+
+/// `cargo xtask cost`: the series on Large (or Small), and on an account of ten times
+/// Large's parents (time entries left out: they cost the same in every setting), into
+/// `<target>/bench/cost.json`.
+pub fn run(args: Args) -> Result<()> {
+    let quick = args.quick;
+    let connector = Connector::build()?;
+    let dir = target_subdir(connector.exe(), "bench")?;
+    let config = dir.join("discover-config.json");
+    write_json(
+        &config,
+        &serde_json::json!({
+            "account_id": "1",
+            "replication_start_date": "2024-01-01T00:00:00Z",
+            "credentials": {"auth_type": "Token", "api_token": "unused"}
+        }),
+    )?;
+    let discover = [
+        std::ffi::OsStr::new("discover"),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ];
+    let catalog = connector.answer(&discover, "CATALOG")?["catalog"].clone();
+    let mut rows = if quick {
+        series(&connector, &catalog, Scale::Small, &[], &dir)?
+    } else {
+        series(&connector, &catalog, Scale::Large, &[], &dir)?
+    };
+    if !quick {
+        let ten_times = Scale::Custom {
+            time_entries: 10_000_000,
+        };
+        rows.extend(series(
+            &connector,
+            &catalog,
+            ten_times,
+            &["time_entries"],
+            &dir,
+        )?);
+    }
+    let out = dir.join("cost.json");
+    write_json(&out, &serde_json::json!(rows))?;
+    println!("\nwritten to {}", out.display());
+    Ok(())
+}
+
+/// Runs the series for each sweep setting on `scale` and returns them as JSON rows, printing a
+/// table. `catalog` is the discovered catalog; `skip` streams are left out of the syncs.
+fn series(
+    connector: &Connector,
+    catalog: &Value,
+    scale: Scale,
+    skip: &[&str],
+    dir: &Path,
+) -> Result<Vec<Value>> {
+    let mut rows = Vec::new();
+    println!(
+        "\nincremental syncs an hour apart, {scale:?} account (requests; time at Harvest's limits)"
+    );
+    println!(
+        "  {:<18} {:<18} {:>9} {:>9} {:>12} {:>11}",
+        "child_sweep_hours", "sync", "requests", "children", "at limit (s)", "records"
+    );
+    for sweep in [0.0, 24.0] {
+        let emu = Emulator::start(EmulatorConfig {
+            scale,
+            general_limit: None,
+            reports_limit: None,
+            ..EmulatorConfig::default()
+        })?;
+        let files = inputs(&emu, catalog, skip, sweep, dir)?;
+        let mut ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut state: Option<Value> = None;
+        for (label, changes) in [
+            ("first", 0),
+            ("unchanged", 0),
+            ("10 changes", 10),
+            ("100 changes", 100),
+        ] {
+            if label != "first" {
+                change(&emu, &ids, changes);
+                emu.advance_clock(3600);
+            }
+            emu.reset_request_counts();
+            let (records, wall, last) = sync(connector, &files, state.as_ref(), &mut ids)?;
+            let cost = cost_of(&emu, records, wall);
+            state = Some(last);
+            println!(
+                "  {:<18} {:<18} {:>9} {:>9} {:>12.0} {:>11}",
+                sweep,
+                label,
+                cost.general + cost.reports,
+                cost.children,
+                cost.at_harvest_limit(),
+                cost.records
+            );
+            let mut row = cost.to_json(label);
+            row["child_sweep_hours"] = json!(sweep);
+            row["scale"] = json!(format!("{scale:?}"));
+            row["requests_by_path"] = json!(emu.request_counts().by_path);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// Config and catalog files of a series.
+fn inputs(
+    emu: &Emulator,
+    catalog: &Value,
+    skip: &[&str],
+    sweep: f64,
+    dir: &Path,
+) -> Result<ReadFiles> {
+    let config = json!({
+        "account_id": harvest_emulator::ACCOUNT_ID,
+        "replication_start_date": "2024-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": harvest_emulator::PERSONAL_ACCESS_TOKEN},
+        "api_url": emu.api_url(),
+        "oauth_token_url": emu.oauth_token_url(),
+        "requests_per_window": 100_000,
+        "window_seconds": 1,
+        "report_requests_per_window": 100_000,
+        "report_window_seconds": 1,
+        "child_sweep_hours": sweep,
+    });
+    // Full-refresh-only streams (company, project_budget, billable_rates, cost_rates) cost the
+    // same in every sync and setting: 2 requests plus 2 per user.
+    let streams: Vec<Value> = configured_catalog(catalog)
+        .into_iter()
+        .filter(|s| s["sync_mode"] == "incremental")
+        .filter(|s| !skip.contains(&s["stream"]["name"].as_str().unwrap_or_default()))
+        .collect();
+    let files = ReadFiles {
+        config: dir.join("cost-config.json"),
+        catalog: dir.join("cost-catalog.json"),
+        state: Some(dir.join("cost-state.json")),
+        messages: dir.join("cost-messages.jsonl"),
+        stderr: dir.join("cost-stderr.log"),
+    };
+    write_json(&files.config, &config)?;
+    write_json(&files.catalog, &json!({ "streams": streams }))?;
+    Ok(files)
+}
+
+/// One sync from `state`; its cost and the state it ended with. Keeps some ids per stream for
+/// the changes.
+fn sync(
+    connector: &Connector,
+    files: &ReadFiles,
+    state: Option<&Value>,
+    ids: &mut BTreeMap<String, Vec<i64>>,
+) -> Result<(u64, f64, Value)> {
+    let mut read = ReadFiles {
+        config: files.config.clone(),
+        catalog: files.catalog.clone(),
+        state: None,
+        messages: files.messages.clone(),
+        stderr: files.stderr.clone(),
+    };
+    if let (Some(state), Some(path)) = (state, &files.state) {
+        write_json(path, state)?;
+        read.state = Some(path.clone());
+    }
+    let mut states: BTreeMap<String, Value> = BTreeMap::new();
+    let mut records = 0;
+    let started = Instant::now();
+    connector.read(&read, |m| match m["type"].as_str() {
+        Some("RECORD") => {
+            records += 1;
+            let stream = m["record"]["stream"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if let Some(id) = m["record"]["data"]["id"].as_i64() {
+                let kept = ids.entry(stream).or_default();
+                if kept.len() < KEPT_IDS {
+                    kept.push(id);
+                }
+            }
+        }
+        Some("STATE") => {
+            let name = m["state"]["stream"]["stream_descriptor"]["name"]
+                .as_str()
+                .unwrap_or_default();
+            states.insert(name.to_string(), m["state"].clone());
+        }
+        _ => {}
+    })?;
+    let wall = started.elapsed().as_secs_f64();
+    Ok((
+        records,
+        wall,
+        json!(states.into_values().collect::<Vec<_>>()),
+    ))
+}
+
+/// What the emulator counted since its counts were reset.
+fn cost_of(emu: &Emulator, records: u64, wall: f64) -> Cost {
+    let counts = emu.request_counts();
+    let mut cost = Cost {
+        general: 0,
+        reports: 0,
+        children: 0,
+        records,
+        wall,
+    };
+    for (path, n) in &counts.by_path {
+        if path.starts_with("/v2/reports/") {
+            cost.reports += n;
+        } else {
+            cost.general += n;
+        }
+        if path.contains("{id}") {
+            cost.children += n;
+        }
+    }
+    cost
+}
+
+/// `n` changes of the kinds Harvest sees, round robin: entities edited, a payment recorded (it
+/// updates its invoice), an invoice sent (a message that updates it), a plain message that does
+/// not, a task assignment's rate (it changes users' project assignments, not them).
+fn change(emu: &Emulator, ids: &BTreeMap<String, Vec<i64>>, n: usize) {
+    let pick = |stream: &str, i: usize| {
+        ids.get(stream)
+            .and_then(|v| v.get(i % v.len().max(1)))
+            .copied()
+    };
+    for i in 0..n {
+        match i % 6 {
+            0 => pick("time_entries", i)
+                .map(|id| emu.update("time_entries", id, json!({"notes": format!("edit {i}")}))),
+            1 => pick("clients", i)
+                .map(|id| emu.update("clients", id, json!({"name": format!("Client {i}")}))),
+            2 => pick("invoices", i).map(|id| {
+                Some(emu.create("invoice_payments", json!({"parent_id": id, "amount": 1.0})))
+            }),
+            3 => pick("invoices", i).map(|id| {
+                Some(emu.create(
+                    "invoice_messages",
+                    json!({"parent_id": id, "event_type": "send"}),
+                ))
+            }),
+            4 => pick("invoices", i).map(|id| {
+                Some(emu.create(
+                    "invoice_messages",
+                    json!({"parent_id": id, "bump_parent": false}),
+                ))
+            }),
+            _ => pick("task_assignments", i).map(|id| {
+                emu.update(
+                    "task_assignments",
+                    id,
+                    json!({"hourly_rate": 100.0 + i as f64}),
+                )
+            }),
+        };
+    }
+}
