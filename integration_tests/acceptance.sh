@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Airbyte's acceptance suite, against the release binary and a local Harvest emulator:
 # airbyte-cdk's standard source tests (driven by acceptance-test-config.yml) and our own protocol
-# checks (test_protocol.py). Needs cargo and python3 (3.10-3.13); installs the pinned Python
+# checks (test_protocol.py, and test_duckdb.py: incremental syncs into DuckDB through PyAirbyte
+# against an emulator of its own that changes between them). Needs cargo and python3 (3.10-3.13); installs the pinned Python
 # packages into the repository's .venv/. Extra arguments go to pytest (e.g. -k incremental).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,7 +57,8 @@ fi
 
 # bin/docker stands in for `docker run`, so the CDK's image tests run the binary directly.
 say "running the standard tests and our protocol checks"
-PATH=$root/integration_tests/bin:$PATH CONNECTOR_EXE=$exe "$venv/bin/python" -m pytest integration_tests \
+PATH=$root/integration_tests/bin:$PATH CONNECTOR_EXE=$exe EMULATOR_EXE=$target/release/harvest-emulator \
+  "$venv/bin/python" -m pytest integration_tests \
   -p airbyte_cdk.test.standard_tests.pytest_hooks -p no:cacheprovider \
   --connector-image=source-harvest/source-harvest:dev --read-from-streams=all \
   -W error::airbyte_cdk.test.standard_tests.DiscoveredCatalogWarning \

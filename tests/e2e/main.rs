@@ -18,3 +18,4 @@ mod read;
 mod robust;
 mod schemas;
 mod secrets;
+mod soak;
