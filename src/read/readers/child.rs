@@ -7,7 +7,8 @@
 //! says were touched ([`Touch`]), and a sweep of the rest ([`Cursors::sweep`]): a slice per
 //! sync, so every parent's children are read again within `child_sweep_hours` and a change
 //! Harvest makes without moving the parent arrives at the latest then. A full refresh, a first
-//! sync and `child_sweep_hours: 0` read every parent.
+//! sync and `child_sweep_hours: 0` read every parent (whole where others' changes touch the
+//! children: the same requests).
 
 use std::collections::BTreeSet;
 
@@ -53,11 +54,16 @@ pub(super) async fn read(
     let now = list.listed_at.unwrap_or_else(Utc::now);
     let slice = cursors.sweep(run.config.child_sweep, &list.ids(), now);
     let plan: Vec<(i64, Reach)> = match &slice {
-        None => list
-            .parents
-            .iter()
-            .map(|(id, _)| (*id, Reach::Changed))
-            .collect(),
+        // Every parent: whole where others' changes touch children without moving them, as no
+        // listing of the related streams tells which (the same requests).
+        None => {
+            let reach = if touched_by.is_empty() {
+                Reach::Changed
+            } else {
+                Reach::Whole
+            };
+            list.parents.iter().map(|(id, _)| (*id, reach)).collect()
+        }
         Some(slice) => {
             // A full sweep reads every parent whole: nothing to learn from related changes.
             let touched = if slice.ids.len() < list.parents.len() {
