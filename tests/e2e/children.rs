@@ -329,3 +329,23 @@ fn a_sync_cut_in_the_middle_of_a_sweep_resumes_without_losing_a_parent() {
         "and ends where it would have"
     );
 }
+
+#[test]
+fn a_future_cursor_reads_no_children_whatever_the_sweep() {
+    let emu = emulator(Scale::Small);
+    let future = json!([{"type": "STREAM", "stream": {"stream_descriptor": {"name": "project_assignments"},
+        "stream_state": {"updated_at": "2217-01-01T00:00:00Z"}}}]);
+    for sweep in [0, 24] {
+        let input = ReadInput::new(
+            &config(&emu, json!({"child_sweep_hours": sweep})),
+            &["project_assignments"],
+            "incremental",
+        );
+        let run = input.read(Some(&future));
+        assert_eq!(run.code, 0, "{}", run.logs());
+        assert!(
+            run.stream("project_assignments").is_empty(),
+            "child_sweep_hours {sweep}: records despite a cursor in 2217"
+        );
+    }
+}

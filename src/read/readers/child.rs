@@ -57,7 +57,8 @@ pub(super) async fn read(
         // Every parent: whole where others' changes touch children without moving them, as no
         // listing of the related streams tells which (the same requests).
         None => {
-            let reach = if touched_by.is_empty() {
+            // A state from the future reads nothing until then.
+            let reach = if touched_by.is_empty() || lower > now {
                 Reach::Changed
             } else {
                 Reach::Whole
