@@ -64,28 +64,7 @@ const MID_SYNC_RATE: f64 = 0.3;
 const START: &str = "2020-01-01";
 
 /// The streams the emulator's control API changes, all of them.
-const MUTABLE: &[&str] = &[
-    "billable_rates",
-    "clients",
-    "contacts",
-    "cost_rates",
-    "estimate_item_categories",
-    "estimate_messages",
-    "estimates",
-    "expense_categories",
-    "expenses",
-    "invoice_item_categories",
-    "invoice_messages",
-    "invoice_payments",
-    "invoices",
-    "projects",
-    "roles",
-    "task_assignments",
-    "tasks",
-    "time_entries",
-    "user_assignments",
-    "users",
-];
+const MUTABLE: &[&str] = harvest_emulator::MUTABLE_STREAMS;
 
 /// Streams whose generated records the driver deletes: nothing else refers to them. Of the
 /// other streams it deletes only records it created, which nothing refers to either.
