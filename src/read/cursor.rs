@@ -81,6 +81,12 @@ impl<'a> Cursors<'a> {
         self.start
     }
 
+    /// Whether lists may be read whole, whatever the watermark, at the server's time `now`:
+    /// not from a state in the future, which reads nothing until then (sweeps included).
+    pub(super) fn may_read_whole(&self, now: DateTime<Utc>) -> bool {
+        self.lower_bound() <= now
+    }
+
     /// The sweep of a child stream's parents (ascending `ids`) in an incremental sync at the
     /// server's time `now`, `interval` being `child_sweep_hours`. `None`: this sync reads every
     /// parent and records no sweep (a full refresh, or `child_sweep_hours: 0`).
@@ -99,9 +105,7 @@ impl<'a> Cursors<'a> {
         now: DateTime<Utc>,
     ) -> Option<SweepSlice> {
         let interval = interval.filter(|i| *i > Duration::zero())?;
-        // A state from the future reads nothing until then, sweep included.
-        let future = self.position.updated_at.is_some_and(|t| t > now);
-        if !(self.incremental && self.by_updated_at()) || future {
+        if !(self.incremental && self.by_updated_at() && self.may_read_whole(now)) {
             return None;
         }
         let n = ids.len();

@@ -57,8 +57,7 @@ pub(super) async fn read(
         // Every parent: whole where others' changes touch children without moving them, as no
         // listing of the related streams tells which (the same requests).
         None => {
-            // A state from the future reads nothing until then.
-            let reach = if touched_by.is_empty() || lower > now {
+            let reach = if touched_by.is_empty() || !cursors.may_read_whole(now) {
                 Reach::Changed
             } else {
                 Reach::Whole
