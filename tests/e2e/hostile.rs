@@ -184,33 +184,18 @@ fn a_record_with_wrong_types_is_reported_with_its_id() {
 /// A server whose `/v2/clients` page holds one good record and two without a cursor, for the
 /// one hostile shape the emulator cannot produce.
 fn start_cursorless_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let page = axum::routing::get(|| async {
-                (
-                    [("content-type", "application/json")],
-                    r#"{"clients":[
-                        {"id":1,"name":"Good","updated_at":"2024-01-01T00:00:00Z"},
-                        {"id":2,"name":"No cursor"},
-                        {"id":3,"name":"Null cursor","updated_at":null}
-                    ],"per_page":2000,"total_pages":1,"total_entries":3,"page":1,
-                    "links":{"first":null,"next":null,"previous":null,"last":null}}"#,
-                )
-            });
-            axum::serve(listener, axum::Router::new().route("/v2/clients", page))
-                .await
-                .unwrap();
-        });
+    let page = axum::routing::get(|| async {
+        (
+            [("content-type", "application/json")],
+            r#"{"clients":[
+                {"id":1,"name":"Good","updated_at":"2024-01-01T00:00:00Z"},
+                {"id":2,"name":"No cursor"},
+                {"id":3,"name":"Null cursor","updated_at":null}
+            ],"per_page":2000,"total_pages":1,"total_entries":3,"page":1,
+            "links":{"first":null,"next":null,"previous":null,"last":null}}"#,
+        )
     });
-    addr
+    serve(axum::Router::new().route("/v2/clients", page))
 }
 
 #[test]

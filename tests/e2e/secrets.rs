@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use crate::common::{catalog, config, emulator, run_with_env, Files, Run};
+use crate::common::{catalog, config, emulator, run_with_env, serve, Files, Run};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -422,22 +422,7 @@ fn an_oauth_refresh_refused_by_the_emulator_prints_no_secret() {
 /// the `Authorization` and `Harvest-Account-Id` headers, the query and the form body — in each
 /// field a client might show: `message`, `error` and `error_description`.
 fn start_echo_server() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, axum::Router::new().fallback(echo))
-                .await
-                .unwrap();
-        });
-    });
-    addr
+    serve(axum::Router::new().fallback(echo))
 }
 
 async fn echo(uri: Uri, headers: HeaderMap, body: Bytes) -> Response {

@@ -12,16 +12,46 @@ use serde_json::Value;
 /// Errors of a task, shown to the user as they are.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// `cargo build` arguments of the connector (see [`Connector::build`] for why xtask is selected).
-pub const BUILD_ARGS: [&str; 7] = [
-    "build",
-    "--release",
-    "-p",
-    "source-harvest",
-    "-p",
-    "xtask",
-    "--bin=source-harvest",
-];
+/// `cargo build` arguments of the connector, in the profile this task was built with (see
+/// [`Connector::build`] for why xtask is selected).
+pub fn build_args() -> Vec<&'static str> {
+    let profile: &[&str] = if cfg!(debug_assertions) {
+        &[]
+    } else {
+        &["--release"]
+    };
+    [
+        &["build"],
+        profile,
+        &[
+            "-p",
+            "source-harvest",
+            "-p",
+            "xtask",
+            "--bin=source-harvest",
+        ],
+    ]
+    .concat()
+}
+
+/// The cargo that runs this task (`$CARGO`), so the same toolchain and target directory are
+/// used, without the variables `cargo run` set for the task: build scripts (ring's) watch
+/// `CARGO_MANIFEST_DIR`, and seeing it change would rebuild them on every run.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if is_set_by_cargo_run(&name) {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
+/// The workspace's Cargo.toml.
+pub fn workspace_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml")
+}
 
 /// The built `source-harvest` binary.
 pub struct Connector {
@@ -29,9 +59,10 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// Builds the release binary with the cargo that runs this task (`$CARGO`), so the same
-    /// toolchain and target directory are used, and takes the binary's path from cargo's own
-    /// report instead of guessing where the target directory is.
+    /// Builds the binary with [`cargo`], in the profile this task runs in (`cargo xtask` builds
+    /// in the dev profile; the measuring tasks rerun themselves in release, see `release.rs`),
+    /// and takes the binary's path from cargo's own report instead of guessing where the target
+    /// directory is.
     ///
     /// The build selects `xtask` too (`-p source-harvest -p xtask`): cargo unifies dependency
     /// features over the packages a command selects, and `cargo xtask` (`cargo run -p xtask`)
@@ -40,23 +71,11 @@ impl Connector {
     /// connector alone would resolve other features and recompile about 23 of those crates;
     /// selecting both reuses them and only links the connector. `integration_tests/acceptance.sh`
     /// selects the same packages for the same reason.
-    ///
-    /// The variables `cargo run` set for this task are removed first: build scripts (ring's)
-    /// watch `CARGO_MANIFEST_DIR`, and seeing it change would rebuild them on every run.
     pub fn build() -> Result<Connector> {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let mut command = Command::new(cargo);
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if is_set_by_cargo_run(&name) {
-                command.env_remove(name.as_ref());
-            }
-        }
-        let out = command
-            .args(BUILD_ARGS)
+        let out = cargo()
+            .args(build_args())
             .arg("--manifest-path")
-            .arg(&manifest)
+            .arg(workspace_manifest())
             .arg("--message-format=json-render-diagnostics")
             .stderr(Stdio::inherit())
             .output()?;

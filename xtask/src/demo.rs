@@ -15,7 +15,7 @@ use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
 use serde_json::{json, Value};
 
 use crate::clock::Started;
-use crate::connector::{target_subdir, Connector, ReadFiles, Result, BUILD_ARGS};
+use crate::connector::{build_args, target_subdir, Connector, ReadFiles, Result};
 use crate::expected;
 
 /// Harvest's rate limits divided by this, so the demo keeps their shape (a general and a much
@@ -79,7 +79,7 @@ pub fn run(args: Args, started: &Started) -> Result<()> {
         "source-harvest demo: a full sync against a local Harvest emulator (no account needed)\n"
     );
 
-    step("build", &format!("cargo {}", BUILD_ARGS.join(" ")));
+    step("build", &format!("cargo {}", build_args().join(" ")));
     let t = Instant::now();
     let connector = Connector::build()?;
     let build = t.elapsed();
