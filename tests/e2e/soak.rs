@@ -902,10 +902,10 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
 
         // Derived streams: every row of every replicated source record Harvest still serves is
         // in the replica as the replica's copy of that record says (a tap that missed a page, a resume or a
-        // swept parent would leave rows missing or stale). The driver's creates copy their
-        // template, line items and assignments included, so two records can derive rows with
-        // one key (Harvest gives new line items new ids, and refuses a second assignment of a
-        // user to a project): such keys are counted, not compared.
+        // swept parent would leave rows missing or stale). The emulator models a created user
+        // assignment on an existing one, so a user can hold two assignments to one project
+        // (Harvest refuses that) and two project assignments derive rows with one key: such
+        // keys are counted, not compared.
         for def in STREAMS.iter() {
             let Kind::Derived(derived) = def.kind else {
                 continue;

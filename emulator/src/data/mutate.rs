@@ -150,12 +150,20 @@ typed!(Invoice {
     "number" => |r, v| r.number = string(v)?,
     "state" => |r, v| r.state = string(v)?,
     "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
-}, fresh: |r, today, _now| { r.issue_date = Some(today); r.state = "draft".into(); });
+}, fresh: |r, today, _now| {
+    r.issue_date = Some(today);
+    r.state = "draft".into();
+    renumber_line_items(&mut r.line_items, r.id);
+});
 typed!(Estimate {
     "number" => |r, v| r.number = string(v)?,
     "state" => |r, v| r.state = string(v)?,
     "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
-}, fresh: |r, today, _now| { r.issue_date = Some(today); r.state = "draft".into(); });
+}, fresh: |r, today, _now| {
+    r.issue_date = Some(today);
+    r.state = "draft".into();
+    renumber_line_items(&mut r.line_items, r.id);
+});
 typed!(Message {
     "event_type" => |r, v| r.event_type = event_type(v)?,
 }, parent: parent, fresh: |r, _today, _now| r.event_type = None);
@@ -178,6 +186,15 @@ typed!(TimeEntry {
     "billable" => |r, v| r.set(flags::BILLABLE, boolean(v)?),
     "is_running" => |r, v| r.set(flags::RUNNING, boolean(v)?),
 }, fresh: |r, today, _now| { r.spent_date = today; r.set(flags::RUNNING, false); });
+
+/// Gives a created document's line items (copied from its template) ids of their own, as
+/// Harvest's are unique across documents: the document's id × 100 + the line's position, above
+/// every generated line item id of the same stream.
+fn renumber_line_items(items: &mut [LineItem], document_id: i64) {
+    for (position, item) in (0i64..).zip(items.iter_mut()) {
+        item.id = document_id * 100 + position;
+    }
+}
 
 /// How to reach one stream's table, its parent table and its renderer.
 struct Access<T> {
