@@ -408,7 +408,8 @@ fn print_totals(read: &ReadSummary, messages: &Path) {
     let secs = read.elapsed.as_secs_f64();
     println!("  {:<29} {:<12} {records:>8}", "total", "");
     println!(
-        "\n  {} to the emulator ({} to reports), {:.2} s, {:.0} records/s",
+        "\n  {} to the emulator ({} to reports), {:.2} s, {:.0} records/s \
+         (paced by the emulator's rate limits; `cargo xtask bench` measures speed)",
         plural(read.requests, "request"),
         read.report_requests,
         secs,
