@@ -28,6 +28,11 @@ trait Mutable: Row + Clone {
     }
     /// Prepares a copy of the newest row to be a new record created `now` (epoch seconds).
     fn fresh(&mut self, _now: i64) {}
+    /// Points a new record at related records the account allows it to have, where copying the
+    /// template's would make a record Harvest refuses.
+    fn place(&mut self, _ds: &Dataset) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn string(v: &Value) -> Result<String, String> {
@@ -75,7 +80,7 @@ fn hundredths(v: &Value) -> Result<i64, String> {
 }
 
 macro_rules! typed {
-    ($t:ty { $($key:literal => |$row:ident, $v:ident| $body:expr),* $(,)? } $(, parent: $p:ident)? $(, fresh: |$fr:ident, $today:ident, $now:ident| $fresh:expr)?) => {
+    ($t:ty { $($key:literal => |$row:ident, $v:ident| $body:expr),* $(,)? } $(, parent: $p:ident)? $(, fresh: |$fr:ident, $today:ident, $now:ident| $fresh:expr)? $(, place: |$pr:ident, $ds:ident| $place:expr)?) => {
         impl Mutable for $t {
             #[allow(unused_variables)]
             fn apply(&mut self, key: &str, v: &Value) -> Result<bool, String> {
@@ -105,6 +110,13 @@ macro_rules! typed {
                 $fresh;
             }
             )?
+            $(
+            fn place(&mut self, ds: &Dataset) -> Result<(), String> {
+                let $pr = &mut *self;
+                let $ds = ds;
+                $place
+            }
+            )?
         }
     };
 }
@@ -128,7 +140,8 @@ typed!(Project {
     "code" => |r, v| r.code = if v.is_null() { None } else { Some(string(v)?) },
     "is_active" => |r, v| r.is_active = boolean(v)?,
 });
-typed!(UserAssignment { "is_active" => |r, v| r.is_active = boolean(v)? });
+typed!(UserAssignment { "is_active" => |r, v| r.is_active = boolean(v)? },
+    place: |r, ds| place_user_assignment(r, ds));
 // Stored, not overrides: project assignments embed task assignments from these fields.
 typed!(TaskAssignment {
     "is_active" => |r, v| r.is_active = boolean(v)?,
@@ -186,6 +199,30 @@ typed!(TimeEntry {
     "billable" => |r, v| r.set(flags::BILLABLE, boolean(v)?),
     "is_running" => |r, v| r.set(flags::RUNNING, boolean(v)?),
 }, fresh: |r, today, _now| { r.spent_date = today; r.set(flags::RUNNING, false); });
+
+/// Assigns a created user assignment to the first live user and project (in id order) not yet
+/// assigned to each other: Harvest refuses a second assignment of a user to a project, and the
+/// template's pair is taken.
+fn place_user_assignment(row: &mut UserAssignment, ds: &Dataset) -> Result<(), String> {
+    let assignments = &ds.user_assignments;
+    let taken: std::collections::HashSet<(Ix, Ix)> = assignments
+        .live()
+        .map(|ix| (assignments.get(ix).user, assignments.get(ix).project))
+        .collect();
+    let (user, project) = ds
+        .users
+        .live()
+        .find_map(|user| {
+            ds.projects
+                .live()
+                .find(|&project| !taken.contains(&(user, project)))
+                .map(|project| (user, project))
+        })
+        .ok_or("every user is already assigned to every project")?;
+    row.user = user;
+    row.project = project;
+    Ok(())
+}
 
 /// Gives a created document's line items (copied from its template) ids of their own, as
 /// Harvest's are unique across documents: the document's id × 100 + the line's position, above
@@ -308,7 +345,9 @@ fn create_in<T: Mutable>(
     row.set_id(table.next_id());
     row.set_stamps(now, now);
     row.fresh(now);
-    let ix = table.push(row);
+    row.place(ds)?;
+    let ix = (a.table)(ds).push(row);
+    let table = (a.table)(ds);
     table.overrides.remove(&ix);
     ds.touch();
     if let Err(e) = apply_fields(ds, a, ix, &fields) {

@@ -83,6 +83,11 @@ impl<T: Row> Table<T> {
         !self.deleted[ix as usize]
     }
 
+    /// The indices of live rows, in id order.
+    pub fn live(&self) -> impl Iterator<Item = Ix> + '_ {
+        (0..self.rows.len() as Ix).filter(|&ix| self.is_live(ix))
+    }
+
     /// Number of live rows.
     pub fn live_len(&self) -> usize {
         self.order.len()

@@ -463,3 +463,44 @@ fn a_scheduled_deletion_lands_between_the_same_two_requests_every_time() {
     }
     assert_eq!(common::control(&c, "GET", &url, None).1, json!([]));
 }
+
+#[test]
+fn created_records_are_ones_harvest_would_make() {
+    let emu = common::tiny();
+    let c = common::client();
+    let api = emu.api_url();
+    // A new invoice's line items get ids no other invoice's line items have.
+    let line_ids = |invoices: &[Value]| -> Vec<i64> {
+        invoices
+            .iter()
+            .flat_map(|i| i["line_items"].as_array().unwrap().clone())
+            .map(|item| item["id"].as_i64().unwrap())
+            .collect()
+    };
+    let before = line_ids(&common::all(&c, &format!("{api}/invoices"), "invoices"));
+    let created = emu.create("invoices", json!({}));
+    let new_ids = line_ids(std::slice::from_ref(&created));
+    assert!(!new_ids.is_empty(), "{created}");
+    assert!(new_ids.iter().all(|id| !before.contains(id)), "{new_ids:?}");
+    // A new user assignment pairs a user and a project not yet assigned to each other, and
+    // when none is left the emulator refuses it as Harvest would.
+    let pair = |ua: &Value| (ua["user"]["id"].clone(), ua["project"]["id"].clone());
+    let mut pairs: Vec<_> = common::all(&c, &format!("{api}/user_assignments"), "user_assignments")
+        .iter()
+        .map(pair)
+        .collect();
+    let records = format!("{}/records/user_assignments", emu.control_url());
+    loop {
+        let (status, body) = common::control(&c, "POST", &records, Some(json!({})));
+        if status != 200 && status != 201 {
+            assert_eq!(status, 422, "{body}");
+            break;
+        }
+        let new = pair(&body);
+        assert!(!pairs.contains(&new), "{new:?} assigned twice");
+        pairs.push(new);
+    }
+    let users = common::all(&c, &format!("{api}/users"), "users").len();
+    let projects = common::all(&c, &format!("{api}/projects"), "projects").len();
+    assert_eq!(pairs.len(), users * projects);
+}
