@@ -3,9 +3,10 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::config::{json_type, InputError, InputFile, Location, Problem};
+use crate::config::json_type;
+use crate::input::{InputError, InputFile, Location, Problem};
 use crate::protocol::{Catalog, Stream, SyncMode};
 use crate::streams::{self, StreamDef, STREAMS};
 
@@ -68,6 +69,27 @@ const CATALOG_EXAMPLE: &str = r#"{"streams": [{"stream": {"name": "clients", "js
 /// A problem of the catalog as a whole.
 fn catalog_error(problem: Problem) -> InputError {
     InputError::new(InputFile::Catalog, Location::Document, problem)
+}
+
+/// One stream of the discovered catalog, configured as the platform and PyAirbyte configure it
+/// by default: incremental with `append_dedup` and the source-defined cursor when `incremental`
+/// is asked for and the stream supports it, full refresh with `overwrite` otherwise; the
+/// source-defined primary key either way.
+pub fn configure_stream(stream: Value, incremental: bool) -> Value {
+    let supports_incremental = stream["supported_sync_modes"]
+        .as_array()
+        .is_some_and(|modes| modes.contains(&json!("incremental")));
+    let incremental = incremental && supports_incremental;
+    let mut configured = json!({
+        "sync_mode": if incremental { "incremental" } else { "full_refresh" },
+        "destination_sync_mode": if incremental { "append_dedup" } else { "overwrite" },
+        "primary_key": stream.get("source_defined_primary_key").cloned().unwrap_or(json!([])),
+    });
+    if incremental {
+        configured["cursor_field"] = stream["default_cursor_field"].clone();
+    }
+    configured["stream"] = stream;
+    configured
 }
 
 /// Parses and checks a configured catalog: every stream known, every mode supported.

@@ -6,8 +6,9 @@ use std::path::Path;
 use url::Url;
 
 use crate::catalog;
-use crate::config::{self, Config, InputError, InputFile};
+use crate::config::{self, Config};
 use crate::harvest::{Bucket, FetchError, HarvestClient, Reach, RotationSink};
+use crate::input::{self, InputError, InputFile};
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, Status};
 use crate::read;
@@ -146,9 +147,9 @@ pub fn read(
 ) -> Result<(), u8> {
     let inputs = load_config(config_path).and_then(|(config, raw)| {
         let selected =
-            catalog::configured(&config::read_json_file(InputFile::Catalog, catalog_path)?)?;
+            catalog::configured(&input::read_json_file(InputFile::Catalog, catalog_path)?)?;
         let state = match state_path {
-            Some(path) => InputState::from_json(&config::read_json_file(InputFile::State, path)?)?,
+            Some(path) => InputState::from_json(&input::read_json_file(InputFile::State, path)?)?,
             None => InputState::default(),
         };
         Ok((config, raw, selected, state))
@@ -182,7 +183,7 @@ pub fn read(
 /// Every command warns of top-level keys no field has: a misspelled optional field would
 /// otherwise be silently ignored (`api_ulr` sending the token to the real Harvest).
 fn load_config(path: &Path) -> Result<(Config, serde_json::Value), InputError> {
-    let raw = config::read_json_file(InputFile::Config, path)?;
+    let raw = input::read_json_file(InputFile::Config, path)?;
     for unknown in config::unknown_keys(&raw) {
         tracing::warn!("{unknown}");
     }

@@ -60,28 +60,9 @@ pub fn configured_catalog(streams: &[String], mode: Mode) -> Result<Value, Strin
     let configured: Vec<Value> = all
         .into_iter()
         .filter(|s| streams.is_empty() || streams.contains(&name_of(s)))
-        .map(|stream| configure(stream, mode))
+        .map(|stream| catalog::configure_stream(stream, mode == Mode::Incremental))
         .collect();
     Ok(json!({ "streams": configured }))
-}
-
-/// One stream configured as the platform configures it: the source-defined cursor and primary
-/// key, incremental with `append_dedup` or full refresh with `overwrite`.
-fn configure(stream: Value, mode: Mode) -> Value {
-    let supports_incremental = stream["supported_sync_modes"]
-        .as_array()
-        .is_some_and(|modes| modes.contains(&json!("incremental")));
-    let incremental = mode == Mode::Incremental && supports_incremental;
-    let mut configured = json!({
-        "sync_mode": if incremental { "incremental" } else { "full_refresh" },
-        "destination_sync_mode": if incremental { "append_dedup" } else { "overwrite" },
-        "primary_key": stream.get("source_defined_primary_key").cloned().unwrap_or(json!([])),
-    });
-    if incremental {
-        configured["cursor_field"] = stream["default_cursor_field"].clone();
-    }
-    configured["stream"] = stream;
-    configured
 }
 
 #[cfg(test)]

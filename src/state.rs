@@ -16,7 +16,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{json_type, InputError, InputFile, Location, Problem};
+use crate::config::json_type;
+use crate::input::{InputError, InputFile, Location, Problem};
 use crate::protocol::{StateMessage, StateType, StreamState};
 use crate::streams::{Cursor, StreamDef};
 

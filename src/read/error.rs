@@ -2,8 +2,8 @@
 
 use std::io;
 
-use crate::config::InputError;
 use crate::harvest::FetchError;
+use crate::input::InputError;
 use crate::output::Output;
 
 /// Why one stream's read stopped. Each variant is one way the stream ends (see the run in

@@ -30,8 +30,9 @@ use tokio::task::{AbortHandle, JoinHandle};
 use url::Url;
 
 use crate::catalog::Selected;
-use crate::config::{Config, InputError};
+use crate::config::Config;
 use crate::harvest::{FetchError, HarvestClient, RotationSink};
+use crate::input::InputError;
 use crate::output::Output;
 use crate::protocol::{AirbyteMessage, FailureType, StreamStatus, SyncMode};
 use crate::state::{InputState, Position};

@@ -8,8 +8,8 @@
 //! and command-line misuse is answered by the argument parser before any Airbyte message.
 //!
 //! Every command reports any input error the same way (`commands::config_error`), so the cases
-//! are parsed in-process (the config's 58 in `src/config.rs`, the catalog's 24 and the state's
-//! 29 here, through the library's own readers), and one run of the binary per command and input
+//! are parsed in-process (58 configs, 24 catalogs and 29 states, through the library's own
+//! readers), and one run of the binary per command and input
 //! kind proves the message reaches the output as the parser words it. The cases are tables of
 //! named cases; a failing test lists every case that went wrong, by name.
 
@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use crate::common::{catalog, config, emulator, merge, run, Files, Run};
 use harvest_emulator::{Emulator, Scale};
 use serde_json::{json, Value};
-use source_harvest::config::{read_json_file, Config, InputFile};
+use source_harvest::config::Config;
+use source_harvest::input::{read_json_file, InputFile};
 use source_harvest::state::InputState;
 use source_harvest::streams::find;
 
@@ -70,7 +71,7 @@ fn write(files: &Files, name: &str, input: &Input) -> PathBuf {
         Input::Huge => {
             let path = files.path(name);
             let file = std::fs::File::create(&path).expect("create a file");
-            file.set_len(source_harvest::config::MAX_INPUT_BYTES + 1)
+            file.set_len(source_harvest::input::MAX_INPUT_BYTES + 1)
                 .expect("size the file");
             path
         }
@@ -148,13 +149,346 @@ fn run_cases(cases: &[Case], mut one: impl FnMut(usize, &Case) -> Option<String>
     );
 }
 
+/// The valid config every config case breaks one thing of (nothing listens at its URLs: the
+/// cases are parsed, not run).
+fn offline_config() -> Value {
+    json!({
+        "account_id": "1000001",
+        "replication_start_date": "2020-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": "token"},
+        "api_url": "http://127.0.0.1:9/v2",
+        "oauth_token_url": "http://127.0.0.1:9/api/v2/oauth2/token",
+        "requests_per_window": 1000,
+        "window_seconds": 1,
+        "retry_base_delay_seconds": 0.01
+    })
+}
+
+/// `offline_config()` with these top-level fields replaced (null removes one).
+fn patch(fields: Value) -> Input {
+    let mut doc = offline_config();
+    merge(&mut doc, fields);
+    Input::Json(doc)
+}
+
+/// `offline_config()` with OAuth credentials, these of their fields replaced.
+fn oauth(fields: Value) -> Input {
+    let mut credentials = json!({
+        "auth_type": "Client",
+        "client_id": "id",
+        "client_secret": "secret",
+        "refresh_token": "refresh"
+    });
+    merge(&mut credentials, fields);
+    patch(json!({ "credentials": credentials }))
+}
+
+fn config_cases() -> Vec<Case> {
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    vec![
+        case(
+            "config_not_json",
+            raw("{account_id: 1"),
+            "the config file … is not valid JSON (line 1, column 2)",
+        ),
+        case(
+            "config_not_json_says_where",
+            raw("{\n  \"a\": 1,\n  oops\n}"),
+            "line 3",
+        ),
+        case("config_empty_file", raw(""), "is empty"),
+        case("config_only_whitespace", raw("  \n\t\n"), "is empty"),
+        case(
+            "config_not_utf8",
+            Input::Raw(vec![0xff, 0xfe, 0x7b, 0x7d]),
+            "not valid JSON",
+        ),
+        case("config_trailing_garbage", raw("{} {}"), "not valid JSON"),
+        case(
+            "config_nested_10000_deep",
+            Input::Raw(nested.into_bytes()),
+            "not valid JSON",
+        ),
+        case(
+            "config_huge_file_over_16_mib",
+            Input::Huge,
+            "more than the 16777216 bytes",
+        ),
+        case(
+            "config_is_a_directory",
+            Input::Directory,
+            "cannot read the config file",
+        ),
+        case(
+            "config_missing_file",
+            Input::Missing,
+            "cannot read the config file",
+        ),
+        case(
+            "config_array_instead_of_object",
+            Input::Json(json!([])),
+            "found an array",
+        ),
+        case(
+            "config_string_instead_of_object",
+            Input::Json(json!("x")),
+            "found a string",
+        ),
+        case("config_null", Input::Json(Value::Null), "found null"),
+        case(
+            "account_id_missing",
+            patch(json!({"account_id": null})),
+            "account_id is required",
+        ),
+        case(
+            "account_id_number",
+            patch(json!({"account_id": 1000001})),
+            "account_id must be of type string",
+        ),
+        case(
+            "account_id_blank",
+            patch(json!({"account_id": "  "})),
+            "account_id is empty",
+        ),
+        case(
+            "account_id_control_characters",
+            patch(json!({"account_id": "10\u{1}01"})),
+            "account_id",
+        ),
+        case(
+            "start_date_missing",
+            patch(json!({"replication_start_date": null})),
+            "replication_start_date is required",
+        ),
+        case(
+            "start_date_number",
+            patch(json!({"replication_start_date": 2020})),
+            "replication_start_date must be of type string",
+        ),
+        case(
+            "start_date_words",
+            patch(json!({"replication_start_date": "yesterday"})),
+            "replication_start_date does not match",
+        ),
+        case(
+            "start_date_without_time",
+            patch(json!({"replication_start_date": "2024-01-01"})),
+            "replication_start_date does not match",
+        ),
+        case(
+            "start_date_impossible_day",
+            patch(json!({"replication_start_date": "2024-02-30T00:00:00Z"})),
+            "replication_start_date is not a valid",
+        ),
+        case(
+            "start_date_month_13",
+            patch(json!({"replication_start_date": "2024-13-01T00:00:00Z"})),
+            "replication_start_date is not a valid",
+        ),
+        case(
+            "start_date_in_the_future",
+            patch(json!({"replication_start_date": "2999-01-01T00:00:00Z"})),
+            "replication_start_date 2999-01-01T00:00:00Z is in the future",
+        ),
+        case(
+            "end_date_before_start",
+            patch(json!({"replication_end_date": "2019-01-01T00:00:00Z"})),
+            "replication_end_date 2019-01-01T00:00:00Z is not after replication_start_date",
+        ),
+        case(
+            "end_date_equals_start",
+            patch(json!({"replication_end_date": "2020-01-01T00:00:00Z"})),
+            "is not after replication_start_date",
+        ),
+        case(
+            "end_date_wrong_format",
+            patch(json!({"replication_end_date": "01/02/2024"})),
+            "replication_end_date does not match",
+        ),
+        case(
+            "end_date_boolean",
+            patch(json!({"replication_end_date": true})),
+            "replication_end_date must be of type string",
+        ),
+        case(
+            "credentials_missing",
+            patch(json!({"credentials": null})),
+            "credentials is missing",
+        ),
+        case(
+            "credentials_string",
+            patch(json!({"credentials": "token"})),
+            "credentials must be an object",
+        ),
+        case(
+            "credentials_array",
+            patch(json!({"credentials": []})),
+            "credentials must be an object",
+        ),
+        case(
+            "credentials_empty_object",
+            patch(json!({"credentials": {}})),
+            "credentials has neither",
+        ),
+        case(
+            "auth_type_unknown",
+            patch(json!({"credentials": {"auth_type": "Basic", "api_token": "t"}})),
+            "credentials.auth_type is unknown",
+        ),
+        case(
+            "auth_type_number",
+            patch(json!({"credentials": {"auth_type": 1, "api_token": "t"}})),
+            "credentials.auth_type",
+        ),
+        case(
+            "token_api_token_missing",
+            patch(json!({"credentials": {"auth_type": "Token"}})),
+            "credentials.api_token is missing",
+        ),
+        case(
+            "token_api_token_empty",
+            patch(json!({"credentials": {"auth_type": "Token", "api_token": " "}})),
+            "credentials.api_token is empty",
+        ),
+        case(
+            "token_api_token_number",
+            patch(json!({"credentials": {"auth_type": "Token", "api_token": 42}})),
+            "credentials.api_token must be a string; found a number",
+        ),
+        case(
+            "oauth_client_id_missing",
+            oauth(json!({"client_id": null})),
+            "credentials.client_id is missing",
+        ),
+        case(
+            "oauth_client_secret_missing",
+            oauth(json!({"client_secret": null})),
+            "credentials.client_secret is missing",
+        ),
+        case(
+            "oauth_refresh_token_missing",
+            oauth(json!({"refresh_token": null})),
+            "credentials.refresh_token is missing",
+        ),
+        case(
+            "oauth_refresh_token_object",
+            oauth(json!({"refresh_token": {"v": 1}})),
+            "credentials.refresh_token must be a string; found an object",
+        ),
+        case(
+            "page_size_zero",
+            patch(json!({"page_size": 0})),
+            "page_size must be at least 1",
+        ),
+        case(
+            "page_size_5000",
+            patch(json!({"page_size": 5000})),
+            "page_size must be at most 2000",
+        ),
+        case(
+            "page_size_string",
+            patch(json!({"page_size": "100"})),
+            "page_size must be of type integer",
+        ),
+        case(
+            "page_size_fraction",
+            patch(json!({"page_size": 10.5})),
+            "page_size must be of type integer",
+        ),
+        case(
+            "requests_per_window_negative",
+            patch(json!({"requests_per_window": -1})),
+            "requests_per_window must be at least 1",
+        ),
+        case(
+            "window_seconds_zero",
+            patch(json!({"window_seconds": 0})),
+            "window_seconds must be greater than 0",
+        ),
+        case(
+            "report_window_seconds_too_long",
+            patch(json!({"report_window_seconds": 1e9})),
+            "report_window_seconds must be at most 86400",
+        ),
+        case(
+            "request_timeout_negative",
+            patch(json!({"request_timeout_seconds": -5})),
+            "request_timeout_seconds must be greater than 0",
+        ),
+        case(
+            "max_retries_51",
+            patch(json!({"max_retries": 51})),
+            "max_retries must be at most 50",
+        ),
+        case(
+            "max_concurrency_zero",
+            patch(json!({"max_concurrency": 0})),
+            "max_concurrency must be at least 1",
+        ),
+        case(
+            "checkpoint_interval_boolean",
+            patch(json!({"checkpoint_interval": false})),
+            "checkpoint_interval must be of type integer",
+        ),
+        case(
+            "api_url_ftp",
+            patch(json!({"api_url": "ftp://api.harvestapp.com/v2"})),
+            "api_url does not match",
+        ),
+        case(
+            "api_url_without_host",
+            patch(json!({"api_url": "http://"})),
+            "api_url is not a valid URL",
+        ),
+        case(
+            "api_url_with_space_in_host",
+            patch(json!({"api_url": "https://api harvest.com/v2"})),
+            "api_url is not a valid URL",
+        ),
+        case(
+            "api_url_with_user_and_password",
+            patch(json!({"api_url": "https://user:pass@api.harvestapp.com/v2"})),
+            "api_url must not contain a user name or password",
+        ),
+        case(
+            "api_url_number",
+            patch(json!({"api_url": 8080})),
+            "api_url must be of type string",
+        ),
+        case(
+            "oauth_token_url_not_a_url",
+            patch(json!({"oauth_token_url": "https://[::1/token"})),
+            "oauth_token_url is not a valid URL",
+        ),
+    ]
+}
+
+/// Every malformed config file, read and parsed as every command does (`read_json_file`, then
+/// `Config::from_json`), must fail with a message naming what is wrong. The test below proves
+/// each command prints that message as it is.
+#[test]
+fn malformed_configs_58_cases_are_config_errors_naming_the_problem() {
+    let files = Files::new();
+    let cases = config_cases();
+    assert_eq!(cases.len(), 58);
+    run_cases(&cases, |i, case| {
+        let path = write(&files, &format!("config-{i}.json"), &case.input);
+        let loaded =
+            read_json_file(InputFile::Config, &path).and_then(|doc| Config::from_json(&doc));
+        match loaded {
+            Ok(_) => Some("accepted".to_string()),
+            Err(e) if contains_in_order(&e.to_string(), case.expect) => None,
+            Err(e) => Some(format!("the message lacks {:?}: {e}", case.expect)),
+        }
+    });
+}
+
 /// The valid config the cases' runs use.
 fn base_config(emu: &Emulator) -> Value {
     config(emu, json!({}))
 }
 
-/// The 58 config cases are unit tests of config parsing (`src/config.rs`, which reads and parses
-/// each file as every command does). This proves each command reports the error exactly as the
+/// The 58 config cases above are parsed in-process. This proves each command reports the error exactly as the
 /// parser words it: `check` as CONNECTION_STATUS FAILED with exit 0, `discover` and `read` as one
 /// config_error TRACE with a non-zero exit and no record.
 #[test]

@@ -12,7 +12,8 @@
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use source_harvest::catalog;
-use source_harvest::config::{read_json_file, Config, InputFile};
+use source_harvest::config::Config;
+use source_harvest::input::{read_json_file, InputFile};
 use source_harvest::page;
 use source_harvest::state::InputState;
 use source_harvest::streams::STREAMS;

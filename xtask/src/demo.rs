@@ -292,19 +292,7 @@ pub(crate) fn configured_catalog(catalog: &Value) -> Vec<Value> {
     let streams = catalog["streams"].as_array().cloned().unwrap_or_default();
     streams
         .into_iter()
-        .map(|stream| {
-            let incremental = stream["supported_sync_modes"].as_array().is_some_and(|m| m.contains(&json!("incremental")));
-            let mut configured = json!({
-                "sync_mode": if incremental { "incremental" } else { "full_refresh" },
-                "destination_sync_mode": if incremental { "append_dedup" } else { "overwrite" },
-                "primary_key": stream.get("source_defined_primary_key").cloned().unwrap_or(json!([])),
-            });
-            if incremental {
-                configured["cursor_field"] = stream["default_cursor_field"].clone();
-            }
-            configured["stream"] = stream;
-            configured
-        })
+        .map(|stream| source_harvest::catalog::configure_stream(stream, true))
         .collect()
 }
 

@@ -8,6 +8,7 @@ mod demo;
 mod emulator;
 mod expected;
 mod msrv;
+mod process;
 mod release;
 
 use std::process::ExitCode;
