@@ -14,6 +14,7 @@
 //!
 //! This module runs the plan and turns each stream's end into its status and trace.
 
+mod child_plan;
 mod cursor;
 mod derive;
 mod emit;

@@ -1,14 +1,9 @@
 //! A child stream: the records under each of its parent's records, parents in ascending id
 //! order, each record gaining `parent_id`.
 //!
-//! An incremental sync reads the children of the parents that changed since the stream's
-//! watermark (Harvest moves a parent's `updated_at` when most of its children change: a
-//! payment recorded or deleted, an invoice sent, closed or re-opened), those another stream
-//! says were touched ([`Touch`]), and a sweep of the rest ([`Cursors::sweep`]): a slice per
-//! sync, so every parent's children are read again within `child_sweep_hours` and a change
-//! Harvest makes without moving the parent arrives at the latest then. A full refresh, a first
-//! sync and `child_sweep_hours: 0` read every parent (whole where others' changes touch the
-//! children: the same requests).
+//! Which parents it reads, and how much of each, is [`child_plan`]'s decision: the parents
+//! that changed, those related changes touched ([`Touch`]) and a sweep of the rest
+//! ([`Cursors::sweep`]). This reader lists the parents, asks the plan, and reads.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +11,7 @@ use chrono::Utc;
 
 use crate::harvest::FetchError;
 use crate::protocol::{Extra, Extras};
+use crate::read::child_plan::{self, PlanInput, Reach};
 use crate::read::cursor::Cursors;
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
@@ -24,15 +20,6 @@ use crate::read::walk;
 use crate::read::{Job, Run};
 use crate::state::{self, Position, Resume};
 use crate::streams::Touch;
-
-/// How much of one parent's children a sync reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reach {
-    /// Those updated since the watermark (`updated_since` where Harvest filters).
-    Changed,
-    /// All of them since the start date: the parent was swept or touched.
-    Whole,
-}
 
 /// Reads the parents' children, checkpointing between parents (`after_parent_id`).
 pub(super) async fn read(
@@ -53,56 +40,34 @@ pub(super) async fn read(
         .unwrap_or_else(|| Cursors::watermark_at(list.listed_at));
     let now = list.listed_at.unwrap_or_else(Utc::now);
     let slice = cursors.sweep(run.config.child_sweep, &list.ids(), now);
-    let plan: Vec<(i64, Reach)> = match &slice {
-        // Every parent: whole where others' changes touch children without moving them, as no
-        // listing of the related streams tells which (the same requests).
-        None => {
-            let reach = if touched_by.is_empty() || !cursors.may_read_whole(now) {
-                Reach::Changed
-            } else {
-                Reach::Whole
-            };
-            list.parents.iter().map(|(id, _)| (*id, reach)).collect()
-        }
-        Some(slice) => {
-            // A full sweep reads every parent whole: nothing to learn from related changes.
-            let touched = if slice.ids.len() < list.parents.len() {
-                parents::touched(run, touched_by, lower).await?
-            } else {
-                BTreeSet::new()
-            };
-            let plan: Vec<(i64, Reach)> = list
-                .parents
-                .iter()
-                .filter_map(|&(id, updated)| {
-                    if slice.ids.contains(&id) || touched.contains(&id) {
-                        Some((id, Reach::Whole))
-                    } else {
-                        // A parent without updated_at cannot be said unchanged.
-                        updated
-                            .is_none_or(|t| t >= lower)
-                            .then_some((id, Reach::Changed))
-                    }
-                })
-                .collect();
-            log_plan(
-                def.name,
-                parent,
-                &plan,
-                &slice.ids,
-                &touched,
-                list.parents.len(),
-            );
-            plan
-        }
+    let touched = if child_plan::needs_touched(slice.as_ref(), list.parents.len()) {
+        parents::touched(run, touched_by, lower).await?
+    } else {
+        BTreeSet::new()
     };
+    let plan = child_plan::plan(PlanInput {
+        parents: &list.parents,
+        slice: slice.as_ref(),
+        touched: &touched,
+        touchable: !touched_by.is_empty(),
+        lower,
+        may_read_whole: cursors.may_read_whole(now),
+        after,
+    });
+    if let Some(slice) = &slice {
+        log_plan(
+            def.name,
+            parent,
+            &plan,
+            &slice.ids,
+            &touched,
+            list.parents.len(),
+        );
+    }
     let changed_filter = cursors.filter();
     let whole_filter = cursors.whole_filter();
     out.running()?;
-    for (id, reach) in plan
-        .into_iter()
-        .filter(|(id, _)| after.is_none_or(|a| *id > a))
-    {
+    for (id, reach) in plan {
         let (since, filter) = match reach {
             Reach::Changed => (lower, &changed_filter),
             Reach::Whole => (cursors.start(), &whole_filter),
