@@ -97,6 +97,9 @@ pub struct Config {
     /// Every parent's children are read again at least once in this long (`None`: in every
     /// sync); see `child_sweep_hours` in spec.json.
     pub child_sweep: Option<chrono::Duration>,
+    /// Whether incremental syncs send tombstones for records deleted in Harvest; see
+    /// `capture_deletions` in spec.json.
+    pub capture_deletions: bool,
     /// Timeout of one HTTP request, body included.
     pub request_timeout: Duration,
     /// Retries of one request before its stream gives up.
@@ -313,6 +316,11 @@ impl Config {
             child_sweep: Some(get("child_sweep_hours"))
                 .filter(|hours| *hours > 0.0)
                 .map(|hours| chrono::Duration::milliseconds((hours * 3_600_000.0) as i64)),
+            capture_deletions: value
+                .get("capture_deletions")
+                .and_then(serde_json::Value::as_bool)
+                .or_else(|| defaults["properties"]["capture_deletions"]["default"].as_bool())
+                .expect("spec.json gives capture_deletions a boolean default"),
             request_timeout: window("request_timeout_seconds")?,
             max_retries: get("max_retries") as usize,
             retry_base_delay: window("retry_base_delay_seconds")?,

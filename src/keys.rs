@@ -1,15 +1,18 @@
-//! The two fields of a record the engine looks at: its `id` and its `updated_at`.
+//! The fields of a record the engine looks at: its `id`, its `updated_at`, and its
+//! `created_at` (which deletion capture needs, see `read::deletions`).
 //!
 //! They are found while the page is parsed ([`crate::page`]) and kept as raw JSON text, so
 //! that a wrong type is reported here rather than silently coerced.
 
-/// A record's `id` and `updated_at`, as raw JSON text.
+/// A record's `id`, `updated_at` and `created_at`, as raw JSON text.
 #[derive(Debug, Default, PartialEq)]
 pub struct RecordKeys<'a> {
     /// The record's `id`.
     pub id: Option<&'a str>,
     /// The record's `updated_at`.
     pub updated_at: Option<&'a str>,
+    /// The record's `created_at`.
+    pub created_at: Option<&'a str>,
 }
 
 impl<'a> RecordKeys<'a> {
@@ -21,6 +24,14 @@ impl<'a> RecordKeys<'a> {
                 .parse()
                 .map_err(|_| format!("its id is not an integer: {text:.40}")),
         }
+    }
+
+    /// `created_at` as an instant; `None` when missing or not a date-time string (older
+    /// records may lack it: deletion capture then counts the record as old, never as new).
+    pub fn created_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let text = self.created_at?;
+        let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+        crate::state::parse_instant(inner)
     }
 
     /// `updated_at` as text, or why it is not a Harvest timestamp.
@@ -51,13 +62,19 @@ mod tests {
         let keys = RecordKeys {
             id: Some(r#""7""#),
             updated_at: Some("12"),
+            ..RecordKeys::default()
         };
         assert!(keys.id().unwrap_err().contains("not an integer"));
         assert!(keys.updated_at().unwrap_err().contains("not a date-time"));
         let keys = RecordKeys {
             id: Some("2380504951"),
             updated_at: Some(r#""2024-01-01T00:00:00Z""#),
+            created_at: Some(r#""2023-12-31T23:00:00Z""#),
         };
+        assert_eq!(
+            keys.created_at(),
+            crate::state::parse_instant("2023-12-31T23:00:00Z")
+        );
         assert_eq!(keys.id().unwrap(), 2_380_504_951);
         assert_eq!(keys.updated_at().unwrap(), "2024-01-01T00:00:00Z");
         assert!(RecordKeys::default().id().unwrap_err().contains("no id"));

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod commands;
 pub mod config;
 pub mod harvest;
+pub mod iblt;
 pub mod input;
 pub mod keys;
 pub mod logging;

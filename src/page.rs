@@ -211,6 +211,7 @@ impl<'a> Visitor<'a> for RecordSeed<'a> {
             let (slot, name) = match field {
                 Field::Id => (&mut keys.id, "id"),
                 Field::UpdatedAt => (&mut keys.updated_at, "updated_at"),
+                Field::CreatedAt => (&mut keys.created_at, "created_at"),
                 Field::Other => continue,
             };
             if slot.replace(value).is_some() {
@@ -265,6 +266,7 @@ impl<'a> Visitor<'a> for RecordSeed<'a> {
 enum Field {
     Id,
     UpdatedAt,
+    CreatedAt,
     Other,
 }
 
@@ -289,6 +291,7 @@ impl Visitor<'_> for FieldSeed {
         Ok(match name {
             "id" => Field::Id,
             "updated_at" => Field::UpdatedAt,
+            "created_at" => Field::CreatedAt,
             _ => Field::Other,
         })
     }

@@ -34,6 +34,58 @@ pub struct Position {
     pub sweep: Option<Sweep>,
     /// A full refresh finished (written as the Python CDK's `__ab_no_cursor_state_message`).
     pub finished_full_refresh: bool,
+    /// Entity streams, incremental: what deletion capture knows (see `read::deletions`).
+    pub deletions: Option<Ledger>,
+}
+
+/// What deletion capture keeps between syncs of one stream: a summary of the keys of the last
+/// complete listing, and the listing under way. Its size follows the table's cells, not the
+/// stream's records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// A fingerprint of the account and credentials the listings were made with: listings
+    /// made by another token (which may see fewer records) are never compared.
+    pub by: String,
+    /// The last complete listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known: Option<Listing>,
+    /// The listing under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<Round>,
+    /// Records missing from a listing whose deletion a lookup has not confirmed yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<i64>,
+}
+
+/// A complete listing of a stream, summarised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The server's time when it began.
+    pub at: DateTime<Utc>,
+    /// The table ([`crate::iblt::Table`]) of the keys of its records created before `at`.
+    pub keys: String,
+    /// How many records it listed.
+    pub total: u64,
+}
+
+/// A listing under way, spread over syncs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Round {
+    /// The server's time when it began.
+    pub at: DateTime<Utc>,
+    /// The server's time of the last page read.
+    pub last: DateTime<Utc>,
+    /// The next page (path and query under the API's origin); `None` once the last was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// The table of the keys read so far of records created before `at`.
+    pub seen: String,
+    /// The previous listing's table minus the keys read so far of records created before that
+    /// listing began: what is left when the round ends are the records it no longer lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+    /// How many records it has listed so far.
+    pub total: u64,
 }
 
 /// A child stream's sweep: parents are swept in ascending id order, a slice per sync sized by
@@ -102,6 +154,8 @@ struct Stored {
         skip_serializing_if = "Option::is_none"
     )]
     no_cursor: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deletions: Option<Ledger>,
 }
 
 /// A [`Resume`] as a state file holds it.
@@ -141,6 +195,7 @@ impl From<&Position> for Stored {
             }),
             states: None,
             no_cursor: p.finished_full_refresh.then_some(true),
+            deletions: p.deletions.clone(),
         }
     }
 }
@@ -175,6 +230,7 @@ impl Stored {
                 })
                 .transpose()?,
             finished_full_refresh: self.no_cursor == Some(true),
+            deletions: self.deletions,
         })
     }
 }
@@ -334,6 +390,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "to",
     "resume",
     "sweep",
+    "deletions",
     "__ab_no_cursor_state_message",
     "__ab_full_refresh_sync_complete",
     "states",
@@ -373,6 +430,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
         )));
     }
     check_field_types(object)?;
+    check_ledger(object)?;
     let mut position: Stored = serde_json::from_value(value.clone())
         .map_err(|e| whole(format!("unexpected shape ({e})")))?;
     if position.updated_at.is_none() {
@@ -446,6 +504,7 @@ fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), Stat
         ("to", Value::is_string, "a string"),
         ("resume", Value::is_object, "an object"),
         ("sweep", Value::is_object, "an object"),
+        ("deletions", Value::is_object, "an object"),
         (
             "__ab_no_cursor_state_message",
             Value::is_boolean,
@@ -491,6 +550,30 @@ fn wrong_type(
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Reads the `deletions` object, naming what is wrong with it: it is ours alone, so anything
+/// unreadable is a damaged state, which restarting capture (removing it) repairs.
+fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<(), StateError> {
+    let Some(value) = object.get("deletions").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let fix = "remove the `deletions` object to restart deletion capture (no record is lost; deletions made before the next complete listing are not reported)";
+    let ledger: Ledger = serde_json::from_value(value.clone())
+        .map_err(|e| ("deletions".to_string(), says(format!("{e}; {fix}"))))?;
+    let tables = ledger
+        .known
+        .iter()
+        .map(|k| ("deletions.known.keys", &k.keys))
+        .chain(ledger.round.iter().flat_map(|r| {
+            std::iter::once(("deletions.round.seen", &r.seen))
+                .chain(r.missing.iter().map(|m| ("deletions.round.missing", m)))
+        }));
+    for (field, text) in tables {
+        crate::iblt::Table::decode_text(text)
+            .map_err(|e| (field.to_string(), says(format!("{e}; {fix}"))))?;
     }
     Ok(())
 }

@@ -49,6 +49,20 @@ pub enum Touch {
     },
 }
 
+/// How Harvest paginates a list (see deletion capture in `read::deletions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pages {
+    /// Keyset cursors on `id`: a listing can stop and go on in a later sync without missing or
+    /// repeating a record.
+    Cursor,
+    /// Page numbers: records created or deleted meanwhile shift the others between pages, so a
+    /// listing spread over syncs goes a whole window of `from`/`to` at a time, on this date.
+    Numbered {
+        /// The date field `from` and `to` filter on.
+        date: &'static str,
+    },
+}
+
 /// What kind of endpoint a stream reads; the reader, cursor and sync modes follow from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -58,6 +72,8 @@ pub enum Kind {
     List {
         /// How an incremental read is narrowed.
         filter: Filter,
+        /// How Harvest pages it, which says how a listing may be spread over syncs.
+        pages: Pages,
     },
     /// A list under each record of another stream: `{id}` in the path is the parent's id, and
     /// every record gains `parent_id`.
@@ -152,7 +168,7 @@ impl StreamDef {
     pub fn cursor(&self) -> Cursor {
         match self.kind {
             Kind::Single | Kind::Report { window_days: None } => Cursor::None,
-            Kind::List { filter } | Kind::Child { filter, .. } => match filter {
+            Kind::List { filter, .. } | Kind::Child { filter, .. } => match filter {
                 Filter::UpdatedSince | Filter::UpdatedAtHere => Cursor::UpdatedAt,
                 Filter::None => Cursor::None,
             },
@@ -235,7 +251,8 @@ impl StreamDef {
         matches!(
             self.kind,
             Kind::List {
-                filter: Filter::UpdatedSince
+                filter: Filter::UpdatedSince,
+                ..
             } | Kind::Child {
                 filter: Filter::UpdatedSince,
                 ..
@@ -283,10 +300,18 @@ macro_rules! row {
 
 use Filter::{UpdatedAtHere, UpdatedSince};
 
-/// A list filtered by Harvest's `updated_since`.
+/// A list filtered by Harvest's `updated_since`, paged by cursors.
 const LIST: Kind = Kind::List {
     filter: UpdatedSince,
+    pages: Pages::Cursor,
 };
+/// A list filtered by Harvest's `updated_since`, paged by numbers, `from`/`to` filtering `date`.
+const fn numbered(date: &'static str) -> Kind {
+    Kind::List {
+        filter: UpdatedSince,
+        pages: Pages::Numbered { date },
+    }
+}
 /// What changes a user's project assignments without moving the user: their user
 /// assignments, and the task assignments of their projects.
 const ASSIGNMENTS: &[Touch] = &[
@@ -366,16 +391,16 @@ pub static STREAMS: [StreamDef; 38] = [
     row! { name: "company",                  path: "/company",                  kind: Kind::Single },
     row! { name: "contacts",                 path: "/contacts",                 kind: LIST },
     row! { name: "estimate_item_categories", path: "/estimate_item_categories", kind: LIST },
-    row! { name: "estimates",                path: "/estimates",                kind: LIST },
+    row! { name: "estimates",                path: "/estimates",                kind: numbered("issue_date") },
     row! { name: "expense_categories",       path: "/expense_categories",       kind: LIST },
-    row! { name: "expenses",                 path: "/expenses",                 kind: LIST },
+    row! { name: "expenses",                 path: "/expenses",                 kind: numbered("spent_date") },
     row! { name: "invoice_item_categories",  path: "/invoice_item_categories",  kind: LIST },
-    row! { name: "invoices",                 path: "/invoices",                 kind: LIST },
+    row! { name: "invoices",                 path: "/invoices",                 kind: numbered("issue_date") },
     row! { name: "projects",                 path: "/projects",                 kind: LIST },
-    row! { name: "roles",                    path: "/roles",                    kind: Kind::List { filter: UpdatedAtHere } },
+    row! { name: "roles",                    path: "/roles",                    kind: Kind::List { filter: UpdatedAtHere, pages: Pages::Cursor } },
     row! { name: "task_assignments",         path: "/task_assignments",         kind: LIST },
     row! { name: "tasks",                    path: "/tasks",                    kind: LIST },
-    row! { name: "time_entries",             path: "/time_entries",             kind: LIST },
+    row! { name: "time_entries",             path: "/time_entries",             kind: numbered("spent_date") },
     row! { name: "user_assignments",         path: "/user_assignments",         kind: LIST },
     row! { name: "users",                    path: "/users",                    kind: LIST },
     row! { name: "expenses_categories",      path: "/reports/expenses/categories", kind: YEARLY, records: "results" },
@@ -450,6 +475,14 @@ mod tests {
                     s.name
                 );
             }
+            // Destinations delete on a tombstone only where the schema declares the column.
+            let capturable = !s.primary_key().is_empty() && s.cursor() == Cursor::UpdatedAt;
+            assert_eq!(
+                props.get("_ab_cdc_deleted_at").is_some(),
+                capturable,
+                "{}: _ab_cdc_deleted_at",
+                s.name
+            );
         }
     }
 }

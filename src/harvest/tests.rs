@@ -134,6 +134,7 @@ impl Server {
             max_concurrency: 4,
             checkpoint_interval: 10_000,
             child_sweep: None,
+            capture_deletions: true,
             request_timeout: Duration::from_secs(10),
             max_retries: 3,
             retry_base_delay: Duration::from_millis(2),

@@ -150,6 +150,7 @@ impl<'a> Cursors<'a> {
             resume: Some(resume),
             sweep: self.position.sweep.filter(|_| self.incremental),
             finished_full_refresh: false,
+            deletions: self.position.deletions.clone().filter(|_| self.incremental),
         }
     }
 
@@ -481,6 +482,7 @@ mod tests {
         let keys = |updated: &'static str| RecordKeys {
             id: Some("1"),
             updated_at: Some(updated),
+            ..RecordKeys::default()
         };
         assert_eq!(filter.keep(&keys("\"2023-12-31T23:59:59Z\"")), Ok(false));
         assert_eq!(filter.keep(&keys("\"2024-01-15T00:00:00Z\"")), Ok(true));
@@ -493,7 +495,8 @@ mod tests {
         assert!(filter
             .keep(&RecordKeys {
                 id: None,
-                updated_at: Some("\"2024-01-15T00:00:00Z\"")
+                updated_at: Some("\"2024-01-15T00:00:00Z\""),
+                ..RecordKeys::default()
             })
             .is_err());
     }

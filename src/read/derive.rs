@@ -123,6 +123,7 @@ mod tests {
         let keys: RecordKeys = RecordKeys {
             id: Some("7"),
             updated_at: Some(r#""2024-05-01T10:00:00Z""#),
+            ..RecordKeys::default()
         };
         let writer = crate::protocol::RecordWriter::new(stream, None);
         let mut lines = Vec::new();

@@ -16,6 +16,7 @@
 
 mod child_plan;
 mod cursor;
+mod deletions;
 mod derive;
 mod emit;
 mod error;

@@ -157,8 +157,27 @@ pub(super) async fn walk<S, F>(
     links: &Links,
     def: &StreamDef,
     first: Url,
-    mut on_page: F,
+    on_page: F,
 ) -> Result<(), StreamError>
+where
+    S: PageSource,
+    F: FnMut(&Page<'_>, Option<DateTime<Utc>>, Option<&str>) -> Result<(), StreamError>,
+{
+    walk_pages(source, links, def, first, usize::MAX, on_page)
+        .await
+        .map(|_| ())
+}
+
+/// [`walk`], stopping after `budget` pages: `Ok(Some(link))` is the resume link of the page
+/// where it stopped (no request is sent ahead past the budget), `Ok(None)` the end of the list.
+pub(super) async fn walk_pages<S, F>(
+    source: &S,
+    links: &Links,
+    def: &StreamDef,
+    first: Url,
+    budget: usize,
+    mut on_page: F,
+) -> Result<Option<String>, StreamError>
 where
     S: PageSource,
     F: FnMut(&Page<'_>, Option<DateTime<Utc>>, Option<&str>) -> Result<(), StreamError>,
@@ -169,8 +188,11 @@ where
     let mut url = first;
     let mut prefetched: Option<Prefetch> = None;
     let mut first_page = true;
+    let mut pages = 0usize;
     loop {
         seen.insert(url.to_string());
+        pages += 1;
+        let ahead = pages < budget;
         let response = match prefetched.take().filter(|request| request.url == url) {
             Some(request) => request.response().await?,
             None => match source.get(&url, bucket).await {
@@ -179,7 +201,7 @@ where
                     if first_page && def.shared_records =>
                 {
                     tracing::debug!("stream {}: {} has none (422)", def.name, url.path());
-                    return Ok(());
+                    return Ok(None);
                 }
                 other => other?,
             },
@@ -195,6 +217,7 @@ where
         // it now, from the link at the body's end, unless the page's total says the walk will
         // step back instead; the parsed page confirms it.
         if let Some(hint) = page::hint(body)
+            .filter(|_| ahead)
             .filter(|hint| {
                 hint.total_entries
                     .is_none_or(|t| fewest.is_none_or(|f| t >= f))
@@ -228,7 +251,7 @@ where
             .as_ref()
             .and_then(|(link, next_url)| refuse_next(&url, next_url, link, &page, &seen));
         match (&next, &refusal) {
-            (Some((_, next_url)), None) => {
+            (Some((_, next_url)), None) if ahead => {
                 if prefetched.as_ref().is_none_or(|p| p.url != *next_url) {
                     prefetched = Some(Prefetch::start(source, next_url.clone(), bucket).await);
                 }
@@ -243,9 +266,12 @@ where
         if let Some(refusal) = refusal {
             return Err(refusal);
         }
-        let Some((_, next_url)) = next else {
-            return Ok(());
+        let Some((link, next_url)) = next else {
+            return Ok(None);
         };
+        if !ahead {
+            return Ok(Some(link));
+        }
         url = next_url;
     }
 }

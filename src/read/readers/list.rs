@@ -1,7 +1,10 @@
 //! A list stream (and a report without dates, read the same way): one pass over its pages.
 
+use chrono::Utc;
+
 use crate::protocol::Extras;
 use crate::read::cursor::Cursors;
+use crate::read::deletions::{self, Capture};
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::walk;
@@ -23,7 +26,19 @@ pub(super) async fn read(
     // Read in full for children too: every record is listed (the start date is applied here),
     // and the listing is handed to them.
     let mut publisher = run.parents.publisher(def.name);
-    let first = match resume.and_then(|r| r.next.as_deref()) {
+    // Not from a state in the future, which reads nothing until then.
+    let mut capture = Capture::new(&run.config, &job.sel, &job.position)
+        .filter(|_| cursors.may_read_whole(Utc::now()));
+    let resumed_at = resume.and_then(|r| r.next.as_deref());
+    // The read is the listing deletion capture compares when it costs no more requests.
+    let whole = capture.as_ref().is_some_and(|c| {
+        c.lists_whole(
+            cursors.lower_bound() <= cursors.start(),
+            run.config.page_size,
+            resumed_at,
+        )
+    });
+    let first = match resumed_at {
         Some(link) => {
             tracing::info!(
                 "stream {}: resuming the interrupted pass at {link}",
@@ -34,21 +49,31 @@ pub(super) async fn read(
         None => {
             let mut query = Vec::new();
             if def.server_filters() && publisher.is_none() {
-                query.push((
-                    "updated_since",
-                    state::format_instant(cursors.lower_bound()),
-                ));
+                let since = if whole {
+                    cursors.start()
+                } else {
+                    cursors.lower_bound()
+                };
+                query.push(("updated_since", state::format_instant(since)));
             }
             run.first_url(def.path, query)
         }
     };
     let mut first_page = resume.is_none();
+    let mut server_now = None;
     walk::walk(&run.client, &run.links, def, first, |page, date, next| {
         let watermark = *watermark.get_or_insert_with(|| Cursors::watermark_at(date));
+        server_now = server_now.or(date);
         if std::mem::take(&mut first_page) {
             if let Some(total) = page.total_entries {
                 out.estimate(total)?;
             }
+            if let Some(capture) = capture.as_mut().filter(|_| whole) {
+                capture.begin_anew(date.unwrap_or_else(Utc::now));
+            }
+        }
+        if let Some(capture) = capture.as_mut().filter(|_| whole) {
+            capture.observe(&page.records, date);
         }
         out.running()?;
         if let Some(publisher) = &mut publisher {
@@ -62,12 +87,35 @@ pub(super) async fn read(
                 next: Some(next.to_string()),
                 ..Resume::default()
             };
-            out.state(&cursors.in_progress(resume))?;
+            let mut position = cursors.in_progress(resume);
+            if let Some(capture) = &mut capture {
+                position.deletions = Some(if whole {
+                    capture.ledger_at(Some(next))
+                } else {
+                    capture.ledger()
+                });
+            }
+            out.state(&position)?;
         }
         Ok(())
     })
     .await?;
-    let position = out.finish(cursors.completed(watermark))?;
+    let mut position = cursors.completed(watermark);
+    if let Some(capture) = &mut capture {
+        let now = server_now.unwrap_or_else(Utc::now);
+        let seen_at = if whole {
+            capture.complete()
+        } else {
+            deletions::advance(run, capture, now).await?
+        };
+        let at = seen_at.unwrap_or(now);
+        for id in deletions::confirm(run, capture).await {
+            out.record(&deletions::tombstone(def, id, at), &Extras::none());
+        }
+        out.flush_page()?;
+        position.deletions = Some(capture.ledger());
+    }
+    let position = out.finish(position)?;
     if let Some(publisher) = publisher {
         publisher.publish(def.name);
     }

@@ -1,0 +1,276 @@
+//! An invertible Bloom lookup table (Goodrich and Mitzenmacher 2011; used for set
+//! reconciliation by Eppstein, Goodrich, Uyeda and Varghese 2011): a fixed number of cells
+//! that sums a set of keys, so that the difference of two tables lists the keys in one set and
+//! not the other, whatever the sets' sizes, as long as the differences are few enough.
+//!
+//! Each key goes into one cell of each of four equal parts of the table; a cell holds the
+//! number of keys added minus those removed, and the XOR of their keys and of a check hash of
+//! each. Subtracting the table of one listing from the table of another leaves only the keys
+//! that differ; a cell holding exactly one of them is found by its check hash and peeled off,
+//! which frees others, until the table is empty (decoded) or no cell is pure (too many
+//! differences for the table's size).
+//!
+//! The hashes are part of the state format: changing them would make every stored table
+//! unreadable, so they are fixed here (splitmix64 with fixed seeds).
+
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::Engine;
+
+/// A key: a record's id and, for rows keyed by two ids, the second (else 0).
+pub type Key = (i64, i64);
+
+/// The bytes of one cell: count (i32), key (two i64), check (u32), little-endian.
+const CELL_BYTES: usize = 4 + 16 + 4;
+
+/// The parts a table is split into: each key has one cell in each.
+const PARTS: usize = 4;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Cell {
+    count: i32,
+    key: (u64, u64),
+    check: u32,
+}
+
+impl Cell {
+    fn is_empty(&self) -> bool {
+        *self == Cell::default()
+    }
+
+    fn toggle(&mut self, key: (u64, u64), check: u32, sign: i32) {
+        self.count = self.count.wrapping_add(sign);
+        self.key.0 ^= key.0;
+        self.key.1 ^= key.1;
+        self.check ^= check;
+    }
+}
+
+/// A table of a set of keys; see the module's documentation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    cells: Vec<Cell>,
+}
+
+/// What a difference of two tables holds.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Difference {
+    /// Keys of the first table that the second lacks.
+    pub only_first: Vec<Key>,
+    /// Keys of the second table that the first lacks.
+    pub only_second: Vec<Key>,
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn hash(key: (u64, u64), seed: u64) -> u64 {
+    splitmix64(splitmix64(key.0 ^ seed) ^ key.1.rotate_left(17))
+}
+
+fn raw(key: Key) -> (u64, u64) {
+    (key.0 as u64, key.1 as u64)
+}
+
+impl Table {
+    /// An empty table of at least `cells` cells (rounded up to a multiple of the parts).
+    pub fn new(cells: usize) -> Table {
+        let cells = cells.max(PARTS).div_ceil(PARTS) * PARTS;
+        Table {
+            cells: vec![Cell::default(); cells],
+        }
+    }
+
+    /// The number of cells.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    fn slots(&self, key: (u64, u64)) -> [usize; PARTS] {
+        let part = self.cells.len() / PARTS;
+        std::array::from_fn(|i| i * part + (hash(key, i as u64 + 1) % part as u64) as usize)
+    }
+
+    fn check(key: (u64, u64)) -> u32 {
+        hash(key, 0xC4EC) as u32
+    }
+
+    fn toggle(&mut self, key: (u64, u64), sign: i32) {
+        let check = Table::check(key);
+        for slot in self.slots(key) {
+            self.cells[slot].toggle(key, check, sign);
+        }
+    }
+
+    /// Adds a key.
+    pub fn insert(&mut self, key: Key) {
+        self.toggle(raw(key), 1);
+    }
+
+    /// Removes a key (which makes it count as a key of the other side of a difference).
+    pub fn remove(&mut self, key: Key) {
+        self.toggle(raw(key), -1);
+    }
+
+    /// This table minus `other`, cell by cell; `None` when their sizes differ.
+    pub fn minus(&self, other: &Table) -> Option<Table> {
+        (self.len() == other.len()).then(|| Table {
+            cells: self
+                .cells
+                .iter()
+                .zip(&other.cells)
+                .map(|(a, b)| Cell {
+                    count: a.count.wrapping_sub(b.count),
+                    key: (a.key.0 ^ b.key.0, a.key.1 ^ b.key.1),
+                    check: a.check ^ b.check,
+                })
+                .collect(),
+        })
+    }
+
+    /// The keys a difference table holds (see [`Table::minus`]): positive counts are the first
+    /// table's, negative the second's. `Err` with the keys found so far when the differences
+    /// are too many for the table's size.
+    pub fn decode(mut self) -> Result<Difference, Difference> {
+        let mut found = Difference::default();
+        let mut queue: Vec<usize> = (0..self.cells.len()).collect();
+        while let Some(i) = queue.pop() {
+            let cell = self.cells[i];
+            if cell.count.abs() != 1 || Table::check(cell.key) != cell.check {
+                continue;
+            }
+            let key = (cell.key.0 as i64, cell.key.1 as i64);
+            if cell.count == 1 {
+                found.only_first.push(key);
+            } else {
+                found.only_second.push(key);
+            }
+            let slots = self.slots(cell.key);
+            self.toggle(cell.key, -cell.count);
+            queue.extend(slots);
+        }
+        found.only_first.sort_unstable();
+        found.only_second.sort_unstable();
+        if self.cells.iter().all(Cell::is_empty) {
+            Ok(found)
+        } else {
+            Err(found)
+        }
+    }
+
+    /// The table as text for the state (base64 of its cells).
+    pub fn encode(&self) -> String {
+        let mut bytes = Vec::with_capacity(self.cells.len() * CELL_BYTES);
+        for cell in &self.cells {
+            bytes.extend_from_slice(&cell.count.to_le_bytes());
+            bytes.extend_from_slice(&cell.key.0.to_le_bytes());
+            bytes.extend_from_slice(&cell.key.1.to_le_bytes());
+            bytes.extend_from_slice(&cell.check.to_le_bytes());
+        }
+        STANDARD_NO_PAD.encode(bytes)
+    }
+
+    /// A table from [`Table::encode`]'s text, or why the text is not one.
+    pub fn decode_text(text: &str) -> Result<Table, String> {
+        let bytes = STANDARD_NO_PAD
+            .decode(text)
+            .map_err(|e| format!("not base64 ({e})"))?;
+        if bytes.is_empty() || bytes.len() % (CELL_BYTES * PARTS) != 0 {
+            return Err(format!("{} bytes is not a whole table", bytes.len()));
+        }
+        let int = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let cells = bytes
+            .chunks_exact(CELL_BYTES)
+            .map(|c| Cell {
+                count: i32::from_le_bytes(c[0..4].try_into().expect("4 bytes")),
+                key: (int(&c[4..12]), int(&c[12..20])),
+                check: u32::from_le_bytes(c[20..24].try_into().expect("4 bytes")),
+            })
+            .collect();
+        Ok(Table { cells })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(cells: usize, keys: impl IntoIterator<Item = i64>) -> Table {
+        let mut t = Table::new(cells);
+        keys.into_iter().for_each(|k| t.insert((k, 0)));
+        t
+    }
+
+    #[test]
+    fn the_difference_of_two_large_sets_lists_the_few_keys_that_differ() {
+        let before = table(160, 1..=100_000);
+        let after = table(
+            160,
+            (1..=100_000).filter(|k| ![7, 50_000, 99_999].contains(k)),
+        );
+        let diff = before.minus(&after).unwrap().decode().unwrap();
+        assert_eq!(diff.only_first, [(7, 0), (50_000, 0), (99_999, 0)]);
+        assert!(diff.only_second.is_empty());
+        let reverse = after.minus(&before).unwrap().decode().unwrap();
+        assert_eq!(reverse.only_second, [(7, 0), (50_000, 0), (99_999, 0)]);
+    }
+
+    #[test]
+    fn keys_on_both_sides_are_told_apart_and_pairs_keep_both_ids() {
+        let mut a = Table::new(60);
+        let mut b = Table::new(60);
+        for k in 1..1000 {
+            a.insert((k, k * 3));
+            b.insert((k, k * 3));
+        }
+        a.insert((5_000_000_000, 42));
+        b.insert((6, -1));
+        let diff = a.minus(&b).unwrap().decode().unwrap();
+        assert_eq!(diff.only_first, [(5_000_000_000, 42)]);
+        assert_eq!(diff.only_second, [(6, -1)]);
+    }
+
+    #[test]
+    fn a_key_added_twice_and_removed_once_counts_once() {
+        let mut a = table(30, [1, 2, 3]);
+        a.insert((2, 0));
+        a.remove((2, 0));
+        assert_eq!(a, table(30, [1, 2, 3]));
+    }
+
+    #[test]
+    fn too_many_differences_fail_to_decode_instead_of_inventing_keys() {
+        let before = table(30, 1..=1000);
+        let after = table(30, 501..=1000);
+        let partial = before.minus(&after).unwrap().decode().unwrap_err();
+        // Whatever was peeled is real.
+        assert!(partial
+            .only_first
+            .iter()
+            .all(|(k, _)| (1..=500).contains(k)));
+        assert!(partial.only_second.is_empty());
+    }
+
+    #[test]
+    fn eighty_differences_decode_in_a_table_of_160_cells() {
+        for seed in 0..50i64 {
+            let gone: Vec<i64> = (0..80).map(|i| seed * 1_000_003 + i * 7919).collect();
+            let before = table(160, (0..20_000).chain(gone.iter().map(|g| g + 1_000_000)));
+            let after = table(160, 0..20_000);
+            let diff = before.minus(&after).unwrap().decode().unwrap();
+            assert_eq!(diff.only_first.len(), 80, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn the_text_form_round_trips_and_bad_text_is_refused() {
+        let t = table(12, [1, 99, -5]);
+        assert_eq!(Table::decode_text(&t.encode()).unwrap(), t);
+        assert!(Table::decode_text("%%%").is_err());
+        assert!(Table::decode_text("AAAA").is_err());
+        assert!(t.minus(&Table::new(30)).is_none());
+    }
+}
