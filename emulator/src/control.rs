@@ -19,7 +19,7 @@ use crate::config::{FaultKind, Faults, RateLimit};
 use crate::data::mutate;
 use crate::dataset_counts::{expected_counts, expected_counts_in_windows};
 use crate::request_stats::RequestCounts;
-use crate::scheduled::ScheduledDeletion;
+use crate::scheduled::{Refusal, ScheduledDeletion};
 use crate::state::{lock, read, write, App};
 
 type Shared = Arc<App>;
@@ -48,6 +48,7 @@ pub fn routes() -> Router<Shared> {
             "/__emulator/scheduled",
             post(schedule_deletion).get(scheduled_deletions),
         )
+        .route("/__emulator/scheduled/refused", get(scheduled_refusals))
         .route("/__emulator/clock", get(clock).post(advance_clock))
         .route(
             "/__emulator/forbidden",
@@ -80,7 +81,10 @@ async fn update(
     }
 }
 
-/// `DELETE /__emulator/records/{stream}/{id}[?bump_parent=false]`.
+/// `DELETE /__emulator/records/{stream}/{id}[?bump_parent=false]`: deletes as Harvest does and
+/// answers `{"deleted": true, "cascade": {stream: [ids]}, "updated": {stream: [ids]}}`, what went
+/// with the record and what dropped its reference to it; 422 with Harvest's message when Harvest
+/// refuses (nothing deleted).
 async fn delete(
     State(app): State<Shared>,
     Path((stream, id)): Path<(String, i64)>,
@@ -94,8 +98,13 @@ async fn delete(
         }
     };
     match mutate::delete(&mut write(&app.data), &stream, id, bump) {
-        Ok(true) => Json(json!({ "deleted": true })).into_response(),
-        Ok(false) => crate::api::error::not_found(),
+        Ok(Some(done)) => Json(json!({
+            "deleted": true,
+            "cascade": done.cascade,
+            "updated": done.updated,
+        }))
+        .into_response(),
+        Ok(None) => crate::api::error::not_found(),
         Err(e) => invalid(&e),
     }
 }
@@ -266,6 +275,12 @@ async fn schedule_deletion(
 
 async fn scheduled_deletions(State(app): State<Shared>) -> Json<Vec<ScheduledDeletion>> {
     Json(lock(&app.scheduled).waiting().to_vec())
+}
+
+/// `GET /__emulator/scheduled/refused`: the scheduled deletions of single records Harvest would
+/// have refused, which were skipped, oldest first.
+async fn scheduled_refusals(State(app): State<Shared>) -> Json<Vec<Refusal>> {
+    Json(lock(&app.scheduled).refused().to_vec())
 }
 
 fn clock_json(app: &App) -> Json<Value> {

@@ -19,6 +19,7 @@ use crate::data::mutate;
 use crate::faults;
 use crate::limits::{retry_after_secs, Bucket};
 use crate::net::Conn;
+use crate::scheduled::Refusal;
 use crate::state::{lock, read, write, App};
 
 /// Marks a response that was never sent because its connection was reset.
@@ -154,7 +155,8 @@ pub async fn api(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
 /// Carries out the scheduled deletions due at this request to `path` (one that passed auth,
 /// limits and 403s, before any injected fault), before it is answered. The schedule stays locked
 /// until they are done, so a concurrent request to the same path waits for all of a deletion or
-/// sees none of it.
+/// sees none of it. Each id goes through the control API's rules; one Harvest would refuse is
+/// skipped (the others still go) and kept in the schedule's refusals.
 fn apply_scheduled(app: &App, path: &str) {
     let mut schedule = lock(&app.scheduled);
     let due = schedule.due(path);
@@ -163,9 +165,16 @@ fn apply_scheduled(app: &App, path: &str) {
     }
     let mut ds = write(&app.data);
     for deletion in due {
-        for id in &deletion.ids {
-            // Validated when scheduled; an id deleted meanwhile is simply gone already.
-            let _ = mutate::delete(&mut ds, &deletion.stream, *id, true);
+        for &id in &deletion.ids {
+            // The stream was validated when scheduled, so an error is Harvest's refusal; an id
+            // deleted meanwhile (`Ok(None)`) is simply gone already.
+            if let Err(message) = mutate::delete(&mut ds, &deletion.stream, id, true) {
+                schedule.refuse(Refusal {
+                    stream: deletion.stream.clone(),
+                    id,
+                    message,
+                });
+            }
         }
     }
 }

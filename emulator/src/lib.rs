@@ -30,7 +30,8 @@ pub use config::{parse_duration, EmulatorConfig, FaultKind, Faults, RateLimit, S
 pub use credentials::{
     ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
 };
+pub use data::deletion::Deletion;
 pub use data::mutate::STREAMS as MUTABLE_STREAMS;
 pub use request_stats::RequestCounts;
-pub use scheduled::ScheduledDeletion;
+pub use scheduled::{Refusal, ScheduledDeletion};
 pub use server::Emulator;

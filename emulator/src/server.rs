@@ -12,10 +12,11 @@ use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::config::{EmulatorConfig, Faults, RateLimit};
+use crate::data::deletion::Deletion;
 use crate::data::mutate;
 use crate::net::{Conn, ResettableListener};
 use crate::request_stats::RequestCounts;
-use crate::scheduled::ScheduledDeletion;
+use crate::scheduled::{Refusal, ScheduledDeletion};
 use crate::state::{lock, read, write, App};
 use crate::{api, control, dataset_counts, gate, harvest_id};
 
@@ -210,7 +211,9 @@ impl Emulator {
     }
 
     /// Deletes `deletion.ids` just before the request to `deletion.path` that follows the next
-    /// `deletion.after` ones is answered. Panics on an unknown stream or a non-API path.
+    /// `deletion.after` ones is answered, each as [`Emulator::delete`] would; an id Harvest
+    /// would refuse to delete is skipped and listed by [`Emulator::scheduled_refusals`]. Panics
+    /// on an unknown stream or a non-API path.
     pub fn schedule_deletion(&self, deletion: ScheduledDeletion) {
         if let Some(why) = deletion.invalid() {
             panic!("schedule_deletion: {why}");
@@ -218,11 +221,21 @@ impl Emulator {
         lock(&self.app.scheduled).push(deletion);
     }
 
-    /// Deletes a record (a payment's invoice is settled again, as Harvest does); `false` if there
-    /// was none. Panics on an unknown stream.
+    /// Deletes a record as the control API does (dependents go with it, a payment's invoice is
+    /// settled again); `false` if there was none. Panics on an unknown stream or when Harvest
+    /// would refuse the deletion (a client that still has projects, say): a test that means to
+    /// see a refusal calls [`Emulator::try_delete`].
     pub fn delete(&self, stream: &str, id: i64) -> bool {
-        mutate::delete(&mut write(&self.app.data), stream, id, true)
+        self.try_delete(stream, id)
             .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
+            .is_some()
+    }
+
+    /// Deletes a record as the control API does: `Ok(None)` if there was none, `Err` with
+    /// Harvest's message when Harvest refuses (nothing is deleted) or the stream is unknown,
+    /// else what the deletion removed and changed besides the record.
+    pub fn try_delete(&self, stream: &str, id: i64) -> Result<Option<Deletion>, String> {
+        mutate::delete(&mut write(&self.app.data), stream, id, true)
     }
 
     /// Deletes a child record and leaves its parent exactly as it was (no `updated_at` bump, no
@@ -231,6 +244,13 @@ impl Emulator {
     pub fn delete_without_bumping_parent(&self, stream: &str, id: i64) -> bool {
         mutate::delete(&mut write(&self.app.data), stream, id, false)
             .unwrap_or_else(|e| panic!("delete {stream}/{id}: {e}"))
+            .is_some()
+    }
+
+    /// The records scheduled deletions skipped because Harvest would refuse to delete them
+    /// (see [`Emulator::schedule_deletion`]), oldest first.
+    pub fn scheduled_refusals(&self) -> Vec<Refusal> {
+        lock(&self.app.scheduled).refused().to_vec()
     }
 }
 

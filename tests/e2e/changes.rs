@@ -32,6 +32,18 @@ fn records_created_updated_and_deleted_mid_sync_are_right_after_the_next_increme
         &STREAMS,
         "incremental",
     );
+    // Harvest refuses to delete a client that still has projects or invoices, and every
+    // generated one has: clients made here, newest (three) and oldest (two), take the places
+    // deleted below.
+    for i in 0..3 {
+        emu.create("clients", json!({ "name": format!("Deletable {i}") }));
+    }
+    for day in ["02", "01"] {
+        emu.create(
+            "clients",
+            json!({ "name": format!("Deletable old {day}"), "created_at": format!("2000-01-{day}T00:00:00Z") }),
+        );
+    }
     let before = input.read(None);
     assert_eq!(before.code, 0, "{}", before.logs());
     let before = before.records();

@@ -404,6 +404,14 @@ impl Driver {
         }
     }
 
+    /// Drops a deleted record from what the driver knows to be live and remembers the deletion.
+    fn forget(&mut self, stream: &str, id: i64) {
+        if let Some(live) = self.live.get_mut(stream) {
+            live.retain(|r| r["id"] != id);
+        }
+        self.deleted.insert((stream.to_string(), id.to_string()));
+    }
+
     /// One seeded change of the account; returns whether it was a child change that does not
     /// bump its parent.
     fn mutate(&mut self, emu: &Emulator, before: usize) -> bool {
@@ -427,17 +435,23 @@ impl Driver {
                 .cloned()
                 .expect("a live record");
             let bump = bump || parent.is_none();
-            let gone = if bump {
-                emu.delete(stream, id)
+            let cascade = if bump {
+                emu.try_delete(stream, id)
+                    .unwrap_or_else(|e| panic!("delete {stream} {id}: {e}"))
+                    .map(|done| done.cascade)
             } else {
                 emu.delete_without_bumping_parent(stream, id)
+                    .then(BTreeMap::new)
             };
-            assert!(gone, "{stream} {id} was live");
-            self.live
-                .get_mut(stream)
-                .expect("a stream")
-                .retain(|r| r["id"] != id);
-            self.deleted.insert((stream.to_string(), id.to_string()));
+            let cascade = cascade.unwrap_or_else(|| panic!("{stream} {id} was live"));
+            self.forget(stream, id);
+            // What went with it: a created project or user takes the user assignments the
+            // emulator placed on it.
+            for (gone, ids) in cascade {
+                for gone_id in ids {
+                    self.forget(gone, gone_id);
+                }
+            }
             match stream {
                 "invoice_payments" if bump => {
                     let pid = record["parent_id"].as_i64().expect("a parent");

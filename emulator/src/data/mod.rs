@@ -1,5 +1,6 @@
 //! The dataset: every table the API serves, generated from a seed and mutated by the control API.
 
+pub mod deletion;
 pub mod generate;
 pub mod model;
 pub mod mutate;

@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use super::deletion::{self, Deletion};
 use super::model::*;
 use super::parents::{bump_parent, ESTIMATE_EVENTS, INVOICE_EVENTS};
 use super::{Dataset, Row, Table};
@@ -371,42 +372,33 @@ fn update_in<T: Mutable>(
     Ok(Some(ix))
 }
 
-fn delete_in<T: Mutable>(ds: &mut Dataset, a: &Access<T>, id: i64) -> Option<Ix> {
-    let table = (a.table)(ds);
-    let ix = table.find(id)?;
-    table.hide(ix);
-    table.overrides.remove(&ix);
-    ds.touch();
-    Some(ix)
-}
-
 enum Op<'a> {
     Create(&'a Value),
     Update(i64, &'a Value),
-    Delete(i64),
 }
 
-/// What an operation did: the row it touched (none for an unknown id) and, for a create or an
-/// update, the record as served afterwards.
+/// What an operation did: the row it touched (none for an unknown id) and the record as served
+/// afterwards.
 struct Done {
     ix: Option<Ix>,
     record: Option<Value>,
 }
 
 fn run<T: Mutable>(ds: &mut Dataset, a: Access<T>, op: Op<'_>) -> Result<Done, String> {
-    let (ix, render) = match op {
+    match op {
         Op::Create(f) => {
             let (record, ix) = create_in(ds, &a, f)?;
-            return Ok(Done {
+            Ok(Done {
                 ix: Some(ix),
                 record: Some(record),
-            });
+            })
         }
-        Op::Update(id, f) => (update_in(ds, &a, id, f)?, true),
-        Op::Delete(id) => (delete_in(ds, &a, id), false),
-    };
-    let record = ix.filter(|_| render).map(|ix| rendered(ds, &a, ix));
-    Ok(Done { ix, record })
+        Op::Update(id, f) => {
+            let ix = update_in(ds, &a, id, f)?;
+            let record = ix.map(|ix| rendered(ds, &a, ix));
+            Ok(Done { ix, record })
+        }
+    }
 }
 
 /// The connector stream names the control API can mutate.
@@ -549,11 +541,16 @@ fn dispatch(ds: &mut Dataset, stream: &str, op: Op<'_>) -> Result<Done, String> 
             ),
             op,
         ),
-        _ => Err(format!(
-            "unknown stream {stream:?}; mutable streams: {}",
-            STREAMS.join(", ")
-        )),
+        _ => Err(unknown_stream(stream)),
     }
+}
+
+/// The error for a stream the control API cannot mutate, naming those it can.
+pub(super) fn unknown_stream(stream: &str) -> String {
+    format!(
+        "unknown stream {stream:?}; mutable streams: {}",
+        STREAMS.join(", ")
+    )
 }
 
 /// The streams whose records have a parent record (`parent_id`), so `bump_parent` applies.
@@ -637,18 +634,21 @@ pub fn update(
     Ok(done.record)
 }
 
-/// Deletes a record (changing its parent as Harvest would, unless `bump_parent` is false);
-/// `Ok(false)` if the id is unknown.
+/// Deletes a record as Harvest does (see [`super::deletion`]): refused with Harvest's message
+/// while records still need it, else taking its dependents with it, and changing its parent as
+/// Harvest would unless `bump_parent` is false. `Ok(None)` if the id is unknown.
 pub fn delete(
     ds: &mut Dataset,
     stream: &str,
     id: i64,
     bump_parent_too: bool,
-) -> Result<bool, String> {
+) -> Result<Option<Deletion>, String> {
     check_child(stream, bump_parent_too)?;
-    let done = dispatch(ds, stream, Op::Delete(id))?;
-    if let (Some(ix), true) = (done.ix, bump_parent_too) {
+    let Some((ix, done)) = deletion::delete(ds, stream, id)? else {
+        return Ok(None);
+    };
+    if bump_parent_too {
         bump_parent(ds, stream, ix, false);
     }
-    Ok(done.ix.is_some())
+    Ok(Some(done))
 }

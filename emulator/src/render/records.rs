@@ -12,6 +12,16 @@ fn user_ref(w: &mut Json, name: &str, u: &User) {
     w.close();
 }
 
+/// The user who made an invoice or estimate; null once that user is deleted.
+fn creator_ref(w: &mut Json, ds: &Dataset, ix: Ix) {
+    if ix == NONE {
+        w.key("creator");
+        w.null();
+    } else {
+        user_ref(w, "creator", ds.users.get(ix));
+    }
+}
+
 fn client_ref(w: &mut Json, c: &Client, with_currency: bool) {
     w.f_open("client");
     w.f_int("id", c.id);
@@ -471,7 +481,7 @@ pub fn invoice(w: &mut Json, ds: &Dataset, ix: Ix) {
         }
         None => w.null(),
     }
-    user_ref(w, "creator", ds.users.get(inv.creator));
+    creator_ref(w, ds, inv.creator);
     w.f_str("client_key", &inv.client_key);
     w.f_str("number", &inv.number);
     w.f_str_opt("purchase_order", inv.purchase_order.as_deref());
@@ -511,7 +521,7 @@ pub fn estimate(w: &mut Json, ds: &Dataset, ix: Ix) {
     w.f_int("id", e.id);
     client_ref(w, ds.clients.get(e.client), false);
     line_items(w, ds, &e.line_items, false);
-    user_ref(w, "creator", ds.users.get(e.creator));
+    creator_ref(w, ds, e.creator);
     w.f_str("client_key", &e.client_key);
     w.f_str("number", &e.number);
     w.f_str_opt("purchase_order", e.purchase_order.as_deref());

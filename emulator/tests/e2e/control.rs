@@ -92,7 +92,13 @@ fn records_are_created_updated_and_deleted_while_serving() {
 
     // Delete: gone from lists and lookups; a second delete finds nothing.
     let (status, body) = common::control(&c, "DELETE", &format!("{records}/{id}"), None);
-    assert_eq!((status, body), (200, json!({ "deleted": true })));
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({ "deleted": true, "cascade": {}, "updated": {} })
+        )
+    );
     assert_eq!(common::status(&c, &format!("{api}/time_entries/{id}")), 404);
     let page = common::get_json(&c, &format!("{api}/time_entries?per_page=1"));
     assert_eq!(page["total_entries"], total);
@@ -433,19 +439,17 @@ fn a_scheduled_deletion_lands_between_the_same_two_requests_every_time() {
     assert_eq!(common::control(&c, "GET", &url, None).1, json!([]));
 
     // The library handle schedules the same way; `after: 0` deletes before the next request.
+    // (A client made here: Harvest refuses to delete one that still has projects.)
+    let client = emu.create("clients", json!({ "name": "Scheduled Away" }));
     emu.schedule_deletion(harvest_emulator::ScheduledDeletion {
         path: "/v2/clients".into(),
         after: 0,
         stream: "clients".into(),
-        ids: vec![
-            common::ids(&common::all(
-                &c,
-                &format!("{}/clients", emu.api_url()),
-                "clients",
-            ))[0],
-        ],
+        ids: vec![client["id"].as_i64().unwrap()],
     });
     let clients = common::get_json(&c, &format!("{}/clients", emu.api_url()));
+    assert!(!common::ids(clients["clients"].as_array().unwrap())
+        .contains(&client["id"].as_i64().unwrap()));
     assert_eq!(
         clients["total_entries"].as_u64(),
         Some(emu.expected_counts()["clients"])

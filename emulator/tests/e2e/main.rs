@@ -9,6 +9,7 @@ mod cli;
 mod clock;
 mod control;
 mod data;
+mod deletes;
 mod faults;
 mod filters;
 mod pagination;
