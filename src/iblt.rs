@@ -84,11 +84,6 @@ impl Table {
         }
     }
 
-    /// The number of cells.
-    pub fn len(&self) -> usize {
-        self.cells.len()
-    }
-
     fn slots(&self, key: (u64, u64)) -> [usize; PARTS] {
         let part = self.cells.len() / PARTS;
         std::array::from_fn(|i| i * part + (hash(key, i as u64 + 1) % part as u64) as usize)
@@ -117,7 +112,7 @@ impl Table {
 
     /// This table minus `other`, cell by cell; `None` when their sizes differ.
     pub fn minus(&self, other: &Table) -> Option<Table> {
-        (self.len() == other.len()).then(|| Table {
+        (self.cells.len() == other.cells.len()).then(|| Table {
             cells: self
                 .cells
                 .iter()

@@ -315,23 +315,22 @@ impl Capture {
         Some(round.last)
     }
 
-    /// How many pages the listing under way may read in this sync at the server's time `now`:
-    /// the share of the listing's pages the time since its last page is due, so that it
-    /// completes within `interval` (every page when there is no interval).
-    fn pages_due(&self, interval: Option<Duration>, now: DateTime<Utc>, page_size: u32) -> usize {
+    /// How many records the listing under way may read in this sync at the server's time
+    /// `now`: the share of the stream the time since its last page is due, so that a listing
+    /// completes within `interval` (all of it when there is no interval or no listing yet).
+    fn records_due(&self, interval: Option<Duration>, now: DateTime<Utc>) -> u64 {
         let Some(interval) = interval.filter(|i| *i > Duration::zero()) else {
-            return usize::MAX;
+            return u64::MAX;
         };
-        let since = match (&self.round, &self.known) {
-            (Some(r), _) => r.last,
-            (None, Some(k)) => k.at,
-            (None, None) => return usize::MAX,
+        let (since, total) = match (&self.round, &self.known) {
+            (Some(r), Some(k)) => (r.last, k.total.max(r.total)),
+            (Some(r), None) => (r.last, r.total),
+            (None, Some(k)) => (k.at, k.total),
+            (None, None) => return u64::MAX,
         };
-        let total = self.known.as_ref().map_or(0, |k| k.total).max(1);
-        let pages = total.div_ceil(page_size.max(1) as u64) as f64;
         let elapsed = (now - since).max(Duration::zero());
         let share = elapsed.num_milliseconds() as f64 / interval.num_milliseconds() as f64;
-        (pages * share).ceil().min(usize::MAX as f64) as usize
+        (total.max(1) as f64 * share).ceil() as u64
     }
 }
 
@@ -343,7 +342,7 @@ pub(super) async fn advance(
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StreamError> {
     let def = capture.def;
-    let due = capture.pages_due(run.config.child_sweep, now, run.config.page_size);
+    let due = capture.records_due(run.config.child_sweep, now);
     if due == 0 {
         return Ok(None);
     }
@@ -364,8 +363,10 @@ pub(super) async fn advance(
                 Some(link) => run.links.resume(&link)?,
                 None => run.first_url(def.path, query),
             };
+            let pages = due.div_ceil(u64::from(run.config.page_size.max(1)));
+            let pages = usize::try_from(pages).unwrap_or(usize::MAX);
             let stopped =
-                walk::walk_pages(&run.client, &run.links, def, first, due, |page, date, _| {
+                walk::walk_pages(&run.client, &run.links, def, first, pages, |page, date, _| {
                     capture.begin(date.unwrap_or(now));
                     capture.observe(&page.records, date);
                     Ok(())
@@ -384,12 +385,12 @@ pub(super) async fn advance(
 
 /// The listing of a stream paged by numbers: whole months of `date`, oldest first (everything
 /// before the start date's month in one window, the current month open-ended), until the
-/// pages due are read.
+/// records due are read.
 async fn advance_by_month(
     run: &Run,
     capture: &mut Capture,
     now: DateTime<Utc>,
-    due: usize,
+    due: u64,
     date: &str,
     query: Vec<(&str, String)>,
 ) -> Result<Option<DateTime<Utc>>, StreamError> {
@@ -402,7 +403,7 @@ async fn advance_by_month(
         .as_ref()
         .and_then(|r| r.next.as_deref())
         .and_then(state::parse_date);
-    let mut pages = 0usize;
+    let mut read = 0u64;
     capture.begin(now);
     loop {
         let (from, to) = match window {
@@ -423,7 +424,7 @@ async fn advance_by_month(
             def,
             run.first_url(def.path, q),
             |page, when, _| {
-                pages += 1;
+                read += page.records.len() as u64;
                 capture.observe(&page.records, when);
                 Ok(())
             },
@@ -435,7 +436,7 @@ async fn advance_by_month(
         let next = to + Duration::days(1);
         window = Some(next);
         capture.paused_at(Some(state::format_date(next)));
-        if pages >= due {
+        if read >= due {
             return Ok(None);
         }
     }

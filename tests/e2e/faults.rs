@@ -108,6 +108,20 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
             );
             *at = json!("<this run's server time>");
         }
+        // A first sync's listing for deletion capture began at this run's server time.
+        if let Some(at) = state.pointer_mut("/deletions/known/at") {
+            let listed: DateTime<Utc> = at
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{what}: {stream} listed at {at}"));
+            assert!(
+                listed >= timed.started - chrono::Duration::seconds(1) && listed <= timed.ended,
+                "{what}: {stream} listed at {listed}, not in this run ({} – {})",
+                timed.started,
+                timed.ended
+            );
+            *at = json!("<this run's server time>");
+        }
         out.insert(stream, state);
     }
     Value::Object(out)

@@ -47,6 +47,21 @@ pub fn keyed<'a>(messages: impl IntoIterator<Item = &'a Value>) -> Keyed {
     out
 }
 
+/// Whether a record is a tombstone: a record deleted in Harvest.
+pub fn is_tombstone(data: &Value) -> bool {
+    data.get("_ab_cdc_deleted_at")
+        .is_some_and(|at| !at.is_null())
+}
+
+/// What a destination that hard-deletes on tombstones (destination-postgres) holds: the
+/// deduplicated records without the deleted ones.
+pub fn replica(mut keyed: Keyed) -> Keyed {
+    for records in keyed.values_mut() {
+        records.retain(|_, data| !is_tombstone(data));
+    }
+    keyed
+}
+
 /// Merges `later` into `earlier`, later copies winning.
 pub fn union(mut earlier: Keyed, later: Keyed) -> Keyed {
     for (stream, records) in later {
