@@ -62,7 +62,7 @@ pub struct Ledger {
 pub struct Listing {
     /// The server's time when it began.
     pub at: DateTime<Utc>,
-    /// The table ([`crate::iblt::Table`]) of the keys of its records created before `at`.
+    /// The table ([`crate::iblt::Table`]) of the keys of its records created by `at`.
     pub keys: String,
     /// How many records it listed.
     pub total: u64,
@@ -78,9 +78,9 @@ pub struct Round {
     /// The next page (path and query under the API's origin); `None` once the last was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    /// The table of the keys read so far of records created before `at`.
+    /// The table of the keys read so far of records created by `at`.
     pub seen: String,
-    /// The previous listing's table minus the keys read so far of records created before that
+    /// The previous listing's table minus the keys read so far of records created by the time that
     /// listing began: what is left when the round ends are the records it no longer lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing: Option<String>,

@@ -6,7 +6,7 @@
 //! state cannot hold a million ids, so it holds a summary of the last listing's keys that is
 //! as large as the differences to find, not as the stream ([`crate::iblt::Table`]): the
 //! previous listing's table minus the keys the new listing reads leaves the keys no longer
-//! listed. Only records created before the previous listing began are taken away, so what the
+//! listed. Only records created by the time the previous listing began are taken away, so what the
 //! new one adds (records created since) does not crowd the table.
 //!
 //! When: a stream whose last listing fit in one page is listed whole by every incremental
@@ -234,11 +234,11 @@ impl Capture {
             }
             ids.push(id);
             let created = keys.created_at();
-            if created.is_none_or(|c| c < round.at) {
+            if created.is_none_or(|c| c <= round.at) {
                 round.seen.insert((id, 0));
             }
             if let Some((missing, known_at)) = &mut round.missing {
-                if created.is_none_or(|c| c < *known_at) {
+                if created.is_none_or(|c| c <= *known_at) {
                     missing.remove((id, 0));
                 }
             }
@@ -365,13 +365,19 @@ pub(super) async fn advance(
             };
             let pages = due.div_ceil(u64::from(run.config.page_size.max(1)));
             let pages = usize::try_from(pages).unwrap_or(usize::MAX);
-            let stopped =
-                walk::walk_pages(&run.client, &run.links, def, first, pages, |page, date, _| {
+            let stopped = walk::walk_pages(
+                &run.client,
+                &run.links,
+                def,
+                first,
+                pages,
+                |page, date, _| {
                     capture.begin(date.unwrap_or(now));
                     capture.observe(&page.records, date);
                     Ok(())
-                })
-                .await?;
+                },
+            )
+            .await?;
             match stopped {
                 Some(link) => {
                     capture.paused_at(Some(link));

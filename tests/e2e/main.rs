@@ -9,6 +9,7 @@ mod changes;
 mod children;
 mod cli;
 mod configure;
+mod deletions;
 mod faults;
 mod hostile;
 mod kill_resume;

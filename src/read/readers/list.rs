@@ -26,9 +26,7 @@ pub(super) async fn read(
     // Read in full for children too: every record is listed (the start date is applied here),
     // and the listing is handed to them.
     let mut publisher = run.parents.publisher(def.name);
-    // Not from a state in the future, which reads nothing until then.
-    let mut capture = Capture::new(&run.config, &job.sel, &job.position)
-        .filter(|_| cursors.may_read_whole(Utc::now()));
+    let mut capture = Capture::new(&run.config, &job.sel, &job.position);
     let resumed_at = resume.and_then(|r| r.next.as_deref());
     // The read is the listing deletion capture compares when it costs no more requests.
     let whole = capture.as_ref().is_some_and(|c| {
@@ -64,6 +62,10 @@ pub(super) async fn read(
     walk::walk(&run.client, &run.links, def, first, |page, date, next| {
         let watermark = *watermark.get_or_insert_with(|| Cursors::watermark_at(date));
         server_now = server_now.or(date);
+        // Not from a state in the future, which reads nothing until then.
+        if !cursors.may_read_whole(date.unwrap_or_else(Utc::now)) {
+            capture = None;
+        }
         if std::mem::take(&mut first_page) {
             if let Some(total) = page.total_entries {
                 out.estimate(total)?;

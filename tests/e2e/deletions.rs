@@ -1,0 +1,258 @@
+//! Deletion capture (issue 21): records deleted in Harvest arrive as tombstones of their own
+//! stream, cascades included, and never for a record Harvest still serves. The truth is the
+//! emulator's own listing, read here through its API, and the ids its control API says a
+//! deletion removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use harvest_emulator::{Scale, ACCOUNT_ID, PERSONAL_ACCESS_TOKEN};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use crate::common::*;
+use crate::resilience::*;
+
+/// The entity list streams: the ones deletion capture covers.
+const ENTITIES: [&str; 15] = [
+    "clients",
+    "contacts",
+    "estimate_item_categories",
+    "estimates",
+    "expense_categories",
+    "expenses",
+    "invoice_item_categories",
+    "invoices",
+    "projects",
+    "roles",
+    "task_assignments",
+    "tasks",
+    "time_entries",
+    "user_assignments",
+    "users",
+];
+
+/// The ids the emulator serves for each stream, listed page by page through its API.
+fn served(emu: &harvest_emulator::Emulator) -> BTreeMap<&'static str, BTreeSet<i64>> {
+    let http = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client");
+    let mut out = BTreeMap::new();
+    for stream in ENTITIES {
+        let mut ids = BTreeSet::new();
+        let mut url = Some(format!("{}/{stream}?per_page=2000", emu.api_url()));
+        while let Some(next) = url {
+            let page: Value = http
+                .get(&next)
+                .header("User-Agent", "deletions test (tests@example.com)")
+                .bearer_auth(PERSONAL_ACCESS_TOKEN)
+                .header("Harvest-Account-Id", ACCOUNT_ID)
+                .send()
+                .and_then(|r| r.error_for_status())
+                .and_then(|r| r.json())
+                .unwrap_or_else(|e| panic!("GET {next}: {e}"));
+            ids.extend(
+                page[stream]
+                    .as_array()
+                    .expect("the records")
+                    .iter()
+                    .map(|r| r["id"].as_i64().expect("an id")),
+            );
+            url = page["links"]["next"].as_str().map(str::to_string);
+        }
+        assert!(!ids.is_empty(), "the emulator serves {stream}");
+        out.insert(stream, ids);
+    }
+    out
+}
+
+/// The tombstones of a run, by stream, checking that each is a key, the cursor and
+/// `_ab_cdc_deleted_at` (the same instant), and nothing else.
+fn tombstones(run: &Run) -> BTreeMap<String, BTreeSet<i64>> {
+    let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for (stream, records) in run.records() {
+        for data in records.iter().filter(|d| is_tombstone(d)) {
+            let fields: BTreeSet<&str> = data
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                fields,
+                BTreeSet::from(["id", "updated_at", "_ab_cdc_deleted_at"]),
+                "{stream}: {data}"
+            );
+            assert_eq!(data["updated_at"], data["_ab_cdc_deleted_at"], "{data}");
+            out.entry(stream.clone())
+                .or_default()
+                .insert(data["id"].as_i64().unwrap());
+        }
+    }
+    out
+}
+
+/// Deletes `id` of `stream`, returning every record it removed (itself and the cascade).
+fn delete(
+    emu: &harvest_emulator::Emulator,
+    stream: &str,
+    id: i64,
+    gone: &mut BTreeMap<String, BTreeSet<i64>>,
+) {
+    let deletion = emu
+        .try_delete(stream, id)
+        .unwrap_or_else(|refused| panic!("{stream} {id}: {refused}"))
+        .unwrap_or_else(|| panic!("{stream} {id} exists"));
+    gone.entry(stream.to_string()).or_default().insert(id);
+    for (cascaded, ids) in deletion.cascade {
+        if ENTITIES.contains(&cascaded) {
+            gone.entry(cascaded.to_string()).or_default().extend(ids);
+        }
+    }
+}
+
+fn first_id(run: &Run, stream: &str, nth: usize) -> i64 {
+    let records = run.stream(stream);
+    assert!(records.len() > nth, "{stream} has records");
+    records[nth]["id"].as_i64().unwrap()
+}
+
+#[test]
+fn deleted_records_and_their_cascades_arrive_as_tombstones_and_no_live_record_gets_one() {
+    let emu = emulator(Scale::Small);
+    // Harvest refuses to delete a client, task or category with anything tracked: these are
+    // made to be deleted.
+    let client = emu.create("clients", json!({"name": "Short-lived client"}));
+    let task = emu.create("tasks", json!({"name": "Short-lived task"}));
+    let category = emu.create(
+        "expense_categories",
+        json!({"name": "Short-lived category"}),
+    );
+    let input = ReadInput::new(&config(&emu, json!({})), &ENTITIES, "incremental");
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    assert!(
+        tombstones(&first).is_empty(),
+        "a first sync deletes nothing"
+    );
+
+    let mut gone = BTreeMap::new();
+    for (stream, id) in [
+        ("clients", client["id"].as_i64().unwrap()),
+        ("tasks", task["id"].as_i64().unwrap()),
+        ("expense_categories", category["id"].as_i64().unwrap()),
+        ("time_entries", first_id(&first, "time_entries", 3)),
+        ("expenses", first_id(&first, "expenses", 2)),
+        ("contacts", first_id(&first, "contacts", 1)),
+        ("invoices", first_id(&first, "invoices", 0)),
+        ("estimates", first_id(&first, "estimates", 0)),
+        ("roles", first_id(&first, "roles", 0)),
+        // A project takes its time entries, expenses and assignments with it.
+        ("projects", first_id(&first, "projects", 0)),
+    ] {
+        delete(&emu, stream, id, &mut gone);
+    }
+    assert!(
+        gone["time_entries"].len() > 1,
+        "the project took time entries"
+    );
+
+    // An hour later: streams of one page are listed whole, so their deletions arrive now.
+    emu.advance_clock(3600);
+    let second = input.read(Some(&first.final_state()));
+    assert_eq!(second.code, 0, "{}", second.logs());
+    let now = tombstones(&second);
+    for stream in [
+        "clients",
+        "tasks",
+        "expense_categories",
+        "contacts",
+        "roles",
+        "projects",
+    ] {
+        assert_eq!(
+            now.get(stream),
+            gone.get(stream),
+            "{stream}: listed whole, its deletions arrive in the next sync"
+        );
+    }
+    // A day later, every listing has completed: the rest arrive, none twice.
+    emu.advance_clock(24 * 3600);
+    let third = input.read(Some(&second.final_state()));
+    assert_eq!(third.code, 0, "{}", third.logs());
+    let later = tombstones(&third);
+    let truth = served(&emu);
+    let mut all: BTreeMap<String, BTreeSet<i64>> = now.clone();
+    for (stream, ids) in &later {
+        let before = all.entry(stream.clone()).or_default();
+        assert!(before.is_disjoint(ids), "{stream}: a deletion sent twice");
+        before.extend(ids);
+    }
+    for stream in ENTITIES {
+        let sent = all.get(stream).cloned().unwrap_or_default();
+        let live = &truth[stream];
+        assert!(
+            sent.is_disjoint(live),
+            "{stream}: tombstones for records Harvest serves: {:?}",
+            sent.intersection(live).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            sent,
+            gone.get(stream).cloned().unwrap_or_default(),
+            "{stream}: a tombstone for each deleted record"
+        );
+        // The replica, tombstones applied, holds what Harvest serves.
+        let replica = replica(union(
+            union(keyed(&first.messages), keyed(&second.messages)),
+            keyed(&third.messages),
+        ));
+        let held: BTreeSet<i64> = replica
+            .get(stream)
+            .map(|r| r.keys().map(|k| k.parse().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(&held, live, "{stream}: the replica is Harvest's");
+    }
+}
+
+#[test]
+fn a_state_from_before_capture_and_capture_turned_off_send_no_tombstone() {
+    let emu = emulator(Scale::Tiny);
+    let off = ReadInput::new(
+        &config(&emu, json!({"capture_deletions": false})),
+        &ENTITIES,
+        "incremental",
+    );
+    let first = off.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let state = first.final_state();
+    assert!(
+        !state.to_string().contains("deletions"),
+        "capture off keeps nothing for it: {state}"
+    );
+    let mut gone = BTreeMap::new();
+    delete(&emu, "contacts", first_id(&first, "contacts", 0), &mut gone);
+    emu.advance_clock(3600);
+    let second = off.read(Some(&state));
+    assert_eq!(second.code, 0, "{}", second.logs());
+    assert!(tombstones(&second).is_empty());
+
+    // Turned on with that state (as a state from before capture existed): the deletion made
+    // before any listing is not known, so nothing is sent; the next one is.
+    let on = ReadInput::new(&config(&emu, json!({})), &ENTITIES, "incremental");
+    let third = on.read(Some(&second.final_state()));
+    assert_eq!(third.code, 0, "{}", third.logs());
+    assert!(tombstones(&third).is_empty(), "{:?}", tombstones(&third));
+    let mut gone = BTreeMap::new();
+    delete(&emu, "contacts", first_id(&first, "contacts", 1), &mut gone);
+    emu.advance_clock(3600);
+    let fourth = on.read(Some(&third.final_state()));
+    assert_eq!(fourth.code, 0, "{}", fourth.logs());
+    assert_eq!(
+        tombstones(&fourth).get("contacts"),
+        gone.get("contacts"),
+        "{}\n{}",
+        fourth.logs(),
+        third.final_state()
+    );
+}
