@@ -52,9 +52,14 @@ pub struct Ledger {
     /// The listing under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round: Option<Round>,
-    /// Records missing from a listing whose deletion a lookup has not confirmed yet.
+    /// The listing that follows it, begun while it still had parents to read (a child sweep
+    /// that wrapped round in the middle of a sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upcoming: Option<Round>,
+    /// Keys missing from a listing whose deletion is not confirmed yet: `[id, 0]`, or
+    /// `[parent_id, id]` for a child record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending: Vec<i64>,
+    pub pending: Vec<(i64, i64)>,
 }
 
 /// A complete listing of a stream, summarised.
@@ -80,10 +85,12 @@ pub struct Round {
     pub next: Option<String>,
     /// The table of the keys read so far of records created by `at`.
     pub seen: String,
-    /// The previous listing's table minus the keys read so far of records created by the time that
-    /// listing began: what is left when the round ends are the records it no longer lists.
+    /// The table of the keys read so far of records created by `against`: the listing begun
+    /// then, minus this, is what no longer lists.
+    pub taken: String,
+    /// When the listing this one is compared with began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub missing: Option<String>,
+    pub against: Option<DateTime<Utc>>,
     /// How many records it has listed so far.
     pub total: u64,
 }
@@ -563,17 +570,21 @@ fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<(), StateErro
     let fix = "remove the `deletions` object to restart deletion capture (no record is lost; deletions made before the next complete listing are not reported)";
     let ledger: Ledger = serde_json::from_value(value.clone())
         .map_err(|e| ("deletions".to_string(), says(format!("{e}; {fix}"))))?;
+    let rounds = [("round", &ledger.round), ("upcoming", &ledger.upcoming)];
     let tables = ledger
         .known
         .iter()
-        .map(|k| ("deletions.known.keys", &k.keys))
-        .chain(ledger.round.iter().flat_map(|r| {
-            std::iter::once(("deletions.round.seen", &r.seen))
-                .chain(r.missing.iter().map(|m| ("deletions.round.missing", m)))
+        .map(|k| ("deletions.known.keys".to_string(), &k.keys))
+        .chain(rounds.into_iter().flat_map(|(name, round)| {
+            round.iter().flat_map(move |r| {
+                [
+                    (format!("deletions.{name}.seen"), &r.seen),
+                    (format!("deletions.{name}.taken"), &r.taken),
+                ]
+            })
         }));
     for (field, text) in tables {
-        crate::iblt::Table::decode_text(text)
-            .map_err(|e| (field.to_string(), says(format!("{e}; {fix}"))))?;
+        crate::iblt::Table::decode_text(text).map_err(|e| (field, says(format!("{e}; {fix}"))))?;
     }
     Ok(())
 }

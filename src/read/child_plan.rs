@@ -5,8 +5,9 @@
 //! rule of the README's guarantee paragraph is a unit test here:
 //!
 //! - a full refresh, and `child_sweep_hours: 0`, read every parent: whole where related
-//!   changes touch children without moving the parent (the same requests), else those updated
-//!   since the watermark;
+//!   changes touch children without moving the parent, listed whole (emitting those updated
+//!   since the watermark) where deletions are captured, else those updated since the
+//!   watermark: the same requests;
 //! - an incremental sync with a sweep reads whole the parents of the sweep's slice and those
 //!   related changes touched, and the changed children of every parent whose `updated_at`
 //!   moved since the watermark (or that has none); it skips the rest;
@@ -26,6 +27,9 @@ pub(super) enum Reach {
     Changed,
     /// All of them since the start date: the parent was swept or touched.
     Whole,
+    /// All of them listed (deletion capture compares the whole list), those updated since
+    /// the watermark emitted: the same request as [`Reach::Changed`].
+    Listed,
 }
 
 /// What the plan of one child stream's sync is decided from.
@@ -40,6 +44,9 @@ pub(super) struct PlanInput<'a> {
     pub touched: &'a BTreeSet<i64>,
     /// Whether related streams can touch this stream's children ([`crate::streams::Touch`]).
     pub touchable: bool,
+    /// Whether the sync captures deletions, which compares each parent's whole list of
+    /// children.
+    pub captures: bool,
     /// The lower bound of `updated_at` of this read (the watermark in incremental mode).
     pub lower: DateTime<Utc>,
     /// Whether lists may be read whole at all (not from a state in the future).
@@ -63,10 +70,11 @@ pub(super) fn plan(input: PlanInput<'_>) -> Vec<(i64, Reach)> {
         .filter(|(id, _)| input.after.is_none_or(|a| *id > a));
     match input.slice {
         None => {
-            let reach = if input.touchable && input.may_read_whole {
-                Reach::Whole
-            } else {
-                Reach::Changed
+            let reach = match (input.touchable, input.captures, input.may_read_whole) {
+                (_, _, false) => Reach::Changed,
+                (true, _, true) => Reach::Whole,
+                (false, true, true) => Reach::Listed,
+                (false, false, true) => Reach::Changed,
             };
             todo.map(|&(id, _)| (id, reach)).collect()
         }
@@ -127,6 +135,7 @@ mod tests {
             slice,
             touched,
             touchable: false,
+            captures: false,
             lower: lower(),
             may_read_whole: true,
             after: None,
@@ -158,6 +167,22 @@ mod tests {
             ..touchable
         };
         assert!(plan(future).iter().all(|(_, r)| *r == Reach::Changed));
+    }
+
+    #[test]
+    fn reading_every_parent_while_capturing_deletions_lists_each_whole() {
+        let parents = parents();
+        let none = BTreeSet::new();
+        let capturing = PlanInput {
+            captures: true,
+            ..input(&parents, None, &none)
+        };
+        assert!(plan(capturing).iter().all(|(_, r)| *r == Reach::Listed));
+        let touchable = PlanInput {
+            touchable: true,
+            ..capturing
+        };
+        assert!(plan(touchable).iter().all(|(_, r)| *r == Reach::Whole));
     }
 
     #[test]

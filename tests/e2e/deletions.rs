@@ -11,6 +11,7 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::resilience::replica as replica_of;
 use crate::resilience::*;
 
 /// The entity list streams: the ones deletion capture covers.
@@ -32,34 +33,63 @@ const ENTITIES: [&str; 15] = [
     "users",
 ];
 
-/// The ids the emulator serves for each stream, listed page by page through its API.
-fn served(emu: &harvest_emulator::Emulator) -> BTreeMap<&'static str, BTreeSet<i64>> {
+/// The child streams with a cursor: deletion capture covers them too. (stream, parent, path)
+const CHILDREN: [(&str, &str, &str); 4] = [
+    ("invoice_payments", "invoices", "/invoices/{id}/payments"),
+    ("invoice_messages", "invoices", "/invoices/{id}/messages"),
+    ("estimate_messages", "estimates", "/estimates/{id}/messages"),
+    (
+        "project_assignments",
+        "users",
+        "/users/{id}/project_assignments",
+    ),
+];
+
+/// The records of `path` (and of every page after it) as the emulator serves them.
+fn list(http: &Client, emu: &harvest_emulator::Emulator, path: &str, key: &str) -> Vec<Value> {
+    let mut records = Vec::new();
+    let mut url = Some(format!("{}{path}?per_page=2000", emu.api_url()));
+    while let Some(next) = url {
+        let page: Value = http
+            .get(&next)
+            .header("User-Agent", "deletions test (tests@example.com)")
+            .bearer_auth(PERSONAL_ACCESS_TOKEN)
+            .header("Harvest-Account-Id", ACCOUNT_ID)
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("GET {next}: {e}"));
+        records.extend(page[key].as_array().expect("the records").iter().cloned());
+        url = page["links"]["next"].as_str().map(str::to_string);
+    }
+    records
+}
+
+/// The ids the emulator serves for each entity stream and, with `children`, each child
+/// stream (every parent's list), read through its API.
+fn served(
+    emu: &harvest_emulator::Emulator,
+    children: bool,
+) -> BTreeMap<&'static str, BTreeSet<i64>> {
     let http = Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client");
+    let id = |r: &Value| r["id"].as_i64().expect("an id");
     let mut out = BTreeMap::new();
     for stream in ENTITIES {
+        let ids: BTreeSet<i64> = list(&http, emu, &format!("/{stream}"), stream)
+            .iter()
+            .map(id)
+            .collect();
+        assert!(!ids.is_empty(), "the emulator serves {stream}");
+        out.insert(stream, ids);
+    }
+    for (stream, parent, path) in CHILDREN.iter().filter(|_| children) {
         let mut ids = BTreeSet::new();
-        let mut url = Some(format!("{}/{stream}?per_page=2000", emu.api_url()));
-        while let Some(next) = url {
-            let page: Value = http
-                .get(&next)
-                .header("User-Agent", "deletions test (tests@example.com)")
-                .bearer_auth(PERSONAL_ACCESS_TOKEN)
-                .header("Harvest-Account-Id", ACCOUNT_ID)
-                .send()
-                .and_then(|r| r.error_for_status())
-                .and_then(|r| r.json())
-                .unwrap_or_else(|e| panic!("GET {next}: {e}"));
-            ids.extend(
-                page[stream]
-                    .as_array()
-                    .expect("the records")
-                    .iter()
-                    .map(|r| r["id"].as_i64().expect("an id")),
-            );
-            url = page["links"]["next"].as_str().map(str::to_string);
+        for parent in out[parent].clone() {
+            let path = path.replace("{id}", &parent.to_string());
+            ids.extend(list(&http, emu, &path, stream).iter().map(id));
         }
         assert!(!ids.is_empty(), "the emulator serves {stream}");
         out.insert(stream, ids);
@@ -79,11 +109,11 @@ fn tombstones(run: &Run) -> BTreeMap<String, BTreeSet<i64>> {
                 .keys()
                 .map(String::as_str)
                 .collect();
-            assert_eq!(
-                fields,
-                BTreeSet::from(["id", "updated_at", "_ab_cdc_deleted_at"]),
-                "{stream}: {data}"
-            );
+            let mut expected = BTreeSet::from(["id", "updated_at", "_ab_cdc_deleted_at"]);
+            if CHILDREN.iter().any(|(child, _, _)| child == &stream) {
+                expected.insert("parent_id");
+            }
+            assert_eq!(fields, expected, "{stream}: {data}");
             assert_eq!(data["updated_at"], data["_ab_cdc_deleted_at"], "{data}");
             out.entry(stream.clone())
                 .or_default()
@@ -106,9 +136,7 @@ fn delete(
         .unwrap_or_else(|| panic!("{stream} {id} exists"));
     gone.entry(stream.to_string()).or_default().insert(id);
     for (cascaded, ids) in deletion.cascade {
-        if ENTITIES.contains(&cascaded) {
-            gone.entry(cascaded.to_string()).or_default().extend(ids);
-        }
+        gone.entry(cascaded.to_string()).or_default().extend(ids);
     }
 }
 
@@ -182,7 +210,7 @@ fn deleted_records_and_their_cascades_arrive_as_tombstones_and_no_live_record_ge
     let third = input.read(Some(&second.final_state()));
     assert_eq!(third.code, 0, "{}", third.logs());
     let later = tombstones(&third);
-    let truth = served(&emu);
+    let truth = served(&emu, false);
     let mut all: BTreeMap<String, BTreeSet<i64>> = now.clone();
     for (stream, ids) in &later {
         let before = all.entry(stream.clone()).or_default();
@@ -203,7 +231,7 @@ fn deleted_records_and_their_cascades_arrive_as_tombstones_and_no_live_record_ge
             "{stream}: a tombstone for each deleted record"
         );
         // The replica, tombstones applied, holds what Harvest serves.
-        let replica = replica(union(
+        let replica = replica_of(union(
             union(keyed(&first.messages), keyed(&second.messages)),
             keyed(&third.messages),
         ));
@@ -255,4 +283,96 @@ fn a_state_from_before_capture_and_capture_turned_off_send_no_tombstone() {
         fourth.logs(),
         third.final_state()
     );
+}
+
+/// The children's deletions, a deleted parent's children included, arrive once the sweep has
+/// read every parent whole: in the next sync with `child_sweep_hours` 0, a day later with 24.
+fn children_deletions(sweep_hours: u32) {
+    let emu = emulator(Scale::Small);
+    // Harvest refuses to delete an assignment with time tracked: this one is made to go.
+    let assignment = emu.create("user_assignments", json!({}));
+    let mut streams: Vec<&str> = ENTITIES.to_vec();
+    streams.extend(CHILDREN.iter().map(|(child, _, _)| *child));
+    let input = ReadInput::new(
+        &config(&emu, json!({ "child_sweep_hours": sweep_hours })),
+        &streams,
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let mut gone = BTreeMap::new();
+    for (stream, id) in [
+        ("invoice_payments", first_id(&first, "invoice_payments", 0)),
+        ("invoice_messages", first_id(&first, "invoice_messages", 0)),
+        (
+            "estimate_messages",
+            first_id(&first, "estimate_messages", 0),
+        ),
+        ("user_assignments", assignment["id"].as_i64().unwrap()),
+    ] {
+        delete(&emu, stream, id, &mut gone);
+    }
+    // An invoice with payments: they go with it.
+    let paid = first.stream("invoice_payments")[1]["parent_id"]
+        .as_i64()
+        .unwrap();
+    delete(&emu, "invoices", paid, &mut gone);
+    for child in ["invoice_payments", "project_assignments"] {
+        assert!(gone.contains_key(child), "{child}: {gone:?}");
+    }
+
+    let mut runs = vec![first];
+    for hours in [1, 25] {
+        emu.advance_clock(hours * 3600);
+        let next = input.read(Some(&runs.last().unwrap().final_state()));
+        assert_eq!(next.code, 0, "{}", next.logs());
+        runs.push(next);
+    }
+    let truth = served(&emu, true);
+    let mut replica = Keyed::new();
+    let mut sent: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for (i, run) in runs.iter().enumerate() {
+        replica = union(replica, keyed(&run.messages));
+        for (stream, ids) in tombstones(run) {
+            if sweep_hours == 0 && i == 1 {
+                assert_eq!(
+                    Some(&ids),
+                    gone.get(&stream),
+                    "{stream}: every parent read whole, its deletions arrive in the next sync"
+                );
+            }
+            let all = sent.entry(stream).or_default();
+            assert!(all.is_disjoint(&ids), "a deletion sent twice");
+            all.extend(ids);
+        }
+    }
+    let replica = replica_of(replica);
+    for (stream, _, _) in CHILDREN {
+        let ids = sent.get(stream).cloned().unwrap_or_default();
+        assert!(
+            ids.is_disjoint(&truth[stream]),
+            "{stream}: a tombstone for a record Harvest serves"
+        );
+        assert_eq!(
+            Some(&ids),
+            gone.get(stream),
+            "{stream}: a tombstone for each deleted record"
+        );
+        let held: BTreeSet<i64> = replica[stream]
+            .values()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(held, truth[stream], "{stream}: the replica is Harvest's");
+    }
+}
+
+#[test]
+fn deleted_children_arrive_in_the_next_sync_when_every_parent_is_read() {
+    children_deletions(0);
+}
+
+#[test]
+fn deleted_children_arrive_within_the_sweep_interval() {
+    children_deletions(24);
 }

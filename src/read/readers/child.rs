@@ -13,6 +13,8 @@ use crate::harvest::FetchError;
 use crate::protocol::{Extra, Extras};
 use crate::read::child_plan::{self, PlanInput, Reach};
 use crate::read::cursor::Cursors;
+use crate::read::deletions::child::Rounds;
+use crate::read::deletions::{self, Capture};
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::parents;
@@ -45,11 +47,16 @@ pub(super) async fn read(
     } else {
         BTreeSet::new()
     };
+    let mut capture =
+        Capture::new(&run.config, &job.sel, &job.position).filter(|_| cursors.may_read_whole(now));
+    let under_way = capture.as_ref().is_some_and(Capture::round_under_way);
+    let rounds = Rounds::of(slice.as_ref(), job.position.sweep, &list.ids(), under_way);
     let plan = child_plan::plan(PlanInput {
         parents: &list.parents,
         slice: slice.as_ref(),
         touched: &touched,
         touchable: !touched_by.is_empty(),
+        captures: capture.is_some(),
         lower,
         may_read_whole: cursors.may_read_whole(now),
         after,
@@ -71,6 +78,7 @@ pub(super) async fn read(
         let (since, filter) = match reach {
             Reach::Changed => (lower, &changed_filter),
             Reach::Whole => (cursors.start(), &whole_filter),
+            Reach::Listed => (cursors.start(), &changed_filter),
         };
         let mut query = Vec::new();
         if def.server_filters() {
@@ -79,7 +87,10 @@ pub(super) async fn read(
         let path = def.path.replace("{id}", &id.to_string());
         let extras = Extras::new(&[Extra::ParentId(id)]);
         let first = run.first_url(&path, query);
-        let walked = walk::walk(&run.client, &run.links, def, first, |page, _, _| {
+        let walked = walk::walk(&run.client, &run.links, def, first, |page, date, _| {
+            if let Some(capture) = capture.as_mut().filter(|_| reach != Reach::Changed) {
+                capture.observe_children(&rounds, id, &page.records, date, now);
+            }
             out.records(&page.records, filter, &extras);
             out.flush_page()
         })
@@ -96,10 +107,21 @@ pub(super) async fn read(
                 after_parent_id: Some(id),
                 ..Resume::default()
             };
-            out.state(&cursors.in_progress(resume))?;
+            let mut position = cursors.in_progress(resume);
+            position.deletions = capture.as_ref().map(Capture::ledger);
+            out.state(&position)?;
         }
     }
-    out.finish(cursors.completed_child(watermark, slice.as_ref()))
+    let mut position = cursors.completed_child(watermark, slice.as_ref());
+    if let Some(capture) = &mut capture {
+        let at = capture.end_children(&rounds).unwrap_or(now);
+        for key in deletions::child::confirm(run, capture).await? {
+            out.record(&deletions::tombstone(def, key, at), &Extras::none());
+        }
+        out.flush_page()?;
+        position.deletions = Some(capture.ledger());
+    }
+    out.finish(position)
 }
 
 /// Says which parents an incremental sync reads, and why.

@@ -108,11 +108,11 @@ pub(super) async fn read(
         let seen_at = if whole {
             capture.complete()
         } else {
-            deletions::advance(run, capture, now).await?
+            deletions::entity::advance(run, capture, now).await?
         };
         let at = seen_at.unwrap_or(now);
-        for id in deletions::confirm(run, capture).await {
-            out.record(&deletions::tombstone(def, id, at), &Extras::none());
+        for key in deletions::entity::confirm(run, capture).await {
+            out.record(&deletions::tombstone(def, key, at), &Extras::none());
         }
         out.flush_page()?;
         position.deletions = Some(capture.ledger());

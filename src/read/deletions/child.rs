@@ -1,0 +1,216 @@
+//! Deletion capture of a child stream: its listing is the children of every parent, in
+//! ascending parent id, as the child sweep reads each parent whole once per round
+//! (`child_sweep_hours`; with 0, every parent in every sync, each sync a round). Children read
+//! for any other reason (the parent moved, related changes touched it) are not counted: a round
+//! counts each parent once. Keys are `(parent_id, id)`, so a deleted parent's children are
+//! candidates too. A candidate is confirmed by its parent's children, listed again: it is
+//! deleted when they no longer hold it, or when the parent answers 404.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::Capture;
+use crate::harvest::FetchError;
+use crate::iblt::Key;
+use crate::page::Record;
+use crate::read::cursor::SweepSlice;
+use crate::read::error::StreamError;
+use crate::read::walk;
+use crate::read::Run;
+use crate::state::Sweep;
+
+/// Which parents of this sync belong to which round of the sweep.
+#[derive(Debug, PartialEq, Eq)]
+pub(in crate::read) struct Rounds {
+    /// The parents read whole for the sweep.
+    swept: BTreeSet<i64>,
+    /// Swept parents up to this id belong to the next round: the sweep wrapped round.
+    wrapped_to: Option<i64>,
+    /// Whether the round under way reads its last parent in this sync.
+    completes: bool,
+}
+
+impl Rounds {
+    /// The rounds of a sync whose sweep is `slice` (`None`: every parent, read whole), after
+    /// the sweep `previous`, over the parents `ids` (ascending). Without a round `under_way`,
+    /// every parent swept starts the next one, wrapped or not.
+    pub(in crate::read) fn of(
+        slice: Option<&SweepSlice>,
+        previous: Option<Sweep>,
+        ids: &[i64],
+        under_way: bool,
+    ) -> Rounds {
+        let Some(slice) = slice else {
+            return Rounds {
+                swept: ids.iter().copied().collect(),
+                wrapped_to: None,
+                completes: true,
+            };
+        };
+        let last = ids.last().copied();
+        let boundary = previous.map(|p| p.after_id).filter(|_| under_way);
+        let wrapped_to = boundary.filter(|b| slice.ids.iter().any(|id| id <= b));
+        Rounds {
+            swept: slice.ids.clone(),
+            wrapped_to,
+            completes: last.is_some_and(|l| slice.ids.contains(&l)),
+        }
+    }
+}
+
+impl Capture {
+    /// Counts the children of `parent` read whole at the server's time `date`, if the sweep
+    /// read it in this sync.
+    pub(in crate::read) fn observe_children(
+        &mut self,
+        rounds: &Rounds,
+        parent: i64,
+        records: &[Record<'_>],
+        date: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) {
+        if !rounds.swept.contains(&parent) {
+            return;
+        }
+        let upcoming = rounds.wrapped_to.is_some_and(|to| parent <= to);
+        if upcoming {
+            self.begin_upcoming(date.unwrap_or(now));
+        } else {
+            self.begin(date.unwrap_or(now));
+        }
+        // A parent's children are one page or a few; what repeats across pages of one parent
+        // is told apart by the key, which holds the parent.
+        self.observe_into(records, date, Some(parent), upcoming);
+    }
+
+    /// Ends the sync's part of the rounds: the round under way completes if it read its last
+    /// parent. Returns when the last page of the completed round was read.
+    pub(in crate::read) fn end_children(&mut self, rounds: &Rounds) -> Option<DateTime<Utc>> {
+        if rounds.completes {
+            self.complete()
+        } else {
+            None
+        }
+    }
+}
+
+/// Confirms the candidates by their parents' children, listed again whole: those no longer
+/// listed (or whose parent answers 404) are returned (deleted), the others dropped; when a
+/// listing fails otherwise, the rest wait for the next sync.
+pub(in crate::read) async fn confirm(
+    run: &Run,
+    capture: &mut Capture,
+) -> Result<Vec<Key>, StreamError> {
+    let def = capture.def;
+    let mut by_parent: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (parent, id) in std::mem::take(&mut capture.pending) {
+        by_parent.entry(parent).or_default().push(id);
+    }
+    if !by_parent.is_empty() {
+        tracing::info!(
+            "stream {}: children of {} parents are missing from the sweep's round; listing those parents' children again",
+            def.name,
+            by_parent.len()
+        );
+    }
+    let mut deleted = Vec::new();
+    let mut parents = by_parent.into_iter();
+    for (parent, candidates) in parents.by_ref() {
+        let path = def.path.replace("{id}", &parent.to_string());
+        let mut listed = BTreeSet::new();
+        let walked = walk::walk(
+            &run.client,
+            &run.links,
+            def,
+            run.first_url(&path, Vec::new()),
+            |page, _, _| {
+                listed.extend(
+                    page.records
+                        .iter()
+                        .filter_map(|r| r.keys.as_ref().ok().and_then(|k| k.id().ok())),
+                );
+                Ok(())
+            },
+        )
+        .await;
+        match walked {
+            Ok(()) | Err(StreamError::Fetch(FetchError::NotFound { .. })) => deleted.extend(
+                candidates
+                    .into_iter()
+                    .filter(|id| !listed.contains(id))
+                    .map(|id| (parent, id)),
+            ),
+            Err(StreamError::Fetch(e)) => {
+                tracing::warn!(
+                    "stream {}: could not list the children of {parent} again ({e}); its missing children are checked next sync",
+                    def.name
+                );
+                capture
+                    .pending
+                    .extend(candidates.into_iter().map(|id| (parent, id)));
+                break;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    for (parent, candidates) in parents {
+        capture
+            .pending
+            .extend(candidates.into_iter().map(|id| (parent, id)));
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::parse_instant;
+
+    fn slice(ids: &[i64]) -> SweepSlice {
+        SweepSlice {
+            ids: ids.iter().copied().collect(),
+            next: Sweep {
+                after_id: 0,
+                at: parse_instant("2026-01-01T00:00:00Z").unwrap(),
+            },
+        }
+    }
+
+    fn after(id: i64) -> Option<Sweep> {
+        Some(Sweep {
+            after_id: id,
+            at: parse_instant("2026-01-01T00:00:00Z").unwrap(),
+        })
+    }
+
+    #[test]
+    fn reading_every_parent_is_a_whole_round() {
+        let rounds = Rounds::of(None, after(3), &[1, 2, 3, 4], true);
+        assert_eq!(rounds.swept.len(), 4);
+        assert!(rounds.completes && rounds.wrapped_to.is_none());
+    }
+
+    #[test]
+    fn a_slice_before_the_last_parent_goes_on_with_the_round() {
+        let rounds = Rounds::of(Some(&slice(&[2, 3])), after(1), &[1, 2, 3, 4], true);
+        assert!(!rounds.completes && rounds.wrapped_to.is_none());
+    }
+
+    #[test]
+    fn a_slice_that_wraps_ends_the_round_and_starts_the_next() {
+        let rounds = Rounds::of(Some(&slice(&[1, 4])), after(3), &[1, 2, 3, 4], true);
+        assert!(rounds.completes);
+        assert_eq!(rounds.wrapped_to, Some(3));
+        // A first sweep (no previous one) reads every parent in one round.
+        let first = Rounds::of(Some(&slice(&[1, 2, 3, 4])), None, &[1, 2, 3, 4], true);
+        assert!(first.completes && first.wrapped_to.is_none());
+    }
+
+    #[test]
+    fn without_a_round_under_way_the_wrapped_parents_start_the_next() {
+        // The last round ended at the last parent: the sweep starts again from the first.
+        let rounds = Rounds::of(Some(&slice(&[1, 2])), after(4), &[1, 2, 3, 4], false);
+        assert!(!rounds.completes && rounds.wrapped_to.is_none());
+    }
+}

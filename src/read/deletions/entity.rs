@@ -1,0 +1,236 @@
+//! Deletion capture of an entity list stream: its listing is its pages, read whole by every
+//! incremental sync when the last listing fit in one page (the one request its read makes
+//! anyway), else a slice per sync after its incremental read, so that a listing completes
+//! within the sweep interval (`child_sweep_hours`; 0: every sync). Lists Harvest pages by
+//! cursor can stop anywhere; numbered pages shift when records are created or deleted, so
+//! those go a whole month of their date (`from`/`to`) at a time. A candidate is confirmed by
+//! its lookup by id answering 404.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+
+use super::Capture;
+use crate::harvest::FetchError;
+use crate::iblt::Key;
+use crate::read::error::StreamError;
+use crate::read::walk;
+use crate::read::Run;
+use crate::state;
+use crate::streams::{Kind, Pages};
+
+impl Capture {
+    /// Whether this sync's read is itself a complete listing: it reads every record anyway
+    /// (`reading_everything`: a first sync), or the last listing fit in one page, so that
+    /// listing whole costs the same one request; or it resumes such a read at `resumed`.
+    pub(in crate::read) fn lists_whole(
+        &self,
+        reading_everything: bool,
+        page_size: u32,
+        resumed: Option<&str>,
+    ) -> bool {
+        match resumed {
+            Some(link) => self
+                .round
+                .as_ref()
+                .is_some_and(|r| r.next.as_deref() == Some(link)),
+            None => {
+                reading_everything
+                    || self
+                        .known
+                        .as_ref()
+                        .is_some_and(|k| k.total <= page_size as u64)
+            }
+        }
+    }
+
+    /// Drops the listing under way unless it goes on at a place `fits` (a page link, or a
+    /// window's first day, as the stream's pagination calls for).
+    fn keep_round_if(&mut self, fits: impl Fn(&str) -> bool) {
+        if self
+            .round
+            .as_ref()
+            .is_some_and(|r| !r.next.as_deref().is_some_and(&fits))
+        {
+            self.round = None;
+        }
+    }
+
+    /// How many records the listing under way may read in this sync at the server's time
+    /// `now`: the share of the stream the time since its last page is due, so that a listing
+    /// completes within `interval` (all of it when there is no interval or no listing yet).
+    fn records_due(&self, interval: Option<Duration>, now: DateTime<Utc>) -> u64 {
+        let Some(interval) = interval.filter(|i| *i > Duration::zero()) else {
+            return u64::MAX;
+        };
+        let (since, total) = match (&self.round, &self.known) {
+            (Some(r), Some(k)) => (r.last, k.total.max(r.total)),
+            (Some(r), None) => (r.last, r.total),
+            (None, Some(k)) => (k.at, k.total),
+            (None, None) => return u64::MAX,
+        };
+        let elapsed = (now - since).max(Duration::zero());
+        let share = elapsed.num_milliseconds() as f64 / interval.num_milliseconds() as f64;
+        (total.max(1) as f64 * share).ceil() as u64
+    }
+}
+
+/// Goes on with the stream's listing by the pages this sync is due (see [`Capture`]), after
+/// its incremental read; `now` is the server's time of that read.
+pub(in crate::read) async fn advance(
+    run: &Run,
+    capture: &mut Capture,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StreamError> {
+    let def = capture.def;
+    let due = capture.records_due(run.config.child_sweep, now);
+    if due == 0 {
+        return Ok(None);
+    }
+    let since = vec![("updated_since", state::format_instant(capture.start))];
+    let query = if def.server_filters() {
+        since
+    } else {
+        Vec::new()
+    };
+    match def.kind {
+        Kind::List {
+            pages: Pages::Numbered { date },
+            ..
+        } => advance_by_month(run, capture, now, due, date, query).await,
+        _ => {
+            capture.keep_round_if(|next| next.starts_with('/'));
+            let first = match capture.round.as_ref().and_then(|r| r.next.clone()) {
+                Some(link) => run.links.resume(&link)?,
+                None => run.first_url(def.path, query),
+            };
+            let pages = due.div_ceil(u64::from(run.config.page_size.max(1)));
+            let pages = usize::try_from(pages).unwrap_or(usize::MAX);
+            let stopped = walk::walk_pages(
+                &run.client,
+                &run.links,
+                def,
+                first,
+                pages,
+                |page, date, _| {
+                    capture.begin(date.unwrap_or(now));
+                    capture.observe(&page.records, date);
+                    Ok(())
+                },
+            )
+            .await?;
+            match stopped {
+                Some(link) => {
+                    capture.paused_at(Some(link));
+                    Ok(None)
+                }
+                None => Ok(capture.complete()),
+            }
+        }
+    }
+}
+
+/// The listing of a stream paged by numbers: whole months of `date`, oldest first (everything
+/// before the start date's month in one window, the current month open-ended), until the
+/// records due are read.
+async fn advance_by_month(
+    run: &Run,
+    capture: &mut Capture,
+    now: DateTime<Utc>,
+    due: u64,
+    date: &str,
+    query: Vec<(&str, String)>,
+) -> Result<Option<DateTime<Utc>>, StreamError> {
+    let def = capture.def;
+    let first_month = month_of(capture.start.date_naive());
+    let this_month = month_of(now.date_naive());
+    capture.keep_round_if(|next| state::parse_date(next).is_some());
+    let mut window: Option<NaiveDate> = capture
+        .round
+        .as_ref()
+        .and_then(|r| r.next.as_deref())
+        .and_then(state::parse_date);
+    let mut read = 0u64;
+    capture.begin(now);
+    loop {
+        let (from, to) = match window {
+            None => (None, Some(first_month - Duration::days(1))),
+            Some(m) if m >= this_month => (Some(m), None),
+            Some(m) => (Some(m), Some(next_month(m) - Duration::days(1))),
+        };
+        let mut q = query.clone();
+        q.extend(from.map(|d| ("from", d.format("%Y-%m-%d").to_string())));
+        q.extend(to.map(|d| ("to", d.format("%Y-%m-%d").to_string())));
+        tracing::debug!(
+            "stream {}: listing {date} window {from:?}..{to:?}",
+            def.name
+        );
+        walk::walk(
+            &run.client,
+            &run.links,
+            def,
+            run.first_url(def.path, q),
+            |page, when, _| {
+                read += page.records.len() as u64;
+                capture.observe(&page.records, when);
+                Ok(())
+            },
+        )
+        .await?;
+        let Some(to) = to else {
+            return Ok(capture.complete());
+        };
+        let next = to + Duration::days(1);
+        window = Some(next);
+        capture.paused_at(Some(state::format_date(next)));
+        if read >= due {
+            return Ok(None);
+        }
+    }
+}
+
+fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).expect("every month has a first day")
+}
+
+fn next_month(month: NaiveDate) -> NaiveDate {
+    month_of(month + Duration::days(32))
+}
+
+/// Confirms the candidates by their lookup by id: those Harvest answers 404 for are returned
+/// (deleted), those it serves are dropped, and on any other answer the rest wait for the next
+/// sync.
+pub(in crate::read) async fn confirm(run: &Run, capture: &mut Capture) -> Vec<Key> {
+    let def = capture.def;
+    let mut deleted = Vec::new();
+    let mut waiting = Vec::new();
+    let candidates = std::mem::take(&mut capture.pending);
+    if !candidates.is_empty() {
+        tracing::info!(
+            "stream {}: {} records are missing from its listing; looking each up",
+            def.name,
+            candidates.len()
+        );
+    }
+    let mut stopped = false;
+    for key in candidates {
+        if stopped {
+            waiting.push(key);
+            continue;
+        }
+        let id = key.0;
+        let url = run.client.url(&format!("{}/{id}", def.path), &[]);
+        match run.client.get(&url, def.bucket()).await {
+            Ok(_) => {}
+            Err(FetchError::NotFound { .. }) => deleted.push(key),
+            Err(e) => {
+                tracing::warn!(
+                    "stream {}: could not confirm that record {id} was deleted ({e}); it is checked again next sync",
+                    def.name
+                );
+                waiting.push(key);
+                stopped = true;
+            }
+        }
+    }
+    capture.pending = waiting;
+    deleted
+}
