@@ -60,6 +60,18 @@ pub struct Ledger {
     /// `[parent_id, id]` for a child record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<(i64, i64)>,
+    /// The same, of each derived stream read with it (`[source or user id, row id]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending_derived: BTreeMap<String, Vec<(i64, i64)>>,
+}
+
+/// The tables of a derived stream's rows in a listing under way: its source's listing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DerivedRound {
+    /// As [`Round::seen`], of the rows.
+    pub seen: String,
+    /// As [`Round::taken`], of the rows.
+    pub taken: String,
 }
 
 /// A complete listing of a stream, summarised.
@@ -71,6 +83,9 @@ pub struct Listing {
     pub keys: String,
     /// How many records it listed.
     pub total: u64,
+    /// The tables of the rows of the derived streams read with it, by stream.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, String>,
 }
 
 /// A listing under way, spread over syncs.
@@ -91,6 +106,9 @@ pub struct Round {
     /// When the listing this one is compared with began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub against: Option<DateTime<Utc>>,
+    /// The tables of the rows of the derived streams read with it, by stream.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, DerivedRound>,
     /// How many records it has listed so far.
     pub total: u64,
 }
@@ -570,19 +588,23 @@ fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<(), StateErro
     let fix = "remove the `deletions` object to restart deletion capture (no record is lost; deletions made before the next complete listing are not reported)";
     let ledger: Ledger = serde_json::from_value(value.clone())
         .map_err(|e| ("deletions".to_string(), says(format!("{e}; {fix}"))))?;
-    let rounds = [("round", &ledger.round), ("upcoming", &ledger.upcoming)];
-    let tables = ledger
-        .known
-        .iter()
-        .map(|k| ("deletions.known.keys".to_string(), &k.keys))
-        .chain(rounds.into_iter().flat_map(|(name, round)| {
-            round.iter().flat_map(move |r| {
-                [
-                    (format!("deletions.{name}.seen"), &r.seen),
-                    (format!("deletions.{name}.taken"), &r.taken),
-                ]
-            })
-        }));
+    let mut tables: Vec<(String, &String)> = Vec::new();
+    if let Some(known) = &ledger.known {
+        tables.push(("deletions.known.keys".into(), &known.keys));
+        for (stream, keys) in &known.derived {
+            tables.push((format!("deletions.known.derived.{stream}"), keys));
+        }
+    }
+    for (name, round) in [("round", &ledger.round), ("upcoming", &ledger.upcoming)] {
+        if let Some(r) = round {
+            tables.push((format!("deletions.{name}.seen"), &r.seen));
+            tables.push((format!("deletions.{name}.taken"), &r.taken));
+            for (stream, d) in &r.derived {
+                tables.push((format!("deletions.{name}.derived.{stream}.seen"), &d.seen));
+                tables.push((format!("deletions.{name}.derived.{stream}.taken"), &d.taken));
+            }
+        }
+    }
     for (field, text) in tables {
         crate::iblt::Table::decode_text(text).map_err(|e| (field, says(format!("{e}; {fix}"))))?;
     }

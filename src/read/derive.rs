@@ -8,6 +8,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::iblt::Key;
 use crate::keys::RecordKeys;
 use crate::protocol::{Extra, Extras};
 use crate::streams::{Derived, Rows};
@@ -67,6 +68,58 @@ pub(super) fn rows<'a>(
         }
     }
     Ok(())
+}
+
+/// The keys of the rows `derived` takes from the source record `raw`, as deletion capture
+/// counts them: the source's id (or, for a child source, its parent's: the user of a project
+/// assignment) and the row's own (its `id`, the id itself for [`Rows::Ids`], 0 for the one row
+/// of [`Rows::Object`]). Rows without an id cannot be told apart and are not counted.
+pub(super) fn row_keys(
+    derived: &Derived,
+    raw: &str,
+    keys: &RecordKeys<'_>,
+    parent: Option<i64>,
+) -> Result<Vec<Key>, String> {
+    let first = match derived.source_parent_id {
+        Some(_) => parent.ok_or_else(|| "it was listed without its parent's id".to_string())?,
+        None => keys.id()?,
+    };
+    let Some(value) = member(raw, derived.field)? else {
+        return Ok(Vec::new());
+    };
+    let text = value.get();
+    let wrong = |what: &str| format!("its {} is not {what}: {text:.40}", derived.field);
+    let ids: Vec<i64> = match derived.rows {
+        Rows::Object => vec![0],
+        Rows::Objects => {
+            #[derive(serde::Deserialize)]
+            struct Row {
+                id: Option<i64>,
+            }
+            let rows: Vec<Option<Row>> =
+                serde_json::from_str(text).map_err(|_| wrong("an array of objects"))?;
+            rows.into_iter().flatten().filter_map(|r| r.id).collect()
+        }
+        Rows::Ids(_) => {
+            let ids: Vec<Option<i64>> =
+                serde_json::from_str(text).map_err(|_| wrong("an array of integers"))?;
+            ids.into_iter().flatten().collect()
+        }
+    };
+    Ok(ids.into_iter().map(|id| (first, id)).collect())
+}
+
+/// The columns of a derived stream's row with the key `key` (see [`row_keys`]), in the order
+/// of its primary key and source id.
+pub(super) fn key_columns(derived: &Derived, key: Key) -> Vec<(&'static str, i64)> {
+    let first = derived.source_parent_id.unwrap_or(derived.source_id);
+    let mut columns = vec![(first, key.0)];
+    match derived.rows {
+        Rows::Object => {}
+        Rows::Objects => columns.push(("id", key.1)),
+        Rows::Ids(name) => columns.push((name, key.1)),
+    }
+    columns
 }
 
 /// The raw value of `raw`'s member `field`; `None` when it is missing or `null`.
@@ -177,6 +230,39 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_keys_of_rows_are_their_source_or_user_and_their_own_id() {
+        let keys = RecordKeys {
+            id: Some("7"),
+            ..RecordKeys::default()
+        };
+        let derived = |name: &str| streams::find(name).unwrap().derived().unwrap();
+        let items = r#"{"id":7,"line_items":[{"id":70},null,{"id":71}]}"#;
+        assert_eq!(
+            row_keys(derived("invoice_line_items"), items, &keys, None),
+            Ok(vec![(7, 70), (7, 71)])
+        );
+        let reference = r#"{"id":7,"external_reference":{"id":"x"}}"#;
+        let external = derived("time_entry_external_reference");
+        assert_eq!(row_keys(external, reference, &keys, None), Ok(vec![(7, 0)]));
+        let none = r#"{"id":7,"external_reference":null}"#;
+        assert_eq!(row_keys(external, none, &keys, None), Ok(vec![]));
+        let roles = r#"{"id":7,"user_ids":[3,4]}"#;
+        assert_eq!(
+            row_keys(derived("user_roles"), roles, &keys, None),
+            Ok(vec![(7, 3), (7, 4)])
+        );
+        let tasks = r#"{"id":7,"task_assignments":[{"id":9}]}"#;
+        let user_tasks = derived("user_project_tasks");
+        assert_eq!(
+            row_keys(user_tasks, tasks, &keys, Some(5)),
+            Ok(vec![(5, 9)])
+        );
+        assert!(row_keys(user_tasks, tasks, &keys, None).is_err());
+        assert_eq!(key_columns(user_tasks, (5, 9)), [("user_id", 5), ("id", 9)]);
+        assert_eq!(key_columns(external, (7, 0)), [("time_entry_id", 7)]);
     }
 
     #[test]

@@ -218,6 +218,14 @@ impl<'a> Emitter<'a> {
         self.keep(raw, extras);
     }
 
+    /// Writes a record of the derived stream `stream` (a tombstone: not derived from a
+    /// record of the source).
+    pub(super) fn derived_record(&mut self, stream: &str, raw: &str) {
+        if let Some(tap) = self.taps.iter_mut().find(|t| t.sink.stream == stream) {
+            tap.sink.write(raw, &Extras::none());
+        }
+    }
+
     /// Writes a kept record of the source, or only counts it when the source is hidden.
     fn keep(&mut self, raw: &str, extras: &Extras) {
         if self.visible {

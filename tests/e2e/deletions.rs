@@ -376,3 +376,208 @@ fn deleted_children_arrive_in_the_next_sync_when_every_parent_is_read() {
 fn deleted_children_arrive_within_the_sweep_interval() {
     children_deletions(24);
 }
+
+/// The primary keys of `stream`'s tombstones in `run`, each checked to hold only its key
+/// columns, its source's id, its cursor and `_ab_cdc_deleted_at`.
+fn derived_tombstones(run: &Run, stream: &str) -> BTreeSet<String> {
+    let def = source_harvest::streams::find(stream).unwrap();
+    let derived = def.derived().unwrap();
+    let mut allowed: BTreeSet<&str> = def.primary_key().iter().copied().collect();
+    allowed.extend([derived.source_id, derived.cursor, "_ab_cdc_deleted_at"]);
+    run.stream(stream)
+        .iter()
+        .filter(|d| is_tombstone(d))
+        .map(|d| {
+            for field in d.as_object().unwrap().keys() {
+                assert!(allowed.contains(field.as_str()), "{stream}: {d}");
+            }
+            assert_eq!(d[derived.cursor], d["_ab_cdc_deleted_at"], "{d}");
+            record_key(stream, d)
+        })
+        .collect()
+}
+
+/// The keys of the rows of `stream` in `run` whose `column` is `value`.
+fn rows_of(run: &Run, stream: &str, column: &str, value: i64) -> BTreeSet<String> {
+    run.stream(stream)
+        .iter()
+        .filter(|r| r[column] == value)
+        .map(|r| record_key(stream, r))
+        .collect()
+}
+
+#[test]
+fn derived_rows_removed_or_gone_with_their_source_arrive_as_tombstones() {
+    let emu = emulator(Scale::Small);
+    let assignment = emu.create("user_assignments", json!({}));
+    let streams = [
+        "invoices",
+        "estimates",
+        "roles",
+        "users",
+        "project_assignments",
+        "invoice_line_items",
+        "estimate_line_items",
+        "user_roles",
+        "user_project_tasks",
+    ];
+    let input = ReadInput::new(
+        &config(&emu, json!({"child_sweep_hours": 0})),
+        &streams,
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let with_items = |stream: &str, column: &str, nth: usize| -> i64 {
+        let mut sources: Vec<i64> = first
+            .stream(stream)
+            .iter()
+            .map(|r| r[column].as_i64().unwrap())
+            .collect();
+        sources.dedup();
+        sources[nth]
+    };
+
+    // An invoice and an estimate deleted: their line items go with them.
+    let invoice = with_items("invoice_line_items", "invoice_id", 0);
+    let estimate = with_items("estimate_line_items", "estimate_id", 0);
+    let mut gone = BTreeMap::new();
+    delete(&emu, "invoices", invoice, &mut gone);
+    delete(&emu, "estimates", estimate, &mut gone);
+    expected.insert(
+        "invoice_line_items",
+        rows_of(&first, "invoice_line_items", "invoice_id", invoice),
+    );
+    expected.insert(
+        "estimate_line_items",
+        rows_of(&first, "estimate_line_items", "estimate_id", estimate),
+    );
+    // A line item removed from an invoice that stays.
+    let kept_invoice = with_items("invoice_line_items", "invoice_id", 1);
+    let items: Vec<Value> = first
+        .stream("invoice_line_items")
+        .into_iter()
+        .filter(|r| r["invoice_id"] == kept_invoice)
+        .collect();
+    assert!(items.len() >= 2, "an invoice with two line items");
+    let keep: Vec<&Value> = items[1..].iter().map(|r| &r["id"]).collect();
+    emu.update("invoices", kept_invoice, json!({ "line_items": keep }))
+        .expect("a live invoice");
+    expected
+        .get_mut("invoice_line_items")
+        .unwrap()
+        .insert(record_key("invoice_line_items", &items[0]));
+    // A role deleted, and a member removed from another.
+    let roles = first.stream("roles");
+    let members = |role: &Value| role["user_ids"].as_array().unwrap().len();
+    let deleted_role = roles.iter().find(|r| members(r) > 0).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let trimmed = roles
+        .iter()
+        .find(|r| r["id"] != deleted_role && members(r) > 1)
+        .expect("a role with two members");
+    delete(&emu, "roles", deleted_role, &mut gone);
+    let trimmed_id = trimmed["id"].as_i64().unwrap();
+    let users = trimmed["user_ids"].as_array().unwrap();
+    let last_user = users.last().unwrap().clone();
+    emu.update(
+        "roles",
+        trimmed_id,
+        json!({ "user_ids": users[..users.len() - 1] }),
+    )
+    .expect("a live role");
+    let mut user_roles = rows_of(&first, "user_roles", "role_id", deleted_role);
+    user_roles.insert(record_key(
+        "user_roles",
+        &json!({"role_id": trimmed_id, "user_id": last_user}),
+    ));
+    expected.insert("user_roles", user_roles);
+    // A user assignment deleted: its project assignment and that one's task rows go.
+    delete(
+        &emu,
+        "user_assignments",
+        assignment["id"].as_i64().unwrap(),
+        &mut gone,
+    );
+    let project_assignment = *gone["project_assignments"].first().unwrap();
+    let tasks = rows_of(
+        &first,
+        "user_project_tasks",
+        "project_assignment_id",
+        project_assignment,
+    );
+    assert!(!tasks.is_empty(), "the assignment's project has tasks");
+    expected.insert("user_project_tasks", tasks);
+
+    emu.advance_clock(3600);
+    let second = input.read(Some(&first.final_state()));
+    assert_eq!(second.code, 0, "{}", second.logs());
+    let replica = replica_of(union(keyed(&first.messages), keyed(&second.messages)));
+    for (stream, rows) in &expected {
+        assert_eq!(
+            &derived_tombstones(&second, stream),
+            rows,
+            "{stream}: a tombstone for each row gone, none other"
+        );
+        for row in rows {
+            assert!(!replica[*stream].contains_key(row), "{stream} {row} stays");
+        }
+    }
+    // Nothing else left the replica: it holds every row of what Harvest serves now.
+    let truth = derived_rows(&emu);
+    for stream in expected.keys() {
+        let held: BTreeSet<String> = replica[*stream].keys().cloned().collect();
+        assert!(!truth[*stream].is_empty(), "{stream}");
+        assert_eq!(held, truth[*stream], "{stream}: the replica is Harvest's");
+    }
+}
+
+/// The keys of the rows of four derived streams, from the emulator's sources as it serves
+/// them (its API, not the connector).
+fn derived_rows(emu: &harvest_emulator::Emulator) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let http = Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client");
+    let mut out: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    for (source, stream) in [
+        ("invoices", "invoice_line_items"),
+        ("estimates", "estimate_line_items"),
+    ] {
+        let rows = out.entry(stream).or_default();
+        for record in list(&http, emu, &format!("/{source}"), source) {
+            for item in record["line_items"].as_array().into_iter().flatten() {
+                rows.insert(record_key(stream, item));
+            }
+        }
+    }
+    let roles = out.entry("user_roles").or_default();
+    for role in list(&http, emu, "/roles", "roles") {
+        for user in role["user_ids"].as_array().into_iter().flatten() {
+            roles.insert(record_key(
+                "user_roles",
+                &json!({"role_id": role["id"], "user_id": user}),
+            ));
+        }
+    }
+    let tasks = out.entry("user_project_tasks").or_default();
+    for user in list(&http, emu, "/users", "users") {
+        let path = format!("/users/{}/project_assignments", user["id"]);
+        for assignment in list(&http, emu, &path, "project_assignments") {
+            for task in assignment["task_assignments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                tasks.insert(record_key(
+                    "user_project_tasks",
+                    &json!({"user_id": user["id"], "id": task["id"]}),
+                ));
+            }
+        }
+    }
+    out
+}

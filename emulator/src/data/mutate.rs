@@ -74,6 +74,39 @@ fn event_type(v: &Value) -> Result<Option<&'static str>, String> {
         .ok_or_else(|| format!("unknown event_type {v}"))
 }
 
+/// Replaces a role's members with the users `user_ids` names (as Harvest's update does), taking
+/// the field out of `fields`: a role holds its users by index, which only the dataset knows.
+fn set_role_members(ds: &mut Dataset, id: i64, fields: &mut Value) -> Result<(), String> {
+    let Some(ids) = fields.as_object_mut().and_then(|f| f.remove("user_ids")) else {
+        return Ok(());
+    };
+    let Some(role) = ds.roles.find(id) else {
+        return Ok(());
+    };
+    let users = ids
+        .as_array()
+        .ok_or_else(|| format!("user_ids: expected an array of user ids, got {ids}"))?
+        .iter()
+        .map(|v| {
+            v.as_i64()
+                .and_then(|user| ds.users.find(user))
+                .ok_or_else(|| format!("user_ids: {v} is not a live user"))
+        })
+        .collect::<Result<Vec<Ix>, String>>()?;
+    ds.roles.get_mut(role).users = users;
+    Ok(())
+}
+
+/// Keeps the line items whose ids `v` (an array of ids) lists.
+fn keep_line_items(items: &mut Vec<LineItem>, v: &Value) -> Result<(), String> {
+    let kept: Vec<i64> = v
+        .as_array()
+        .and_then(|ids| ids.iter().map(Value::as_i64).collect())
+        .ok_or_else(|| format!("line_items: expected an array of line item ids, got {v}"))?;
+    items.retain(|item| kept.contains(&item.id));
+    Ok(())
+}
+
 fn hundredths(v: &Value) -> Result<i64, String> {
     v.as_f64()
         .map(|x| (x * 100.0).round() as i64)
@@ -162,6 +195,8 @@ typed!(ExpenseCategory {
 typed!(ItemCategory { "name" => |r, v| r.name = string(v)? });
 typed!(Invoice {
     "number" => |r, v| r.number = string(v)?,
+    // The ids of the line items kept (Harvest removes one with `_destroy`).
+    "line_items" => |r, v| keep_line_items(&mut r.line_items, v)?,
     "state" => |r, v| r.state = string(v)?,
     "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
 }, fresh: |r, today, _now| {
@@ -171,6 +206,8 @@ typed!(Invoice {
 });
 typed!(Estimate {
     "number" => |r, v| r.number = string(v)?,
+    // The ids of the line items kept (Harvest removes one with `_destroy`).
+    "line_items" => |r, v| keep_line_items(&mut r.line_items, v)?,
     "state" => |r, v| r.state = string(v)?,
     "issue_date" => |r, v| r.issue_date = if v.is_null() { None } else { Some(date(v)?) },
 }, fresh: |r, today, _now| {
@@ -625,8 +662,11 @@ pub fn update(
     id: i64,
     fields: &Value,
 ) -> Result<Option<Value>, String> {
-    let (fields, bump) = take_bump_parent(stream, fields)?;
+    let (mut fields, bump) = take_bump_parent(stream, fields)?;
     check_event_type(stream, &fields)?;
+    if stream == "roles" {
+        set_role_members(ds, id, &mut fields)?;
+    }
     let done = dispatch(ds, stream, Op::Update(id, &fields))?;
     if let (Some(ix), true) = (done.ix, bump) {
         bump_parent(ds, stream, ix, fields.get("event_type").is_some());

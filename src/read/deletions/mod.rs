@@ -15,6 +15,8 @@
 //! - [`child`]: the children of every parent, as the child sweep reads each parent whole once
 //!   per round; a candidate is confirmed by its parent's list of children, read again, not
 //!   holding it (or the parent answering 404).
+//! - [`derived`]: the rows of a derived stream, listed with their source's records; a candidate
+//!   is confirmed by its source, read again, not holding it (or answering 404).
 //!
 //! Never a false tombstone: a record missing from a listing is only a candidate (a page that
 //! shifted, a record whose date moved to a month already read), confirmed before its tombstone
@@ -23,19 +25,21 @@
 //! fewer records) are never compared.
 
 pub(super) mod child;
+pub(super) mod derived;
 pub(super) mod entity;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+use super::derive;
 use crate::catalog::Selected;
 use crate::config::{Config, Credentials};
 use crate::iblt::{Key, Table};
 use crate::page::Record;
 use crate::protocol::SyncMode;
-use crate::state::{self, Ledger, Listing, Position, Round};
-use crate::streams::{Cursor, Kind, StreamDef};
+use crate::state::{self, DerivedRound, Ledger, Listing, Position, Round};
+use crate::streams::{self, Cursor, Kind, StreamDef};
 
 /// Cells of a table: 160 decode 100 differences per listing (tested in `iblt`), 3.8 kB each.
 const CELLS: usize = 160;
@@ -50,6 +54,8 @@ pub(super) const DELETED_AT: &str = "_ab_cdc_deleted_at";
 /// Deletion capture of one stream's incremental read.
 pub(super) struct Capture {
     def: &'static StreamDef,
+    /// The derived streams read with it: their rows' keys are listed with their sources.
+    derived: Vec<&'static StreamDef>,
     by: String,
     start: DateTime<Utc>,
     known: Option<Known>,
@@ -58,6 +64,7 @@ pub(super) struct Capture {
     /// sweep that wrapped round): it becomes `round` when that one completes.
     upcoming: Option<Working>,
     pending: Vec<Key>,
+    pending_derived: BTreeMap<&'static str, Vec<Key>>,
     recent: VecDeque<Vec<Key>>,
 }
 
@@ -66,6 +73,7 @@ struct Known {
     at: DateTime<Utc>,
     keys: Table,
     total: u64,
+    derived: BTreeMap<&'static str, Table>,
 }
 
 /// A listing under way.
@@ -79,6 +87,13 @@ struct Working {
     taken: Table,
     against: Option<DateTime<Utc>>,
     total: u64,
+    /// `seen` and `taken` of each derived stream's rows.
+    derived: BTreeMap<&'static str, (Table, Table)>,
+}
+
+/// The name of a stream of the table, as `&'static str`, from a state's text.
+fn stream_name(name: &str) -> Option<&'static str> {
+    streams::find(name).map(|def| def.name)
 }
 
 impl Working {
@@ -91,10 +106,19 @@ impl Working {
             taken: Table::new(CELLS),
             against,
             total: 0,
+            derived: BTreeMap::new(),
         }
     }
 
     fn restore(round: &Round) -> Option<Working> {
+        let mut derived = BTreeMap::new();
+        for (name, d) in &round.derived {
+            let tables = (
+                Table::decode_text(&d.seen).ok()?,
+                Table::decode_text(&d.taken).ok()?,
+            );
+            derived.insert(stream_name(name)?, tables);
+        }
         Some(Working {
             at: round.at,
             last: round.last,
@@ -103,6 +127,7 @@ impl Working {
             taken: Table::decode_text(&round.taken).ok()?,
             against: round.against,
             total: round.total,
+            derived,
         })
     }
 
@@ -115,21 +140,52 @@ impl Working {
             taken: self.taken.encode(),
             against: self.against,
             total: self.total,
+            derived: self
+                .derived
+                .iter()
+                .map(|(name, (seen, taken))| {
+                    let tables = DerivedRound {
+                        seen: seen.encode(),
+                        taken: taken.encode(),
+                    };
+                    (name.to_string(), tables)
+                })
+                .collect(),
+        }
+    }
+
+    /// Counts one key into `seen` and `taken` as the record's `created` time says.
+    fn count_into(
+        at: DateTime<Utc>,
+        against: Option<DateTime<Utc>>,
+        tables: (&mut Table, &mut Table),
+        key: Key,
+        created: Option<DateTime<Utc>>,
+    ) {
+        if created.is_none_or(|c| c <= at) {
+            tables.0.insert(key);
+        }
+        if against.is_some_and(|against| created.is_none_or(|c| c <= against)) {
+            tables.1.insert(key);
         }
     }
 
     /// Counts one record of the listing.
     fn count(&mut self, key: Key, created: Option<DateTime<Utc>>) {
-        if created.is_none_or(|c| c <= self.at) {
-            self.seen.insert(key);
-        }
-        if self
-            .against
-            .is_some_and(|against| created.is_none_or(|c| c <= against))
-        {
-            self.taken.insert(key);
-        }
+        let tables = (&mut self.seen, &mut self.taken);
+        Working::count_into(self.at, self.against, tables, key, created);
         self.total += 1;
+    }
+
+    /// Counts the rows of a derived stream one record of the listing holds.
+    fn count_rows(&mut self, stream: &'static str, rows: &[Key], created: Option<DateTime<Utc>>) {
+        let (seen, taken) = self
+            .derived
+            .entry(stream)
+            .or_insert_with(|| (Table::new(CELLS), Table::new(CELLS)));
+        for key in rows {
+            Working::count_into(self.at, self.against, (seen, taken), *key, created);
+        }
     }
 }
 
@@ -156,7 +212,12 @@ fn fingerprint(config: &Config) -> String {
 impl Capture {
     /// The capture of `sel`'s read from `position`: `None` unless deletions are captured (the
     /// config's switch, an incremental read of a list or child stream with a cursor).
-    pub(super) fn new(config: &Config, sel: &Selected, position: &Position) -> Option<Capture> {
+    pub(super) fn new(
+        config: &Config,
+        sel: &Selected,
+        derived: &[Selected],
+        position: &Position,
+    ) -> Option<Capture> {
         let capturable = config.capture_deletions
             && sel.mode == SyncMode::Incremental
             && matches!(sel.def.kind, Kind::List { .. } | Kind::Child { .. })
@@ -166,12 +227,14 @@ impl Capture {
         }
         let mut capture = Capture {
             def: sel.def,
+            derived: derived.iter().map(|d| d.def).collect(),
             by: fingerprint(config),
             start: config.start_date,
             known: None,
             round: None,
             upcoming: None,
             pending: Vec::new(),
+            pending_derived: BTreeMap::new(),
             recent: VecDeque::new(),
         };
         match &position.deletions {
@@ -187,15 +250,25 @@ impl Capture {
 
     fn restore(&mut self, ledger: &Ledger) {
         self.known = ledger.known.as_ref().and_then(|k| {
+            let mut derived = BTreeMap::new();
+            for (name, keys) in &k.derived {
+                derived.insert(stream_name(name)?, Table::decode_text(keys).ok()?);
+            }
             Some(Known {
                 at: k.at,
                 keys: Table::decode_text(&k.keys).ok()?,
                 total: k.total,
+                derived,
             })
         });
         self.round = ledger.round.as_ref().and_then(Working::restore);
         self.upcoming = ledger.upcoming.as_ref().and_then(Working::restore);
         self.pending = ledger.pending.clone();
+        self.pending_derived = ledger
+            .pending_derived
+            .iter()
+            .filter_map(|(name, keys)| Some((stream_name(name)?, keys.clone())))
+            .collect();
     }
 
     /// Whether a listing is under way (begun in an earlier sync).
@@ -266,7 +339,15 @@ impl Capture {
                 continue;
             }
             keys.push(key);
-            listing.count(key, fields.created_at());
+            let created = fields.created_at();
+            listing.count(key, created);
+            for def in &self.derived {
+                let derivation = def.derived().expect("only derived streams tap a source");
+                // A record whose rows cannot be read fails its derived stream when emitted.
+                if let Ok(rows) = derive::row_keys(derivation, record.raw, fields, parent) {
+                    listing.count_rows(def.name, &rows, created);
+                }
+            }
         }
         if self.recent.len() == RECENT_PAGES {
             self.recent.pop_front();
@@ -301,10 +382,20 @@ impl Capture {
                 at: k.at,
                 keys: k.keys.encode(),
                 total: k.total,
+                derived: k
+                    .derived
+                    .iter()
+                    .map(|(name, keys)| (name.to_string(), keys.encode()))
+                    .collect(),
             }),
             round: self.round.as_ref().map(Working::stored),
             upcoming: self.upcoming.as_ref().map(Working::stored),
             pending: self.pending.clone(),
+            pending_derived: self
+                .pending_derived
+                .iter()
+                .map(|(name, keys)| (name.to_string(), keys.clone()))
+                .collect(),
         }
     }
 
@@ -312,35 +403,53 @@ impl Capture {
     /// listed and this one did not become candidates; the upcoming listing, if one began, is
     /// now the one under way. Returns when the last page was read.
     pub(super) fn complete(&mut self) -> Option<DateTime<Utc>> {
-        let round = self.round.take()?;
+        let mut round = self.round.take()?;
         let previous = self.known.take();
         if let Some(known) = previous.filter(|k| Some(k.at) == round.against) {
-            let difference = known
-                .keys
-                .minus(&round.taken)
-                .expect("tables of one size")
-                .decode();
-            let found = difference.unwrap_or_else(|partial| {
-                tracing::warn!(
-                    "stream {}: more records disappeared since the previous listing than its summary can name; {} of them are checked now, and the others stay in the destination until a full refresh of the stream",
-                    self.def.name,
-                    partial.only_first.len()
-                );
-                partial
-            });
-            for key in found.only_first {
-                if !self.pending.contains(&key) {
-                    self.pending.push(key);
+            let name = self.def.name;
+            let gone = candidates(name, &known.keys, &round.taken);
+            add_pending(&mut self.pending, gone);
+            for (stream, (_, taken)) in &round.derived {
+                if let Some(keys) = known.derived.get(stream) {
+                    let gone = candidates(stream, keys, taken);
+                    add_pending(self.pending_derived.entry(stream).or_default(), gone);
                 }
             }
         }
+        let derived = std::mem::take(&mut round.derived)
+            .into_iter()
+            .map(|(name, (seen, _))| (name, seen))
+            .collect();
         self.known = Some(Known {
             at: round.at,
             keys: round.seen,
             total: round.total,
+            derived,
         });
         self.round = self.upcoming.take();
         Some(round.last)
+    }
+}
+
+/// The keys of the listing `known` that the listing `taken` from no longer holds.
+fn candidates(stream: &str, known: &Table, taken: &Table) -> Vec<Key> {
+    let difference = known.minus(taken).expect("tables of one size").decode();
+    let found = difference.unwrap_or_else(|partial| {
+        tracing::warn!(
+            "stream {stream}: more records disappeared since the previous listing than its summary can name; {} of them are checked now, and the others stay in the destination until a full refresh of the stream",
+            partial.only_first.len()
+        );
+        partial
+    });
+    found.only_first
+}
+
+/// Adds keys to a list of pending ones, once each.
+fn add_pending(pending: &mut Vec<Key>, keys: Vec<Key>) {
+    for key in keys {
+        if !pending.contains(&key) {
+            pending.push(key);
+        }
     }
 }
 

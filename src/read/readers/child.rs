@@ -47,8 +47,8 @@ pub(super) async fn read(
     } else {
         BTreeSet::new()
     };
-    let mut capture =
-        Capture::new(&run.config, &job.sel, &job.position).filter(|_| cursors.may_read_whole(now));
+    let mut capture = Capture::new(&run.config, &job.sel, &job.derived, &job.position)
+        .filter(|_| cursors.may_read_whole(now));
     let under_way = capture.as_ref().is_some_and(Capture::round_under_way);
     let rounds = Rounds::of(slice.as_ref(), job.position.sweep, &list.ids(), under_way);
     let plan = child_plan::plan(PlanInput {
@@ -115,8 +115,13 @@ pub(super) async fn read(
     let mut position = cursors.completed_child(watermark, slice.as_ref());
     if let Some(capture) = &mut capture {
         let at = capture.end_children(&rounds).unwrap_or(now);
-        for key in deletions::child::confirm(run, capture).await? {
-            out.record(&deletions::tombstone(def, key, at), &Extras::none());
+        let gone = deletions::child::confirm(run, capture).await?;
+        for key in &gone {
+            out.record(&deletions::tombstone(def, *key, at), &Extras::none());
+        }
+        for (derived, key) in deletions::derived::confirm(run, capture, &gone).await {
+            let tombstone = deletions::derived::tombstone(derived, key, at);
+            out.derived_record(derived.name, &tombstone);
         }
         out.flush_page()?;
         position.deletions = Some(capture.ledger());

@@ -26,7 +26,7 @@ pub(super) async fn read(
     // Read in full for children too: every record is listed (the start date is applied here),
     // and the listing is handed to them.
     let mut publisher = run.parents.publisher(def.name);
-    let mut capture = Capture::new(&run.config, &job.sel, &job.position);
+    let mut capture = Capture::new(&run.config, &job.sel, &job.derived, &job.position);
     let resumed_at = resume.and_then(|r| r.next.as_deref());
     // The read is the listing deletion capture compares when it costs no more requests.
     let whole = capture.as_ref().is_some_and(|c| {
@@ -111,8 +111,13 @@ pub(super) async fn read(
             deletions::entity::advance(run, capture, now).await?
         };
         let at = seen_at.unwrap_or(now);
-        for key in deletions::entity::confirm(run, capture).await {
-            out.record(&deletions::tombstone(def, key, at), &Extras::none());
+        let gone = deletions::entity::confirm(run, capture).await;
+        for key in &gone {
+            out.record(&deletions::tombstone(def, *key, at), &Extras::none());
+        }
+        for (derived, key) in deletions::derived::confirm(run, capture, &gone).await {
+            let tombstone = deletions::derived::tombstone(derived, key, at);
+            out.derived_record(derived.name, &tombstone);
         }
         out.flush_page()?;
         position.deletions = Some(capture.ledger());
