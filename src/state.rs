@@ -79,7 +79,9 @@ pub struct DerivedRound {
 pub struct Listing {
     /// The server's time when it began.
     pub at: DateTime<Utc>,
-    /// The table ([`crate::iblt::Table`]) of the keys of its records created by `at`.
+    /// The server's time of its last page.
+    pub last: DateTime<Utc>,
+    /// The table ([`crate::iblt::Table`]) of the keys of its records.
     pub keys: String,
     /// How many records it listed.
     pub total: u64,
@@ -98,14 +100,18 @@ pub struct Round {
     /// The next page (path and query under the API's origin); `None` once the last was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    /// The table of the keys read so far of records created by `at`.
+    /// The table of the keys read so far.
     pub seen: String,
-    /// The table of the keys read so far of records created by `against`: the listing begun
-    /// then, minus this, is what no longer lists.
+    /// The table of the keys read so far of records created by `created_by`: the listing this
+    /// one is compared with, minus this, is what no longer lists.
     pub taken: String,
     /// When the listing this one is compared with began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub against: Option<DateTime<Utc>>,
+    /// The creation time up to which records count in `taken`: when that listing ended, plus
+    /// the clock overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<DateTime<Utc>>,
     /// The tables of the rows of the derived streams read with it, by stream.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub derived: BTreeMap<String, DerivedRound>,

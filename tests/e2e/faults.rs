@@ -108,19 +108,21 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
             );
             *at = json!("<this run's server time>");
         }
-        // A first sync's listing for deletion capture began at this run's server time.
-        if let Some(at) = state.pointer_mut("/deletions/known/at") {
-            let listed: DateTime<Utc> = at
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| panic!("{what}: {stream} listed at {at}"));
-            assert!(
-                listed >= timed.started - chrono::Duration::seconds(1) && listed <= timed.ended,
-                "{what}: {stream} listed at {listed}, not in this run ({} – {})",
-                timed.started,
-                timed.ended
-            );
-            *at = json!("<this run's server time>");
+        // A first sync's listing for deletion capture began and ended in this run.
+        for field in ["/deletions/known/at", "/deletions/known/last"] {
+            if let Some(at) = state.pointer_mut(field) {
+                let listed: DateTime<Utc> = at
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("{what}: {stream} {field} {at}"));
+                assert!(
+                    listed >= timed.started - chrono::Duration::seconds(1) && listed <= timed.ended,
+                    "{what}: {stream} {field} {listed}, not in this run ({} – {})",
+                    timed.started,
+                    timed.ended
+                );
+                *at = json!("<this run's server time>");
+            }
         }
         out.insert(stream, state);
     }

@@ -64,7 +64,7 @@ impl Capture {
         let (since, total) = match (&self.round, &self.known) {
             (Some(r), Some(k)) => (r.last, k.total.max(r.total)),
             (Some(r), None) => (r.last, r.total),
-            (None, Some(k)) => (k.at, k.total),
+            (None, Some(k)) => (k.last, k.total),
             (None, None) => return u64::MAX,
         };
         let elapsed = (now - since).max(Duration::zero());

@@ -6,8 +6,9 @@
 //! state cannot hold a million ids, so it holds a summary of the last listing's keys that is
 //! as large as the differences to find, not as the stream ([`crate::iblt::Table`]): the
 //! previous listing's table minus the keys the new listing reads leaves the keys no longer
-//! listed. Only records created by the time the previous listing began are taken away, so what
-//! the new one adds (records created since) does not crowd the table.
+//! listed. Only records created by the time the previous listing ended (and the clock overlap
+//! after it) are taken away, so what the new one adds (records created since) does not crowd
+//! the table; a record created while a listing ran and listed by it is known from then on.
 //!
 //! What a listing is, and how a candidate is confirmed, depends on the stream:
 //! - [`entity`]: a list stream's pages, whole in every sync when they fit in one page, else a
@@ -38,6 +39,7 @@ use crate::config::{Config, Credentials};
 use crate::iblt::{Key, Table};
 use crate::page::Record;
 use crate::protocol::SyncMode;
+use crate::read::cursor::OVERLAP;
 use crate::state::{self, DerivedRound, Ledger, Listing, Position, Round};
 use crate::streams::{self, Cursor, Kind, StreamDef};
 
@@ -71,6 +73,7 @@ pub(super) struct Capture {
 /// The last complete listing.
 struct Known {
     at: DateTime<Utc>,
+    last: DateTime<Utc>,
     keys: Table,
     total: u64,
     derived: BTreeMap<&'static str, Table>,
@@ -82,10 +85,12 @@ struct Working {
     last: DateTime<Utc>,
     next: Option<String>,
     seen: Table,
-    /// The keys read of records created by the time the listing this one is compared with
-    /// began (`against`): that listing's table minus these is what it no longer lists.
+    /// The keys read of records created by `created_by`, when the listing this one is
+    /// compared with (the one that began at `against`) had ended: that listing's table minus
+    /// these is what it no longer lists.
     taken: Table,
     against: Option<DateTime<Utc>>,
+    created_by: Option<DateTime<Utc>>,
     total: u64,
     /// `seen` and `taken` of each derived stream's rows.
     derived: BTreeMap<&'static str, (Table, Table)>,
@@ -97,7 +102,11 @@ fn stream_name(name: &str) -> Option<&'static str> {
 }
 
 impl Working {
-    fn new(at: DateTime<Utc>, against: Option<DateTime<Utc>>) -> Working {
+    fn new(
+        at: DateTime<Utc>,
+        against: Option<DateTime<Utc>>,
+        created_by: Option<DateTime<Utc>>,
+    ) -> Working {
         Working {
             at,
             last: at,
@@ -105,6 +114,7 @@ impl Working {
             seen: Table::new(CELLS),
             taken: Table::new(CELLS),
             against,
+            created_by,
             total: 0,
             derived: BTreeMap::new(),
         }
@@ -126,6 +136,7 @@ impl Working {
             seen: Table::decode_text(&round.seen).ok()?,
             taken: Table::decode_text(&round.taken).ok()?,
             against: round.against,
+            created_by: round.created_by,
             total: round.total,
             derived,
         })
@@ -139,6 +150,7 @@ impl Working {
             seen: self.seen.encode(),
             taken: self.taken.encode(),
             against: self.against,
+            created_by: self.created_by,
             total: self.total,
             derived: self
                 .derived
@@ -154,18 +166,15 @@ impl Working {
         }
     }
 
-    /// Counts one key into `seen` and `taken` as the record's `created` time says.
+    /// Counts one key into `seen`, and into `taken` as the record's `created` time says.
     fn count_into(
-        at: DateTime<Utc>,
-        against: Option<DateTime<Utc>>,
+        created_by: Option<DateTime<Utc>>,
         tables: (&mut Table, &mut Table),
         key: Key,
         created: Option<DateTime<Utc>>,
     ) {
-        if created.is_none_or(|c| c <= at) {
-            tables.0.insert(key);
-        }
-        if against.is_some_and(|against| created.is_none_or(|c| c <= against)) {
+        tables.0.insert(key);
+        if created_by.is_some_and(|by| created.is_none_or(|c| c <= by)) {
             tables.1.insert(key);
         }
     }
@@ -173,7 +182,7 @@ impl Working {
     /// Counts one record of the listing.
     fn count(&mut self, key: Key, created: Option<DateTime<Utc>>) {
         let tables = (&mut self.seen, &mut self.taken);
-        Working::count_into(self.at, self.against, tables, key, created);
+        Working::count_into(self.created_by, tables, key, created);
         self.total += 1;
     }
 
@@ -184,7 +193,7 @@ impl Working {
             .entry(stream)
             .or_insert_with(|| (Table::new(CELLS), Table::new(CELLS)));
         for key in rows {
-            Working::count_into(self.at, self.against, (seen, taken), *key, created);
+            Working::count_into(self.created_by, (seen, taken), *key, created);
         }
     }
 }
@@ -256,6 +265,7 @@ impl Capture {
             }
             Some(Known {
                 at: k.at,
+                last: k.last,
                 keys: Table::decode_text(&k.keys).ok()?,
                 total: k.total,
                 derived,
@@ -287,7 +297,12 @@ impl Capture {
     /// with the last complete listing.
     pub(super) fn begin(&mut self, at: DateTime<Utc>) {
         if self.round.is_none() {
-            self.round = Some(Working::new(at, self.known.as_ref().map(|k| k.at)));
+            let known = self.known.as_ref();
+            self.round = Some(Working::new(
+                at,
+                known.map(|k| k.at),
+                known.map(|k| k.last + OVERLAP),
+            ));
             self.recent.clear();
         }
     }
@@ -296,8 +311,10 @@ impl Capture {
     /// began already; it is compared with the one under way once that completes.
     fn begin_upcoming(&mut self, at: DateTime<Utc>) {
         if self.upcoming.is_none() {
+            // The listing under way ends later in this sync: records created meanwhile that it
+            // lists, this one cannot take away, and they become candidates a confirmation drops.
             let against = self.round.as_ref().map(|r| r.at);
-            self.upcoming = Some(Working::new(at, against));
+            self.upcoming = Some(Working::new(at, against, against.map(|_| at + OVERLAP)));
         }
     }
 
@@ -380,6 +397,7 @@ impl Capture {
             by: self.by.clone(),
             known: self.known.as_ref().map(|k| Listing {
                 at: k.at,
+                last: k.last,
                 keys: k.keys.encode(),
                 total: k.total,
                 derived: k
@@ -422,6 +440,7 @@ impl Capture {
             .collect();
         self.known = Some(Known {
             at: round.at,
+            last: round.last,
             keys: round.seen,
             total: round.total,
             derived,
@@ -465,3 +484,6 @@ pub(super) fn tombstone(def: &StreamDef, key: Key, at: DateTime<Utc>) -> String 
     let parent = parent.map_or(String::new(), |p| format!(r#""parent_id":{p},"#));
     format!(r#"{{{parent}"id":{id},"{cursor}":"{at}","{DELETED_AT}":"{at}"}}"#)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! The comparison of listings, one case of "never a false tombstone" each: what becomes a
+//! candidate (which Harvest must then confirm gone) and what never does.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::page;
+use crate::state::parse_instant;
+use crate::streams;
+
+fn config(token: &str) -> Config {
+    Config::from_json(&json!({
+        "account_id": "1",
+        "replication_start_date": "2024-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": token},
+    }))
+    .unwrap()
+}
+
+fn selected(stream: &str) -> Selected {
+    Selected {
+        def: streams::find(stream).unwrap(),
+        mode: SyncMode::Incremental,
+        fields: None,
+    }
+}
+
+fn t(hours: i64) -> DateTime<Utc> {
+    parse_instant("2026-01-01T00:00:00Z").unwrap() + Duration::hours(hours)
+}
+
+/// A page of clients: `(id, created hours after t(0))`, all updated after the start date.
+fn page_of(records: &[(i64, i64)]) -> String {
+    let records: Vec<_> = records
+        .iter()
+        .map(|(id, created)| {
+            json!({"id": id, "created_at": crate::state::format_instant(t(*created)), "updated_at": "2025-06-01T00:00:00Z"})
+        })
+        .collect();
+    json!({ "clients": records }).to_string()
+}
+
+/// A capture of clients from `position`, with `token`.
+fn capture(position: &Position, token: &str) -> Capture {
+    Capture::new(&config(token), &selected("clients"), &[], position).unwrap()
+}
+
+/// One complete listing of `records` that began at `at`.
+fn listing(capture: &mut Capture, at: DateTime<Utc>, pages: &[&[(i64, i64)]]) {
+    capture.begin_anew(at);
+    for records in pages {
+        let body = page_of(records);
+        let page = page::parse(&body, "clients").unwrap();
+        capture.observe(&page.records, Some(at));
+    }
+    capture.complete();
+}
+
+/// The state after one listing of ids 1..=5 (created before it began), at t(10).
+fn after_first_listing() -> Position {
+    let mut c = capture(&Position::default(), "a");
+    listing(&mut c, t(10), &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]]);
+    assert!(
+        c.pending.is_empty(),
+        "a first listing has nothing to compare"
+    );
+    Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    }
+}
+
+#[test]
+fn a_record_missing_from_the_next_listing_is_a_candidate_not_a_tombstone() {
+    let mut c = capture(&after_first_listing(), "a");
+    listing(&mut c, t(20), &[&[(1, 0), (2, 0), (4, 0), (5, 0)]]);
+    // Pending: the caller confirms it with Harvest before any tombstone.
+    assert_eq!(c.pending, [(3, 0)]);
+}
+
+#[test]
+fn records_created_since_the_last_listing_are_never_candidates() {
+    let mut c = capture(&after_first_listing(), "a");
+    // 6 was created after the first listing began and is listed; 7 was created and deleted
+    // in between (never listed, never replicated): neither is a candidate.
+    listing(
+        &mut c,
+        t(20),
+        &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 15)]],
+    );
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    // 6 is known from now on: its deletion is found by the listing after.
+    let position = Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    };
+    let mut c = capture(&position, "a");
+    listing(&mut c, t(30), &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]]);
+    assert_eq!(c.pending, [(6, 0)]);
+}
+
+#[test]
+fn a_record_read_twice_as_pages_shift_counts_once() {
+    let mut c = capture(&after_first_listing(), "a");
+    // A record created meanwhile pushed 3 onto the next page: read twice in one walk.
+    listing(
+        &mut c,
+        t(20),
+        &[&[(1, 0), (2, 0), (3, 0)], &[(3, 0), (4, 0), (5, 0)]],
+    );
+    assert!(c.pending.is_empty());
+    let position = Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    };
+    let mut c = capture(&position, "a");
+    listing(&mut c, t(30), &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]]);
+    assert!(c.pending.is_empty(), "3 was counted twice: {:?}", c.pending);
+}
+
+#[test]
+fn a_listing_cut_short_is_never_compared_and_a_resumed_one_goes_on() {
+    let first = after_first_listing();
+    let mut c = capture(&first, "a");
+    c.begin_anew(t(20));
+    let body = page_of(&[(1, 0), (2, 0)]);
+    c.observe(&page::parse(&body, "clients").unwrap().records, Some(t(20)));
+    // A 5xx after its retries, a timeout, a truncated page or a kill: the read stops here and
+    // its last checkpoint keeps the listing under way, uncompared.
+    let checkpoint = Position {
+        deletions: Some(c.ledger_at(Some("/v2/clients?cursor=x"))),
+        ..Position::default()
+    };
+    assert!(c.pending.is_empty());
+    let mut resumed = capture(&checkpoint, "a");
+    assert!(resumed.lists_whole(false, 2000, Some("/v2/clients?cursor=x")));
+    let body = page_of(&[(3, 0), (4, 0), (5, 0)]);
+    resumed.observe(&page::parse(&body, "clients").unwrap().records, Some(t(21)));
+    resumed.complete();
+    assert!(resumed.pending.is_empty(), "{:?}", resumed.pending);
+    // Resumed elsewhere than where it stopped, the listing starts again instead.
+    let elsewhere = capture(&checkpoint, "a");
+    assert!(!elsewhere.lists_whole(false, 2000, Some("/v2/clients?cursor=y")));
+}
+
+#[test]
+fn listings_made_with_other_credentials_are_never_compared() {
+    // Another token may see fewer records (a manager's, not an administrator's).
+    let mut c = capture(&after_first_listing(), "b");
+    listing(&mut c, t(20), &[&[(1, 0)]]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    assert_ne!(fingerprint(&config("a")), fingerprint(&config("b")));
+    assert!(!c.ledger().by.contains('a') || c.ledger().by.len() == 32);
+}
+
+#[test]
+fn a_state_without_a_listing_starts_capturing_with_the_next_complete_one() {
+    // Ours before capture, or Airbyte's connector's: a cursor and nothing else.
+    let old = Position {
+        updated_at: Some(t(0)),
+        ..Position::default()
+    };
+    let mut c = capture(&old, "a");
+    listing(&mut c, t(20), &[&[(1, 0)]]);
+    assert!(c.pending.is_empty());
+    assert!(c.ledger().known.is_some());
+}
+
+#[test]
+fn records_updated_before_the_start_date_are_not_counted() {
+    // Never replicated (the start date excludes them), so their deletion sends nothing.
+    let mut c = capture(&Position::default(), "a");
+    c.begin_anew(t(10));
+    let body = json!({"clients": [
+        {"id": 1, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-02-01T00:00:00Z"},
+        {"id": 2, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2025-02-01T00:00:00Z"},
+    ]})
+    .to_string();
+    c.observe(&page::parse(&body, "clients").unwrap().records, Some(t(10)));
+    c.complete();
+    assert_eq!(c.known.as_ref().unwrap().total, 1);
+}
+
+#[test]
+fn tombstones_hold_the_key_the_parent_and_the_cursor() {
+    let at = t(1);
+    let client = tombstone(streams::find("clients").unwrap(), (7, 0), at);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&client).unwrap(),
+        json!({"id": 7, "updated_at": "2026-01-01T01:00:00Z", "_ab_cdc_deleted_at": "2026-01-01T01:00:00Z"})
+    );
+    let payment = tombstone(streams::find("invoice_payments").unwrap(), (3, 9), at);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&payment).unwrap(),
+        json!({"parent_id": 3, "id": 9, "updated_at": "2026-01-01T01:00:00Z", "_ab_cdc_deleted_at": "2026-01-01T01:00:00Z"})
+    );
+    let member = derived::tombstone(streams::find("user_roles").unwrap(), (4, 5), at);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&member).unwrap(),
+        json!({"role_id": 4, "user_id": 5, "roles_updated_at": "2026-01-01T01:00:00Z", "_ab_cdc_deleted_at": "2026-01-01T01:00:00Z"})
+    );
+}
