@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::Capture;
+use super::{Capture, Counted};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
 use crate::page::Record;
@@ -29,6 +29,8 @@ pub(in crate::read) struct Rounds {
     wrapped_to: Option<i64>,
     /// Whether the round under way reads its last parent in this sync.
     completes: bool,
+    /// Whether this sync reads every parent whole: its round is one read.
+    every_parent: bool,
 }
 
 impl Rounds {
@@ -46,6 +48,7 @@ impl Rounds {
                 swept: ids.iter().copied().collect(),
                 wrapped_to: None,
                 completes: true,
+                every_parent: true,
             };
         };
         let last = ids.last().copied();
@@ -55,6 +58,7 @@ impl Rounds {
             swept: slice.ids.clone(),
             wrapped_to,
             completes: last.is_some_and(|l| slice.ids.contains(&l)),
+            every_parent: false,
         }
     }
 }
@@ -73,6 +77,11 @@ impl Capture {
         if !rounds.swept.contains(&parent) {
             return;
         }
+        let counted = if rounds.every_parent {
+            Counted::All
+        } else {
+            Counted::CreatedByStart
+        };
         let upcoming = rounds.wrapped_to.is_some_and(|to| parent <= to);
         if upcoming {
             self.begin_upcoming(date.unwrap_or(now));
@@ -81,7 +90,23 @@ impl Capture {
         }
         // A parent's children are one page or a few; what repeats across pages of one parent
         // is told apart by the key, which holds the parent.
-        self.observe_into(records, date, Some(parent), upcoming);
+        self.observe_into(records, date, Some(parent), upcoming, counted);
+    }
+
+    /// Counts the children of `parent` an incremental sync read for another reason than the
+    /// sweep (the parent moved, related changes touched it) that are new: created after the
+    /// round began, between the previous sync and this one (see [`Counted::CreatedIn`]).
+    pub(in crate::read) fn observe_new_children(
+        &mut self,
+        rounds: &Rounds,
+        parent: i64,
+        records: &[Record<'_>],
+        new: Counted,
+    ) {
+        if rounds.swept.contains(&parent) {
+            return;
+        }
+        self.observe_into(records, None, Some(parent), false, new);
     }
 
     /// Ends the sync's part of the rounds: the round under way completes if it read its last

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
-use super::Capture;
+use super::{Capture, Counted};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
 use crate::read::error::StreamError;
@@ -112,7 +112,7 @@ pub(in crate::read) async fn advance(
                 pages,
                 |page, date, _| {
                     capture.begin(date.unwrap_or(now));
-                    capture.observe(&page.records, date);
+                    capture.observe(&page.records, date, Counted::CreatedByStart);
                     Ok(())
                 },
             )
@@ -170,7 +170,7 @@ async fn advance_by_month(
             run.first_url(def.path, q),
             |page, when, _| {
                 read += page.records.len() as u64;
-                capture.observe(&page.records, when);
+                capture.observe(&page.records, when, Counted::CreatedByStart);
                 Ok(())
             },
         )

@@ -198,6 +198,40 @@ impl Working {
     }
 }
 
+/// Which records of a page a listing counts. A listing spread over syncs does not see every
+/// record created while it runs (one created on a page already read, a child of a parent
+/// already swept); the incremental reads see each, so they count those, and the listing's own
+/// pages only the others: each record is counted once.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::read) enum Counted {
+    /// Every record: the listing is one read, begun and ended in this sync.
+    All,
+    /// Those created by the time the listing began (a listing spread over syncs).
+    CreatedByStart,
+    /// Those created after the listing began, in `[from, to)`: the new records of an
+    /// incremental read whose creation falls between the start of the previous sync and the
+    /// start of this one, so that consecutive reads count each once.
+    CreatedIn(DateTime<Utc>, DateTime<Utc>),
+}
+
+impl Counted {
+    fn counts(self, created: Option<DateTime<Utc>>, listing_began: DateTime<Utc>) -> bool {
+        match self {
+            Counted::All => true,
+            Counted::CreatedByStart => created.is_none_or(|c| c <= listing_began),
+            Counted::CreatedIn(from, to) => {
+                created.is_some_and(|c| c > listing_began && c >= from && c < to)
+            }
+        }
+    }
+
+    /// The new records of an incremental pass from the lower bound `lower` (the previous
+    /// pass's watermark) to its own `watermark`: both are a pass's start less the overlap.
+    pub(in crate::read) fn new_in_pass(lower: DateTime<Utc>, watermark: DateTime<Utc>) -> Counted {
+        Counted::CreatedIn(lower + OVERLAP, watermark + OVERLAP)
+    }
+}
+
 /// A fingerprint of the account and credentials: listings made with another token are not
 /// compared (a user with fewer permissions lists fewer records). A hash, never the secret.
 fn fingerprint(config: &Config) -> String {
@@ -326,6 +360,7 @@ impl Capture {
         date: Option<DateTime<Utc>>,
         parent: Option<i64>,
         upcoming: bool,
+        counted: Counted,
     ) {
         let listing = if upcoming {
             &mut self.upcoming
@@ -335,7 +370,8 @@ impl Capture {
         let Some(listing) = listing else {
             return;
         };
-        if let Some(date) = date {
+        // The listing's own pages pace it; what an incremental read adds does not.
+        if let Some(date) = date.filter(|_| !matches!(counted, Counted::CreatedIn(..))) {
             listing.last = listing.last.max(date);
         }
         let mut keys = Vec::with_capacity(records.len());
@@ -355,8 +391,11 @@ impl Capture {
             {
                 continue;
             }
-            keys.push(key);
             let created = fields.created_at();
+            if !counted.counts(created, listing.at) {
+                continue;
+            }
+            keys.push(key);
             listing.count(key, created);
             for def in &self.derived {
                 let derivation = def.derived().expect("only derived streams tap a source");
@@ -373,8 +412,13 @@ impl Capture {
     }
 
     /// Counts a page of the listing under way, read at the server's time `date`.
-    pub(super) fn observe(&mut self, records: &[Record<'_>], date: Option<DateTime<Utc>>) {
-        self.observe_into(records, date, None, false);
+    pub(super) fn observe(
+        &mut self,
+        records: &[Record<'_>],
+        date: Option<DateTime<Utc>>,
+        counted: Counted,
+    ) {
+        self.observe_into(records, date, None, false, counted);
     }
 
     /// Where the listing under way goes on (a page link or the first day of a window).

@@ -14,7 +14,7 @@ use crate::protocol::{Extra, Extras};
 use crate::read::child_plan::{self, PlanInput, Reach};
 use crate::read::cursor::Cursors;
 use crate::read::deletions::child::Rounds;
-use crate::read::deletions::{self, Capture};
+use crate::read::deletions::{self, Capture, Counted};
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::parents;
@@ -88,8 +88,11 @@ pub(super) async fn read(
         let extras = Extras::new(&[Extra::ParentId(id)]);
         let first = run.first_url(&path, query);
         let walked = walk::walk(&run.client, &run.links, def, first, |page, date, _| {
-            if let Some(capture) = capture.as_mut().filter(|_| reach != Reach::Changed) {
+            // A swept parent's children count in the sweep's round; another's, if new.
+            if let Some(capture) = &mut capture {
                 capture.observe_children(&rounds, id, &page.records, date, now);
+                let new = Counted::new_in_pass(lower, watermark);
+                capture.observe_new_children(&rounds, id, &page.records, new);
             }
             out.records(&page.records, filter, &extras);
             out.flush_page()

@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use crate::protocol::Extras;
 use crate::read::cursor::Cursors;
-use crate::read::deletions::{self, Capture};
+use crate::read::deletions::{self, Capture, Counted};
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::walk;
@@ -74,8 +74,13 @@ pub(super) async fn read(
                 capture.begin_anew(date.unwrap_or_else(Utc::now));
             }
         }
-        if let Some(capture) = capture.as_mut().filter(|_| whole) {
-            capture.observe(&page.records, date);
+        if let Some(capture) = &mut capture {
+            let counted = if whole {
+                Counted::All
+            } else {
+                Counted::new_in_pass(cursors.lower_bound(), watermark)
+            };
+            capture.observe(&page.records, date, counted);
         }
         out.running()?;
         if let Some(publisher) = &mut publisher {
