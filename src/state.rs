@@ -117,6 +117,9 @@ pub struct Round {
     pub derived: BTreeMap<String, DerivedRound>,
     /// How many records it has listed so far.
     pub total: u64,
+    /// How many records its own pages read so far (what paces it).
+    #[serde(default)]
+    pub read: u64,
 }
 
 /// A child stream's sweep: parents are swept in ascending id order, a slice per sync sized by

@@ -889,7 +889,8 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
             }
             // The driver deletes records, not rows: a derived row's tombstone is false only
             // for a row Harvest serves.
-            let unexplained = derived.is_none() && (deleted.is_none() || !captures_deletions(stream));
+            let unexplained =
+                derived.is_none() && (deleted.is_none() || !captures_deletions(stream));
             if served || unexplained {
                 figures.false_tombstones += 1;
                 figures.mismatches += 1;
@@ -1027,8 +1028,7 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
         for row in &stale_now {
             let since = *derived_stale_since.entry(row.clone()).or_insert(sync);
             let due = sync > since
-                && starts[sync.saturating_sub(SWEEP_SLACK_SYNCS)] - starts[since]
-                    >= 2 * sweep_secs;
+                && starts[sync.saturating_sub(SWEEP_SLACK_SYNCS)] - starts[since] >= 2 * sweep_secs;
             if due {
                 figures.mismatches += 1;
                 if examples.len() < 10 {

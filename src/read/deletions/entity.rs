@@ -54,22 +54,23 @@ impl Capture {
         }
     }
 
-    /// How many records the listing under way may read in this sync at the server's time
-    /// `now`: the share of the stream the time since its last page is due, so that a listing
-    /// completes within `interval` (all of it when there is no interval or no listing yet).
+    /// How many records the listing may read in this sync at the server's time `now`, so that
+    /// it completes within `interval` (all of it when there is no interval or no listing yet):
+    /// the share of the stream the time since the listing began is due, less what it read
+    /// already (a sync that read a large window ahead of time lets the next ones read less).
     fn records_due(&self, interval: Option<Duration>, now: DateTime<Utc>) -> u64 {
         let Some(interval) = interval.filter(|i| *i > Duration::zero()) else {
             return u64::MAX;
         };
-        let (since, total) = match (&self.round, &self.known) {
-            (Some(r), Some(k)) => (r.last, k.total.max(r.total)),
-            (Some(r), None) => (r.last, r.total),
-            (None, Some(k)) => (k.last, k.total),
+        let (since, total, read) = match (&self.round, &self.known) {
+            (Some(r), Some(k)) => (r.at, k.total.max(r.total), r.read),
+            (Some(r), None) => (r.at, r.total, r.read),
+            (None, Some(k)) => (k.last, k.total, 0),
             (None, None) => return u64::MAX,
         };
         let elapsed = (now - since).max(Duration::zero());
         let share = elapsed.num_milliseconds() as f64 / interval.num_milliseconds() as f64;
-        (total.max(1) as f64 * share).ceil() as u64
+        ((total.max(1) as f64 * share).ceil() as u64).saturating_sub(read)
     }
 }
 
@@ -95,7 +96,7 @@ pub(in crate::read) async fn advance(
         Kind::List {
             pages: Pages::Numbered { date },
             ..
-        } => advance_by_month(run, capture, now, due, date, query).await,
+        } => advance_by_window(run, capture, now, due, date, query).await,
         _ => {
             capture.keep_round_if(|next| next.starts_with('/'));
             let first = match capture.round.as_ref().and_then(|r| r.next.clone()) {
@@ -128,10 +129,12 @@ pub(in crate::read) async fn advance(
     }
 }
 
-/// The listing of a stream paged by numbers: whole months of `date`, oldest first (everything
-/// before the start date's month in one window, the current month open-ended), until the
-/// records due are read.
-async fn advance_by_month(
+/// The listing of a stream paged by numbers, a window of `date` at a time, oldest first
+/// (everything before the start date's month, then each month, the current one open-ended),
+/// until the records due are read. A window is read whole in one sync, so that no record shifts
+/// between its pages from one sync to the next; one that holds far more than the sync is due is
+/// halved (down to a day), which costs the one request that told.
+async fn advance_by_window(
     run: &Run,
     capture: &mut Capture,
     now: DateTime<Utc>,
@@ -141,46 +144,62 @@ async fn advance_by_month(
 ) -> Result<Option<DateTime<Utc>>, StreamError> {
     let def = capture.def;
     let first_month = month_of(capture.start.date_naive());
-    let this_month = month_of(now.date_naive());
+    let today = now.date_naive();
     capture.keep_round_if(|next| state::parse_date(next).is_some());
-    let mut window: Option<NaiveDate> = capture
+    let mut from: Option<NaiveDate> = capture
         .round
         .as_ref()
         .and_then(|r| r.next.as_deref())
         .and_then(state::parse_date);
+    let page_size = u64::from(run.config.page_size.max(1));
     let mut read = 0u64;
     capture.begin(now);
     loop {
-        let (from, to) = match window {
-            None => (None, Some(first_month - Duration::days(1))),
-            Some(m) if m >= this_month => (Some(m), None),
-            Some(m) => (Some(m), Some(next_month(m) - Duration::days(1))),
+        let mut to = match from {
+            None => Some(first_month - Duration::days(1)),
+            Some(day) if month_of(day) >= month_of(today) => None,
+            Some(day) => Some(next_month(day) - Duration::days(1)),
         };
-        let mut q = query.clone();
-        q.extend(from.map(|d| ("from", d.format("%Y-%m-%d").to_string())));
-        q.extend(to.map(|d| ("to", d.format("%Y-%m-%d").to_string())));
-        tracing::debug!(
-            "stream {}: listing {date} window {from:?}..{to:?}",
-            def.name
-        );
-        walk::walk(
-            &run.client,
-            &run.links,
-            def,
-            run.first_url(def.path, q),
-            |page, when, _| {
-                read += page.records.len() as u64;
-                capture.observe(&page.records, when, Counted::CreatedByStart);
+        loop {
+            let mut q = query.clone();
+            q.extend(from.map(|d| ("from", d.format("%Y-%m-%d").to_string())));
+            q.extend(to.map(|d| ("to", d.format("%Y-%m-%d").to_string())));
+            tracing::debug!("stream {}: listing {date} {from:?}..{to:?}", def.name);
+            let room = due.saturating_sub(read).max(page_size);
+            let halves = from
+                .map(|f| (f, to.unwrap_or(today)))
+                .filter(|(f, t)| t > f);
+            let mut too_big = false;
+            let first = run.first_url(def.path, q);
+            let rest = walk::walk_pages(&run.client, &run.links, def, first, 1, |page, when, _| {
+                too_big = halves.is_some() && page.total_entries.is_some_and(|t| t > 2 * room);
+                if !too_big {
+                    read += page.records.len() as u64;
+                    capture.observe(&page.records, when, Counted::CreatedByStart);
+                }
                 Ok(())
-            },
-        )
-        .await?;
+            })
+            .await?;
+            if let (true, Some((f, t))) = (too_big, halves) {
+                to = Some(f + Duration::days((t - f).num_days() / 2));
+                continue;
+            }
+            if let Some(link) = rest {
+                let next = run.links.resume(&link)?;
+                walk::walk(&run.client, &run.links, def, next, |page, when, _| {
+                    read += page.records.len() as u64;
+                    capture.observe(&page.records, when, Counted::CreatedByStart);
+                    Ok(())
+                })
+                .await?;
+            }
+            break;
+        }
         let Some(to) = to else {
             return Ok(capture.complete());
         };
-        let next = to + Duration::days(1);
-        window = Some(next);
-        capture.paused_at(Some(state::format_date(next)));
+        from = Some(to + Duration::days(1));
+        capture.paused_at(from.map(state::format_date));
         if read >= due {
             return Ok(None);
         }

@@ -92,6 +92,8 @@ struct Working {
     against: Option<DateTime<Utc>>,
     created_by: Option<DateTime<Utc>>,
     total: u64,
+    /// Records its own pages read (what paces it; [`Counted::CreatedIn`] ones are not).
+    read: u64,
     /// `seen` and `taken` of each derived stream's rows.
     derived: BTreeMap<&'static str, (Table, Table)>,
 }
@@ -116,6 +118,7 @@ impl Working {
             against,
             created_by,
             total: 0,
+            read: 0,
             derived: BTreeMap::new(),
         }
     }
@@ -138,6 +141,7 @@ impl Working {
             against: round.against,
             created_by: round.created_by,
             total: round.total,
+            read: round.read,
             derived,
         })
     }
@@ -152,6 +156,7 @@ impl Working {
             against: self.against,
             created_by: self.created_by,
             total: self.total,
+            read: self.read,
             derived: self
                 .derived
                 .iter()
@@ -371,8 +376,11 @@ impl Capture {
             return;
         };
         // The listing's own pages pace it; what an incremental read adds does not.
-        if let Some(date) = date.filter(|_| !matches!(counted, Counted::CreatedIn(..))) {
-            listing.last = listing.last.max(date);
+        if !matches!(counted, Counted::CreatedIn(..)) {
+            listing.read += records.len() as u64;
+            if let Some(date) = date {
+                listing.last = listing.last.max(date);
+            }
         }
         let mut keys = Vec::with_capacity(records.len());
         for record in records {
