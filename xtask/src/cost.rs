@@ -1,6 +1,8 @@
 //! What hourly incremental syncs cost (issue 14): requests, and the time Harvest's limits
 //! impose on them, for a first sync, an unchanged one, and ones after 10 and 100 changes, with
-//! `child_sweep_hours` 0 (every parent's children in every sync) and 24. The emulator serves
+//! `child_sweep_hours` 0 (every parent's children in every sync) and 24, each with
+//! `capture_deletions` on (the default) and off, so what deletion capture costs shows. The
+//! largest STATE message of each sync is recorded too. The emulator serves
 //! without a limit and its clock moves an hour between syncs; the time at Harvest's limits is
 //! computed from the requests per bucket (100 per 15 s, reports 100 per 15 min), the least any
 //! client can take for them. The catalog is every incremental stream: the full-refresh-only ones
@@ -20,6 +22,9 @@ use crate::demo::{configured_catalog, write_json};
 const GENERAL: (u64, f64) = (100, 15.0);
 const REPORTS: (u64, f64) = (100, 900.0);
 
+/// Seconds the emulator's clock starts behind the real one: more than the series moves it.
+const CLOCK_BEHIND: i64 = 6 * 3600;
+
 /// The streams whose ids the changes pick from, and how many of each are kept.
 const KEPT_IDS: usize = 200;
 
@@ -30,6 +35,8 @@ struct Cost {
     /// Requests to child endpoints (`…/{id}/…`).
     children: u64,
     records: u64,
+    /// Bytes of the largest STATE message the sync emitted (as one line of JSON).
+    largest_state: usize,
     wall: f64,
 }
 
@@ -50,6 +57,7 @@ impl Cost {
             "reports": self.reports,
             "child_requests": self.children,
             "records": self.records,
+            "largest_state_bytes": self.largest_state,
             "seconds_at_harvest_limit": self.at_harvest_limit(),
             "wall_seconds_unlimited": self.wall,
         })
@@ -59,16 +67,57 @@ impl Cost {
 /// Options of `cargo xtask cost`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The Small account instead of the Large one (and no 10-times account).
+    /// The Small account instead of the Large one (and no 10-times account): `--account small`.
     #[arg(long)]
     quick: bool,
+    /// The accounts to run, in this order (repeatable); by default `large` and `ten-times`.
+    #[arg(long = "account", value_enum)]
+    accounts: Vec<Account>,
+    /// The `child_sweep_hours` to run (repeatable); by default 0 and 24, and 72 on the ten-times
+    /// account.
+    #[arg(long = "sweep")]
+    sweeps: Vec<f64>,
+}
+
+/// The accounts `cargo xtask cost` measures.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Account {
+    /// The demo's account (4,000 time entries).
+    Small,
+    /// 1,000,000 time entries: 1,820 invoices, 910 estimates, 200 users.
+    Large,
+    /// Ten times Large's invoices (18,200) and estimates (9,100); users stop growing at 400.
+    /// Time entries are left out: they cost the same in every setting.
+    TenTimes,
+}
+
+impl Account {
+    /// The emulator's scale, the streams left out of the syncs and the default sweeps.
+    fn setup(self) -> (Scale, &'static [&'static str], &'static [f64]) {
+        match self {
+            Account::Small => (Scale::Small, &[], &[0.0, 24.0]),
+            Account::Large => (Scale::Large, &[], &[0.0, 24.0]),
+            Account::TenTimes => (
+                Scale::Custom {
+                    time_entries: 6_200_000,
+                },
+                &["time_entries"],
+                // 72 hours: the interval at which this account's hourly sync stays under 1,000.
+                &[0.0, 24.0, 72.0],
+            ),
+        }
+    }
 }
 
 /// `cargo xtask cost`: the series on Large (or Small), and on an account of ten times
 /// Large's parents (time entries left out: they cost the same in every setting), into
 /// `<target>/bench/cost.json`.
 pub fn run(args: Args) -> Result<()> {
-    let quick = args.quick;
+    let accounts = match (args.quick, args.accounts.is_empty()) {
+        (true, _) => vec![Account::Small],
+        (false, true) => vec![Account::Large, Account::TenTimes],
+        (false, false) => args.accounts,
+    };
     let connector = Connector::build()?;
     let dir = target_subdir(connector.exe(), "bench")?;
     let config = dir.join("discover-config.json");
@@ -86,25 +135,15 @@ pub fn run(args: Args) -> Result<()> {
         config.as_os_str(),
     ];
     let catalog = connector.answer(&discover, "CATALOG")?["catalog"].clone();
-    let mut rows = if quick {
-        series(&connector, &catalog, Scale::Small, &[], &[0.0, 24.0], &dir)?
-    } else {
-        series(&connector, &catalog, Scale::Large, &[], &[0.0, 24.0], &dir)?
-    };
-    if !quick {
-        // Ten times Large's invoices (18,200) and estimates (9,100); users stop growing at 400.
-        let ten_times = Scale::Custom {
-            time_entries: 6_200_000,
+    let mut rows = Vec::new();
+    for account in accounts {
+        let (scale, skip, default_sweeps) = account.setup();
+        let sweeps = if args.sweeps.is_empty() {
+            default_sweeps
+        } else {
+            args.sweeps.as_slice()
         };
-        rows.extend(series(
-            &connector,
-            &catalog,
-            ten_times,
-            &["time_entries"],
-            // 72 hours: the interval at which this account's hourly sync stays under 1,000.
-            &[0.0, 24.0, 72.0],
-            &dir,
-        )?);
+        rows.extend(series(&connector, &catalog, scale, skip, sweeps, &dir)?);
     }
     let out = dir.join("cost.json");
     write_json(&out, &serde_json::json!(rows))?;
@@ -112,9 +151,9 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Runs the series for each `child_sweep_hours` in `sweeps` on `scale` and returns them as JSON
-/// rows, printing a table. `catalog` is the discovered catalog; `skip` streams are left out of
-/// the syncs.
+/// Runs the series for each `child_sweep_hours` in `sweeps` on `scale`, with deletion capture on
+/// and off, and returns them as JSON rows, printing a table. `catalog` is the discovered catalog;
+/// `skip` streams are left out of the syncs.
 fn series(
     connector: &Connector,
     catalog: &Value,
@@ -128,17 +167,33 @@ fn series(
         "\nincremental syncs an hour apart, {scale:?} account (requests; time at Harvest's limits)"
     );
     println!(
-        "  {:<18} {:<18} {:>9} {:>9} {:>12} {:>11}",
-        "child_sweep_hours", "sync", "requests", "children", "at limit (s)", "records"
+        "  {:<18} {:<8} {:<18} {:>9} {:>9} {:>12} {:>11} {:>12}",
+        "child_sweep_hours",
+        "capture",
+        "sync",
+        "requests",
+        "children",
+        "at limit (s)",
+        "records",
+        "max STATE (B)"
     );
-    for &sweep in sweeps {
+    for (&sweep, capture) in sweeps
+        .iter()
+        .flat_map(|sweep| [(sweep, true), (sweep, false)])
+    {
         let emu = Emulator::start(EmulatorConfig {
             scale,
             general_limit: None,
             reports_limit: None,
             ..EmulatorConfig::default()
         })?;
-        let files = inputs(&emu, catalog, skip, sweep, dir)?;
+        // The series moves the emulator's clock an hour per sync, but the connector decides
+        // some things by its own clock before its first request (whether a list stream's state
+        // is in the future, and with it whether deletion capture runs and keeps its ledger).
+        // Started behind the real clock by more than the series moves it, the server's time
+        // stays in the past, as Harvest's is; the generated data ends months before either.
+        emu.advance_clock(-CLOCK_BEHIND);
+        let files = inputs(&emu, catalog, skip, sweep, capture, dir)?;
         let mut ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         let mut state: Option<Value> = None;
         for (label, changes) in [
@@ -152,20 +207,23 @@ fn series(
                 emu.advance_clock(3600);
             }
             emu.reset_request_counts();
-            let (records, wall, last) = sync(connector, &files, state.as_ref(), &mut ids)?;
-            let cost = cost_of(&emu, records, wall);
-            state = Some(last);
+            let synced = sync(connector, &files, state.as_ref(), &mut ids)?;
+            let cost = cost_of(&emu, &synced);
+            state = Some(synced.state);
             println!(
-                "  {:<18} {:<18} {:>9} {:>9} {:>12.0} {:>11}",
+                "  {:<18} {:<8} {:<18} {:>9} {:>9} {:>12.0} {:>11} {:>12}",
                 sweep,
+                if capture { "on" } else { "off" },
                 label,
                 cost.general + cost.reports,
                 cost.children,
                 cost.at_harvest_limit(),
-                cost.records
+                cost.records,
+                cost.largest_state
             );
             let mut row = cost.to_json(label);
             row["child_sweep_hours"] = json!(sweep);
+            row["capture_deletions"] = json!(capture);
             row["scale"] = json!(format!("{scale:?}"));
             row["requests_by_path"] = json!(emu.request_counts().by_path);
             rows.push(row);
@@ -180,6 +238,7 @@ fn inputs(
     catalog: &Value,
     skip: &[&str],
     sweep: f64,
+    capture: bool,
     dir: &Path,
 ) -> Result<ReadFiles> {
     let config = json!({
@@ -193,6 +252,7 @@ fn inputs(
         "report_requests_per_window": 100_000,
         "report_window_seconds": 1,
         "child_sweep_hours": sweep,
+        "capture_deletions": capture,
     });
     // Full-refresh-only streams (company, project_budget, billable_rates, cost_rates) cost the
     // same in every sync and setting: 2 requests plus 2 per user.
@@ -213,14 +273,24 @@ fn inputs(
     Ok(files)
 }
 
-/// One sync from `state`; its cost and the state it ended with. Keeps some ids per stream for
-/// the changes.
+/// What one sync emitted.
+struct Synced {
+    records: u64,
+    /// Bytes of the largest STATE message, as one line of JSON.
+    largest_state: usize,
+    wall: f64,
+    /// The last STATE of each stream, as the next sync's state file.
+    state: Value,
+}
+
+/// One sync from `state`; what it emitted and the state it ended with. Keeps some ids per stream
+/// for the changes.
 fn sync(
     connector: &Connector,
     files: &ReadFiles,
     state: Option<&Value>,
     ids: &mut BTreeMap<String, Vec<i64>>,
-) -> Result<(u64, f64, Value)> {
+) -> Result<Synced> {
     let mut read = ReadFiles {
         config: files.config.clone(),
         catalog: files.catalog.clone(),
@@ -234,6 +304,7 @@ fn sync(
     }
     let mut states: BTreeMap<String, Value> = BTreeMap::new();
     let mut records = 0;
+    let mut largest_state = 0;
     let started = Instant::now();
     connector.read(&read, |m| match m["type"].as_str() {
         Some("RECORD") => {
@@ -250,6 +321,7 @@ fn sync(
             }
         }
         Some("STATE") => {
+            largest_state = largest_state.max(m.to_string().len());
             let name = m["state"]["stream"]["stream_descriptor"]["name"]
                 .as_str()
                 .unwrap_or_default();
@@ -257,23 +329,24 @@ fn sync(
         }
         _ => {}
     })?;
-    let wall = started.elapsed().as_secs_f64();
-    Ok((
+    Ok(Synced {
         records,
-        wall,
-        json!(states.into_values().collect::<Vec<_>>()),
-    ))
+        largest_state,
+        wall: started.elapsed().as_secs_f64(),
+        state: json!(states.into_values().collect::<Vec<_>>()),
+    })
 }
 
 /// What the emulator counted since its counts were reset.
-fn cost_of(emu: &Emulator, records: u64, wall: f64) -> Cost {
+fn cost_of(emu: &Emulator, synced: &Synced) -> Cost {
     let counts = emu.request_counts();
     let mut cost = Cost {
         general: 0,
         reports: 0,
         children: 0,
-        records,
-        wall,
+        records: synced.records,
+        largest_state: synced.largest_state,
+        wall: synced.wall,
     };
     for (path, n) in &counts.by_path {
         if path.starts_with("/v2/reports/") {
