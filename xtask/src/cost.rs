@@ -22,9 +22,6 @@ use crate::demo::{configured_catalog, write_json};
 const GENERAL: (u64, f64) = (100, 15.0);
 const REPORTS: (u64, f64) = (100, 900.0);
 
-/// Seconds the emulator's clock starts behind the real one: more than the series moves it.
-const CLOCK_BEHIND: i64 = 6 * 3600;
-
 /// The streams whose ids the changes pick from, and how many of each are kept.
 const KEPT_IDS: usize = 200;
 
@@ -187,12 +184,6 @@ fn series(
             reports_limit: None,
             ..EmulatorConfig::default()
         })?;
-        // The series moves the emulator's clock an hour per sync, but the connector decides
-        // some things by its own clock before its first request (whether a list stream's state
-        // is in the future, and with it whether deletion capture runs and keeps its ledger).
-        // Started behind the real clock by more than the series moves it, the server's time
-        // stays in the past, as Harvest's is; the generated data ends months before either.
-        emu.advance_clock(-CLOCK_BEHIND);
         let files = inputs(&emu, catalog, skip, sweep, capture, dir)?;
         let mut ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         let mut state: Option<Value> = None;

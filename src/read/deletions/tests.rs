@@ -52,7 +52,7 @@ fn listing(capture: &mut Capture, at: DateTime<Utc>, pages: &[&[(i64, i64)]]) {
     for records in pages {
         let body = page_of(records);
         let page = page::parse(&body, "clients").unwrap();
-        capture.observe(&page.records, Some(at));
+        capture.observe(&page.records, Some(at), Counted::All);
     }
     capture.complete();
 }
@@ -125,7 +125,11 @@ fn a_listing_cut_short_is_never_compared_and_a_resumed_one_goes_on() {
     let mut c = capture(&first, "a");
     c.begin_anew(t(20));
     let body = page_of(&[(1, 0), (2, 0)]);
-    c.observe(&page::parse(&body, "clients").unwrap().records, Some(t(20)));
+    c.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(t(20)),
+        Counted::All,
+    );
     // A 5xx after its retries, a timeout, a truncated page or a kill: the read stops here and
     // its last checkpoint keeps the listing under way, uncompared.
     let checkpoint = Position {
@@ -136,7 +140,11 @@ fn a_listing_cut_short_is_never_compared_and_a_resumed_one_goes_on() {
     let mut resumed = capture(&checkpoint, "a");
     assert!(resumed.lists_whole(false, 2000, Some("/v2/clients?cursor=x")));
     let body = page_of(&[(3, 0), (4, 0), (5, 0)]);
-    resumed.observe(&page::parse(&body, "clients").unwrap().records, Some(t(21)));
+    resumed.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(t(21)),
+        Counted::All,
+    );
     resumed.complete();
     assert!(resumed.pending.is_empty(), "{:?}", resumed.pending);
     // Resumed elsewhere than where it stopped, the listing starts again instead.
@@ -177,7 +185,11 @@ fn records_updated_before_the_start_date_are_not_counted() {
         {"id": 2, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2025-02-01T00:00:00Z"},
     ]})
     .to_string();
-    c.observe(&page::parse(&body, "clients").unwrap().records, Some(t(10)));
+    c.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(t(10)),
+        Counted::All,
+    );
     c.complete();
     assert_eq!(c.known.as_ref().unwrap().total, 1);
 }
@@ -200,4 +212,43 @@ fn tombstones_hold_the_key_the_parent_and_the_cursor() {
         serde_json::from_str::<serde_json::Value>(&member).unwrap(),
         json!({"role_id": 4, "user_id": 5, "roles_updated_at": "2026-01-01T01:00:00Z", "_ab_cdc_deleted_at": "2026-01-01T01:00:00Z"})
     );
+}
+
+#[test]
+fn a_record_created_while_a_listing_spread_over_syncs_runs_is_counted_once() {
+    let mut c = capture(&after_first_listing(), "a");
+    c.begin_anew(t(20));
+    let page = |records: &[(i64, i64)]| page_of(records);
+    // The listing's own pages count what existed when it began, not 6 (created at t(21)).
+    let body = page(&[(1, 0), (2, 0), (6, 21)]);
+    c.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(t(20)),
+        Counted::CreatedByStart,
+    );
+    // The next sync's incremental pass (from t(20) to t(22)) sees 6 new: counted there; the
+    // one after (from t(22)) sees it again, updated: not counted twice.
+    let body = page(&[(6, 21)]);
+    let records = page::parse(&body, "clients").unwrap().records;
+    let first_pass = Counted::new_in_pass(t(20) - OVERLAP, t(22) - OVERLAP);
+    c.observe(&records, Some(t(22)), first_pass);
+    c.recent.clear();
+    let next_pass = Counted::new_in_pass(t(22) - OVERLAP, t(24) - OVERLAP);
+    c.observe(&records, Some(t(24)), next_pass);
+    let body = page(&[(3, 0), (4, 0), (5, 0)]);
+    c.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(t(25)),
+        Counted::CreatedByStart,
+    );
+    c.complete();
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    // Known once: its deletion is found by the next listing, and it is the only candidate.
+    let position = Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    };
+    let mut c = capture(&position, "a");
+    listing(&mut c, t(30), &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]]);
+    assert_eq!(c.pending, [(6, 0)]);
 }
