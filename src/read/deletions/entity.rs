@@ -172,7 +172,10 @@ async fn advance_by_window(
             let mut too_big = false;
             let first = run.first_url(def.path, q);
             let rest = walk::walk_pages(&run.client, &run.links, def, first, 1, |page, when, _| {
-                too_big = halves.is_some() && page.total_entries.is_some_and(|t| t > 2 * room);
+                too_big = halves.is_some()
+                    && page
+                        .total_entries
+                        .is_some_and(|t| t > room.saturating_mul(2));
                 if !too_big {
                     read += page.records.len() as u64;
                     capture.observe(&page.records, when, Counted::CreatedByStart);
