@@ -245,8 +245,9 @@ fn required<'a>(
 }
 
 /// The fields to keep when the configured schema narrows ours; `None` to emit records whole.
-/// Primary key, cursor and the columns the connector adds (`parent_id`, a derived row's source
-/// ids) are always kept: state, deduplication and joins rely on them.
+/// Primary key, cursor, the columns the connector adds (`parent_id`, a derived row's source
+/// ids) and `_ab_cdc_deleted_at` are always kept: state, deduplication, joins and deletions
+/// rely on them (a tombstone without it would read as a record emptied of its values).
 fn projection(
     def: &StreamDef,
     configured: Option<&Value>,
@@ -277,7 +278,8 @@ fn projection(
         .iter()
         .copied()
         .chain(def.cursor_field())
-        .chain(def.added_columns());
+        .chain(def.added_columns())
+        .chain(["_ab_cdc_deleted_at"]);
     fields.extend(always.filter(|f| ours.contains(f)).map(String::from));
     Ok(Some(fields.into_iter().collect()))
 }
@@ -350,6 +352,7 @@ mod tests {
             s[0].fields.as_deref(),
             Some(
                 &[
+                    "_ab_cdc_deleted_at".to_string(),
                     "id".to_string(),
                     "name".to_string(),
                     "updated_at".to_string()
