@@ -5,6 +5,7 @@
 
 mod auth;
 mod body;
+pub mod diagnose;
 mod error;
 mod limiter;
 mod reach;

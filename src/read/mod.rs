@@ -261,7 +261,7 @@ pub async fn read(
         let (failure_type, message) = match error {
             FetchError::Unauthorized { .. } => (
                 FailureType::ConfigError,
-                crate::commands::unauthorized_message(&run.config, &run.client).await,
+                crate::harvest::diagnose::unauthorized(&run.config, &run.client).await,
             ),
             FetchError::Config { .. } => (FailureType::ConfigError, error.to_string()),
             _ => (FailureType::TransientError, error.to_string()),
