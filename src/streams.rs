@@ -457,6 +457,72 @@ mod tests {
         }
     }
 
+    /// Whether `stream`'s schema has an object `field` with an `id`.
+    fn names_by_id(stream: &str, field: &str) -> bool {
+        let def = find(stream).unwrap_or_else(|| panic!("{stream} is a row of the table"));
+        let schema: serde_json::Value = serde_json::from_str(def.schema).expect(stream);
+        schema["properties"][field]["properties"]["id"].is_object()
+    }
+
+    #[test]
+    fn every_touch_names_list_streams_and_fields_that_exist() {
+        let mut touches = 0;
+        for s in &STREAMS {
+            let Kind::Child {
+                parent, touched_by, ..
+            } = s.kind
+            else {
+                continue;
+            };
+            for touch in touched_by {
+                touches += 1;
+                let (stream, field, through) = match *touch {
+                    Touch::Names { stream, field } => (stream, field, None),
+                    Touch::Through {
+                        stream,
+                        field,
+                        through,
+                        parent_field,
+                    } => (stream, field, Some((through, parent_field))),
+                };
+                assert!(
+                    find(stream).unwrap().server_filters(),
+                    "{}: {stream} is listed with updated_since",
+                    s.name
+                );
+                assert!(
+                    names_by_id(stream, field),
+                    "{}: {stream}.{field}.id",
+                    s.name
+                );
+                let (named_by, parent_field) = through.unwrap_or((stream, field));
+                assert!(
+                    names_by_id(named_by, parent_field),
+                    "{}: {named_by}.{parent_field}.id",
+                    s.name
+                );
+                if through.is_some() {
+                    assert!(
+                        names_by_id(named_by, field),
+                        "{}: {named_by}.{field}.id",
+                        s.name
+                    );
+                }
+                let parent = find(parent).unwrap();
+                assert!(
+                    parent
+                        .path
+                        .trim_start_matches('/')
+                        .starts_with(parent_field),
+                    "{}: {parent_field} names a {}",
+                    s.name,
+                    parent.name
+                );
+            }
+        }
+        assert!(touches > 0, "the table has touches to check");
+    }
+
     #[test]
     fn every_schema_declares_its_keys_and_cursor() {
         for s in &STREAMS {
