@@ -106,6 +106,7 @@ impl Table {
     }
 
     /// Removes a key (which makes it count as a key of the other side of a difference).
+    #[cfg(test)]
     pub fn remove(&mut self, key: Key) {
         self.toggle(raw(key), -1);
     }
@@ -134,7 +135,7 @@ impl Table {
         let mut queue: Vec<usize> = (0..self.cells.len()).collect();
         while let Some(i) = queue.pop() {
             let cell = self.cells[i];
-            if cell.count.abs() != 1 || Table::check(cell.key) != cell.check {
+            if !matches!(cell.count, 1 | -1) || Table::check(cell.key) != cell.check {
                 continue;
             }
             let key = (cell.key.0 as i64, cell.key.1 as i64);

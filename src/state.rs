@@ -43,9 +43,13 @@ pub struct Position {
 /// stream's records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
-    /// A fingerprint of the account and credentials the listings were made with: listings
-    /// made by another token (which may see fewer records) are never compared.
+    /// The start date the listings were made with: listings made with another hold other
+    /// records and are never compared.
     pub by: String,
+    /// The user (and roles) the token acted as when listings were last compared: listings made
+    /// by another user, who may see fewer records, are never compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// The last complete listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known: Option<Listing>,
@@ -120,6 +124,12 @@ pub struct Round {
     /// How many records its own pages read so far (what paces it).
     #[serde(default)]
     pub read: u64,
+    /// A child stream's round: the last parent whose children it counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub through: Option<i64>,
+    /// Whether it is one read of everything, begun and ended in one sync.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole: bool,
 }
 
 /// A child stream's sweep: parents are swept in ascending id order, a slice per sync sized by

@@ -33,6 +33,18 @@ impl StreamError {
     }
 }
 
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamError::Fetch(e) => e.fmt(f),
+            StreamError::Malformed(why) => f.write_str(why),
+            StreamError::BadRecords(n) => write!(f, "{n} records were unusable"),
+            StreamError::OutputClosed => f.write_str("stdout is closed"),
+            StreamError::Output(e) => write!(f, "writing the output failed: {e}"),
+        }
+    }
+}
+
 impl From<FetchError> for StreamError {
     fn from(e: FetchError) -> Self {
         StreamError::Fetch(e)

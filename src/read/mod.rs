@@ -55,9 +55,39 @@ struct Run {
     links: Links,
     output: Output,
     parents: ParentCache,
+    /// The user the token acts as, asked once if deletion capture compares listings.
+    identity: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl Run {
+    /// The user the token acts as (`/users/me`: id and roles), asked once a sync and only when
+    /// deletion capture compares listings: another user, or the same with other roles, may
+    /// list fewer records. `None` when Harvest does not say.
+    async fn identity(&self) -> Option<String> {
+        let ask = || async {
+            let url = self.client.url("/users/me", &[]);
+            let response = match self.client.get(&url, crate::harvest::Bucket::General).await {
+                Ok(response) => response,
+                Err(e) => {
+                    tracing::warn!("could not ask Harvest which user the token acts as ({e}); no deletions are reported in this sync");
+                    return None;
+                }
+            };
+            let me: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
+            let mut roles: Vec<&str> = me["access_roles"]
+                .as_array()
+                .map(|r| r.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            roles.sort_unstable();
+            Some(format!(
+                "user {} as {}",
+                me["id"].as_i64()?,
+                roles.join(", ")
+            ))
+        };
+        self.identity.get_or_init(ask).await.clone()
+    }
+
     /// The first page of `path` with `query`, at the configured page size.
     fn first_url(&self, path: &str, mut query: Vec<(&str, String)>) -> Url {
         query.push(("per_page", self.config.page_size.to_string()));
@@ -182,6 +212,7 @@ pub async fn read(
         client,
         output,
         parents: ParentCache::default(),
+        identity: tokio::sync::OnceCell::new(),
     });
     let mut jobs = plan(positions);
     plan_shared_listings(&run.parents, &mut jobs);

@@ -18,15 +18,12 @@ use crate::read::cursor::SweepSlice;
 use crate::read::error::StreamError;
 use crate::read::walk;
 use crate::read::Run;
-use crate::state::Sweep;
 
-/// Which parents of this sync belong to which round of the sweep.
+/// Which parents of this sync the sweep reads, and whether its round ends in it.
 #[derive(Debug, PartialEq, Eq)]
 pub(in crate::read) struct Rounds {
     /// The parents read whole for the sweep.
     swept: BTreeSet<i64>,
-    /// Swept parents up to this id belong to the next round: the sweep wrapped round.
-    wrapped_to: Option<i64>,
     /// Whether the round under way reads its last parent in this sync.
     completes: bool,
     /// Whether this sync reads every parent whole: its round is one read.
@@ -34,63 +31,72 @@ pub(in crate::read) struct Rounds {
 }
 
 impl Rounds {
-    /// The rounds of a sync whose sweep is `slice` (`None`: every parent, read whole), after
-    /// the sweep `previous`, over the parents `ids` (ascending). Without a round `under_way`,
-    /// every parent swept starts the next one, wrapped or not.
-    pub(in crate::read) fn of(
-        slice: Option<&SweepSlice>,
-        previous: Option<Sweep>,
-        ids: &[i64],
-        under_way: bool,
-    ) -> Rounds {
-        let Some(slice) = slice else {
-            return Rounds {
+    /// The rounds of a sync whose sweep is `slice` (`None`: every parent, read whole) over the
+    /// parents `ids` (ascending).
+    pub(in crate::read) fn of(slice: Option<&SweepSlice>, ids: &[i64]) -> Rounds {
+        match slice {
+            None => Rounds {
                 swept: ids.iter().copied().collect(),
-                wrapped_to: None,
                 completes: true,
                 every_parent: true,
-            };
-        };
-        let last = ids.last().copied();
-        let boundary = previous.map(|p| p.after_id).filter(|_| under_way);
-        let wrapped_to = boundary.filter(|b| slice.ids.iter().any(|id| id <= b));
-        Rounds {
-            swept: slice.ids.clone(),
-            wrapped_to,
-            completes: last.is_some_and(|l| slice.ids.contains(&l)),
-            every_parent: false,
+            },
+            Some(slice) => Rounds {
+                swept: slice.ids.clone(),
+                completes: ids.last().is_some_and(|l| slice.ids.contains(l)),
+                every_parent: false,
+            },
         }
     }
 }
 
 impl Capture {
     /// Counts the children of `parent` read whole at the server's time `date`, if the sweep
-    /// read it in this sync.
+    /// read it in this sync: into the round under way, or, for a parent that round counted
+    /// already (the sweep went round), into the next one. `new` says which children created
+    /// since the round began count too: those of this incremental pass.
     pub(in crate::read) fn observe_children(
         &mut self,
         rounds: &Rounds,
         parent: i64,
         records: &[Record<'_>],
         date: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
+        new: Counted,
     ) {
         if !rounds.swept.contains(&parent) {
             return;
         }
-        let counted = if rounds.every_parent {
-            Counted::All
+        let at = date.unwrap_or_else(Utc::now);
+        let (upcoming, counted) = if rounds.every_parent {
+            // One read of every parent: a round counted by slices would count them twice.
+            if self.round.as_ref().is_some_and(|r| !r.whole) {
+                self.round = None;
+            }
+            self.begin(at);
+            if let Some(round) = &mut self.round {
+                round.whole = true;
+            }
+            (false, Counted::All)
         } else {
-            Counted::CreatedByStart
+            let counted = self.round.as_ref().and_then(|r| r.through);
+            let upcoming = counted.is_some_and(|through| parent <= through);
+            if upcoming {
+                self.begin_upcoming(at);
+            } else {
+                self.begin(at);
+            }
+            (upcoming, new.swept())
         };
-        let upcoming = rounds.wrapped_to.is_some_and(|to| parent <= to);
-        if upcoming {
-            self.begin_upcoming(date.unwrap_or(now));
-        } else {
-            self.begin(date.unwrap_or(now));
-        }
         // A parent's children are one page or a few; what repeats across pages of one parent
         // is told apart by the key, which holds the parent.
         self.observe_into(records, date, Some(parent), upcoming, counted);
+        let listing = if upcoming {
+            &mut self.upcoming
+        } else {
+            &mut self.round
+        };
+        if let Some(listing) = listing {
+            listing.through = Some(listing.through.map_or(parent, |t| t.max(parent)));
+        }
     }
 
     /// Counts the children of `parent` an incremental sync read for another reason than the
@@ -190,7 +196,7 @@ pub(in crate::read) async fn confirm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::parse_instant;
+    use crate::state::{parse_instant, Sweep};
 
     fn slice(ids: &[i64]) -> SweepSlice {
         SweepSlice {
@@ -202,40 +208,22 @@ mod tests {
         }
     }
 
-    fn after(id: i64) -> Option<Sweep> {
-        Some(Sweep {
-            after_id: id,
-            at: parse_instant("2026-01-01T00:00:00Z").unwrap(),
-        })
-    }
-
     #[test]
     fn reading_every_parent_is_a_whole_round() {
-        let rounds = Rounds::of(None, after(3), &[1, 2, 3, 4], true);
+        let rounds = Rounds::of(None, &[1, 2, 3, 4]);
         assert_eq!(rounds.swept.len(), 4);
-        assert!(rounds.completes && rounds.wrapped_to.is_none());
+        assert!(rounds.completes && rounds.every_parent);
     }
 
     #[test]
     fn a_slice_before_the_last_parent_goes_on_with_the_round() {
-        let rounds = Rounds::of(Some(&slice(&[2, 3])), after(1), &[1, 2, 3, 4], true);
-        assert!(!rounds.completes && rounds.wrapped_to.is_none());
+        let rounds = Rounds::of(Some(&slice(&[2, 3])), &[1, 2, 3, 4]);
+        assert!(!rounds.completes && !rounds.every_parent);
     }
 
     #[test]
-    fn a_slice_that_wraps_ends_the_round_and_starts_the_next() {
-        let rounds = Rounds::of(Some(&slice(&[1, 4])), after(3), &[1, 2, 3, 4], true);
-        assert!(rounds.completes);
-        assert_eq!(rounds.wrapped_to, Some(3));
-        // A first sweep (no previous one) reads every parent in one round.
-        let first = Rounds::of(Some(&slice(&[1, 2, 3, 4])), None, &[1, 2, 3, 4], true);
-        assert!(first.completes && first.wrapped_to.is_none());
-    }
-
-    #[test]
-    fn without_a_round_under_way_the_wrapped_parents_start_the_next() {
-        // The last round ended at the last parent: the sweep starts again from the first.
-        let rounds = Rounds::of(Some(&slice(&[1, 2])), after(4), &[1, 2, 3, 4], false);
-        assert!(!rounds.completes && rounds.wrapped_to.is_none());
+    fn a_slice_that_reads_the_last_parent_ends_the_round() {
+        assert!(Rounds::of(Some(&slice(&[1, 4])), &[1, 2, 3, 4]).completes);
+        assert!(Rounds::of(Some(&slice(&[1, 2, 3, 4])), &[1, 2, 3, 4]).completes);
     }
 }

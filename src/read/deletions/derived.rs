@@ -38,9 +38,13 @@ async fn rows_now(
                 run.first_url(&path, Vec::new()),
                 |page, _, _| {
                     for record in &page.records {
-                        let Ok(keys) = &record.keys else { continue };
-                        let found = derive::row_keys(derived, record.raw, keys, Some(first));
-                        rows.extend(found.unwrap_or_default());
+                        let keys = record
+                            .keys
+                            .as_ref()
+                            .map_err(|e| StreamError::Malformed(e.clone()))?;
+                        let found = derive::row_keys(derived, record.raw, keys, Some(first))
+                            .map_err(StreamError::Malformed)?;
+                        rows.extend(found);
                     }
                     Ok(())
                 },
@@ -50,7 +54,7 @@ async fn rows_now(
                 Ok(()) => Ok(Some(rows)),
                 Err(StreamError::Fetch(FetchError::NotFound { .. })) => Ok(None),
                 Err(StreamError::Fetch(e)) => Err(e.to_string()),
-                Err(other) => Err(format!("{other:?}")),
+                Err(other) => Err(other.to_string()),
             }
         }
         _ => {
@@ -63,7 +67,8 @@ async fn rows_now(
                         id: Some(&id),
                         ..RecordKeys::default()
                     };
-                    rows.extend(derive::row_keys(derived, &body, &keys, None).unwrap_or_default());
+                    // A source that cannot be read says nothing of its rows: they wait.
+                    rows.extend(derive::row_keys(derived, &body, &keys, None)?);
                     Ok(Some(rows))
                 }
                 Err(FetchError::NotFound { .. }) => Ok(None),
@@ -93,6 +98,7 @@ pub(in crate::read) async fn confirm(
             by_source.entry(key.0).or_default().push(key);
         }
         let mut waiting = Vec::new();
+        let mut failed = Vec::new();
         let mut stopped = false;
         for (first, keys) in by_source {
             let source_gone =
@@ -119,11 +125,13 @@ pub(in crate::read) async fn confirm(
                     tracing::warn!(
                         "stream {name}: could not read its source {first} again ({e}); its missing rows are checked next sync"
                     );
-                    waiting.extend(keys);
+                    failed.extend(keys);
                     stopped = true;
                 }
             }
         }
+        // The source that failed goes last, so that it does not hold the others back.
+        waiting.extend(failed);
         if !waiting.is_empty() {
             capture.pending_derived.insert(name, waiting);
         }

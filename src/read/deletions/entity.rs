@@ -62,8 +62,9 @@ impl Capture {
         let Some(interval) = interval.filter(|i| *i > Duration::zero()) else {
             return u64::MAX;
         };
+        // Due from the end of the last listing: the next one begins where it left off.
         let (since, total, read) = match (&self.round, &self.known) {
-            (Some(r), Some(k)) => (r.at, k.total.max(r.total), r.read),
+            (Some(r), Some(k)) => (k.last, k.total.max(r.total), r.read),
             (Some(r), None) => (r.at, r.total, r.read),
             (None, Some(k)) => (k.last, k.total, 0),
             (None, None) => return u64::MAX,
@@ -188,7 +189,8 @@ async fn advance_by_window(
                 continue;
             }
             if let Some(link) = rest {
-                let next = run.links.resume(&link)?;
+                // The link as the page gave it: a resume link would step back a page.
+                let (_, next) = run.links.next(&link)?;
                 walk::walk(&run.client, &run.links, def, next, |page, when, _| {
                     read += page.records.len() as u64;
                     capture.observe(&page.records, when, Counted::CreatedByStart);
@@ -217,24 +219,78 @@ fn next_month(month: NaiveDate) -> NaiveDate {
     month_of(month + Duration::days(32))
 }
 
-/// Confirms the candidates by their lookup by id: those Harvest answers 404 for are returned
-/// (deleted), those it serves are dropped, and on any other answer the rest wait for the next
-/// sync.
+/// Confirms the candidates: those Harvest no longer serves are returned (deleted), the others
+/// dropped; when Harvest cannot say, they wait for the next sync, the one it failed on last.
+///
+/// A list Harvest pages by cursor is listed again whole (no `updated_since`, so that a record
+/// the listing left out for its dates is found): keyset pages skip no record, and not every such
+/// stream has a lookup by id (assignments are looked up under their project). A list paged by
+/// numbers is confirmed record by record: its lookup by id answers 404.
 pub(in crate::read) async fn confirm(run: &Run, capture: &mut Capture) -> Vec<Key> {
+    let def = capture.def;
+    let candidates = std::mem::take(&mut capture.pending);
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    tracing::info!(
+        "stream {}: {} records are missing from its listing; asking Harvest whether each is gone",
+        def.name,
+        candidates.len()
+    );
+    let (deleted, waiting) = match def.kind {
+        Kind::List {
+            pages: Pages::Cursor,
+            ..
+        } => by_listing(run, capture, candidates).await,
+        _ => by_lookup(run, capture, candidates).await,
+    };
+    capture.pending = waiting;
+    deleted
+}
+
+/// The candidates the stream, listed again whole, no longer holds; all wait if it cannot be.
+async fn by_listing(run: &Run, capture: &Capture, candidates: Vec<Key>) -> (Vec<Key>, Vec<Key>) {
+    let def = capture.def;
+    let mut listed = std::collections::BTreeSet::new();
+    let first = run.first_url(def.path, Vec::new());
+    let walked = walk::walk(&run.client, &run.links, def, first, |page, _, _| {
+        listed.extend(
+            page.records
+                .iter()
+                .filter_map(|r| r.keys.as_ref().ok().and_then(|k| k.id().ok())),
+        );
+        Ok(())
+    })
+    .await;
+    match walked {
+        Ok(()) => (
+            candidates
+                .into_iter()
+                .filter(|(id, _)| !listed.contains(id))
+                .collect(),
+            Vec::new(),
+        ),
+        Err(e) => {
+            tracing::warn!(
+                "stream {}: could not list it again to confirm {} deletions ({}); they are checked next sync",
+                def.name,
+                candidates.len(),
+                e
+            );
+            (Vec::new(), candidates)
+        }
+    }
+}
+
+/// The candidates whose lookup by id answers 404. After another failure the rest wait, the
+/// failed one last, so that one record Harvest keeps failing on does not hold the others back.
+async fn by_lookup(run: &Run, capture: &Capture, candidates: Vec<Key>) -> (Vec<Key>, Vec<Key>) {
     let def = capture.def;
     let mut deleted = Vec::new();
     let mut waiting = Vec::new();
-    let candidates = std::mem::take(&mut capture.pending);
-    if !candidates.is_empty() {
-        tracing::info!(
-            "stream {}: {} records are missing from its listing; looking each up",
-            def.name,
-            candidates.len()
-        );
-    }
-    let mut stopped = false;
+    let mut failed = None;
     for key in candidates {
-        if stopped {
+        if failed.is_some() {
             waiting.push(key);
             continue;
         }
@@ -248,11 +304,10 @@ pub(in crate::read) async fn confirm(run: &Run, capture: &mut Capture) -> Vec<Ke
                     "stream {}: could not confirm that record {id} was deleted ({e}); it is checked again next sync",
                     def.name
                 );
-                waiting.push(key);
-                stopped = true;
+                failed = Some(key);
             }
         }
     }
-    capture.pending = waiting;
-    deleted
+    waiting.extend(failed);
+    (deleted, waiting)
 }

@@ -35,15 +35,17 @@ use chrono::{DateTime, Utc};
 
 use super::derive;
 use crate::catalog::Selected;
-use crate::config::{Config, Credentials};
+use crate::config::Config;
 use crate::iblt::{Key, Table};
 use crate::page::Record;
 use crate::protocol::SyncMode;
 use crate::read::cursor::OVERLAP;
+use crate::read::Run;
 use crate::state::{self, DerivedRound, Ledger, Listing, Position, Round};
 use crate::streams::{self, Cursor, Kind, StreamDef};
 
-/// Cells of a table: 160 decode 100 differences per listing (tested in `iblt`), 3.8 kB each.
+/// Cells of a table: 160 decode 80 differences per listing in every one of the trials in
+/// `iblt`'s tests (about 100 in most); 3.8 kB each, 5 kB as the state's text.
 const CELLS: usize = 160;
 
 /// Keys of the last pages read, to tell a record read twice in one walk (pages read again after
@@ -56,6 +58,10 @@ pub(super) const DELETED_AT: &str = "_ab_cdc_deleted_at";
 /// Deletion capture of one stream's incremental read.
 pub(super) struct Capture {
     def: &'static StreamDef,
+    /// The user the last comparison was made as ([`Capture::check_user`]).
+    user: Option<String>,
+    /// Whether the listing under way may be compared with the known one when it completes.
+    comparable: bool,
     /// The derived streams read with it: their rows' keys are listed with their sources.
     derived: Vec<&'static StreamDef>,
     by: String,
@@ -94,6 +100,10 @@ struct Working {
     total: u64,
     /// Records its own pages read (what paces it; [`Counted::CreatedIn`] ones are not).
     read: u64,
+    /// The last parent whose children it counted (a child stream's round).
+    through: Option<i64>,
+    /// Whether it is one read of everything, begun and ended in one sync.
+    whole: bool,
     /// `seen` and `taken` of each derived stream's rows.
     derived: BTreeMap<&'static str, (Table, Table)>,
 }
@@ -119,6 +129,8 @@ impl Working {
             created_by,
             total: 0,
             read: 0,
+            through: None,
+            whole: false,
             derived: BTreeMap::new(),
         }
     }
@@ -142,6 +154,8 @@ impl Working {
             created_by: round.created_by,
             total: round.total,
             read: round.read,
+            through: round.through,
+            whole: round.whole,
             derived,
         })
     }
@@ -157,6 +171,8 @@ impl Working {
             created_by: self.created_by,
             total: self.total,
             read: self.read,
+            through: self.through,
+            whole: self.whole,
             derived: self
                 .derived
                 .iter()
@@ -217,6 +233,9 @@ pub(in crate::read) enum Counted {
     /// incremental read whose creation falls between the start of the previous sync and the
     /// start of this one, so that consecutive reads count each once.
     CreatedIn(DateTime<Utc>, DateTime<Utc>),
+    /// A swept parent's children: those created by the time the round began, and those
+    /// `CreatedIn(from, to)` (a child of this pass, which no other read of it counts).
+    SweptIn(DateTime<Utc>, DateTime<Utc>),
 }
 
 impl Counted {
@@ -227,6 +246,18 @@ impl Counted {
             Counted::CreatedIn(from, to) => {
                 created.is_some_and(|c| c > listing_began && c >= from && c < to)
             }
+            Counted::SweptIn(from, to) => {
+                Counted::CreatedByStart.counts(created, listing_began)
+                    || Counted::CreatedIn(from, to).counts(created, listing_began)
+            }
+        }
+    }
+
+    /// What a swept parent's page counts when this counts a pass's new records.
+    fn swept(self) -> Counted {
+        match self {
+            Counted::CreatedIn(from, to) => Counted::SweptIn(from, to),
+            other => other,
         }
     }
 
@@ -237,24 +268,13 @@ impl Counted {
     }
 }
 
-/// A fingerprint of the account and credentials: listings made with another token are not
-/// compared (a user with fewer permissions lists fewer records). A hash, never the secret.
+/// What listings depend on besides the user: the start date (records updated before it are not
+/// counted, so listings made with another start date hold other records). The user the token
+/// acts as, which also tells the account (Harvest's users are an account's), is checked with
+/// Harvest before listings are compared ([`Capture::check_user`]). Nothing of the credentials
+/// or the account id is kept: both are secrets.
 fn fingerprint(config: &Config) -> String {
-    let identity = match &config.credentials {
-        Credentials::PersonalToken { api_token } => format!("pat:{}", api_token.expose()),
-        Credentials::OAuth { client_id, .. } => format!("oauth:{client_id}"),
-    };
-    // FNV-1a, twice over with different offsets: 128 bits that say nothing of the token.
-    let fnv = |offset: u64| {
-        format!("{}/{identity}", config.account_id)
-            .bytes()
-            .fold(offset, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-    };
-    format!(
-        "{:016x}{:016x}",
-        fnv(0xcbf2_9ce4_8422_2325),
-        fnv(0x8422_2325_cbf2_9ce4)
-    )
+    format!("since {}", state::format_instant(config.start_date))
 }
 
 impl Capture {
@@ -275,6 +295,8 @@ impl Capture {
         }
         let mut capture = Capture {
             def: sel.def,
+            user: None,
+            comparable: true,
             derived: derived.iter().map(|d| d.def).collect(),
             by: fingerprint(config),
             start: config.start_date,
@@ -287,7 +309,7 @@ impl Capture {
         };
         match &position.deletions {
             Some(ledger) if ledger.by != capture.by => tracing::info!(
-                "stream {}: the credentials changed since the last listing; deletion capture starts again with the next complete listing",
+                "stream {}: the start date changed since the last listing; deletion capture starts again with the next complete listing",
                 sel.def.name
             ),
             Some(ledger) => capture.restore(ledger),
@@ -296,7 +318,8 @@ impl Capture {
         Some(capture)
     }
 
-    fn restore(&mut self, ledger: &Ledger) {
+    /// Puts the capture back where `ledger` says (an earlier [`Capture::ledger`]).
+    pub(super) fn restore(&mut self, ledger: &Ledger) {
         self.known = ledger.known.as_ref().and_then(|k| {
             let mut derived = BTreeMap::new();
             for (name, keys) in &k.derived {
@@ -312,6 +335,7 @@ impl Capture {
         });
         self.round = ledger.round.as_ref().and_then(Working::restore);
         self.upcoming = ledger.upcoming.as_ref().and_then(Working::restore);
+        self.user = ledger.user.clone();
         self.pending = ledger.pending.clone();
         self.pending_derived = ledger
             .pending_derived
@@ -320,9 +344,34 @@ impl Capture {
             .collect();
     }
 
-    /// Whether a listing is under way (begun in an earlier sync).
-    pub(super) fn round_under_way(&self) -> bool {
-        self.round.is_some()
+    /// Checks, before a listing is compared, that the token acts as the user (with the roles)
+    /// the last comparison was made as: asked of Harvest once a sync, only when there is
+    /// something to compare. A listing compared with one made by another user (who may see
+    /// fewer records) would take the records only the other sees for deletions.
+    pub(super) async fn check_user(&mut self, run: &Run) {
+        if self.known.is_none() {
+            return;
+        }
+        let user = run.identity().await;
+        self.acting_as(user);
+    }
+
+    /// Records that the token acts as `user` (`None`: Harvest did not say), which the next
+    /// comparison needs to be the user of the last one.
+    fn acting_as(&mut self, user: Option<String>) {
+        match user {
+            None => self.comparable = false,
+            Some(user) => {
+                if self.user.as_ref().is_some_and(|u| *u != user) {
+                    tracing::info!(
+                        "stream {}: the token acts as another user or with other roles than at the last listing; deletion capture starts again with the next complete listing",
+                        self.def.name
+                    );
+                    self.comparable = false;
+                }
+                self.user = Some(user);
+            }
+        }
     }
 
     /// Starts a listing at the server's time `at` that is this sync's read, dropping any
@@ -447,6 +496,7 @@ impl Capture {
     pub(super) fn ledger(&self) -> Ledger {
         Ledger {
             by: self.by.clone(),
+            user: self.user.clone(),
             known: self.known.as_ref().map(|k| Listing {
                 at: k.at,
                 last: k.last,
@@ -475,7 +525,8 @@ impl Capture {
     pub(super) fn complete(&mut self) -> Option<DateTime<Utc>> {
         let mut round = self.round.take()?;
         let previous = self.known.take();
-        if let Some(known) = previous.filter(|k| Some(k.at) == round.against) {
+        let comparable = std::mem::replace(&mut self.comparable, true);
+        if let Some(known) = previous.filter(|k| comparable && Some(k.at) == round.against) {
             let name = self.def.name;
             let gone = candidates(name, &known.keys, &round.taken);
             add_pending(&mut self.pending, gone);
@@ -504,7 +555,11 @@ impl Capture {
 
 /// The keys of the listing `known` that the listing `taken` from no longer holds.
 fn candidates(stream: &str, known: &Table, taken: &Table) -> Vec<Key> {
-    let difference = known.minus(taken).expect("tables of one size").decode();
+    // Tables of other sizes (a state of another version) cannot be compared: nothing is found.
+    let Some(difference) = known.minus(taken).map(Table::decode) else {
+        tracing::info!("stream {stream}: its last listing was summarised otherwise; deletion capture starts again with this one");
+        return Vec::new();
+    };
     let found = difference.unwrap_or_else(|partial| {
         tracing::warn!(
             "stream {stream}: more records disappeared since the previous listing than its summary can name; {} of them are checked now, and the others stay in the destination until a full refresh of the stream",

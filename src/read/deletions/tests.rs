@@ -153,13 +153,43 @@ fn a_listing_cut_short_is_never_compared_and_a_resumed_one_goes_on() {
 }
 
 #[test]
-fn listings_made_with_other_credentials_are_never_compared() {
-    // Another token may see fewer records (a manager's, not an administrator's).
-    let mut c = capture(&after_first_listing(), "b");
+fn listings_made_for_another_user_start_date_or_account_are_never_compared() {
+    // Another user, or the same with other roles, may see fewer records (a manager's token,
+    // not an administrator's).
+    let mut first = capture(&Position::default(), "a");
+    listing(&mut first, t(10), &[&[(1, 0), (2, 0), (3, 0)]]);
+    first.acting_as(Some("user 7 as administrator".into()));
+    let position = Position {
+        deletions: Some(first.ledger()),
+        ..Position::default()
+    };
+    let mut c = capture(&position, "a");
+    c.acting_as(Some("user 8 as manager".into()));
     listing(&mut c, t(20), &[&[(1, 0)]]);
     assert!(c.pending.is_empty(), "{:?}", c.pending);
-    assert_ne!(fingerprint(&config("a")), fingerprint(&config("b")));
-    assert!(!c.ledger().by.contains('a') || c.ledger().by.len() == 32);
+    // Harvest did not say who the token acts as: nothing is compared either.
+    let mut c = capture(&position, "a");
+    c.acting_as(None);
+    listing(&mut c, t(20), &[&[(1, 0)]]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    // The same user: compared.
+    let mut c = capture(&position, "a");
+    c.acting_as(Some("user 7 as administrator".into()));
+    listing(&mut c, t(20), &[&[(1, 0)]]);
+    assert_eq!(c.pending, [(2, 0), (3, 0)]);
+    // Another start date (records updated before it are not counted).
+    let later = Config::from_json(&json!({
+        "account_id": "1",
+        "replication_start_date": "2025-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": "a"},
+    }))
+    .unwrap();
+    let mut c = Capture::new(&later, &selected("clients"), &[], &position).unwrap();
+    listing(&mut c, t(20), &[&[(1, 0)]]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    assert_ne!(fingerprint(&config("a")), fingerprint(&later));
+    // The token itself is not kept: the user Harvest says it acts as is.
+    assert_eq!(fingerprint(&config("a")), fingerprint(&config("b")));
 }
 
 #[test]

@@ -49,8 +49,7 @@ pub(super) async fn read(
     };
     let mut capture = Capture::new(&run.config, &job.sel, &job.derived, &job.position)
         .filter(|_| cursors.may_read_whole(now));
-    let under_way = capture.as_ref().is_some_and(Capture::round_under_way);
-    let rounds = Rounds::of(slice.as_ref(), job.position.sweep, &list.ids(), under_way);
+    let rounds = Rounds::of(slice.as_ref(), &list.ids());
     let plan = child_plan::plan(PlanInput {
         parents: &list.parents,
         slice: slice.as_ref(),
@@ -90,8 +89,8 @@ pub(super) async fn read(
         let walked = walk::walk(&run.client, &run.links, def, first, |page, date, _| {
             // A swept parent's children count in the sweep's round; another's, if new.
             if let Some(capture) = &mut capture {
-                capture.observe_children(&rounds, id, &page.records, date, now);
                 let new = Counted::new_in_pass(lower, watermark);
+                capture.observe_children(&rounds, id, &page.records, date, new);
                 capture.observe_new_children(&rounds, id, &page.records, new);
             }
             out.records(&page.records, filter, &extras);
@@ -117,6 +116,7 @@ pub(super) async fn read(
     }
     let mut position = cursors.completed_child(watermark, slice.as_ref());
     if let Some(capture) = &mut capture {
+        capture.check_user(run).await;
         let at = capture.end_children(&rounds).unwrap_or(now);
         let gone = deletions::child::confirm(run, capture).await?;
         for key in &gone {

@@ -10,6 +10,7 @@ use crate::read::error::StreamError;
 use crate::read::walk;
 use crate::read::{Job, Run};
 use crate::state::{self, Position, Resume};
+use crate::streams::{Kind, Pages};
 
 /// Reads the stream's pages from its first (with `updated_since` where Harvest filters) or
 /// from the interrupted pass's next page, checkpointing at page boundaries.
@@ -58,6 +59,14 @@ pub(super) async fn read(
         }
     };
     let mut first_page = resume.is_none();
+    let mut resumed_numbered = resumed_at.is_some()
+        && matches!(
+            def.kind,
+            Kind::List {
+                pages: Pages::Numbered { .. },
+                ..
+            }
+        );
     let mut server_now = None;
     walk::walk(&run.client, &run.links, def, first, |page, date, next| {
         let watermark = *watermark.get_or_insert_with(|| Cursors::watermark_at(date));
@@ -74,7 +83,10 @@ pub(super) async fn read(
                 capture.begin_anew(date.unwrap_or_else(Utc::now));
             }
         }
-        if let Some(capture) = &mut capture {
+        // A pass resumed on numbered pages reads the page before its link again (records may
+        // have moved back onto it): counted already, it is not counted twice.
+        let read_again = std::mem::take(&mut resumed_numbered);
+        if let Some(capture) = capture.as_mut().filter(|_| !read_again) {
             let counted = if whole {
                 Counted::All
             } else {
@@ -110,10 +122,23 @@ pub(super) async fn read(
     let mut position = cursors.completed(watermark);
     if let Some(capture) = &mut capture {
         let now = server_now.unwrap_or_else(Utc::now);
+        capture.check_user(run).await;
         let seen_at = if whole {
             capture.complete()
         } else {
-            deletions::entity::advance(run, capture, now).await?
+            let before = capture.ledger();
+            match deletions::entity::advance(run, capture, now).await {
+                Ok(seen_at) => seen_at,
+                // The records were read: the listing goes on next sync from where it was.
+                Err(e) => {
+                    tracing::warn!(
+                        "stream {}: its listing for deletions stopped ({e}); it goes on next sync",
+                        def.name
+                    );
+                    capture.restore(&before);
+                    None
+                }
+            }
         };
         let at = seen_at.unwrap_or(now);
         let gone = deletions::entity::confirm(run, capture).await;
