@@ -130,6 +130,9 @@ pub struct Round {
     /// Whether it is one read of everything, begun and ended in one sync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub whole: bool,
+    /// A list paged by numbers: the days of its next window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<i64>,
 }
 
 /// A child stream's sweep: parents are swept in ascending id order, a slice per sync sized by

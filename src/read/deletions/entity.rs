@@ -3,7 +3,7 @@
 //! anyway), else a slice per sync after its incremental read, so that a listing completes
 //! within the sweep interval (`child_sweep_hours`; 0: every sync). Lists Harvest pages by
 //! cursor can stop anywhere; numbered pages shift when records are created or deleted, so
-//! those go a whole month of their date (`from`/`to`) at a time. A candidate is confirmed by
+//! those go a whole window of their date (`from`/`to`) at a time. A candidate is confirmed by
 //! its lookup by id answering 404.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
@@ -131,8 +131,8 @@ pub(in crate::read) async fn advance(
 }
 
 /// The listing of a stream paged by numbers, a window of `date` at a time, oldest first
-/// (everything before the start date's month, then each month, the current one open-ended),
-/// until the records due are read. A window is read whole in one sync, so that no record shifts
+/// (everything before the start date's month, then windows of a month, wider where dates are
+/// sparse, the one reaching today open-ended), until the records due are read. A window is read whole in one sync, so that no record shifts
 /// between its pages from one sync to the next; one that holds far more than the sync is due is
 /// halved (down to a day), which costs the one request that told.
 async fn advance_by_window(
@@ -155,12 +155,13 @@ async fn advance_by_window(
     let page_size = u64::from(run.config.page_size.max(1));
     let mut read = 0u64;
     capture.begin(now);
+    let mut span = capture.round.as_ref().map_or(MONTH, |r| r.span).max(1);
     loop {
         let mut to = match from {
             None => Some(first_month - Duration::days(1)),
-            Some(day) if month_of(day) >= month_of(today) => None,
-            Some(day) => Some(next_month(day) - Duration::days(1)),
+            Some(day) => Some(day + Duration::days(span - 1)).filter(|to| *to < today),
         };
+        let before = read;
         loop {
             let mut q = query.clone();
             q.extend(from.map(|d| ("from", d.format("%Y-%m-%d").to_string())));
@@ -185,7 +186,9 @@ async fn advance_by_window(
             })
             .await?;
             if let (true, Some((f, t))) = (too_big, halves) {
-                to = Some(f + Duration::days((t - f).num_days() / 2));
+                let half = (t - f).num_days() / 2;
+                to = Some(f + Duration::days(half));
+                span = half + 1;
                 continue;
             }
             if let Some(link) = rest {
@@ -203,20 +206,30 @@ async fn advance_by_window(
         let Some(to) = to else {
             return Ok(capture.complete());
         };
+        // Sparse dates (years with few records) take wider windows: fewer requests.
+        let room = due.saturating_sub(before).max(page_size);
+        if from.is_some() && (read - before).saturating_mul(4) < room {
+            span = (span * 2).min(MAX_SPAN);
+        }
         from = Some(to + Duration::days(1));
         capture.paused_at(from.map(state::format_date));
+        if let Some(round) = &mut capture.round {
+            round.span = span;
+        }
         if read >= due {
             return Ok(None);
         }
     }
 }
 
+/// The days of a window at first: a month.
+const MONTH: i64 = 31;
+
+/// The widest window, in days: ten years.
+const MAX_SPAN: i64 = 3650;
+
 fn month_of(day: NaiveDate) -> NaiveDate {
     day.with_day(1).expect("every month has a first day")
-}
-
-fn next_month(month: NaiveDate) -> NaiveDate {
-    month_of(month + Duration::days(32))
 }
 
 /// Confirms the candidates: those Harvest no longer serves are returned (deleted), the others

@@ -104,6 +104,8 @@ struct Working {
     through: Option<i64>,
     /// Whether it is one read of everything, begun and ended in one sync.
     whole: bool,
+    /// A list paged by numbers: the days of its next window.
+    span: i64,
     /// `seen` and `taken` of each derived stream's rows.
     derived: BTreeMap<&'static str, (Table, Table)>,
 }
@@ -131,6 +133,7 @@ impl Working {
             read: 0,
             through: None,
             whole: false,
+            span: 31,
             derived: BTreeMap::new(),
         }
     }
@@ -156,6 +159,7 @@ impl Working {
             read: round.read,
             through: round.through,
             whole: round.whole,
+            span: round.span.unwrap_or(31),
             derived,
         })
     }
@@ -173,6 +177,7 @@ impl Working {
             read: self.read,
             through: self.through,
             whole: self.whole,
+            span: Some(self.span),
             derived: self
                 .derived
                 .iter()
