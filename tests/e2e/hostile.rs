@@ -296,3 +296,103 @@ fn a_malformed_record_is_read_again_by_the_next_sync_not_resumed_past() {
         }
     }
 }
+
+/// What a pretty-printing proxy in front of the emulator forwarded: each JSON body's records
+/// (a list's array, or the body itself for a single record), by path.
+type Forwarded = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// A proxy to `emu` that forwards every GET and answers with the emulator's JSON indented, as
+/// a debugging proxy or a gateway can: `\n` line ends, `\r\n` for `company`. Links in the
+/// bodies point back at the proxy (the host the client asked for).
+fn start_pretty_proxy(emu: &Emulator, forwarded: Forwarded) -> std::net::SocketAddr {
+    let upstream = format!("http://{}", emu.addr());
+    let handler = move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+        let (upstream, forwarded) = (upstream.clone(), forwarded.clone());
+        async move {
+            let host = headers
+                .get("host")
+                .expect("a Host header")
+                .to_str()
+                .unwrap();
+            let own = format!("http://{host}");
+            let mut request = reqwest::Client::new().get(format!("{upstream}{uri}"));
+            for name in ["authorization", "harvest-account-id", "user-agent"] {
+                if let Some(value) = headers.get(name) {
+                    request = request.header(name, value.as_bytes());
+                }
+            }
+            let response = request.send().await.expect("the emulator answers");
+            let status = response.status().as_u16();
+            let date = response.headers().get("date").cloned();
+            let text = response.text().await.unwrap().replace(&upstream, &own);
+            let body: Value = serde_json::from_str(&text).expect("the emulator sends JSON");
+            let path = uri.path().to_string();
+            let records = match path.strip_prefix("/v2/") {
+                Some("company") => vec![body.clone()],
+                Some(key) => body[key].as_array().cloned().unwrap_or_default(),
+                None => Vec::new(),
+            };
+            forwarded
+                .lock()
+                .unwrap()
+                .extend(records.into_iter().map(|r| (path.clone(), r)));
+            let mut pretty = serde_json::to_string_pretty(&body).unwrap() + "\n";
+            if path == "/v2/company" {
+                pretty = pretty.replace('\n', "\r\n");
+            }
+            let mut response = axum::http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json");
+            if let Some(date) = date {
+                response = response.header("date", date);
+            }
+            response.body(axum::body::Body::from(pretty)).unwrap()
+        }
+    };
+    serve(axum::Router::new().fallback(handler))
+}
+
+/// Issue 22, point 3: a server that indents its bodies (a debugging proxy, a gateway) must not
+/// make a record span several lines: every stdout line is one message, and the records are
+/// the server's.
+#[test]
+fn pretty_printed_bodies_are_written_one_message_per_line() {
+    let emu = emulator(Scale::Tiny);
+    let forwarded = Forwarded::default();
+    let addr = start_pretty_proxy(&emu, forwarded.clone());
+    let mut config = config(&emu, json!({"page_size": 2}));
+    config["api_url"] = json!(format!("http://{addr}/v2"));
+    let input = ReadInput::new(&config, &["clients", "company"], "full_refresh");
+    let run = input.read(None);
+    assert_eq!(run.code, 0, "{}", run.logs());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(!lines.is_empty());
+    assert_eq!(lines.len(), run.messages.len(), "one message per line");
+    assert!(!run.stdout.contains('\r'), "no carriage return on stdout");
+    let forwarded = forwarded.lock().unwrap();
+    let served = |path: &str| -> Vec<Value> {
+        let records: Vec<Value> = forwarded
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, r)| r.clone())
+            .collect();
+        assert!(!records.is_empty(), "the proxy forwarded {path}");
+        records
+    };
+    let clients = served("/v2/clients");
+    assert!(
+        clients.len() > 2,
+        "several pages of clients: {}",
+        clients.len()
+    );
+    assert_eq!(clients.len() as u64, emu.expected_counts()["clients"]);
+    assert_eq!(run.stream("clients"), clients);
+    assert_eq!(run.stream("company"), served("/v2/company"));
+    assert_eq!(
+        last_statuses(&run),
+        [("clients", "COMPLETE"), ("company", "COMPLETE")]
+            .into_iter()
+            .map(|(s, v)| (s.to_string(), v.to_string()))
+            .collect()
+    );
+}
