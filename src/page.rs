@@ -24,6 +24,8 @@ pub struct Page<'a> {
     pub next: Option<String>,
     /// `total_entries`, where Harvest gives it.
     pub total_entries: Option<u64>,
+    /// `total_pages`, where Harvest gives it: what a walk may expect to read.
+    pub total_pages: Option<u64>,
 }
 
 /// One record of a page, with the keys the engine needs read in the same pass that found it:
@@ -113,6 +115,7 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
         let mut records = None;
         let mut next = None;
         let mut total_entries = None;
+        let mut total_pages = None;
         // Owned keys: an envelope key with an escape in it cannot be borrowed from the body.
         while let Some(field) = map.next_key::<String>()? {
             if field == self.key {
@@ -121,6 +124,8 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
                 next = map.next_value::<Option<Links>>()?.and_then(|l| l.next);
             } else if field == "total_entries" {
                 total_entries = map.next_value::<Option<u64>>()?;
+            } else if field == "total_pages" {
+                total_pages = map.next_value::<Option<u64>>()?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -130,6 +135,7 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
                 records,
                 next,
                 total_entries,
+                total_pages,
             }),
             None => Err(format!("the response has no `{}` array", self.key)),
         })
@@ -480,6 +486,7 @@ mod tests {
         assert_eq!(page.records[1].keys.as_ref().unwrap().id, Some("2"));
         assert_eq!(page.next.as_deref(), Some("http://h/v2/clients?page=2"));
         assert_eq!(page.total_entries, Some(2));
+        assert_eq!(page.total_pages, Some(1));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Records without their cursor, which the emulator cannot serve, come from a small server of
 //! this file.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 
 use crate::common::*;
@@ -395,4 +396,75 @@ fn pretty_printed_bodies_are_written_one_message_per_line() {
             .map(|(s, v)| (s.to_string(), v.to_string()))
             .collect()
     );
+}
+
+/// A server whose `/v2/clients` never ends: page N holds two new clients and links to page
+/// N + 1, while every page promises one page of two records. Counts the pages it served.
+fn start_endless_server(
+    served: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> std::net::SocketAddr {
+    let page = move |axum::extract::Query(query): axum::extract::Query<
+        BTreeMap<String, String>,
+    >,
+                     headers: axum::http::HeaderMap| {
+        served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n: u64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let host = headers["host"].to_str().unwrap().to_string();
+        async move {
+            let client = |id: u64| json!({"id": id, "name": format!("Client {id}"), "updated_at": "2024-01-01T00:00:00Z"});
+            let body = json!({
+                "clients": [client(2 * n - 1), client(2 * n)],
+                "per_page": 2, "total_pages": 1, "total_entries": 2, "page": n,
+                "links": {"next": format!("http://{host}/v2/clients?page={}&per_page=2", n + 1)}
+            });
+            ([("content-type", "application/json")], body.to_string())
+        }
+    };
+    serve(axum::Router::new().route("/v2/clients", axum::routing::get(page)))
+}
+
+/// Issue 22, point 4: `links.next` that always leads to a new page of new records is followed
+/// no further than twice what the first page promised (plus five pages), and the stream fails
+/// naming the figures.
+#[test]
+fn endless_distinct_pages_stop_at_twice_the_promise_and_are_reported() {
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let addr = start_endless_server(served.clone());
+    let files = Files::new();
+    let config = json!({
+        "account_id": "1",
+        "replication_start_date": "2020-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": "a-token"},
+        "api_url": format!("http://{addr}/v2"),
+        "page_size": 2,
+        "max_retries": 0
+    });
+    let config = files.json("config.json", &config);
+    let catalog = files.json("catalog.json", &catalog(&["clients"], "full_refresh"));
+    let run = run(&[
+        "read",
+        "--config",
+        config.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+    ]);
+    assert_ne!(run.code, 0);
+    assert_eq!(last_statuses(&run)["clients"], "INCOMPLETE");
+    let errors = run.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["stream_descriptor"]["name"], "clients");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("stream clients: links.next still leads on after 7 pages")
+            && message.contains("total_pages 1 and total_entries 2"),
+        "{message}"
+    );
+    // 2 × 1 + 5 pages read, each page's records written once.
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 7);
+    let ids: Vec<i64> = run
+        .stream("clients")
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=14).collect::<Vec<_>>());
 }
