@@ -198,6 +198,45 @@ impl Record<'_> {
     pub fn is_object(&self) -> bool {
         !self.raw.is_empty()
     }
+
+    /// Whether the record nests deeper than [`MAX_DEPTH`]. The page parser skips a record's
+    /// values without a depth limit (no stack is at risk), but the platform's parsers and
+    /// every reader of the output have one: such a record is not emitted.
+    pub fn nests_too_deep(&self) -> bool {
+        nests_deeper_than(self.raw, MAX_DEPTH)
+    }
+}
+
+/// The deepest nesting a record may have: serde_json's own recursion limit (Harvest's records
+/// nest a few levels).
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether `raw` (JSON text) nests arrays and objects deeper than `max`. Deeper needs more than
+/// `max` opening brackets: counting them is one vectorised pass that stops at `max + 1`, and
+/// only text with that many is scanned for its depth.
+fn nests_deeper_than(raw: &str, max: usize) -> bool {
+    let bytes = raw.as_bytes();
+    if memchr::memchr2_iter(b'[', b'{', bytes).nth(max).is_none() {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 impl<'a> Visitor<'a> for RecordSeed<'a> {
@@ -474,6 +513,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn records_nested_deeper_than_the_limit_are_found() {
+        let nested = |n: usize| format!("{{\"x\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        assert!(!nests_deeper_than(&nested(MAX_DEPTH), MAX_DEPTH));
+        assert!(nests_deeper_than(&nested(MAX_DEPTH + 1), MAX_DEPTH));
+        // Many brackets, side by side or in strings, are not depth.
+        let flat = format!(
+            "{{\"a\":[{}],\"s\":\"{}\\\"{}\"}}",
+            "{},".repeat(200) + "{}",
+            "[".repeat(200),
+            "{".repeat(200)
+        );
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&flat).is_ok(),
+            "{flat}"
+        );
+        assert!(!nests_deeper_than(&flat, MAX_DEPTH));
+        let page = format!(r#"{{"clients":[{},{{"id":2}}]}}"#, nested(MAX_DEPTH + 1));
+        let page = parse(&page, "clients").unwrap();
+        assert!(page.records[0].nests_too_deep());
+        assert!(!page.records[1].nests_too_deep());
     }
 
     #[test]

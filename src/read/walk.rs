@@ -209,10 +209,11 @@ where
             },
         };
         first_page = false;
-        let body = std::str::from_utf8(&response.body).map_err(|_| {
+        let body = std::str::from_utf8(&response.body).map_err(|e| {
             StreamError::Malformed(format!(
-                "{} answered with a body that is not UTF-8",
-                url.path()
+                "{} answered with a body that is not UTF-8 (at byte {}); Harvest answers in UTF-8 JSON, check what answers at the API URL",
+                url.path(),
+                e.valid_up_to()
             ))
         })?;
         // Parsing a page costs about as much as the server takes to send the next one: request
@@ -253,7 +254,7 @@ where
             .map(|next| links.next(next))
             .transpose()?;
         let refusal = next.as_ref().and_then(|(link, next_url)| {
-            refuse_next(&url, next_url, link, &page, &seen).or_else(|| bound.exceeded(def.name))
+            refuse_next(&url, next_url, link, &page, &seen).or_else(|| bound.exceeded())
         });
         match (&next, &refusal) {
             (Some((_, next_url)), None) if ahead => {
@@ -351,12 +352,13 @@ impl PageBound {
     }
 
     /// Why the walk must not go on from the page just parsed: it read all it may.
-    fn exceeded(&self, stream: &str) -> Option<StreamError> {
+    /// (The stream's trace names the stream.)
+    fn exceeded(&self) -> Option<StreamError> {
         let limit = self.limit?;
         let figure = |n: Option<u64>| n.map_or_else(|| "none".to_string(), |n| n.to_string());
         (self.read >= limit).then(|| {
             StreamError::Malformed(format!(
-                "stream {stream}: links.next still leads on after {} pages, but the first page promised total_pages {} and total_entries {}; stopped to avoid an endless walk. Harvest's lists end at their last page: check that nothing between the connector and Harvest (a proxy, a gateway) rewrites its pagination",
+                "links.next still leads on after {} pages, but the first page promised total_pages {} and total_entries {}; stopped to avoid an endless walk. Harvest's lists end at their last page: check that nothing between the connector and Harvest (a proxy, a gateway) rewrites its pagination",
                 self.read,
                 figure(self.total_pages),
                 figure(self.total_entries)
@@ -593,7 +595,7 @@ mod tests {
             panic!("{result:?}");
         };
         assert!(
-            message.starts_with("stream clients: links.next still leads on after 9 pages")
+            message.starts_with("links.next still leads on after 9 pages")
                 && message.contains("total_pages none and total_entries 4")
                 && message.contains("endless walk"),
             "{message}"

@@ -455,8 +455,9 @@ fn endless_distinct_pages_stop_at_twice_the_promise_and_are_reported() {
     assert_eq!(errors[0]["stream_descriptor"]["name"], "clients");
     let message = errors[0]["message"].as_str().unwrap();
     assert!(
-        message.contains("stream clients: links.next still leads on after 7 pages")
-            && message.contains("total_pages 1 and total_entries 2"),
+        message.starts_with(
+            "stream clients stopped after 14 records: links.next still leads on after 7 pages"
+        ) && message.contains("total_pages 1 and total_entries 2"),
         "{message}"
     );
     // 2 × 1 + 5 pages read, each page's records written once.
@@ -467,4 +468,119 @@ fn endless_distinct_pages_stop_at_twice_the_promise_and_are_reported() {
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, (1..=14).collect::<Vec<_>>());
+}
+
+/// A server answering `/v2/clients` and `/v2/company` with the given bodies, whatever they are.
+fn start_body_server(clients: Vec<u8>, company: Vec<u8>) -> std::net::SocketAddr {
+    let body = |bytes: Vec<u8>| {
+        axum::routing::get(move || {
+            let bytes = bytes.clone();
+            async move { ([("content-type", "application/json")], bytes) }
+        })
+    };
+    serve(
+        axum::Router::new()
+            .route("/v2/clients", body(clients))
+            .route("/v2/company", body(company)),
+    )
+}
+
+/// Reads clients and company from a server answering with `clients` and `company`.
+fn read_bodies(clients: Vec<u8>, company: Vec<u8>) -> Run {
+    let addr = start_body_server(clients, company);
+    let files = Files::new();
+    let config = json!({
+        "account_id": "1",
+        "replication_start_date": "2020-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": "a-token"},
+        "api_url": format!("http://{addr}/v2"),
+        "max_retries": 0
+    });
+    let config = files.json("config.json", &config);
+    let catalog = files.json(
+        "catalog.json",
+        &catalog(&["clients", "company"], "full_refresh"),
+    );
+    run(&[
+        "read",
+        "--config",
+        config.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+    ])
+}
+
+/// A clients page around `record` (a record's text).
+fn clients_page(record: &[u8]) -> Vec<u8> {
+    let mut page = br#"{"clients":["#.to_vec();
+    page.extend_from_slice(record);
+    page.extend_from_slice(
+        br#"],"per_page":2000,"total_pages":1,"total_entries":1,"page":1,"links":{"next":null}}"#,
+    );
+    page
+}
+
+/// Issue 22, point 4: bodies that are not UTF-8, nested deeper than serde_json's recursion
+/// limit (which keeps the connector off a stack overflow), or cut short end their stream with a TRACE error naming it (the ERROR log naming why, for the
+/// company body, which is its one record), never a panic, a stack overflow or a broken line.
+#[test]
+fn bodies_not_utf8_nested_too_deep_or_cut_short_fail_their_stream_with_a_trace() {
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let not_utf8 = b"{\"id\":1,\"name\":\"\xff\xfe\",\"updated_at\":\"2024-01-01T00:00:00Z\"}";
+    let nested = format!(
+        r#"{{"id":1,"updated_at":"2024-01-01T00:00:00Z","x":{}}}"#,
+        deep(100_000)
+    );
+    // What the case is, the clients and company bodies, and what each stream's error says.
+    type Case<'a> = (&'a str, Vec<u8>, Vec<u8>, &'a str, &'a str);
+    let cases: [Case; 3] = [
+        (
+            "not UTF-8",
+            clients_page(not_utf8),
+            not_utf8.to_vec(),
+            "/v2/clients answered with a body that is not UTF-8 (at byte 28)",
+            "did not answer with a JSON object",
+        ),
+        (
+            "nested 100000 deep",
+            clients_page(nested.as_bytes()),
+            nested.clone().into_bytes(),
+            "a record (id 1) was not emitted: it nests deeper than 128 levels",
+            "recursion limit exceeded",
+        ),
+        (
+            "cut short",
+            clients_page(br#"{"id":1,"#),
+            br#"{"id":1,"name":"A""#.to_vec(),
+            "HTTP 200 with a body that is not valid JSON",
+            "EOF while parsing an object",
+        ),
+    ];
+    for (what, clients, company, clients_error, company_error) in cases {
+        let run = read_bodies(clients, company);
+        assert!(!run.stderr.contains("panicked"), "{what}: {}", run.stderr);
+        assert_eq!(run.code, 1, "{what}: an incomplete sync, not a crash");
+        assert!(run.stream("clients").is_empty() && run.stream("company").is_empty());
+        let statuses = last_statuses(&run);
+        assert_eq!(statuses["clients"], "INCOMPLETE", "{what}");
+        assert_eq!(statuses["company"], "INCOMPLETE", "{what}");
+        let errors = run.errors();
+        assert_eq!(errors.len(), 2, "{what}: {errors:?}");
+        let logs = run.logs();
+        for (stream, expected) in [("clients", clients_error), ("company", company_error)] {
+            let error = errors
+                .iter()
+                .find(|e| e["stream_descriptor"]["name"] == stream)
+                .unwrap_or_else(|| panic!("{what}: no trace for {stream}: {errors:?}"));
+            let message = error["message"].as_str().unwrap();
+            assert!(
+                message.starts_with(&format!("stream {stream} stopped after 0 records")),
+                "{what}: {message}"
+            );
+            assert!(
+                message.contains(expected) || logs.contains(expected),
+                "{what}: {stream} says {expected:?}: {message}\n{logs}"
+            );
+        }
+    }
 }
