@@ -24,6 +24,8 @@ pub struct Page<'a> {
     pub next: Option<String>,
     /// `total_entries`, where Harvest gives it.
     pub total_entries: Option<u64>,
+    /// `total_pages`, where Harvest gives it: what a walk may expect to read.
+    pub total_pages: Option<u64>,
 }
 
 /// One record of a page, with the keys the engine needs read in the same pass that found it:
@@ -113,6 +115,7 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
         let mut records = None;
         let mut next = None;
         let mut total_entries = None;
+        let mut total_pages = None;
         // Owned keys: an envelope key with an escape in it cannot be borrowed from the body.
         while let Some(field) = map.next_key::<String>()? {
             if field == self.key {
@@ -121,6 +124,8 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
                 next = map.next_value::<Option<Links>>()?.and_then(|l| l.next);
             } else if field == "total_entries" {
                 total_entries = map.next_value::<Option<u64>>()?;
+            } else if field == "total_pages" {
+                total_pages = map.next_value::<Option<u64>>()?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -130,6 +135,7 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
                 records,
                 next,
                 total_entries,
+                total_pages,
             }),
             None => Err(format!("the response has no `{}` array", self.key)),
         })
@@ -192,6 +198,45 @@ impl Record<'_> {
     pub fn is_object(&self) -> bool {
         !self.raw.is_empty()
     }
+
+    /// Whether the record nests deeper than [`MAX_DEPTH`]. The page parser skips a record's
+    /// values without a depth limit (no stack is at risk), but the platform's parsers and
+    /// every reader of the output have one: such a record is not emitted.
+    pub fn nests_too_deep(&self) -> bool {
+        nests_deeper_than(self.raw, MAX_DEPTH)
+    }
+}
+
+/// The deepest nesting a record may have: serde_json's own recursion limit (Harvest's records
+/// nest a few levels).
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether `raw` (JSON text) nests arrays and objects deeper than `max`. Deeper needs more than
+/// `max` opening brackets: counting them is one vectorised pass that stops at `max + 1`, and
+/// only text with that many is scanned for its depth.
+fn nests_deeper_than(raw: &str, max: usize) -> bool {
+    let bytes = raw.as_bytes();
+    if memchr::memchr2_iter(b'[', b'{', bytes).nth(max).is_none() {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            _ if in_string => {}
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 impl<'a> Visitor<'a> for RecordSeed<'a> {
@@ -471,6 +516,29 @@ mod tests {
     }
 
     #[test]
+    fn records_nested_deeper_than_the_limit_are_found() {
+        let nested = |n: usize| format!("{{\"x\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        assert!(!nests_deeper_than(&nested(MAX_DEPTH), MAX_DEPTH));
+        assert!(nests_deeper_than(&nested(MAX_DEPTH + 1), MAX_DEPTH));
+        // Many brackets, side by side or in strings, are not depth.
+        let flat = format!(
+            "{{\"a\":[{}],\"s\":\"{}\\\"{}\"}}",
+            "{},".repeat(200) + "{}",
+            "[".repeat(200),
+            "{".repeat(200)
+        );
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&flat).is_ok(),
+            "{flat}"
+        );
+        assert!(!nests_deeper_than(&flat, MAX_DEPTH));
+        let page = format!(r#"{{"clients":[{},{{"id":2}}]}}"#, nested(MAX_DEPTH + 1));
+        let page = parse(&page, "clients").unwrap();
+        assert!(page.records[0].nests_too_deep());
+        assert!(!page.records[1].nests_too_deep());
+    }
+
+    #[test]
     fn reads_records_next_and_total() {
         let body = r#"{"clients":[{"id":1,"name":"A"},{"id":2}],"per_page":2000,"total_pages":1,"total_entries":2,
             "next_page":null,"previous_page":null,"page":1,"links":{"first":"x","next":"http://h/v2/clients?page=2","previous":null,"last":"y"}}"#;
@@ -480,6 +548,7 @@ mod tests {
         assert_eq!(page.records[1].keys.as_ref().unwrap().id, Some("2"));
         assert_eq!(page.next.as_deref(), Some("http://h/v2/clients?page=2"));
         assert_eq!(page.total_entries, Some(2));
+        assert_eq!(page.total_pages, Some(1));
     }
 
     #[test]

@@ -131,6 +131,8 @@ impl RecordWriter {
 
     /// Appends the RECORD line of `raw` (a JSON object's text) with `extras` in front.
     pub fn write(&self, buf: &mut Vec<u8>, raw: &str, extras: &Extras) {
+        let raw = one_line(raw);
+        let raw: &str = &raw;
         buf.extend_from_slice(&self.prefix);
         let projected = self
             .fields
@@ -170,6 +172,54 @@ impl RecordWriter {
         }
         buf.extend_from_slice(&self.suffix);
     }
+}
+
+/// `raw` (valid JSON text) on one line: the Airbyte protocol is one message per line, and a
+/// server that pretty-prints its bodies (a debugging proxy, a gateway) would otherwise make a
+/// record span several. JSON strings cannot hold a raw newline or carriage return (they must
+/// be escaped, and the page parser rejects them), so such a byte is whitespace between
+/// tokens. Compact text, every body Harvest sends, is borrowed after one vectorised scan for
+/// those two bytes; only text that holds one is rewritten, by [`compact`].
+pub(crate) fn one_line(raw: &str) -> Cow<'_, str> {
+    match memchr::memchr2(b'\n', b'\r', raw.as_bytes()) {
+        None => Cow::Borrowed(raw),
+        Some(_) => Cow::Owned(compact(raw)),
+    }
+}
+
+/// `raw` without the whitespace between its tokens, its strings, numbers and members' order
+/// untouched (a parse into `serde_json::Value` would sort members and could rewrite numbers).
+/// A raw newline or carriage return inside a string, which valid JSON never has, is written
+/// as its escape so that the line still holds.
+fn compact(raw: &str) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in raw.as_bytes() {
+        if !in_string {
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' => continue,
+                b'"' => in_string = true,
+                _ => {}
+            }
+            out.push(b);
+            continue;
+        }
+        match b {
+            b'\n' | b'\r' => {
+                escaped = false;
+                out.extend_from_slice(if b == b'\n' { b"\\n" } else { b"\\r" });
+                continue;
+            }
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => in_string = false,
+            _ => {}
+        }
+        out.push(b);
+    }
+    // Only ASCII bytes were removed or replaced by ASCII: the text is still UTF-8.
+    String::from_utf8(out).expect("removing ASCII whitespace keeps UTF-8")
 }
 
 /// A JSON object's members in order, each value as its raw text.
@@ -345,6 +395,54 @@ mod tests {
         let parsed: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed["record"]["data"].as_object().unwrap().len(), 4);
         assert_eq!(Extras::new(&[Extra::ParentId(5)]).parent_id(), Some(5));
+    }
+
+    /// A pretty-printed record as a proxy would forward it (CRLF line ends, indents), with
+    /// strings that hold spaces, escaped quotes, a trailing backslash and `\n` escapes, and
+    /// members in an order serde_json's map would not keep.
+    const PRETTY: &str = "{\r\n  \"z\": 1.50,\r\n  \"name\": \"A  \\\"b\\\" c:\\\\\",\n\t\"note\": \"line\\none\",\n  \"a\": [\n    1e3,\n    { \"k\" : null }\n  ],\n  \"id\": 7\n}";
+    const COMPACT: &str =
+        r#"{"z":1.50,"name":"A  \"b\" c:\\","note":"line\none","a":[1e3,{"k":null}],"id":7}"#;
+
+    #[test]
+    fn a_pretty_printed_record_is_written_on_one_line_with_its_text() {
+        let mut writer = RecordWriter::new("clients", None);
+        writer.set_emitted_at(1);
+        let text = line(&writer, PRETTY, &Extras::none());
+        assert_eq!(
+            text,
+            format!("{{\"type\":\"RECORD\",\"record\":{{\"stream\":\"clients\",\"data\":{COMPACT},\"emitted_at\":1}}}}\n")
+        );
+        let data: Value = serde_json::from_str::<Value>(&text).unwrap()["record"]["data"].take();
+        assert_eq!(data, serde_json::from_str::<Value>(PRETTY).unwrap());
+        // With extras in front, and narrowed by the catalog: still one line, same text.
+        let text = line(&writer, PRETTY, &Extras::new(&[Extra::ParentId(3)]));
+        assert!(
+            text.contains(&format!("\"data\":{{\"parent_id\":3,{}", &COMPACT[1..])),
+            "{text}"
+        );
+        let narrowed = RecordWriter::new("clients", Some(vec!["a".into(), "z".into()]));
+        let text = line(&narrowed, PRETTY, &Extras::none());
+        assert!(
+            text.contains(r#""data":{"z":1.50,"a":[1e3,{"k":null}]},"#),
+            "{text}"
+        );
+        for text in [text, line(&writer, "\n{\"id\":1}\r\n", &Extras::none())] {
+            assert_eq!(text.matches(['\n', '\r']).count(), 1, "{text:?}");
+            assert!(text.ends_with('\n'));
+        }
+    }
+
+    #[test]
+    fn compact_text_is_copied_as_it_is_without_a_rewrite() {
+        for raw in [COMPACT, r#" { "id": 7, "s": "a\nb" } "#] {
+            assert!(
+                matches!(one_line(raw), Cow::Borrowed(r) if r == raw),
+                "{raw}"
+            );
+        }
+        // A raw newline inside a string (not JSON) still cannot break the line.
+        assert_eq!(one_line("{\"s\":\"a\nb\\\rc\"}"), r#"{"s":"a\nb\\rc"}"#);
     }
 
     #[test]

@@ -213,14 +213,30 @@ impl<'a> Emitter<'a> {
     }
 
     /// Renders one record (a JSON object's raw text) with `extras` in front: a body that is
-    /// its one record (company), which no stream derives from.
+    /// its one record (company), which no stream derives from. Unlike a page's records, the
+    /// body was not parsed: one that is not JSON (cut short, or nested deeper than
+    /// serde_json's recursion limit of 128, which keeps the parse off a stack overflow) is
+    /// counted as malformed, which fails the stream, instead of breaking the output's lines
+    /// or a platform's parser. Parsed into a `Value` (one small body per sync): `IgnoredAny`
+    /// and `RawValue` skip values without that limit.
     pub(super) fn record(&mut self, raw: &str, extras: &Extras) {
-        self.keep(raw, extras);
+        match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(_) => self.keep(raw, extras),
+            Err(e) => self.own.malformed(
+                "the response's body",
+                &format!("it is not valid JSON ({e}); Harvest answers with a JSON object, check what answers at the API URL"),
+            ),
+        }
     }
 
-    /// Writes a record of the derived stream `stream` (a tombstone: not derived from a
-    /// record of the source).
-    pub(super) fn derived_record(&mut self, stream: &str, raw: &str) {
+    /// Writes a tombstone of the source (ours: a JSON object without whitespace).
+    pub(super) fn tombstone(&mut self, raw: &str) {
+        self.keep(raw, &Extras::none());
+    }
+
+    /// Writes a tombstone of the derived stream `stream`: a row no record of the source
+    /// holds any more.
+    pub(super) fn derived_tombstone(&mut self, stream: &str, raw: &str) {
         if let Some(tap) = self.taps.iter_mut().find(|t| t.sink.stream == stream) {
             tap.sink.write(raw, &Extras::none());
         }
@@ -247,6 +263,10 @@ impl<'a> Emitter<'a> {
         let needs_keys = filter.needs_keys() || !self.taps.is_empty();
         for record in records {
             let verdict = match &record.keys {
+                _ if record.nests_too_deep() => Err(format!(
+                    "it nests deeper than {} levels, more than readers of the output accept",
+                    page::MAX_DEPTH
+                )),
                 Ok(keys) if needs_keys => filter.keep(keys),
                 Err(why) if needs_keys || !record.is_object() => Err(why.clone()),
                 _ => Ok(true),

@@ -2,7 +2,8 @@
 //! ahead of the page being written.
 //!
 //! The walk guards against servers that do not end: a next link back to a page already read,
-//! an empty page that links on, and a next link to another host (never requested). [`Links`]
+//! an empty page that links on, more pages than the first page promised (with a margin), and
+//! a next link to another host (never requested). [`Links`]
 //! owns the rules that tell Harvest's two kinds of links apart: page-numbered links shift when
 //! records are deleted (a walk steps back to read the records moved onto pages it already
 //! read), cursor links (keyset on id) do not.
@@ -189,6 +190,7 @@ where
     let mut prefetched: Option<Prefetch> = None;
     let mut first_page = true;
     let mut pages = 0usize;
+    let mut bound: Option<PageBound> = None;
     loop {
         seen.insert(url.to_string());
         pages += 1;
@@ -207,17 +209,18 @@ where
             },
         };
         first_page = false;
-        let body = std::str::from_utf8(&response.body).map_err(|_| {
+        let body = std::str::from_utf8(&response.body).map_err(|e| {
             StreamError::Malformed(format!(
-                "{} answered with a body that is not UTF-8",
-                url.path()
+                "{} answered with a body that is not UTF-8 (at byte {}); Harvest answers in UTF-8 JSON, check what answers at the API URL",
+                url.path(),
+                e.valid_up_to()
             ))
         })?;
         // Parsing a page costs about as much as the server takes to send the next one: request
         // it now, from the link at the body's end, unless the page's total says the walk will
         // step back instead; the parsed page confirms it.
         if let Some(hint) = page::hint(body)
-            .filter(|_| ahead)
+            .filter(|_| ahead && !bound.as_ref().is_some_and(PageBound::at_last_allowed))
             .filter(|hint| {
                 hint.total_entries
                     .is_none_or(|t| fewest.is_none_or(|f| t >= f))
@@ -230,7 +233,10 @@ where
         }
         let page = page::parse(body, def.records_key)
             .map_err(|e| StreamError::Malformed(format!("{}: {e}", url.path())))?;
+        let bound = bound.get_or_insert_with(|| PageBound::promised_by(&page));
+        bound.count();
         if let Some(back) = step_back(links, &url, &mut fewest, page.total_entries) {
+            bound.read_again(pages_between(&back, &url));
             tracing::info!(
                 "stream {}: records were deleted during the pass, moving later ones onto pages already read; reading again from {}",
                 def.name,
@@ -247,9 +253,9 @@ where
             .as_deref()
             .map(|next| links.next(next))
             .transpose()?;
-        let refusal = next
-            .as_ref()
-            .and_then(|(link, next_url)| refuse_next(&url, next_url, link, &page, &seen));
+        let refusal = next.as_ref().and_then(|(link, next_url)| {
+            refuse_next(&url, next_url, link, &page, &seen).or_else(|| bound.exceeded())
+        });
         match (&next, &refusal) {
             (Some((_, next_url)), None) if ahead => {
                 if prefetched.as_ref().is_none_or(|p| p.url != *next_url) {
@@ -288,6 +294,86 @@ fn step_back(
     let before = fewest.replace(fewest.map_or(total, |f| f.min(total)));
     let deleted = before?.checked_sub(total).filter(|&d| d > 0)?;
     links.after_deletions(url, deleted)
+}
+
+/// Pages beyond twice what the first page promised that a walk may read: room for a small
+/// list's records created during the walk.
+const SLACK_PAGES: u64 = 5;
+
+/// How many pages a walk may read, from what its first page promised: a server whose
+/// `links.next` always leads to a new page of records would otherwise be walked forever (a
+/// link back to a page already read is caught by [`refuse_next`]). Twice the promise leaves
+/// room for records created during the walk; each step back after deletions adds the pages it
+/// reads again. A first page that promises nothing (no totals) sets no bound.
+#[derive(Debug)]
+struct PageBound {
+    /// The first page's `total_pages` and `total_entries`, for the error.
+    total_pages: Option<u64>,
+    total_entries: Option<u64>,
+    /// Pages parsed so far.
+    read: u64,
+    /// The most pages the walk may parse.
+    limit: Option<u64>,
+}
+
+impl PageBound {
+    /// The bound `page`, the walk's first, sets: its `total_pages`, or else its
+    /// `total_entries` over its own length (the server's page size, or more pages than that
+    /// when it is the last).
+    fn promised_by(page: &Page<'_>) -> PageBound {
+        let per_page = (page.records.len() as u64).max(1);
+        let pages = page
+            .total_pages
+            .or_else(|| page.total_entries.map(|t| t.div_ceil(per_page)));
+        PageBound {
+            total_pages: page.total_pages,
+            total_entries: page.total_entries,
+            read: 0,
+            limit: pages.map(|p| p.saturating_mul(2).saturating_add(SLACK_PAGES)),
+        }
+    }
+
+    /// One more page parsed.
+    fn count(&mut self) {
+        self.read += 1;
+    }
+
+    /// Room for `pages` read again after a step back.
+    fn read_again(&mut self, pages: u64) {
+        if let Some(limit) = &mut self.limit {
+            *limit = limit.saturating_add(pages);
+        }
+    }
+
+    /// Whether the page about to be parsed is the last one the walk may read (its next is not
+    /// requested ahead).
+    fn at_last_allowed(&self) -> bool {
+        self.limit.is_some_and(|limit| self.read + 1 >= limit)
+    }
+
+    /// Why the walk must not go on from the page just parsed: it read all it may.
+    /// (The stream's trace names the stream.)
+    fn exceeded(&self) -> Option<StreamError> {
+        let limit = self.limit?;
+        let figure = |n: Option<u64>| n.map_or_else(|| "none".to_string(), |n| n.to_string());
+        (self.read >= limit).then(|| {
+            StreamError::Malformed(format!(
+                "links.next still leads on after {} pages, but the first page promised total_pages {} and total_entries {}; stopped to avoid an endless walk. Harvest's lists end at their last page: check that nothing between the connector and Harvest (a proxy, a gateway) rewrites its pagination",
+                self.read,
+                figure(self.total_pages),
+                figure(self.total_entries)
+            ))
+        })
+    }
+}
+
+/// The pages a step back from `from` to `back` reads again, `from` included (its records were
+/// not written).
+fn pages_between(back: &Url, from: &Url) -> u64 {
+    match (addressing(back), addressing(from)) {
+        (Addressing::Page(back), Addressing::Page(from)) => from.saturating_sub(back) + 1,
+        _ => 1,
+    }
 }
 
 /// Why the walk must not follow `next` (resolved: `next_url`) from `url`: a link back to a
@@ -482,6 +568,57 @@ mod tests {
         pages.serve(&page_url(1), page(&[], 0, Some(&page_url(2))));
         let (_, result) = walk_ids(&pages, &page_url(1)).await;
         assert!(matches!(result, Err(StreamError::Malformed(m)) if m.contains("empty page")));
+    }
+
+    /// A server whose pages each promise `total` records in all and link on to a new page of
+    /// new records, up to page `pages`.
+    fn endless(pages: u64, total: u64, total_pages: Option<u64>) -> FakePages {
+        let fake = FakePages::default();
+        for n in 1..=pages {
+            let id = 1000 - 2 * n as i64;
+            let mut body = page(&[id + 1, id], total, Some(&page_url(n + 1)));
+            if let Some(total_pages) = total_pages {
+                body["total_pages"] = json!(total_pages);
+            }
+            fake.serve(&page_url(n), body);
+        }
+        fake
+    }
+
+    #[tokio::test]
+    async fn distinct_pages_without_end_stop_past_twice_what_the_first_page_promised() {
+        // 4 records in pages of 2: 2 pages promised, 2 × 2 + 5 = 9 read at most.
+        let pages = endless(50, 4, None);
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert_eq!(ids.len(), 18, "every page read was written: {ids:?}");
+        let Err(StreamError::Malformed(message)) = result else {
+            panic!("{result:?}");
+        };
+        assert!(
+            message.starts_with("links.next still leads on after 9 pages")
+                && message.contains("total_pages none and total_entries 4")
+                && message.contains("endless walk"),
+            "{message}"
+        );
+        assert_eq!(pages.requested(), (1..=9).map(page_url).collect::<Vec<_>>());
+        // total_pages, where given, is the promise.
+        let pages = endless(50, 4, Some(3));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert_eq!(ids.len(), 22);
+        assert!(
+            matches!(&result, Err(StreamError::Malformed(m)) if m.contains("after 11 pages") && m.contains("total_pages 3 and total_entries 4")),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_list_longer_than_promised_within_the_margin_is_read_to_its_end() {
+        // Records created during the walk: 4 promised, 8 pages in the end (bound 9).
+        let pages = endless(8, 4, None);
+        pages.serve(&page_url(9), page(&[], 4, None));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(ids.len(), 16);
     }
 
     #[tokio::test]

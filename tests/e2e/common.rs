@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use harvest_emulator::{Emulator, EmulatorConfig, Scale};
 use serde_json::{json, Value};
@@ -208,13 +210,36 @@ pub fn run(args: &[&str]) -> Run {
     run_with_env(args, &[])
 }
 
-/// Runs the binary with `args` and extra environment variables.
+/// How long one run of the binary may take before its test fails: far beyond any sync of the
+/// suite on a loaded 2-core machine, so that only a hang reaches it, which then fails the test
+/// with the command it was waiting for instead of stalling the suite.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs the binary with `args` and extra environment variables, killing it and failing the
+/// test after [`RUN_TIMEOUT`].
 pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(args)
         .envs(env.iter().copied())
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the binary runs");
+    let pid = child.id();
+    let (done, ended) = mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let output = match ended.recv_timeout(RUN_TIMEOUT) {
+        Ok(output) => output.expect("the binary runs"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!(
+                "`source-harvest {}` did not end within {} s (killed)",
+                args.join(" "),
+                RUN_TIMEOUT.as_secs()
+            );
+        }
+    };
     let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
     let messages = stdout
         .lines()

@@ -120,11 +120,11 @@ pub(super) async fn read(
         let at = capture.end_children(&rounds).unwrap_or(now);
         let gone = deletions::child::confirm(run, capture).await?;
         for key in &gone {
-            out.record(&deletions::tombstone(def, *key, at), &Extras::none());
+            out.tombstone(&deletions::tombstone(def, *key, at));
         }
         for (derived, key) in deletions::derived::confirm(run, capture, &gone).await {
             let tombstone = deletions::derived::tombstone(derived, key, at);
-            out.derived_record(derived.name, &tombstone);
+            out.derived_tombstone(derived.name, &tombstone);
         }
         out.flush_page()?;
         position.deletions = Some(capture.ledger());
