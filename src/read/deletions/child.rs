@@ -16,7 +16,6 @@ use crate::iblt::Key;
 use crate::page::Record;
 use crate::read::cursor::SweepSlice;
 use crate::read::error::StreamError;
-use crate::read::walk;
 use crate::read::Run;
 
 /// Which parents of this sync the sweep reads, and whether its round ends in it.
@@ -149,24 +148,13 @@ pub(in crate::read) async fn confirm(
     let mut parents = by_parent.into_iter();
     for (parent, candidates) in parents.by_ref() {
         let path = def.path.replace("{id}", &parent.to_string());
-        let mut listed = BTreeSet::new();
-        let walked = walk::walk(
-            &run.client,
-            &run.links,
-            def,
-            run.first_url(&path, Vec::new()),
-            |page, _, _| {
-                listed.extend(
-                    page.records
-                        .iter()
-                        .filter_map(|r| r.keys.as_ref().ok().and_then(|k| k.id().ok())),
-                );
-                Ok(())
-            },
-        )
-        .await;
-        match walked {
-            Ok(()) | Err(StreamError::Fetch(FetchError::NotFound { .. })) => deleted.extend(
+        let listed = match super::listed_ids(run, def, run.first_url(&path, Vec::new())).await {
+            // A parent gone (404) has no children left.
+            Err(StreamError::Fetch(FetchError::NotFound { .. })) => Ok(BTreeSet::new()),
+            other => other,
+        };
+        match listed {
+            Ok(listed) => deleted.extend(
                 candidates
                     .into_iter()
                     .filter(|id| !listed.contains(id))

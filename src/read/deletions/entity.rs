@@ -264,19 +264,8 @@ pub(in crate::read) async fn confirm(run: &Run, capture: &mut Capture) -> Vec<Ke
 /// The candidates the stream, listed again whole, no longer holds; all wait if it cannot be.
 async fn by_listing(run: &Run, capture: &Capture, candidates: Vec<Key>) -> (Vec<Key>, Vec<Key>) {
     let def = capture.def;
-    let mut listed = std::collections::BTreeSet::new();
-    let first = run.first_url(def.path, Vec::new());
-    let walked = walk::walk(&run.client, &run.links, def, first, |page, _, _| {
-        listed.extend(
-            page.records
-                .iter()
-                .filter_map(|r| r.keys.as_ref().ok().and_then(|k| k.id().ok())),
-        );
-        Ok(())
-    })
-    .await;
-    match walked {
-        Ok(()) => (
+    match super::listed_ids(run, def, run.first_url(def.path, Vec::new())).await {
+        Ok(listed) => (
             candidates
                 .into_iter()
                 .filter(|(id, _)| !listed.contains(id))

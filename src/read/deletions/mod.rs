@@ -558,6 +558,43 @@ impl Capture {
     }
 }
 
+/// The ids of every record of the list at `first`, walked to its end.
+async fn listed_ids(
+    run: &Run,
+    def: &'static StreamDef,
+    first: url::Url,
+) -> Result<std::collections::BTreeSet<i64>, super::error::StreamError> {
+    let mut listed = std::collections::BTreeSet::new();
+    super::walk::walk(&run.client, &run.links, def, first, |page, _, _| {
+        listed.extend(
+            page.records
+                .iter()
+                .filter_map(|r| r.keys.as_ref().ok().and_then(|k| k.id().ok())),
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(listed)
+}
+
+/// Writes the tombstones of the records Harvest confirmed `gone` (keys of the stream being
+/// read), then confirms its derived streams' candidates and writes theirs, all seen at `at`.
+pub(super) async fn write_tombstones(
+    run: &Run,
+    capture: &mut Capture,
+    out: &mut super::emit::Emitter<'_>,
+    gone: &[Key],
+    at: DateTime<Utc>,
+) -> Result<(), super::error::StreamError> {
+    for key in gone {
+        out.tombstone(&tombstone(capture.def, *key, at));
+    }
+    for (def, key) in derived::confirm(run, capture, gone).await {
+        out.derived_tombstone(def.name, &derived::tombstone(def, key, at));
+    }
+    out.flush_page()
+}
+
 /// The keys of the listing `known` that the listing `taken` from no longer holds.
 fn candidates(stream: &str, known: &Table, taken: &Table) -> Vec<Key> {
     // Tables of other sizes (a state of another version) cannot be compared: nothing is found.

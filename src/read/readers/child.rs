@@ -119,14 +119,7 @@ pub(super) async fn read(
         capture.check_user(run).await;
         let at = capture.end_children(&rounds).unwrap_or(now);
         let gone = deletions::child::confirm(run, capture).await?;
-        for key in &gone {
-            out.tombstone(&deletions::tombstone(def, *key, at));
-        }
-        for (derived, key) in deletions::derived::confirm(run, capture, &gone).await {
-            let tombstone = deletions::derived::tombstone(derived, key, at);
-            out.derived_tombstone(derived.name, &tombstone);
-        }
-        out.flush_page()?;
+        deletions::write_tombstones(run, capture, out, &gone, at).await?;
         position.deletions = Some(capture.ledger());
     }
     out.finish(position)

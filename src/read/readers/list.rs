@@ -142,14 +142,7 @@ pub(super) async fn read(
         };
         let at = seen_at.unwrap_or(now);
         let gone = deletions::entity::confirm(run, capture).await;
-        for key in &gone {
-            out.tombstone(&deletions::tombstone(def, *key, at));
-        }
-        for (derived, key) in deletions::derived::confirm(run, capture, &gone).await {
-            let tombstone = deletions::derived::tombstone(derived, key, at);
-            out.derived_tombstone(derived.name, &tombstone);
-        }
-        out.flush_page()?;
+        deletions::write_tombstones(run, capture, out, &gone, at).await?;
         position.deletions = Some(capture.ledger());
     }
     let position = out.finish(position)?;
