@@ -581,3 +581,82 @@ fn derived_rows(emu: &harvest_emulator::Emulator) -> BTreeMap<&'static str, BTre
     }
     out
 }
+
+#[test]
+fn a_time_entry_moved_to_a_window_already_listed_is_looked_up_not_tombstoned() {
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(&emu, json!({"page_size": 200})),
+        &["time_entries"],
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    // An hour later the listing begins: a slice of the windows, oldest first.
+    emu.advance_clock(3600);
+    let second = input.read(Some(&first.final_state()));
+    assert_eq!(second.code, 0, "{}", second.logs());
+    let state = second.final_state();
+    let entries_state = state
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["stream"]["stream_descriptor"]["name"] == "time_entries")
+        .unwrap();
+    // The first day of the next window, `YYYYMMDD`, as `YYYY-MM-DD` to compare with dates.
+    let next = entries_state["stream"]["stream_state"]["deletions"]["round"]["next"]
+        .as_str()
+        .expect("a listing under way, paused at a window");
+    let next = format!("{}-{}-{}", &next[..4], &next[4..6], &next[6..]);
+    let entries = first.stream("time_entries");
+    let not_listed_yet: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["spent_date"].as_str().unwrap() > next.as_str())
+        .collect();
+    let listed: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["spent_date"].as_str().unwrap() < next.as_str())
+        .collect();
+    assert!(
+        not_listed_yet.len() >= 2 && !listed.is_empty(),
+        "windows on both sides of {next}"
+    );
+    // One entry moves back into a window the listing read already (it will not list it this
+    // time round), another is deleted.
+    let moved = not_listed_yet[0]["id"].as_i64().unwrap();
+    let earlier = listed[0]["spent_date"].as_str().unwrap();
+    emu.update("time_entries", moved, json!({ "spent_date": earlier }))
+        .expect("a live entry");
+    let mut gone = BTreeMap::new();
+    let deleted = not_listed_yet[1]["id"].as_i64().unwrap();
+    delete(&emu, "time_entries", deleted, &mut gone);
+    // A day later the listing completes: the moved entry is missing from it, looked up, kept.
+    emu.advance_clock(25 * 3600);
+    emu.reset_request_counts();
+    let third = input.read(Some(&state));
+    assert_eq!(third.code, 0, "{}", third.logs());
+    assert_eq!(
+        emu.request_counts().by_path.get("/v2/time_entries/{id}"),
+        Some(&2),
+        "both missing entries looked up: {}",
+        third.logs()
+    );
+    let sent = tombstones(&third);
+    assert_eq!(
+        sent.get("time_entries"),
+        Some(&BTreeSet::from([deleted])),
+        "{}",
+        third.logs()
+    );
+    let replica = replica_of(union(
+        union(keyed(&first.messages), keyed(&second.messages)),
+        keyed(&third.messages),
+    ));
+    let kept = &replica["time_entries"][&moved.to_string()];
+    assert_eq!(kept["spent_date"], earlier, "the moved entry, as it is now");
+    assert!(
+        !replica["time_entries"].contains_key(&deleted.to_string()),
+        "the deleted entry left"
+    );
+}
