@@ -245,16 +245,16 @@ impl Config {
                 ),
             ));
         }
-        let start_date = parse_instant("replication_start_date", text("replication_start_date"))?
+        let start_date = config_instant("replication_start_date", text("replication_start_date"))?
             .ok_or_else(|| {
-            InputError::field(
-                "replication_start_date",
-                Problem::Required {
-                    near_miss: near_miss(object, "replication_start_date"),
-                },
-            )
-        })?;
-        let end_date = parse_instant("replication_end_date", text("replication_end_date"))?;
+                InputError::field(
+                    "replication_start_date",
+                    Problem::Required {
+                        near_miss: near_miss(object, "replication_start_date"),
+                    },
+                )
+            })?;
+        let end_date = config_instant("replication_end_date", text("replication_end_date"))?;
         let now = chrono::Utc::now();
         if start_date > now {
             return Err(InputError::field(
@@ -566,22 +566,21 @@ fn range(rule: &'static str, limit: &serde_json::Value) -> Problem {
     }
 }
 
-fn parse_instant(
+/// The config's date-time `field`, parsed as the state's are ([`crate::time`]).
+fn config_instant(
     field: &str,
     value: Option<&str>,
 ) -> Result<Option<chrono::DateTime<Utc>>, InputError> {
     let Some(text) = value else { return Ok(None) };
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|_| {
-            InputError::field(
-                field,
-                Problem::NotValid {
-                    format: "UTC date-time".into(),
-                    example: Some("2024-01-25T00:00:00Z".into()),
-                },
-            )
-        })
+    crate::time::parse_instant(text).map(Some).ok_or_else(|| {
+        InputError::field(
+            field,
+            Problem::NotValid {
+                format: "UTC date-time".into(),
+                example: Some("2024-01-25T00:00:00Z".into()),
+            },
+        )
+    })
 }
 
 fn parse_url(

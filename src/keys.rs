@@ -31,7 +31,7 @@ impl<'a> RecordKeys<'a> {
     pub fn created_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         let text = self.created_at?;
         let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-        crate::state::parse_instant(inner)
+        crate::time::parse_instant(inner)
     }
 
     /// `updated_at` as text, or why it is not a Harvest timestamp.
@@ -73,7 +73,7 @@ mod tests {
         };
         assert_eq!(
             keys.created_at(),
-            crate::state::parse_instant("2023-12-31T23:00:00Z")
+            crate::time::parse_instant("2023-12-31T23:00:00Z")
         );
         assert_eq!(keys.id().unwrap(), 2_380_504_951);
         assert_eq!(keys.updated_at().unwrap(), "2024-01-01T00:00:00Z");

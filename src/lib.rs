@@ -17,3 +17,4 @@ pub mod protocol;
 pub mod read;
 pub mod state;
 pub mod streams;
+pub mod time;

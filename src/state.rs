@@ -20,6 +20,7 @@ use crate::config::json_type;
 use crate::input::{InputError, InputFile, Location, Problem};
 use crate::protocol::{StateMessage, StateType, StreamState};
 use crate::streams::{Cursor, StreamDef};
+use crate::time::{format_date, format_instant, parse_date, parse_instant};
 
 /// Where a stream stands: its cursor, and the pass in progress if one was interrupted.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -280,30 +281,6 @@ impl Stored {
             deletions: self.deletions,
         })
     }
-}
-
-/// Formats an instant the way Harvest and the incumbent's state do.
-pub fn format_instant(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Formats a report date the way the incumbent's state does (`YYYYMMDD`).
-pub fn format_date(d: NaiveDate) -> String {
-    d.format("%Y%m%d").to_string()
-}
-
-/// Parses an RFC 3339 instant (Harvest's `YYYY-MM-DDTHH:MM:SSZ`, or with fractions/offsets).
-pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// Parses `YYYYMMDD` or `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y%m%d")
-        .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d"))
-        .ok()
 }
 
 /// The input state, per stream name, as raw `stream_state` values.

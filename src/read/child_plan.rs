@@ -98,7 +98,8 @@ mod tests {
     use chrono::Duration;
 
     use super::*;
-    use crate::state::{parse_instant, Sweep};
+    use crate::state::Sweep;
+    use crate::time::parse_instant;
 
     fn t(text: &str) -> DateTime<Utc> {
         parse_instant(text).unwrap()

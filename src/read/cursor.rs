@@ -12,7 +12,7 @@ use crate::catalog::Selected;
 use crate::config::Config;
 use crate::keys::RecordKeys;
 use crate::protocol::SyncMode;
-use crate::state::{self, Position, Resume};
+use crate::state::{Position, Resume};
 use crate::streams::{Cursor, Kind, StreamDef};
 
 mod sweep;
@@ -73,8 +73,11 @@ impl<'a> Cursors<'a> {
         let by_cursor = self.by_updated_at();
         RecordFilter {
             check_keys: self.def.primary_key() == ["id"],
-            lower: by_cursor.then(|| state::format_instant(lower)),
-            upper: self.end.filter(|_| by_cursor).map(state::format_instant),
+            lower: by_cursor.then(|| crate::time::format_instant(lower)),
+            upper: self
+                .end
+                .filter(|_| by_cursor)
+                .map(crate::time::format_instant),
         }
     }
 
@@ -252,8 +255,8 @@ impl Windows {
 pub(super) fn warn_if_future(def: &StreamDef, position: &Position) {
     let now = Utc::now();
     let future = match (position.updated_at, position.to) {
-        (Some(t), _) if t > now => Some(state::format_instant(t)),
-        (_, Some(d)) if d > now.date_naive() => Some(state::format_date(d)),
+        (Some(t), _) if t > now => Some(crate::time::format_instant(t)),
+        (_, Some(d)) if d > now.date_naive() => Some(crate::time::format_date(d)),
         _ => None,
     };
     if let Some(when) = future {
@@ -316,9 +319,9 @@ fn compare_instants(record: &str, ours: &str) -> Result<std::cmp::Ordering, Stri
     if record.len() == 20 && record.ends_with('Z') && record.as_bytes()[10] == b'T' {
         return Ok(record.cmp(ours));
     }
-    let parsed = state::parse_instant(record)
+    let parsed = crate::time::parse_instant(record)
         .ok_or_else(|| format!("its updated_at is not a date-time: {record:.40}"))?;
-    Ok(parsed.cmp(&state::parse_instant(ours).expect("ours are well-formed")))
+    Ok(parsed.cmp(&crate::time::parse_instant(ours).expect("ours are well-formed")))
 }
 
 #[cfg(test)]
@@ -326,8 +329,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::state::parse_instant;
     use crate::streams;
+    use crate::time::parse_instant;
 
     fn config(end: Option<&str>) -> Config {
         let mut value = json!({

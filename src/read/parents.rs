@@ -13,7 +13,6 @@ use tokio::sync::{watch, OnceCell};
 use super::error::StreamError;
 use super::walk;
 use super::Run;
-use crate::state;
 use crate::streams::{self, Touch};
 
 /// A parent stream's records, ascending by id, and when the server listed them.
@@ -111,7 +110,7 @@ impl Publisher {
         for record in &page.records {
             if let Ok(keys) = &record.keys {
                 if let Ok(id) = keys.id() {
-                    let updated = keys.updated_at().ok().and_then(state::parse_instant);
+                    let updated = keys.updated_at().ok().and_then(crate::time::parse_instant);
                     self.parents.push((id, updated));
                 }
             }
@@ -159,7 +158,9 @@ async fn list(run: &Run, parent: &'static str) -> Result<Arc<ParentList>, Stream
         for record in &page.records {
             let keys = record.keys.as_ref().map_err(Clone::clone);
             match keys.and_then(|k| k.id().map(|id| (id, k.updated_at().ok()))) {
-                Ok((id, updated)) => parents.push((id, updated.and_then(state::parse_instant))),
+                Ok((id, updated)) => {
+                    parents.push((id, updated.and_then(crate::time::parse_instant)))
+                }
                 Err(why) => {
                     bad += 1;
                     tracing::error!("stream {parent}: a record cannot be used as a parent: {why}");
@@ -226,7 +227,7 @@ async fn records(
 ) -> Result<Vec<Value>, StreamError> {
     let def = streams::find(stream).expect("touching streams are rows of the stream table");
     let query = since
-        .map(|t| vec![("updated_since", state::format_instant(t))])
+        .map(|t| vec![("updated_since", crate::time::format_instant(t))])
         .unwrap_or_default();
     let mut records = Vec::new();
     let first = run.first_url(def.path, query);

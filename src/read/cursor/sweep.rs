@@ -79,7 +79,7 @@ mod tests {
     use crate::catalog::Selected;
     use crate::config::Config;
     use crate::protocol::SyncMode;
-    use crate::state::{self, Position};
+    use crate::state::Position;
     use crate::streams;
 
     /// Parsed once: the across-syncs test asks for thousands of slices.
@@ -104,7 +104,7 @@ mod tests {
     }
 
     fn t0() -> DateTime<Utc> {
-        state::parse_instant("2026-01-01T00:00:00Z").unwrap()
+        crate::time::parse_instant("2026-01-01T00:00:00Z").unwrap()
     }
 
     const DAY: Option<Duration> = Some(Duration::hours(24));

@@ -184,7 +184,8 @@ pub(in crate::read) async fn confirm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{parse_instant, Sweep};
+    use crate::state::Sweep;
+    use crate::time::parse_instant;
 
     fn slice(ids: &[i64]) -> SweepSlice {
         SweepSlice {

@@ -16,7 +16,6 @@ use crate::read::derive;
 use crate::read::error::StreamError;
 use crate::read::walk;
 use crate::read::Run;
-use crate::state;
 use crate::streams::{self, Derived, Kind, StreamDef};
 
 /// The rows of one derived stream's source `first` (its id, or the user of a child source) as
@@ -143,7 +142,7 @@ pub(in crate::read) async fn confirm(
 /// `_ab_cdc_deleted_at`, set to `at`.
 pub(in crate::read) fn tombstone(def: &StreamDef, key: Key, at: DateTime<Utc>) -> String {
     let derived = def.derived().expect("a derived stream");
-    let at = state::format_instant(at);
+    let at = crate::time::format_instant(at);
     let mut text = String::from("{");
     for (column, value) in derive::key_columns(derived, key) {
         text.push_str(&format!(r#""{column}":{value},"#));

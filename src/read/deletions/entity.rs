@@ -14,7 +14,6 @@ use crate::iblt::Key;
 use crate::read::error::StreamError;
 use crate::read::walk;
 use crate::read::Run;
-use crate::state;
 use crate::streams::{Kind, Pages};
 
 impl Capture {
@@ -87,7 +86,7 @@ pub(in crate::read) async fn advance(
     if due == 0 {
         return Ok(None);
     }
-    let since = vec![("updated_since", state::format_instant(capture.start))];
+    let since = vec![("updated_since", crate::time::format_instant(capture.start))];
     let query = if def.server_filters() {
         since
     } else {
@@ -146,12 +145,12 @@ async fn advance_by_window(
     let def = capture.def;
     let first_month = month_of(capture.start.date_naive());
     let today = now.date_naive();
-    capture.keep_round_if(|next| state::parse_date(next).is_some());
+    capture.keep_round_if(|next| crate::time::parse_date(next).is_some());
     let mut from: Option<NaiveDate> = capture
         .round
         .as_ref()
         .and_then(|r| r.next.as_deref())
-        .and_then(state::parse_date);
+        .and_then(crate::time::parse_date);
     let page_size = u64::from(run.config.page_size.max(1));
     let mut read = 0u64;
     capture.begin(now);
@@ -212,7 +211,7 @@ async fn advance_by_window(
             span = (span * 2).min(MAX_SPAN);
         }
         from = Some(to + Duration::days(1));
-        capture.paused_at(from.map(state::format_date));
+        capture.paused_at(from.map(crate::time::format_date));
         if let Some(round) = &mut capture.round {
             round.span = span;
         }

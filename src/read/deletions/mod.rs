@@ -41,7 +41,7 @@ use crate::page::Record;
 use crate::protocol::SyncMode;
 use crate::read::cursor::OVERLAP;
 use crate::read::Run;
-use crate::state::{self, DerivedRound, Ledger, Listing, Position, Round};
+use crate::state::{DerivedRound, Ledger, Listing, Position, Round};
 use crate::streams::{self, Cursor, Kind, StreamDef};
 
 /// Cells of a table: 160 decode 80 differences per listing in every one of the trials in
@@ -279,7 +279,7 @@ impl Counted {
 /// Harvest before listings are compared ([`Capture::check_user`]). Nothing of the credentials
 /// or the account id is kept: both are secrets.
 fn fingerprint(config: &Config) -> String {
-    format!("since {}", state::format_instant(config.start_date))
+    format!("since {}", crate::time::format_instant(config.start_date))
 }
 
 impl Capture {
@@ -446,7 +446,10 @@ impl Capture {
             };
             // Records updated before the start date were never replicated: not counted, so
             // that their deletion sends nothing.
-            let updated = fields.updated_at().ok().and_then(state::parse_instant);
+            let updated = fields
+                .updated_at()
+                .ok()
+                .and_then(crate::time::parse_instant);
             if updated.is_some_and(|u| u < self.start)
                 || self.recent.iter().any(|page| page.contains(&key))
                 || keys.contains(&key)
@@ -624,7 +627,7 @@ fn add_pending(pending: &mut Vec<Key>, keys: Vec<Key>) {
 /// The record a tombstone is: the key (with the parent of a child record), the cursor and
 /// `_ab_cdc_deleted_at`, set to `at`.
 pub(super) fn tombstone(def: &StreamDef, key: Key, at: DateTime<Utc>) -> String {
-    let at = state::format_instant(at);
+    let at = crate::time::format_instant(at);
     let cursor = def.cursor_field().unwrap_or("updated_at");
     let (parent, id) = match def.kind {
         Kind::Child { .. } => (Some(key.0), key.1),

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::*;
 use crate::page;
-use crate::state::parse_instant;
 use crate::streams;
+use crate::time::parse_instant;
 
 fn config(token: &str) -> Config {
     Config::from_json(&json!({
@@ -35,7 +35,7 @@ fn page_of(records: &[(i64, i64)]) -> String {
     let records: Vec<_> = records
         .iter()
         .map(|(id, created)| {
-            json!({"id": id, "created_at": crate::state::format_instant(t(*created)), "updated_at": "2025-06-01T00:00:00Z"})
+            json!({"id": id, "created_at": crate::time::format_instant(t(*created)), "updated_at": "2025-06-01T00:00:00Z"})
         })
         .collect();
     json!({ "clients": records }).to_string()

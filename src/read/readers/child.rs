@@ -20,7 +20,7 @@ use crate::read::error::StreamError;
 use crate::read::parents;
 use crate::read::walk;
 use crate::read::{Job, Run};
-use crate::state::{self, Position, Resume};
+use crate::state::{Position, Resume};
 use crate::streams::Touch;
 
 /// Reads the parents' children, checkpointing between parents (`after_parent_id`).
@@ -81,7 +81,7 @@ pub(super) async fn read(
         };
         let mut query = Vec::new();
         if def.server_filters() {
-            query.push(("updated_since", state::format_instant(since)));
+            query.push(("updated_since", crate::time::format_instant(since)));
         }
         let path = def.path.replace("{id}", &id.to_string());
         let extras = Extras::new(&[Extra::ParentId(id)]);

@@ -9,7 +9,7 @@ use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::walk;
 use crate::read::{Job, Run};
-use crate::state::{self, Position, Resume};
+use crate::state::{Position, Resume};
 use crate::streams::{Kind, Pages};
 
 /// Reads the stream's pages from its first (with `updated_since` where Harvest filters) or
@@ -53,7 +53,7 @@ pub(super) async fn read(
                 } else {
                     cursors.lower_bound()
                 };
-                query.push(("updated_since", state::format_instant(since)));
+                query.push(("updated_since", crate::time::format_instant(since)));
             }
             run.first_url(def.path, query)
         }

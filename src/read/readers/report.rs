@@ -7,7 +7,7 @@ use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::walk;
 use crate::read::{Job, Run};
-use crate::state::{self, Position};
+use crate::state::Position;
 
 /// Reads every window, checkpointing inside a window at page boundaries and between windows.
 pub(super) async fn read(
@@ -29,8 +29,8 @@ pub(super) async fn read(
             None => run.first_url(
                 def.path,
                 vec![
-                    ("from", state::format_date(from)),
-                    ("to", state::format_date(to)),
+                    ("from", crate::time::format_date(from)),
+                    ("to", crate::time::format_date(to)),
                 ],
             ),
         };
