@@ -302,8 +302,9 @@ impl ReadInput {
         }
     }
 
-    /// Starts `read` without waiting, stdout piped, for tests that act during a sync.
-    pub fn spawn(&self, state: Option<&Value>) -> Child {
+    /// Starts `read` without waiting, stdout piped, for tests that act during a sync. It is
+    /// killed after [`RUN_TIMEOUT`] (see [`Spawned`]).
+    pub fn spawn(&self, state: Option<&Value>) -> Spawned {
         let mut command = Command::new(BIN);
         command.args([
             "read",
@@ -316,16 +317,89 @@ impl ReadInput {
             let state = self.files.json("state.json", state);
             command.args(["--state", state.to_str().unwrap()]);
         }
-        command
+        let child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the binary starts")
+            .expect("the binary starts");
+        Spawned::watch(child)
+    }
+}
+
+/// A run started by [`ReadInput::spawn`], watched: one still running after [`RUN_TIMEOUT`] is
+/// killed (its output then ends, and the test's wait returns), and [`Spawned::timed_out`] says
+/// so, so that a hang fails the test instead of stalling the suite. Derefs to the child.
+pub struct Spawned {
+    child: Option<Child>,
+    /// Dropped when the run is waited for or dropped: the watchdog then stands down.
+    _running: mpsc::Sender<()>,
+    killed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Spawned {
+    fn watch(child: Child) -> Spawned {
+        let (running, watched) = mpsc::channel::<()>();
+        let killed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pid = child.id().to_string();
+        let flag = killed.clone();
+        std::thread::spawn(move || {
+            // Only a timeout: a run ending, or dropped, disconnects the channel at once.
+            if let Err(mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(RUN_TIMEOUT) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        });
+        Spawned {
+            child: Some(child),
+            _running: running,
+            killed,
+        }
+    }
+
+    /// Fails the test if the watchdog killed the run.
+    fn check_timeout(&self) {
+        assert!(
+            !self.killed.load(std::sync::atomic::Ordering::SeqCst),
+            "a spawned `source-harvest read` did not end within {} s (killed)",
+            RUN_TIMEOUT.as_secs()
+        );
+    }
+
+    /// Waits for the run to end and collects its output, as [`Child::wait_with_output`].
+    pub fn wait_with_output(mut self) -> std::io::Result<std::process::Output> {
+        let output = self
+            .child
+            .take()
+            .expect("not waited for yet")
+            .wait_with_output();
+        self.check_timeout();
+        output
+    }
+
+    /// Waits for the run to end, as [`Child::wait`].
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let status = self.child.as_mut().expect("not waited for yet").wait();
+        self.check_timeout();
+        status
+    }
+}
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        self.child.as_ref().expect("not waited for yet")
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("not waited for yet")
     }
 }
 
 /// Reads a spawned run's stdout lines as messages until the process ends.
-pub fn collect(child: Child, already: Vec<Value>, lines: impl Iterator<Item = String>) -> Run {
+pub fn collect(child: Spawned, already: Vec<Value>, lines: impl Iterator<Item = String>) -> Run {
     let mut messages = already;
     for line in lines {
         let message: Value = serde_json::from_str(&line).expect("a JSON line");
