@@ -73,7 +73,46 @@ pub(super) struct Capture {
     upcoming: Option<Working>,
     pending: Vec<Key>,
     pending_derived: BTreeMap<&'static str, Vec<Key>>,
-    recent: VecDeque<Vec<Key>>,
+    recent: Recent,
+}
+
+/// The keys of the last [`RECENT_PAGES`] pages of a walk, to tell a record read twice from
+/// two records: a set for the look-up (every record of a listing asks), the pages to forget
+/// the oldest.
+#[derive(Default)]
+struct Recent {
+    pages: VecDeque<Vec<Key>>,
+    keys: std::collections::HashMap<Key, u32>,
+}
+
+impl Recent {
+    fn contains(&self, key: &Key) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    fn clear(&mut self) {
+        self.pages.clear();
+        self.keys.clear();
+    }
+
+    /// Remembers a page's keys, forgetting the oldest page's beyond [`RECENT_PAGES`].
+    fn push(&mut self, page: Vec<Key>) {
+        if self.pages.len() == RECENT_PAGES {
+            for key in self.pages.pop_front().into_iter().flatten() {
+                if let std::collections::hash_map::Entry::Occupied(mut seen) = self.keys.entry(key)
+                {
+                    *seen.get_mut() -= 1;
+                    if *seen.get() == 0 {
+                        seen.remove();
+                    }
+                }
+            }
+        }
+        for key in &page {
+            *self.keys.entry(*key).or_default() += 1;
+        }
+        self.pages.push_back(page);
+    }
 }
 
 /// The last complete listing.
@@ -310,7 +349,7 @@ impl Capture {
             upcoming: None,
             pending: Vec::new(),
             pending_derived: BTreeMap::new(),
-            recent: VecDeque::new(),
+            recent: Recent::default(),
         };
         match &position.deletions {
             Some(ledger) if ledger.by != capture.by => tracing::info!(
@@ -437,6 +476,7 @@ impl Capture {
             }
         }
         let mut keys = Vec::with_capacity(records.len());
+        let mut on_page = std::collections::HashSet::with_capacity(records.len());
         for record in records {
             let Ok(fields) = &record.keys else { continue };
             let Ok(id) = fields.id() else { continue };
@@ -451,8 +491,8 @@ impl Capture {
                 .ok()
                 .and_then(crate::time::parse_instant);
             if updated.is_some_and(|u| u < self.start)
-                || self.recent.iter().any(|page| page.contains(&key))
-                || keys.contains(&key)
+                || self.recent.contains(&key)
+                || !on_page.insert(key)
             {
                 continue;
             }
@@ -470,10 +510,7 @@ impl Capture {
                 }
             }
         }
-        if self.recent.len() == RECENT_PAGES {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(keys);
+        self.recent.push(keys);
     }
 
     /// Counts a page of the listing under way, read at the server's time `date`.
