@@ -28,8 +28,12 @@
 pub(super) mod child;
 pub(super) mod derived;
 pub(super) mod entity;
+mod listing;
 
-use std::collections::{BTreeMap, VecDeque};
+pub(in crate::read) use listing::Counted;
+use listing::{stream_name, Known, Recent, Working};
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
@@ -41,8 +45,8 @@ use crate::page::Record;
 use crate::protocol::SyncMode;
 use crate::read::cursor::OVERLAP;
 use crate::read::Run;
-use crate::state::{DerivedRound, Ledger, Listing, Position, Round};
-use crate::streams::{self, Cursor, Kind, StreamDef};
+use crate::state::{Ledger, Listing, Position};
+use crate::streams::{Cursor, Kind, StreamDef};
 
 /// Cells of a table: 160 decode 80 differences per listing in every one of the trials in
 /// `iblt`'s tests (about 100 in most); 3.8 kB each, 5 kB as the state's text.
@@ -74,242 +78,6 @@ pub(super) struct Capture {
     pending: Vec<Key>,
     pending_derived: BTreeMap<&'static str, Vec<Key>>,
     recent: Recent,
-}
-
-/// The keys of the last [`RECENT_PAGES`] pages of a walk, to tell a record read twice from
-/// two records: a set for the look-up (every record of a listing asks), the pages to forget
-/// the oldest.
-#[derive(Default)]
-struct Recent {
-    pages: VecDeque<Vec<Key>>,
-    keys: std::collections::HashMap<Key, u32>,
-}
-
-impl Recent {
-    fn contains(&self, key: &Key) -> bool {
-        self.keys.contains_key(key)
-    }
-
-    fn clear(&mut self) {
-        self.pages.clear();
-        self.keys.clear();
-    }
-
-    /// Remembers a page's keys, forgetting the oldest page's beyond [`RECENT_PAGES`].
-    fn push(&mut self, page: Vec<Key>) {
-        if self.pages.len() == RECENT_PAGES {
-            for key in self.pages.pop_front().into_iter().flatten() {
-                if let std::collections::hash_map::Entry::Occupied(mut seen) = self.keys.entry(key)
-                {
-                    *seen.get_mut() -= 1;
-                    if *seen.get() == 0 {
-                        seen.remove();
-                    }
-                }
-            }
-        }
-        for key in &page {
-            *self.keys.entry(*key).or_default() += 1;
-        }
-        self.pages.push_back(page);
-    }
-}
-
-/// The last complete listing.
-struct Known {
-    at: DateTime<Utc>,
-    last: DateTime<Utc>,
-    keys: Table,
-    total: u64,
-    derived: BTreeMap<&'static str, Table>,
-}
-
-/// A listing under way.
-struct Working {
-    at: DateTime<Utc>,
-    last: DateTime<Utc>,
-    next: Option<String>,
-    seen: Table,
-    /// The keys read of records created by `created_by`, when the listing this one is
-    /// compared with (the one that began at `against`) had ended: that listing's table minus
-    /// these is what it no longer lists.
-    taken: Table,
-    against: Option<DateTime<Utc>>,
-    created_by: Option<DateTime<Utc>>,
-    total: u64,
-    /// Records its own pages read (what paces it; [`Counted::CreatedIn`] ones are not).
-    read: u64,
-    /// The last parent whose children it counted (a child stream's round).
-    through: Option<i64>,
-    /// Whether it is one read of everything, begun and ended in one sync.
-    whole: bool,
-    /// A list paged by numbers: the days of its next window.
-    span: i64,
-    /// `seen` and `taken` of each derived stream's rows.
-    derived: BTreeMap<&'static str, (Table, Table)>,
-}
-
-/// The name of a stream of the table, as `&'static str`, from a state's text.
-fn stream_name(name: &str) -> Option<&'static str> {
-    streams::find(name).map(|def| def.name)
-}
-
-impl Working {
-    fn new(
-        at: DateTime<Utc>,
-        against: Option<DateTime<Utc>>,
-        created_by: Option<DateTime<Utc>>,
-    ) -> Working {
-        Working {
-            at,
-            last: at,
-            next: None,
-            seen: Table::new(CELLS),
-            taken: Table::new(CELLS),
-            against,
-            created_by,
-            total: 0,
-            read: 0,
-            through: None,
-            whole: false,
-            span: 31,
-            derived: BTreeMap::new(),
-        }
-    }
-
-    fn restore(round: &Round) -> Option<Working> {
-        let mut derived = BTreeMap::new();
-        for (name, d) in &round.derived {
-            let tables = (
-                Table::decode_text(&d.seen).ok()?,
-                Table::decode_text(&d.taken).ok()?,
-            );
-            derived.insert(stream_name(name)?, tables);
-        }
-        Some(Working {
-            at: round.at,
-            last: round.last,
-            next: round.next.clone(),
-            seen: Table::decode_text(&round.seen).ok()?,
-            taken: Table::decode_text(&round.taken).ok()?,
-            against: round.against,
-            created_by: round.created_by,
-            total: round.total,
-            read: round.read,
-            through: round.through,
-            whole: round.whole,
-            span: round.span.unwrap_or(31),
-            derived,
-        })
-    }
-
-    fn stored(&self) -> Round {
-        Round {
-            at: self.at,
-            last: self.last,
-            next: self.next.clone(),
-            seen: self.seen.encode(),
-            taken: self.taken.encode(),
-            against: self.against,
-            created_by: self.created_by,
-            total: self.total,
-            read: self.read,
-            through: self.through,
-            whole: self.whole,
-            span: Some(self.span),
-            derived: self
-                .derived
-                .iter()
-                .map(|(name, (seen, taken))| {
-                    let tables = DerivedRound {
-                        seen: seen.encode(),
-                        taken: taken.encode(),
-                    };
-                    (name.to_string(), tables)
-                })
-                .collect(),
-        }
-    }
-
-    /// Counts one key into `seen`, and into `taken` as the record's `created` time says.
-    fn count_into(
-        created_by: Option<DateTime<Utc>>,
-        tables: (&mut Table, &mut Table),
-        key: Key,
-        created: Option<DateTime<Utc>>,
-    ) {
-        tables.0.insert(key);
-        if created_by.is_some_and(|by| created.is_none_or(|c| c <= by)) {
-            tables.1.insert(key);
-        }
-    }
-
-    /// Counts one record of the listing.
-    fn count(&mut self, key: Key, created: Option<DateTime<Utc>>) {
-        let tables = (&mut self.seen, &mut self.taken);
-        Working::count_into(self.created_by, tables, key, created);
-        self.total += 1;
-    }
-
-    /// Counts the rows of a derived stream one record of the listing holds.
-    fn count_rows(&mut self, stream: &'static str, rows: &[Key], created: Option<DateTime<Utc>>) {
-        let (seen, taken) = self
-            .derived
-            .entry(stream)
-            .or_insert_with(|| (Table::new(CELLS), Table::new(CELLS)));
-        for key in rows {
-            Working::count_into(self.created_by, (seen, taken), *key, created);
-        }
-    }
-}
-
-/// Which records of a page a listing counts. A listing spread over syncs does not see every
-/// record created while it runs (one created on a page already read, a child of a parent
-/// already swept); the incremental reads see each, so they count those, and the listing's own
-/// pages only the others: each record is counted once.
-#[derive(Clone, Copy, Debug)]
-pub(in crate::read) enum Counted {
-    /// Every record: the listing is one read, begun and ended in this sync.
-    All,
-    /// Those created by the time the listing began (a listing spread over syncs).
-    CreatedByStart,
-    /// Those created after the listing began, in `[from, to)`: the new records of an
-    /// incremental read whose creation falls between the start of the previous sync and the
-    /// start of this one, so that consecutive reads count each once.
-    CreatedIn(DateTime<Utc>, DateTime<Utc>),
-    /// A swept parent's children: those created by the time the round began, and those
-    /// `CreatedIn(from, to)` (a child of this pass, which no other read of it counts).
-    SweptIn(DateTime<Utc>, DateTime<Utc>),
-}
-
-impl Counted {
-    fn counts(self, created: Option<DateTime<Utc>>, listing_began: DateTime<Utc>) -> bool {
-        match self {
-            Counted::All => true,
-            Counted::CreatedByStart => created.is_none_or(|c| c <= listing_began),
-            Counted::CreatedIn(from, to) => {
-                created.is_some_and(|c| c > listing_began && c >= from && c < to)
-            }
-            Counted::SweptIn(from, to) => {
-                Counted::CreatedByStart.counts(created, listing_began)
-                    || Counted::CreatedIn(from, to).counts(created, listing_began)
-            }
-        }
-    }
-
-    /// What a swept parent's page counts when this counts a pass's new records.
-    fn swept(self) -> Counted {
-        match self {
-            Counted::CreatedIn(from, to) => Counted::SweptIn(from, to),
-            other => other,
-        }
-    }
-
-    /// The new records of an incremental pass from the lower bound `lower` (the previous
-    /// pass's watermark) to its own `watermark`: both are a pass's start less the overlap.
-    pub(in crate::read) fn new_in_pass(lower: DateTime<Utc>, watermark: DateTime<Utc>) -> Counted {
-        Counted::CreatedIn(lower + OVERLAP, watermark + OVERLAP)
-    }
 }
 
 /// What listings depend on besides the user: the start date (records updated before it are not

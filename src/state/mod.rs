@@ -16,6 +16,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod deletions;
+
+pub use deletions::{DerivedRound, Ledger, Listing, Round};
+
 use crate::config::json_type;
 use crate::input::{InputError, InputFile, Location, Problem};
 use crate::protocol::{StateMessage, StateType, StreamState};
@@ -37,103 +41,6 @@ pub struct Position {
     pub finished_full_refresh: bool,
     /// Entity streams, incremental: what deletion capture knows (see `read::deletions`).
     pub deletions: Option<Ledger>,
-}
-
-/// What deletion capture keeps between syncs of one stream: a summary of the keys of the last
-/// complete listing, and the listing under way. Its size follows the table's cells, not the
-/// stream's records.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ledger {
-    /// The start date the listings were made with: listings made with another hold other
-    /// records and are never compared.
-    pub by: String,
-    /// The user (and roles) the token acted as when listings were last compared: listings made
-    /// by another user, who may see fewer records, are never compared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// The last complete listing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub known: Option<Listing>,
-    /// The listing under way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub round: Option<Round>,
-    /// The listing that follows it, begun while it still had parents to read (a child sweep
-    /// that wrapped round in the middle of a sync).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upcoming: Option<Round>,
-    /// Keys missing from a listing whose deletion is not confirmed yet: `[id, 0]`, or
-    /// `[parent_id, id]` for a child record.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending: Vec<(i64, i64)>,
-    /// The same, of each derived stream read with it (`[source or user id, row id]`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub pending_derived: BTreeMap<String, Vec<(i64, i64)>>,
-}
-
-/// The tables of a derived stream's rows in a listing under way: its source's listing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DerivedRound {
-    /// As [`Round::seen`], of the rows.
-    pub seen: String,
-    /// As [`Round::taken`], of the rows.
-    pub taken: String,
-}
-
-/// A complete listing of a stream, summarised.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Listing {
-    /// The server's time when it began.
-    pub at: DateTime<Utc>,
-    /// The server's time of its last page.
-    pub last: DateTime<Utc>,
-    /// The table ([`crate::iblt::Table`]) of the keys of its records.
-    pub keys: String,
-    /// How many records it listed.
-    pub total: u64,
-    /// The tables of the rows of the derived streams read with it, by stream.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub derived: BTreeMap<String, String>,
-}
-
-/// A listing under way, spread over syncs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Round {
-    /// The server's time when it began.
-    pub at: DateTime<Utc>,
-    /// The server's time of the last page read.
-    pub last: DateTime<Utc>,
-    /// The next page (path and query under the API's origin); `None` once the last was read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
-    /// The table of the keys read so far.
-    pub seen: String,
-    /// The table of the keys read so far of records created by `created_by`: the listing this
-    /// one is compared with, minus this, is what no longer lists.
-    pub taken: String,
-    /// When the listing this one is compared with began.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub against: Option<DateTime<Utc>>,
-    /// The creation time up to which records count in `taken`: when that listing ended, plus
-    /// the clock overlap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<DateTime<Utc>>,
-    /// The tables of the rows of the derived streams read with it, by stream.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub derived: BTreeMap<String, DerivedRound>,
-    /// How many records it has listed so far.
-    pub total: u64,
-    /// How many records its own pages read so far (what paces it).
-    #[serde(default)]
-    pub read: u64,
-    /// A child stream's round: the last parent whose children it counted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub through: Option<i64>,
-    /// Whether it is one read of everything, begun and ended in one sync.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub whole: bool,
-    /// A list paged by numbers: the days of its next window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub span: Option<i64>,
 }
 
 /// A child stream's sweep: parents are swept in ascending id order, a slice per sync sized by
@@ -454,7 +361,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
         )));
     }
     check_field_types(object)?;
-    check_ledger(object)?;
+    deletions::check_ledger(object)?;
     let mut position: Stored = serde_json::from_value(value.clone())
         .map_err(|e| whole(format!("unexpected shape ({e})")))?;
     if position.updated_at.is_none() {
@@ -574,38 +481,6 @@ fn wrong_type(
             }
             _ => {}
         }
-    }
-    Ok(())
-}
-
-/// Reads the `deletions` object, naming what is wrong with it: it is ours alone, so anything
-/// unreadable is a damaged state, which restarting capture (removing it) repairs.
-fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<(), StateError> {
-    let Some(value) = object.get("deletions").filter(|v| !v.is_null()) else {
-        return Ok(());
-    };
-    let fix = "remove the `deletions` object to restart deletion capture (no record is lost; deletions made before the next complete listing are not reported)";
-    let ledger: Ledger = serde_json::from_value(value.clone())
-        .map_err(|e| ("deletions".to_string(), says(format!("{e}; {fix}"))))?;
-    let mut tables: Vec<(String, &String)> = Vec::new();
-    if let Some(known) = &ledger.known {
-        tables.push(("deletions.known.keys".into(), &known.keys));
-        for (stream, keys) in &known.derived {
-            tables.push((format!("deletions.known.derived.{stream}"), keys));
-        }
-    }
-    for (name, round) in [("round", &ledger.round), ("upcoming", &ledger.upcoming)] {
-        if let Some(r) = round {
-            tables.push((format!("deletions.{name}.seen"), &r.seen));
-            tables.push((format!("deletions.{name}.taken"), &r.taken));
-            for (stream, d) in &r.derived {
-                tables.push((format!("deletions.{name}.derived.{stream}.seen"), &d.seen));
-                tables.push((format!("deletions.{name}.derived.{stream}.taken"), &d.taken));
-            }
-        }
-    }
-    for (field, text) in tables {
-        crate::iblt::Table::decode_text(text).map_err(|e| (field, says(format!("{e}; {fix}"))))?;
     }
     Ok(())
 }
