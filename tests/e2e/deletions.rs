@@ -10,28 +10,21 @@ use harvest_emulator::{Scale, ACCOUNT_ID, PERSONAL_ACCESS_TOKEN};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
+use source_harvest::streams::Kind;
+
 use crate::common::*;
 use crate::resilience::replica as replica_of;
 use crate::resilience::*;
 
-/// The entity list streams: the ones deletion capture covers.
-const ENTITIES: [&str; 15] = [
-    "clients",
-    "contacts",
-    "estimate_item_categories",
-    "estimates",
-    "expense_categories",
-    "expenses",
-    "invoice_item_categories",
-    "invoices",
-    "projects",
-    "roles",
-    "task_assignments",
-    "tasks",
-    "time_entries",
-    "user_assignments",
-    "users",
-];
+/// The entity list streams with a cursor, as the stream table says: deletion capture covers
+/// each.
+fn entities() -> Vec<&'static str> {
+    source_harvest::streams::STREAMS
+        .iter()
+        .filter(|s| matches!(s.kind, Kind::List { .. }) && s.cursor_field().is_some())
+        .map(|s| s.name)
+        .collect()
+}
 
 /// The child streams with a cursor: deletion capture covers them too. (stream, parent, path)
 const CHILDREN: [(&str, &str, &str); 4] = [
@@ -77,7 +70,7 @@ fn served(
         .expect("an HTTP client");
     let id = |r: &Value| r["id"].as_i64().expect("an id");
     let mut out = BTreeMap::new();
-    for stream in ENTITIES {
+    for stream in entities() {
         let ids: BTreeSet<i64> = list(&http, emu, &format!("/{stream}"), stream)
             .iter()
             .map(id)
@@ -157,7 +150,7 @@ fn deleted_records_and_their_cascades_arrive_as_tombstones_and_no_live_record_ge
         "expense_categories",
         json!({"name": "Short-lived category"}),
     );
-    let input = ReadInput::new(&config(&emu, json!({})), &ENTITIES, "incremental");
+    let input = ReadInput::new(&config(&emu, json!({})), &entities(), "incremental");
     let first = input.read(None);
     assert_eq!(first.code, 0, "{}", first.logs());
     assert!(
@@ -217,7 +210,7 @@ fn deleted_records_and_their_cascades_arrive_as_tombstones_and_no_live_record_ge
         assert!(before.is_disjoint(ids), "{stream}: a deletion sent twice");
         before.extend(ids);
     }
-    for stream in ENTITIES {
+    for stream in entities() {
         let sent = all.get(stream).cloned().unwrap_or_default();
         let live = &truth[stream];
         assert!(
@@ -248,7 +241,7 @@ fn a_state_from_before_capture_and_capture_turned_off_send_no_tombstone() {
     let emu = emulator(Scale::Tiny);
     let off = ReadInput::new(
         &config(&emu, json!({"capture_deletions": false})),
-        &ENTITIES,
+        &entities(),
         "incremental",
     );
     let first = off.read(None);
@@ -267,7 +260,7 @@ fn a_state_from_before_capture_and_capture_turned_off_send_no_tombstone() {
 
     // Turned on with that state (as a state from before capture existed): the deletion made
     // before any listing is not known, so nothing is sent; the next one is.
-    let on = ReadInput::new(&config(&emu, json!({})), &ENTITIES, "incremental");
+    let on = ReadInput::new(&config(&emu, json!({})), &entities(), "incremental");
     let third = on.read(Some(&second.final_state()));
     assert_eq!(third.code, 0, "{}", third.logs());
     assert!(tombstones(&third).is_empty(), "{:?}", tombstones(&third));
@@ -291,7 +284,7 @@ fn children_deletions(sweep_hours: u32) {
     let emu = emulator(Scale::Small);
     // Harvest refuses to delete an assignment with time tracked: this one is made to go.
     let assignment = emu.create("user_assignments", json!({}));
-    let mut streams: Vec<&str> = ENTITIES.to_vec();
+    let mut streams: Vec<&str> = entities();
     streams.extend(CHILDREN.iter().map(|(child, _, _)| *child));
     let input = ReadInput::new(
         &config(&emu, json!({ "child_sweep_hours": sweep_hours })),
