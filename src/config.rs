@@ -100,6 +100,9 @@ pub struct Config {
     /// Whether incremental syncs send tombstones for records deleted in Harvest; see
     /// `capture_deletions` in spec.json.
     pub capture_deletions: bool,
+    /// Report windows holding a day of this many last days are read again by every
+    /// incremental sync; see `report_lookback_days` in spec.json.
+    pub report_lookback_days: i64,
     /// Timeout of one HTTP request, body included.
     pub request_timeout: Duration,
     /// Retries of one request before its stream gives up.
@@ -321,6 +324,7 @@ impl Config {
                 .and_then(serde_json::Value::as_bool)
                 .or_else(|| defaults["properties"]["capture_deletions"]["default"].as_bool())
                 .expect("spec.json gives capture_deletions a boolean default"),
+            report_lookback_days: get("report_lookback_days") as i64,
             request_timeout: window("request_timeout_seconds")?,
             max_retries: get("max_retries") as usize,
             retry_base_delay: window("retry_base_delay_seconds")?,

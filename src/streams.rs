@@ -88,9 +88,13 @@ pub enum Kind {
     /// A `/reports/…` endpoint: aggregate rows without an id, counted against Harvest's
     /// reports rate limit.
     Report {
-        /// `Some(days)`: read with `from`/`to` in windows of at most this many days, the state
-        /// holding the last `to`; `None`: the report has no dates and is read whole each time.
+        /// `Some(days)`: read with `from`/`to` in windows of this many days on a grid counted
+        /// from the start date (see `read::cursor::Grid`), the state holding the last day
+        /// read; `None`: the report has no dates and is read whole each time.
         window_days: Option<i64>,
+        /// One row's key: the subject's id first, then (with dates) `currency`, `from`, `to`,
+        /// since Harvest answers one row per subject and currency in a window.
+        primary_key: &'static [&'static str],
     },
     /// Rows taken from a field of another stream's records, at no request of their own: the
     /// source's reader hands every record it keeps to its derived streams too.
@@ -167,13 +171,17 @@ impl StreamDef {
     /// How the stream is read incrementally.
     pub fn cursor(&self) -> Cursor {
         match self.kind {
-            Kind::Single | Kind::Report { window_days: None } => Cursor::None,
+            Kind::Single
+            | Kind::Report {
+                window_days: None, ..
+            } => Cursor::None,
             Kind::List { filter, .. } | Kind::Child { filter, .. } => match filter {
                 Filter::UpdatedSince | Filter::UpdatedAtHere => Cursor::UpdatedAt,
                 Filter::None => Cursor::None,
             },
             Kind::Report {
                 window_days: Some(_),
+                ..
             } => Cursor::ReportWindow,
             Kind::Derived(derived) => source(derived).cursor(),
         }
@@ -199,12 +207,13 @@ impl StreamDef {
         }
     }
 
-    /// The primary key (top-level fields); empty where the incumbent declares none.
+    /// The primary key (top-level fields); empty for the company, the one record.
     pub fn primary_key(&self) -> &'static [&'static str] {
         match self.kind {
             Kind::Child { .. } if self.shared_records => &["parent_id", "id"],
             Kind::List { .. } | Kind::Child { .. } => &["id"],
-            Kind::Single | Kind::Report { .. } => &[],
+            Kind::Single => &[],
+            Kind::Report { primary_key, .. } => primary_key,
             Kind::Derived(derived) => derived.primary_key,
         }
     }
@@ -326,10 +335,13 @@ const ASSIGNMENTS: &[Touch] = &[
         parent_field: "user",
     },
 ];
-/// A report in windows of a year, Harvest's longest.
-const YEARLY: Kind = Kind::Report {
-    window_days: Some(365),
-};
+/// A report in windows of a year, Harvest's longest, its rows keyed by `primary_key`.
+const fn yearly(primary_key: &'static [&'static str]) -> Kind {
+    Kind::Report {
+        window_days: Some(365),
+        primary_key,
+    }
+}
 
 /// Line items of invoices.
 const INVOICE_LINE_ITEMS: Derived = Derived {
@@ -403,16 +415,16 @@ pub static STREAMS: [StreamDef; 38] = [
     row! { name: "time_entries",             path: "/time_entries",             kind: numbered("spent_date") },
     row! { name: "user_assignments",         path: "/user_assignments",         kind: LIST },
     row! { name: "users",                    path: "/users",                    kind: LIST },
-    row! { name: "expenses_categories",      path: "/reports/expenses/categories", kind: YEARLY, records: "results" },
-    row! { name: "expenses_clients",         path: "/reports/expenses/clients",    kind: YEARLY, records: "results" },
-    row! { name: "expenses_projects",        path: "/reports/expenses/projects",   kind: YEARLY, records: "results" },
-    row! { name: "expenses_team",            path: "/reports/expenses/team",       kind: YEARLY, records: "results" },
-    row! { name: "project_budget",           path: "/reports/project_budget",      kind: Kind::Report { window_days: None }, records: "results" },
-    row! { name: "time_clients",             path: "/reports/time/clients",        kind: YEARLY, records: "results" },
-    row! { name: "time_projects",            path: "/reports/time/projects",       kind: YEARLY, records: "results" },
-    row! { name: "time_tasks",               path: "/reports/time/tasks",          kind: YEARLY, records: "results" },
-    row! { name: "time_team",                path: "/reports/time/team",           kind: YEARLY, records: "results" },
-    row! { name: "uninvoiced",               path: "/reports/uninvoiced",          kind: YEARLY, records: "results" },
+    row! { name: "expenses_categories",      path: "/reports/expenses/categories", kind: yearly(&["expense_category_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "expenses_clients",         path: "/reports/expenses/clients",    kind: yearly(&["client_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "expenses_projects",        path: "/reports/expenses/projects",   kind: yearly(&["project_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "expenses_team",            path: "/reports/expenses/team",       kind: yearly(&["user_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "project_budget",           path: "/reports/project_budget",      kind: Kind::Report { window_days: None, primary_key: &["project_id"] }, records: "results" },
+    row! { name: "time_clients",             path: "/reports/time/clients",        kind: yearly(&["client_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "time_projects",            path: "/reports/time/projects",       kind: yearly(&["project_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "time_tasks",               path: "/reports/time/tasks",          kind: yearly(&["task_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "time_team",                path: "/reports/time/team",           kind: yearly(&["user_id", "currency", "from", "to"]), records: "results" },
+    row! { name: "uninvoiced",               path: "/reports/uninvoiced",          kind: yearly(&["project_id", "currency", "from", "to"]), records: "results" },
     row! { name: "estimate_messages",        path: "/estimates/{id}/messages",           kind: Kind::Child { parent: "estimates", filter: UpdatedSince, touched_by: &[] } },
     row! { name: "invoice_messages",         path: "/invoices/{id}/messages",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[] } },
     row! { name: "invoice_payments",         path: "/invoices/{id}/payments",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[] } },
@@ -542,7 +554,7 @@ mod tests {
                 );
             }
             // Destinations delete on a tombstone only where the schema declares the column.
-            let capturable = !s.primary_key().is_empty() && s.cursor() == Cursor::UpdatedAt;
+            let capturable = !s.primary_key().is_empty() && s.cursor() != Cursor::None;
             assert_eq!(
                 props.get("_ab_cdc_deleted_at").is_some(),
                 capturable,

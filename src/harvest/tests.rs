@@ -135,6 +135,7 @@ impl Server {
             checkpoint_interval: 10_000,
             child_sweep: None,
             capture_deletions: true,
+            report_lookback_days: 62,
             request_timeout: Duration::from_secs(10),
             max_retries: 3,
             retry_base_delay: Duration::from_millis(2),

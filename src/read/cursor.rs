@@ -12,11 +12,14 @@ use crate::catalog::Selected;
 use crate::config::Config;
 use crate::keys::RecordKeys;
 use crate::protocol::SyncMode;
-use crate::state::{Position, Resume};
+use crate::state::{Position, ReportWindows, Resume, RowKeys};
 use crate::streams::{Cursor, Kind, StreamDef};
 
+mod grid;
 mod sweep;
 
+use grid::Grid;
+pub(super) use grid::Window;
 pub(super) use sweep::SweepSlice;
 
 /// Subtracted from the server time at the start of a pass to make the next watermark: covers
@@ -154,98 +157,116 @@ impl<'a> Cursors<'a> {
             sweep: self.position.sweep.filter(|_| self.incremental),
             finished_full_refresh: false,
             deletions: self.position.deletions.clone().filter(|_| self.incremental),
+            windows: None,
         }
     }
 
-    /// A report stream's windows, at most `window_days` long.
-    pub(super) fn windows(&self) -> Windows {
-        let start_day = self.start.date_naive();
-        let resumed = self.resume().and_then(|r| r.from);
-        let from = match resumed {
-            Some(day) => day,
-            None => match self.position.to.filter(|_| self.incremental) {
-                Some(to) => to.max(start_day),
-                None => start_day,
-            },
-        };
-        let now = Utc::now();
+    /// A report stream's pass at Harvest's day `today`: the windows of the grid to read, which
+    /// are (a resumed pass) those from the window in progress, (incremental) those holding a
+    /// day of the `lookback_days` before the state's day or after it, or (full refresh, first
+    /// sync) all of them, up to the one holding today.
+    pub(super) fn report_pass(&self, today: NaiveDate, lookback_days: i64) -> ReportPass {
         let days = match self.def.kind {
             Kind::Report {
                 window_days: Some(days),
+                ..
             } => days,
             _ => unreachable!("windows are read only for reports with windows"),
         };
-        Windows {
-            from,
-            end: self.end.unwrap_or(now).min(now).date_naive(),
+        let grid = Grid {
+            start: self.start.date_naive(),
             days,
-            last_to: self.position.to.filter(|_| self.incremental),
+            end: self.end.map(|end| end.date_naive()),
+        };
+        let last = grid.end.map_or(today, |end| end.min(today));
+        let to = self.position.to.filter(|_| self.incremental);
+        let first = match (self.resume().and_then(|r| r.from), to) {
+            (Some(from), _) => Some(from),
+            // A state in the future reads nothing until then (see `warn_if_future`).
+            (None, Some(to)) if to > today => None,
+            (None, Some(to)) => Some(to - Duration::days(lookback_days)),
+            (None, None) => Some(grid.start),
+        };
+        ReportPass {
+            windows: first.map_or_else(Vec::new, |first| grid.windows(first, last)),
+            last: last.max(to.unwrap_or(last)),
+            kept_from: last - Duration::days(lookback_days),
+            to,
             incremental: self.incremental,
         }
     }
 }
 
-/// A report stream's pass: windows of at most `days` days from `from` to `end`.
-pub(super) struct Windows {
-    /// The first day of the next window.
-    pub from: NaiveDate,
-    end: NaiveDate,
-    days: i64,
-    /// The last day of the last window read (incremental: the state's cursor until then).
-    last_to: Option<NaiveDate>,
+/// A report stream's pass: the windows it reads, and the positions its STATEs carry.
+pub(super) struct ReportPass {
+    /// The windows to read, ascending.
+    pub windows: Vec<Window>,
+    /// The day the pass covers up to (Harvest's today, or the end date): the completed
+    /// pass's `to`.
+    last: NaiveDate,
+    /// Windows ending before this day are not read again by the next sync, which keeps no rows
+    /// of them.
+    kept_from: NaiveDate,
+    /// The state's day, which an unfinished pass keeps (incremental).
+    to: Option<NaiveDate>,
     incremental: bool,
 }
 
-impl Windows {
-    /// The next window, `(from, to)`, if the pass is not over.
-    pub(super) fn next(&self) -> Option<(NaiveDate, NaiveDate)> {
-        (self.from <= self.end).then(|| {
-            (
-                self.from,
-                (self.from + Duration::days(self.days - 1)).min(self.end),
-            )
-        })
-    }
-
-    /// Marks the window ending at `to` read; returns the position a STATE carries between two
-    /// windows, or `None` after the last. The pass goes on at the next window, not at `to`: a
-    /// window starting at `to` (as after a completed pass) would shift every later window,
-    /// and the rows of shifted windows are other aggregates than a clean sync's.
-    pub(super) fn done(&mut self, to: NaiveDate) -> Option<Position> {
-        self.from = to + Duration::days(1);
-        self.last_to = Some(to);
-        (self.from <= self.end).then(|| Position {
-            to: self.last_to.filter(|_| self.incremental),
-            resume: Some(Resume {
-                from: Some(self.from),
+impl ReportPass {
+    /// The position between two windows: the next begins at `from`.
+    pub(super) fn between(&self, from: NaiveDate, windows: Option<&ReportWindows>) -> Position {
+        self.unfinished(
+            Resume {
+                from: Some(from),
                 ..Resume::default()
-            }),
-            ..Position::default()
-        })
+            },
+            windows,
+        )
     }
 
-    /// The position of a checkpoint inside the window starting at `from`.
-    pub(super) fn in_window(&self, from: NaiveDate, next: &str) -> Position {
-        Position {
-            to: self.last_to.filter(|_| self.incremental),
-            resume: Some(Resume {
+    /// The position of a checkpoint inside the window starting at `from`, whose rows so far
+    /// have the keys `rows`.
+    pub(super) fn in_window(
+        &self,
+        from: NaiveDate,
+        next: &str,
+        rows: Option<&RowKeys>,
+        windows: Option<&ReportWindows>,
+    ) -> Position {
+        self.unfinished(
+            Resume {
                 from: Some(from),
                 next: Some(next.to_string()),
+                rows: rows.cloned(),
                 ..Resume::default()
-            }),
+            },
+            windows,
+        )
+    }
+
+    fn unfinished(&self, resume: Resume, windows: Option<&ReportWindows>) -> Position {
+        Position {
+            to: self.to,
+            resume: Some(resume),
+            windows: windows.cloned().filter(|_| self.incremental),
             ..Position::default()
         }
     }
 
-    /// What the state says once every window was read.
-    pub(super) fn completed(&self) -> Position {
-        if self.incremental {
-            Position {
-                to: self.last_to,
-                ..Position::default()
-            }
-        } else {
-            Position::finished_full_refresh()
+    /// What the state says once every window was read: the day covered, and the rows of the
+    /// windows the next sync reads again.
+    pub(super) fn completed(&self, windows: Option<ReportWindows>) -> Position {
+        if !self.incremental {
+            return Position::finished_full_refresh();
+        }
+        let windows = windows.map(|mut w| {
+            w.read.retain(|window| window.to >= self.kept_from);
+            w
+        });
+        Position {
+            to: Some(self.last),
+            windows,
+            ..Position::default()
         }
     }
 }
@@ -329,6 +350,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::state::WindowRows;
     use crate::streams;
     use crate::time::parse_instant;
 
@@ -509,38 +531,97 @@ mod tests {
         let config = config(Some("2025-06-30T00:00:00Z"));
         let none = Position::default();
         let sel = selected("time_team", SyncMode::Incremental);
-        let mut windows = Cursors::new(&config, &sel, &none).windows();
-        assert_eq!(windows.next(), Some((day(2024, 1, 1), day(2024, 12, 30))));
-        let between = windows.done(day(2024, 12, 30)).unwrap();
-        assert_eq!(between.to, Some(day(2024, 12, 30)));
+        let today = day(2025, 7, 4);
+        let pass = Cursors::new(&config, &sel, &none).report_pass(today, 62);
+        // The end date cuts the last window, not today.
+        assert_eq!(
+            pass.windows,
+            vec![
+                (day(2024, 1, 1), day(2024, 12, 30)),
+                (day(2024, 12, 31), day(2025, 6, 30))
+            ]
+        );
+        let between = pass.between(day(2024, 12, 31), None);
+        assert_eq!(between.to, None, "an unfinished pass keeps the state's day");
         assert_eq!(between.resume.unwrap().from, Some(day(2024, 12, 31)));
-        assert_eq!(windows.next(), Some((day(2024, 12, 31), day(2025, 6, 30))));
-        assert!(windows.done(day(2025, 6, 30)).is_none());
-        assert_eq!(windows.next(), None);
-        assert_eq!(windows.completed().to, Some(day(2025, 6, 30)));
+        assert_eq!(pass.completed(None).to, Some(day(2025, 6, 30)));
         // A resumed pass starts at the window it was in.
         let resumed = Position {
-            to: Some(day(2024, 12, 30)),
+            to: Some(day(2024, 6, 1)),
             resume: Some(Resume {
                 from: Some(day(2024, 12, 31)),
                 ..Resume::default()
             }),
             ..Position::default()
         };
-        let windows = Cursors::new(&config, &sel, &resumed).windows();
-        assert_eq!(windows.next(), Some((day(2024, 12, 31), day(2025, 6, 30))));
+        let pass = Cursors::new(&config, &sel, &resumed).report_pass(today, 62);
+        assert_eq!(pass.windows, vec![(day(2024, 12, 31), day(2025, 6, 30))]);
+        assert_eq!(
+            pass.between(day(2025, 1, 1), None).to,
+            Some(day(2024, 6, 1))
+        );
         // A full refresh starts at the start date whatever the state says.
         let full = selected("time_team", SyncMode::FullRefresh);
-        let windows = Cursors::new(
-            &config,
-            &full,
-            &Position {
-                to: Some(day(2025, 1, 1)),
-                ..Position::default()
-            },
-        )
-        .windows();
-        assert_eq!(windows.next().unwrap().0, day(2024, 1, 1));
-        assert!(windows.completed().finished_full_refresh);
+        let late = Position {
+            to: Some(day(2025, 1, 1)),
+            ..Position::default()
+        };
+        let pass = Cursors::new(&config, &full, &late).report_pass(today, 62);
+        assert_eq!(pass.windows[0].0, day(2024, 1, 1));
+        assert!(pass.completed(None).finished_full_refresh);
+    }
+
+    #[test]
+    fn an_incremental_report_pass_reads_the_look_back_and_what_came_since() {
+        let config = config(None);
+        let sel = selected("time_team", SyncMode::Incremental);
+        let at = |to| Position {
+            to: Some(to),
+            ..Position::default()
+        };
+        // The previous sync was today: the look-back alone, here inside one window.
+        let pass =
+            Cursors::new(&config, &sel, &at(day(2025, 10, 2))).report_pass(day(2025, 10, 2), 62);
+        assert_eq!(pass.windows, vec![(day(2024, 12, 31), day(2025, 12, 30))]);
+        // Early in a window, the look-back reaches into the one before.
+        let pass =
+            Cursors::new(&config, &sel, &at(day(2026, 1, 5))).report_pass(day(2026, 1, 5), 62);
+        assert_eq!(
+            pass.windows,
+            vec![
+                (day(2024, 12, 31), day(2025, 12, 30)),
+                (day(2025, 12, 31), day(2026, 12, 30))
+            ]
+        );
+        // A state a year and a half old: every window since its look-back.
+        let pass =
+            Cursors::new(&config, &sel, &at(day(2024, 6, 1))).report_pass(day(2026, 1, 5), 0);
+        assert_eq!(pass.windows.len(), 3);
+        // The windows the next sync reads again keep their rows; older ones are dropped.
+        let rows = |from, to| WindowRows {
+            from,
+            to,
+            rows: RowKeys::default(),
+        };
+        let windows = ReportWindows {
+            user: None,
+            read: vec![
+                rows(day(2024, 1, 1), day(2024, 12, 30)),
+                rows(day(2024, 12, 31), day(2025, 12, 30)),
+            ],
+        };
+        let pass =
+            Cursors::new(&config, &sel, &at(day(2026, 1, 20))).report_pass(day(2026, 1, 20), 62);
+        let done = pass.completed(Some(windows));
+        assert_eq!(done.to, Some(day(2026, 1, 20)));
+        assert_eq!(
+            done.windows.unwrap().read,
+            vec![rows(day(2024, 12, 31), day(2025, 12, 30))]
+        );
+        // A state in the future reads nothing, and stays.
+        let pass =
+            Cursors::new(&config, &sel, &at(day(2027, 1, 1))).report_pass(day(2026, 3, 5), 62);
+        assert!(pass.windows.is_empty());
+        assert_eq!(pass.completed(None).to, Some(day(2027, 1, 1)));
     }
 }

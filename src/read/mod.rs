@@ -57,6 +57,8 @@ struct Run {
     parents: ParentCache,
     /// The user the token acts as, asked once if deletion capture compares listings.
     identity: tokio::sync::OnceCell<Option<String>>,
+    /// Harvest's day, asked once a sync by the first report stream with dates.
+    today: tokio::sync::OnceCell<chrono::NaiveDate>,
 }
 
 impl Run {
@@ -86,6 +88,28 @@ impl Run {
             ))
         };
         self.identity.get_or_init(ask).await.clone()
+    }
+
+    /// Harvest's day (its `Date` header, UTC), which says which report windows hold today: the
+    /// same for every report stream of the sync, and not this machine's clock, which may be
+    /// wrong. Asked with the company (one request); this machine's day if Harvest does not say.
+    async fn server_today(&self) -> chrono::NaiveDate {
+        let ask = || async {
+            let url = self.client.url("/company", &[]);
+            let date = match self.client.get(&url, crate::harvest::Bucket::General).await {
+                Ok(response) => response.date,
+                Err(e) => {
+                    tracing::warn!("could not ask Harvest for its date ({e})");
+                    None
+                }
+            };
+            date.unwrap_or_else(|| {
+                tracing::warn!("Harvest did not say its date: report windows are chosen by this machine's clock");
+                chrono::Utc::now()
+            })
+            .date_naive()
+        };
+        *self.today.get_or_init(ask).await
     }
 
     /// The first page of `path` with `query`, at the configured page size.
@@ -213,6 +237,7 @@ pub async fn read(
         output,
         parents: ParentCache::default(),
         identity: tokio::sync::OnceCell::new(),
+        today: tokio::sync::OnceCell::new(),
     });
     let mut jobs = plan(positions);
     plan_shared_listings(&run.parents, &mut jobs);

@@ -17,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod deletions;
+mod report;
 
 pub use deletions::{DerivedRound, Ledger, Listing, Round};
+pub use report::{ReportWindows, RowKeys, WindowRows};
 
 use crate::config::json_type;
 use crate::input::{InputError, InputFile, Location, Problem};
@@ -41,6 +43,8 @@ pub struct Position {
     pub finished_full_refresh: bool,
     /// Entity streams, incremental: what deletion capture knows (see `read::deletions`).
     pub deletions: Option<Ledger>,
+    /// Report streams, incremental: the windows the next sync reads again, with their rows.
+    pub windows: Option<ReportWindows>,
 }
 
 /// A child stream's sweep: parents are swept in ascending id order, a slice per sync sized by
@@ -65,6 +69,8 @@ pub struct Resume {
     pub after_parent_id: Option<i64>,
     /// Report streams: the first day of the window in progress.
     pub from: Option<NaiveDate>,
+    /// Report streams: the keys of the rows read so far in the window in progress.
+    pub rows: Option<RowKeys>,
 }
 
 impl Position {
@@ -111,6 +117,8 @@ struct Stored {
     no_cursor: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     deletions: Option<Ledger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    windows: Option<ReportWindows>,
 }
 
 /// A [`Resume`] as a state file holds it.
@@ -124,6 +132,8 @@ struct StoredResume {
     after_parent_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rows: Option<RowKeys>,
 }
 
 /// A [`Sweep`] as a state file holds it.
@@ -143,6 +153,7 @@ impl From<&Position> for Stored {
                 next: r.next.clone(),
                 after_parent_id: r.after_parent_id,
                 from: r.from.map(format_date),
+                rows: r.rows.clone(),
             }),
             sweep: p.sweep.map(|s| StoredSweep {
                 after_id: s.after_id,
@@ -151,6 +162,7 @@ impl From<&Position> for Stored {
             states: None,
             no_cursor: p.finished_full_refresh.then_some(true),
             deletions: p.deletions.clone(),
+            windows: p.windows.clone(),
         }
     }
 }
@@ -172,6 +184,7 @@ impl Stored {
                         next: r.next,
                         after_parent_id: r.after_parent_id,
                         from: r.from.as_deref().map(day).transpose()?,
+                        rows: r.rows,
                     })
                 })
                 .transpose()?,
@@ -186,6 +199,7 @@ impl Stored {
                 .transpose()?,
             finished_full_refresh: self.no_cursor == Some(true),
             deletions: self.deletions,
+            windows: self.windows,
         })
     }
 }
@@ -322,6 +336,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "resume",
     "sweep",
     "deletions",
+    "windows",
     "__ab_no_cursor_state_message",
     "__ab_full_refresh_sync_complete",
     "states",
@@ -362,6 +377,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
     }
     check_field_types(object)?;
     deletions::check_ledger(object)?;
+    report::check_windows(object)?;
     let mut position: Stored = serde_json::from_value(value.clone())
         .map_err(|e| whole(format!("unexpected shape ({e})")))?;
     if position.updated_at.is_none() {
@@ -436,6 +452,7 @@ fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), Stat
         ("resume", Value::is_object, "an object"),
         ("sweep", Value::is_object, "an object"),
         ("deletions", Value::is_object, "an object"),
+        ("windows", Value::is_object, "an object"),
         (
             "__ab_no_cursor_state_message",
             Value::is_boolean,
@@ -447,6 +464,7 @@ fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), Stat
         ("next", Value::is_string, "a string"),
         ("from", Value::is_string, "a string"),
         ("after_parent_id", Value::is_i64, "an integer"),
+        ("rows", Value::is_object, "an object"),
     ];
     const SWEEP: &[FieldType] = &[
         ("after_id", Value::is_i64, "an integer"),

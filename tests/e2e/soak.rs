@@ -1053,6 +1053,7 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
                 let (emitted, served): (BTreeSet<String>, BTreeSet<String>) = match def.kind {
                     Kind::Report {
                         window_days: Some(_),
+                        ..
                     } => {
                         let to = platform[def.name]["stream"]["stream_state"]["to"]
                             .as_str()

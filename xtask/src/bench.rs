@@ -372,6 +372,7 @@ fn requests_of(
         Kind::Single => 1,
         Kind::Report {
             window_days: Some(_),
+            ..
         } => (expected::report_windows().len() as u64).max(pages),
         _ => pages,
     };
@@ -385,7 +386,7 @@ fn requests_of(
             (Kind::Child { parent, .. }, _) => format!("one call per {parent}"),
             (Kind::Derived(derived), _) => format!("rows from the {} pages", derived.source),
             (_, true) => "own pages, also the listing its children use".to_string(),
-            (Kind::Report { window_days: Some(_) }, _) => "one page per 365-day window".to_string(),
+            (Kind::Report { window_days: Some(_), .. }, _) => "one page per 365-day window".to_string(),
             _ => String::new(),
         },
     })

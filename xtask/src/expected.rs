@@ -23,8 +23,8 @@ fn start_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 1, 1).expect("2024-01-01 is a date")
 }
 
-/// The windows a report read from [`START_DATE`] to today asks for, cut as the connector cuts
-/// them: at most 365 days each, the last one ending today.
+/// The windows a report read from [`START_DATE`] to today asks for, on the connector's grid:
+/// 365 days each from the start date, the last one holding today.
 pub fn report_windows() -> Vec<(NaiveDate, NaiveDate)> {
     windows(start_day(), Utc::now().date_naive())
 }
@@ -32,7 +32,7 @@ pub fn report_windows() -> Vec<(NaiveDate, NaiveDate)> {
 fn windows(mut from: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     let mut cut = Vec::new();
     while from <= last {
-        let to = (from + Days::new(364)).min(last);
+        let to = from + Days::new(364);
         cut.push((from, to));
         from = to + Days::new(1);
     }

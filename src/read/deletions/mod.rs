@@ -57,7 +57,7 @@ const CELLS: usize = 160;
 const RECENT_PAGES: usize = 4;
 
 /// The column destinations read a deletion from.
-pub(super) const DELETED_AT: &str = "_ab_cdc_deleted_at";
+pub(in crate::read) const DELETED_AT: &str = "_ab_cdc_deleted_at";
 
 /// Deletion capture of one stream's incremental read.
 pub(super) struct Capture {

@@ -29,6 +29,7 @@ pub(super) async fn read(
         } => child::read(run, job, parent, touched_by, out).await,
         Kind::Report {
             window_days: Some(_),
+            ..
         } => report::read(run, job, out).await,
         Kind::Derived(_) => unreachable!("the plan reads a derived stream through its source"),
     }

@@ -1,15 +1,27 @@
-//! A report stream: rows of windows of at most a year from the start (or the state) to the
-//! end, each row gaining the window's `from` and `to`.
+//! A report stream with dates: the windows of its grid (see `read::cursor::grid`) that the pass
+//! reads, each row gaining the window's `from` and `to`.
+//!
+//! An incremental pass reads again the windows of its look-back, whose rows replace those of
+//! the previous read in a deduplicating destination. A row that read had and this one lacks
+//! (its time moved to another project, or was deleted) would stay there with its old totals, so
+//! the keys of each window's rows are kept in the state, and a row gone from a window read
+//! again gets a tombstone.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use crate::protocol::{Extra, Extras};
-use crate::read::cursor::{Cursors, RecordFilter};
+use crate::read::cursor::{Cursors, RecordFilter, Window};
+use crate::read::deletions::DELETED_AT;
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::walk;
 use crate::read::{Job, Run};
-use crate::state::Position;
+use crate::state::{Position, ReportWindows, RowKeys, WindowRows};
+use crate::streams::StreamDef;
 
-/// Reads every window, checkpointing inside a window at page boundaries and between windows.
+/// Reads every window of the pass, checkpointing inside a window at page boundaries and
+/// between windows.
 pub(super) async fn read(
     run: &Run,
     job: &Job,
@@ -17,42 +29,179 @@ pub(super) async fn read(
 ) -> Result<Position, StreamError> {
     let def = job.sel.def;
     let cursors = Cursors::new(&run.config, &job.sel, &job.position);
-    let mut windows = cursors.windows();
-    let mut resume_link = cursors.resume().and_then(|r| r.next.clone());
+    let today = run.server_today().await;
+    let pass = cursors.report_pass(today, run.config.report_lookback_days);
+    let mut rows = Rows::new(run, job).await;
+    // A link into the first window, unless an older version's window (not on the grid) holds it.
+    let mut resumed = cursors
+        .resume()
+        .filter(|r| r.next.is_some() && r.from == pass.windows.first().map(|w| w.0))
+        .cloned();
     let filter = RecordFilter::none();
     out.running()?;
-    while let Some((from, to)) = windows.next() {
+    for (i, &(from, to)) in pass.windows.iter().enumerate() {
         // A window resumed mid-way: its total counts rows an earlier run already sent.
-        let mut window_start = resume_link.is_none();
-        let first = match resume_link.take() {
-            Some(link) => run.links.resume(&link)?,
-            None => run.first_url(
-                def.path,
-                vec![
-                    ("from", crate::time::format_date(from)),
-                    ("to", crate::time::format_date(to)),
-                ],
+        let mut window_start = resumed.is_none();
+        let (first, mut seen) = match resumed.take() {
+            Some(resume) => (
+                run.links
+                    .resume(resume.next.as_deref().expect("filtered"))?,
+                resume.rows.unwrap_or_default(),
+            ),
+            None => (
+                run.first_url(
+                    def.path,
+                    vec![
+                        ("from", crate::time::format_date(from)),
+                        ("to", crate::time::format_date(to)),
+                    ],
+                ),
+                RowKeys::default(),
             ),
         };
         let extras = Extras::new(&[Extra::Window { from, to }]);
-        walk::walk(&run.client, &run.links, def, first, |page, _, next| {
+        let mut seen_at = None;
+        walk::walk(&run.client, &run.links, def, first, |page, date, next| {
             // Harvest counts a window's rows, not the stream's: the estimate is what was read
             // so far plus this window, exact once the last window begins.
             if let Some(total) = page.total_entries.filter(|_| window_start) {
                 out.estimate(out.total() + total)?;
             }
             window_start = false;
+            seen_at = date.or(seen_at);
             out.records(&page.records, &filter, &extras);
+            if rows.capture {
+                for record in &page.records {
+                    rows.key(def, record.raw, &mut seen);
+                }
+            }
             out.flush_page()?;
             if let Some(next) = next.filter(|_| out.checkpoint_due()) {
-                out.state(&windows.in_window(from, next))?;
+                let kept = rows.capture.then_some(&seen);
+                out.state(&pass.in_window(from, next, kept, rows.windows()))?;
             }
             Ok(())
         })
         .await?;
-        if let Some(between) = windows.done(to) {
-            out.state(&between)?;
+        rows.window_read(def, (from, to), seen, seen_at, out);
+        if let Some(&(next, _)) = pass.windows.get(i + 1) {
+            out.state(&pass.between(next, rows.windows()))?;
         }
     }
-    out.finish(windows.completed())
+    out.finish(pass.completed(rows.into_windows()))
+}
+
+/// The keys of the rows of the windows read, and the previous read's to compare them with.
+struct Rows {
+    /// Whether keys are kept: an incremental read that captures deletions, by a user Harvest
+    /// named.
+    capture: bool,
+    /// Whether the state's windows were read by the same user, so that a row missing now is
+    /// gone rather than hidden.
+    compare: bool,
+    windows: ReportWindows,
+}
+
+impl Rows {
+    async fn new(run: &Run, job: &Job) -> Rows {
+        let incremental = job.sel.mode == crate::protocol::SyncMode::Incremental;
+        let user = if incremental && run.config.capture_deletions {
+            run.identity().await
+        } else {
+            None
+        };
+        let previous = job.position.windows.clone().unwrap_or_default();
+        let compare = user.is_some() && previous.user == user;
+        Rows {
+            capture: user.is_some(),
+            compare,
+            windows: ReportWindows {
+                read: if compare { previous.read } else { Vec::new() },
+                user,
+            },
+        }
+    }
+
+    /// Adds the key of a row (its raw text) to `seen`; a row without its subject's id has no
+    /// key to keep, and is only logged.
+    fn key(&self, def: &StreamDef, raw: &str, seen: &mut RowKeys) {
+        let subject = def.primary_key()[0];
+        let row: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+        match row[subject].as_i64() {
+            Some(id) => seen.insert(row["currency"].as_str().unwrap_or(""), id),
+            None => tracing::warn!(
+                "stream {}: a row without {subject} cannot be told from others; a later read cannot say whether it went",
+                def.name
+            ),
+        }
+    }
+
+    /// A window was read whole with rows `seen`: a tombstone for each row its previous read had
+    /// that this one lacks, and `seen` kept for the next.
+    fn window_read(
+        &mut self,
+        def: &StreamDef,
+        window: Window,
+        seen: RowKeys,
+        at: Option<DateTime<Utc>>,
+        out: &mut Emitter<'_>,
+    ) {
+        if !self.capture {
+            return;
+        }
+        let (from, to) = window;
+        let previous = self
+            .windows
+            .read
+            .iter()
+            .position(|w| w.from == from && w.to == to);
+        if let Some(i) = previous.filter(|_| self.compare) {
+            let at = crate::time::format_instant(at.unwrap_or_else(Utc::now));
+            let mut gone = 0;
+            for (currency, id) in self.windows.read[i].rows.missing_from(&seen) {
+                out.tombstone(&tombstone(def, window, currency, id, &at));
+                gone += 1;
+            }
+            if gone > 0 {
+                tracing::info!(
+                    "stream {}: {gone} rows of the window {from}..{to} are gone since the previous read; sent as deleted",
+                    def.name
+                );
+            }
+        }
+        let rows = WindowRows {
+            from,
+            to,
+            rows: seen,
+        };
+        match previous {
+            Some(i) => self.windows.read[i] = rows,
+            None => {
+                self.windows.read.push(rows);
+                self.windows.read.sort_by_key(|w| w.from);
+            }
+        }
+    }
+
+    /// The windows to carry in a STATE (none when keys are not kept).
+    fn windows(&self) -> Option<&ReportWindows> {
+        self.capture.then_some(&self.windows)
+    }
+
+    fn into_windows(self) -> Option<ReportWindows> {
+        self.capture.then_some(self.windows)
+    }
+}
+
+/// The tombstone of a report row: its key, the window and when it was seen gone.
+fn tombstone(def: &StreamDef, (from, to): Window, currency: &str, id: i64, at: &str) -> String {
+    let currency = (!currency.is_empty()).then_some(currency);
+    serde_json::json!({
+        (def.primary_key()[0]): id,
+        "currency": currency,
+        "from": crate::time::format_date(from),
+        "to": crate::time::format_date(to),
+        DELETED_AT: at,
+    })
+    .to_string()
 }
