@@ -4,10 +4,8 @@
 //! deletion removed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use harvest_emulator::{Scale, ACCOUNT_ID, PERSONAL_ACCESS_TOKEN};
-use reqwest::blocking::Client;
+use harvest_emulator::Scale;
 use serde_json::{json, Value};
 
 use source_harvest::streams::Kind;
@@ -38,40 +36,16 @@ const CHILDREN: [(&str, &str, &str); 4] = [
     ),
 ];
 
-/// The records of `path` (and of every page after it) as the emulator serves them.
-fn list(http: &Client, emu: &harvest_emulator::Emulator, path: &str, key: &str) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut url = Some(format!("{}{path}?per_page=2000", emu.api_url()));
-    while let Some(next) = url {
-        let page: Value = http
-            .get(&next)
-            .header("User-Agent", "deletions test (tests@example.com)")
-            .bearer_auth(PERSONAL_ACCESS_TOKEN)
-            .header("Harvest-Account-Id", ACCOUNT_ID)
-            .send()
-            .and_then(|r| r.error_for_status())
-            .and_then(|r| r.json())
-            .unwrap_or_else(|e| panic!("GET {next}: {e}"));
-        records.extend(page[key].as_array().expect("the records").iter().cloned());
-        url = page["links"]["next"].as_str().map(str::to_string);
-    }
-    records
-}
-
 /// The ids the emulator serves for each entity stream and, with `children`, each child
 /// stream (every parent's list), read through its API.
 fn served(
     emu: &harvest_emulator::Emulator,
     children: bool,
 ) -> BTreeMap<&'static str, BTreeSet<i64>> {
-    let http = Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("an HTTP client");
     let id = |r: &Value| r["id"].as_i64().expect("an id");
     let mut out = BTreeMap::new();
     for stream in entities() {
-        let ids: BTreeSet<i64> = list(&http, emu, &format!("/{stream}"), stream)
+        let ids: BTreeSet<i64> = served_records(emu, &format!("/{stream}"), stream)
             .iter()
             .map(id)
             .collect();
@@ -82,7 +56,7 @@ fn served(
         let mut ids = BTreeSet::new();
         for parent in out[parent].clone() {
             let path = path.replace("{id}", &parent.to_string());
-            ids.extend(list(&http, emu, &path, stream).iter().map(id));
+            ids.extend(served_records(emu, &path, stream).iter().map(id));
         }
         assert!(!ids.is_empty(), "the emulator serves {stream}");
         out.insert(stream, ids);
@@ -531,24 +505,20 @@ fn derived_rows_removed_or_gone_with_their_source_arrive_as_tombstones() {
 /// The keys of the rows of four derived streams, from the emulator's sources as it serves
 /// them (its API, not the connector).
 fn derived_rows(emu: &harvest_emulator::Emulator) -> BTreeMap<&'static str, BTreeSet<String>> {
-    let http = Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("an HTTP client");
     let mut out: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     for (source, stream) in [
         ("invoices", "invoice_line_items"),
         ("estimates", "estimate_line_items"),
     ] {
         let rows = out.entry(stream).or_default();
-        for record in list(&http, emu, &format!("/{source}"), source) {
+        for record in served_records(emu, &format!("/{source}"), source) {
             for item in record["line_items"].as_array().into_iter().flatten() {
                 rows.insert(record_key(stream, item));
             }
         }
     }
     let roles = out.entry("user_roles").or_default();
-    for role in list(&http, emu, "/roles", "roles") {
+    for role in served_records(emu, "/roles", "roles") {
         for user in role["user_ids"].as_array().into_iter().flatten() {
             roles.insert(record_key(
                 "user_roles",
@@ -557,9 +527,9 @@ fn derived_rows(emu: &harvest_emulator::Emulator) -> BTreeMap<&'static str, BTre
         }
     }
     let tasks = out.entry("user_project_tasks").or_default();
-    for user in list(&http, emu, "/users", "users") {
+    for user in served_records(emu, "/users", "users") {
         let path = format!("/users/{}/project_assignments", user["id"]);
-        for assignment in list(&http, emu, &path, "project_assignments") {
+        for assignment in served_records(emu, &path, "project_assignments") {
             for task in assignment["task_assignments"]
                 .as_array()
                 .into_iter()

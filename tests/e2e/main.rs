@@ -16,6 +16,7 @@ mod kill_resume;
 mod parsers_proptest;
 mod rate_limits;
 mod read;
+mod reports;
 mod robust;
 mod schemas;
 mod secrets;
