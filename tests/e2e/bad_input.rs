@@ -875,7 +875,7 @@ fn state_cases() -> Vec<Case> {
                 "clients",
                 json!({"cursor": {"updated_at": "2024-01-01T00:00:00Z"}}),
             ),
-            "the state of stream clients: it has none of the fields this connector or Airbyte's Python source-harvest writes (updated_at, to, resume, sweep, deletions, __ab_no_cursor_state_message, __ab_full_refresh_sync_complete, states, state), only \"cursor\"; remove the stream's state",
+            "the state of stream clients: it has none of the fields this connector or Airbyte's Python source-harvest writes (updated_at, to, resume, sweep, deletions, windows, __ab_no_cursor_state_message, __ab_full_refresh_sync_complete, states, state), only \"cursor\"; remove the stream's state",
         ),
         case(
             "state_updated_at_words",

@@ -69,6 +69,18 @@ fn a_full_refresh_of_every_stream_returns_what_the_emulator_serves() {
             );
         }
     }
+    // Every report row is Harvest's report for its window of the grid, row for row.
+    let keyed = crate::resilience::keyed(&run.messages);
+    for def in crate::reports::dated() {
+        let truth = crate::reports::served(
+            &emu,
+            def,
+            crate::reports::default_start(),
+            crate::reports::today(&emu),
+        );
+        assert!(!truth.is_empty(), "{}", def.name);
+        assert_eq!(keyed[def.name], truth, "{}: Harvest's rows", def.name);
+    }
     // Report windows cover the whole range exactly once, so report totals equal entity totals.
     let hours = sum(&records["time_entries"], "hours");
     for report in ["time_clients", "time_projects", "time_tasks", "time_team"] {

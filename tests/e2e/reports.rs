@@ -14,7 +14,7 @@ use crate::common::*;
 use crate::resilience::{is_tombstone, keyed, record_key, replica, union, Keyed};
 
 /// The report streams with dates, as the stream table says.
-fn dated() -> Vec<&'static StreamDef> {
+pub fn dated() -> Vec<&'static StreamDef> {
     let dated: Vec<_> = STREAMS
         .iter()
         .filter(|s| {
@@ -36,7 +36,7 @@ fn names(defs: &[&'static StreamDef]) -> Vec<&'static str> {
 }
 
 /// The config's start date (see `common::config`).
-fn default_start() -> NaiveDate {
+pub fn default_start() -> NaiveDate {
     NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()
 }
 
@@ -45,7 +45,7 @@ fn day_text(day: NaiveDate) -> String {
 }
 
 /// The emulator's day.
-fn today(emu: &Emulator) -> NaiveDate {
+pub fn today(emu: &Emulator) -> NaiveDate {
     NaiveDate::parse_from_str(&emu.now()[..10], "%Y-%m-%d").expect("the emulator's now")
 }
 
@@ -71,7 +71,7 @@ fn grid(start: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
 
 /// Harvest's report `def` for every window of the grid up to `last`, each row with the
 /// window's `from` and `to`, keyed as the destination keys them.
-fn served(
+pub fn served(
     emu: &Emulator,
     def: &StreamDef,
     start: NaiveDate,

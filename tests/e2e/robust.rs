@@ -335,13 +335,13 @@ fn paused_reader_sync(scale: Scale) {
     for stream in &streams {
         assert_eq!(last_statuses(&run)[*stream], "COMPLETE", "{stream}");
     }
-    let counts = emu.expected_counts();
+    let counts = expected_counts(&emu);
     for (stream, records) in keyed(&run.messages) {
-        let keyed_by_id = !source_harvest::streams::find(&stream)
+        let keyed = !source_harvest::streams::find(&stream)
             .expect("a known stream")
             .primary_key()
             .is_empty();
-        if let Some(expected) = counts.get(&stream).filter(|_| keyed_by_id) {
+        if let Some(expected) = counts.get(&stream).filter(|_| keyed) {
             assert_eq!(records.len() as u64, *expected, "{stream}");
         }
     }

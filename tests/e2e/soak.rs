@@ -3,7 +3,8 @@
 //! the replica — everything emitted so far, deduplicated by primary key with the last copy
 //! winning, as an `append_dedup` destination keeps it (`overwrite` for full-refresh streams) —
 //! must equal the emulator's data, listed over HTTP page by page, for every entity and child
-//! stream; each report stream's last window must equal the emulator's report for it; and each
+//! stream; each report stream must hold the emulator's report for every window of its grid
+//! (every sync reads every window again: the driver changes time of any date); and each
 //! derived stream must hold the rows of every replicated source record Harvest still serves.
 //!
 //! A seeded driver creates, updates and deletes records of every mutable stream between syncs
@@ -256,22 +257,22 @@ struct Pending {
     sweep: bool,
 }
 
-/// A report stream's window as the connector reads it (`YYYYMMDD`).
-fn last_window(previous_to: Option<&str>, to: &str) -> (String, String) {
-    let day = |s: &str| {
-        NaiveDate::parse_from_str(s, "%Y%m%d")
-            .or_else(|_| NaiveDate::parse_from_str(s, "%Y-%m-%d"))
-            .unwrap_or_else(|e| panic!("{s:?}: {e}"))
-    };
-    let start = day(START);
-    let from = previous_to.map_or(start, |p| day(p).max(start));
-    let to = day(to);
-    let steps = (to - from).num_days().div_euclid(365);
-    let from = from + chrono::Duration::days(365 * steps);
-    (
-        from.format("%Y%m%d").to_string(),
-        to.format("%Y%m%d").to_string(),
-    )
+/// The windows of a report grid of `days`-day windows from [`START`] up to the one holding
+/// `today` (`YYYY-MM-DD`), as `YYYYMMDD`.
+fn grid(days: i64, today: &str) -> Vec<(String, String)> {
+    let day =
+        |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    let (mut from, today) = (day(START), day(today));
+    let mut windows = Vec::new();
+    while from <= today {
+        let to = from + chrono::Duration::days(days - 1);
+        windows.push((
+            from.format("%Y%m%d").to_string(),
+            to.format("%Y%m%d").to_string(),
+        ));
+        from = to + chrono::Duration::days(1);
+    }
+    windows
 }
 
 /// The soak's figures.
@@ -771,6 +772,9 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
                 "checkpoint_interval": 10,
                 "max_retries": 8,
                 "child_sweep_hours": sweep_hours,
+                // Every report window is read again by every sync: the driver changes time of
+                // any date, and each window the replica holds is compared.
+                "report_lookback_days": 3650,
             }),
         ),
         &streams,
@@ -799,14 +803,6 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
             emu.advance_clock(SYNC_INTERVAL_SECS);
         }
         starts.push(epoch(&emu.now()));
-        let previous_to: BTreeMap<String, String> = platform
-            .iter()
-            .filter_map(|(s, m)| {
-                m["stream"]["stream_state"]["to"]
-                    .as_str()
-                    .map(|t| (s.clone(), t.to_string()))
-            })
-            .collect();
         emu.reset_request_counts();
         emu.set_faults(Faults {
             seed: seed * 1000 + sync as u64,
@@ -1042,7 +1038,8 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
         figures.stale_derived = stale_now.len();
         figures.deleted_kept = figures.stale_entity + figures.stale_child + figures.stale_derived;
 
-        // Report streams: the rows of the last window are the emulator's report for it.
+        // Report streams: every window the replica holds, and every window of the grid up to
+        // the one holding today, is the emulator's report for it, row for row.
         if mid_sync_done > 0 {
             figures.report_checks_skipped_mid_sync += 1;
         } else {
@@ -1050,47 +1047,39 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
                 .iter()
                 .filter(|d| matches!(d.kind, Kind::Report { .. }))
             {
-                let (emitted, served): (BTreeSet<String>, BTreeSet<String>) = match def.kind {
+                let held = replica.tables.get(def.name).cloned().unwrap_or_default();
+                let (windows, served): (usize, BTreeSet<String>) = match def.kind {
                     Kind::Report {
-                        window_days: Some(_),
+                        window_days: Some(days),
                         ..
                     } => {
-                        let to = platform[def.name]["stream"]["stream_state"]["to"]
-                            .as_str()
-                            .unwrap_or_else(|| panic!("{} has no `to` after sync {sync}", def.name))
-                            .to_string();
-                        let (from, to) =
-                            last_window(previous_to.get(def.name).map(String::as_str), &to);
-                        let in_window = emitted_rows(&sync_messages, def.name)
-                            .filter(|r| r["from"] == from.as_str() && r["to"] == to.as_str())
-                            .map(|r| r.to_string())
-                            .collect();
-                        let served = api
-                            .all(
+                        let today = &emu.now()[..10];
+                        let grid = grid(days, today);
+                        let mut served = BTreeSet::new();
+                        for (from, to) in &grid {
+                            let rows = api.all(
                                 &format!("{}?from={from}&to={to}", def.path),
                                 def.records_key,
-                            )
-                            .into_iter()
-                            .map(|mut r| {
+                            );
+                            served.extend(rows.into_iter().map(|mut r| {
                                 let o = r.as_object_mut().expect("a row");
                                 o.insert("from".into(), json!(from));
                                 o.insert("to".into(), json!(to));
                                 r.to_string()
-                            })
-                            .collect();
-                        (in_window, served)
+                            }));
+                        }
+                        (grid.len(), served)
                     }
                     _ => (
-                        emitted_rows(&sync_messages, def.name)
-                            .map(|r| r.to_string())
-                            .collect(),
+                        1,
                         api.all(def.path, def.records_key)
                             .iter()
                             .map(Value::to_string)
                             .collect(),
                     ),
                 };
-                figures.report_windows_compared += 1;
+                let emitted: BTreeSet<String> = held.values().map(Value::to_string).collect();
+                figures.report_windows_compared += windows;
                 figures.report_rows_compared += served.len();
                 if emitted != served {
                     figures.mismatches += 1;
@@ -1215,6 +1204,7 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
     );
     assert!(figures.syncs >= 2 && figures.mutations > 0 && figures.derived_rows_compared > 0);
     assert!(figures.tombstones > 0, "{figures:?}");
+    assert!(figures.report_rows_compared > 0, "{figures:?}");
     figures
 }
 
@@ -1244,14 +1234,6 @@ fn derived_rows(derived: &Derived, source: &Value) -> Vec<Value> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// The rows a sync emitted for report stream `stream`.
-fn emitted_rows<'a>(messages: &'a [Value], stream: &'a str) -> impl Iterator<Item = &'a Value> {
-    messages
-        .iter()
-        .filter(move |m| m["type"] == "RECORD" && m["record"]["stream"] == stream)
-        .map(|m| &m["record"]["data"])
 }
 
 #[test]

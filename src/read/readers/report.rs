@@ -31,6 +31,11 @@ pub(super) async fn read(
     let cursors = Cursors::new(&run.config, &job.sel, &job.position);
     let today = run.server_today().await;
     let pass = cursors.report_pass(today, run.config.report_lookback_days);
+    if pass.windows.is_empty() {
+        // A state in the future, or an end date before the start: nothing to read or compare.
+        out.running()?;
+        return out.finish(pass.completed(job.position.windows.clone()));
+    }
     let mut rows = Rows::new(run, job).await;
     // A link into the first window, unless an older version's window (not on the grid) holds it.
     let mut resumed = cursors
