@@ -164,11 +164,12 @@ fn series(
         "\nincremental syncs an hour apart, {scale:?} account (requests; time at Harvest's limits)"
     );
     println!(
-        "  {:<18} {:<8} {:<18} {:>9} {:>9} {:>12} {:>11} {:>12}",
+        "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12} {:>11} {:>12}",
         "child_sweep_hours",
         "capture",
         "sync",
         "requests",
+        "reports",
         "children",
         "at limit (s)",
         "records",
@@ -202,11 +203,12 @@ fn series(
             let cost = cost_of(&emu, &synced);
             state = Some(synced.state);
             println!(
-                "  {:<18} {:<8} {:<18} {:>9} {:>9} {:>12.0} {:>11} {:>12}",
+                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12}",
                 sweep,
                 if capture { "on" } else { "off" },
                 label,
                 cost.general + cost.reports,
+                cost.reports,
                 cost.children,
                 cost.at_harvest_limit(),
                 cost.records,
