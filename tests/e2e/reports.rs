@@ -122,10 +122,18 @@ fn hundredths(v: &Value) -> i64 {
     (v.as_f64().unwrap_or(0.0) * 100.0).round() as i64
 }
 
-/// Runs a sync from `state`, killed after its `kill_after`-th STATE when given, as the
-/// platform sees it: every message up to the kill, and the state it then holds.
-fn sync(input: &ReadInput, state: Option<&Value>, kill_after: Option<usize>) -> (Run, Value) {
-    let Some(kill_after) = kill_after else {
+/// Where a sync is killed: after its `n`-th STATE, or at its first STATE inside a window (one
+/// that carries the window's rows read so far).
+#[derive(Clone, Copy)]
+enum Kill {
+    AfterStates(usize),
+    InsideWindow,
+}
+
+/// Runs a sync from `state`, killed when `kill` says, as the platform sees it: every message up
+/// to the kill, and the state it then holds.
+fn sync(input: &ReadInput, state: Option<&Value>, kill: Option<Kill>) -> (Run, Value) {
+    let Some(kill) = kill else {
         let run = input.read(state);
         assert_eq!(run.code, 0, "{}", run.logs());
         let next = merged(state, &run);
@@ -134,19 +142,25 @@ fn sync(input: &ReadInput, state: Option<&Value>, kill_after: Option<usize>) -> 
     let mut child = input.spawn(state);
     let mut messages = Vec::new();
     let mut states = 0;
+    let mut killed = false;
     for line in lines(&mut child) {
         let message: Value = serde_json::from_str(&line).expect("a JSON line");
-        states += usize::from(message["type"] == "STATE");
+        let is_state = message["type"] == "STATE";
+        states += usize::from(is_state);
+        let now = match kill {
+            Kill::AfterStates(n) => states == n,
+            Kill::InsideWindow => {
+                is_state && message["state"]["stream"]["stream_state"]["resume"]["rows"].is_object()
+            }
+        };
         messages.push(message);
-        if states == kill_after {
+        if now {
             child.kill().expect("SIGKILL");
+            killed = true;
             break;
         }
     }
-    assert_eq!(
-        states, kill_after,
-        "the sync checkpoints {kill_after} times"
-    );
+    assert!(killed, "the sync reached its kill point");
     child.wait().expect("the killed run ends");
     let run = Run {
         messages,
@@ -226,7 +240,7 @@ fn incremental_syncs_over_days_and_a_month_boundary_keep_every_report_window_har
             _ => {}
         }
         // One sync is killed after its second checkpoint, and the next resumes it.
-        let kill = (day == 3).then_some(2);
+        let kill = (day == 3).then_some(Kill::AfterStates(2));
         let (run, next) = sync(&input, Some(&state), kill);
         held = replica(union(held, keyed(&run.messages)));
         state = next;
@@ -295,8 +309,12 @@ fn incremental_syncs_over_days_and_a_month_boundary_keep_every_report_window_har
 fn a_row_gone_from_a_window_read_again_gets_a_tombstone_and_no_other_row_does() {
     let emu = emulator(Scale::Small);
     let defs = dated();
-    // Every window is read again: the rows of old windows can go too.
-    let config = config(&emu, json!({"report_lookback_days": 3650}));
+    // Every window is read again: the rows of old windows can go too. Pages of ten rows, and
+    // a checkpoint after each, so that the sync killed below stops inside a window.
+    let config = config(
+        &emu,
+        json!({"report_lookback_days": 3650, "page_size": 10, "checkpoint_interval": 10}),
+    );
     let input = ReadInput::new(&config, &names(&defs), "incremental");
     let (first, state) = sync(&input, None, None);
     let mut held = replica(keyed(&first.messages));
@@ -330,7 +348,12 @@ fn a_row_gone_from_a_window_read_again_gets_a_tombstone_and_no_other_row_does() 
         }
     }
     emu.advance_clock(3600);
-    let (second, _) = sync(&input, Some(&state), None);
+    // Killed inside windows, and resumed: the rows read before the kill are kept in the
+    // state with the resume point, or they would look gone.
+    let (killed, state) = sync(&input, Some(&state), Some(Kill::InsideWindow));
+    let (resumed, _) = sync(&input, Some(&state), None);
+    let mut second = killed;
+    second.messages.extend(resumed.messages);
     held = replica(union(held, keyed(&second.messages)));
 
     let mut gone_anywhere = 0;

@@ -109,14 +109,14 @@ mod tests {
     }
 
     #[test]
-    fn windows_are_365_days_back_to_back_and_end_on_the_last_day() {
+    fn windows_are_365_days_back_to_back_up_to_the_one_holding_the_last_day() {
         let cut = windows(day(2024, 1, 1), day(2026, 12, 1));
         assert_eq!(
             cut,
             [
                 (day(2024, 1, 1), day(2024, 12, 30)),
                 (day(2024, 12, 31), day(2025, 12, 30)),
-                (day(2025, 12, 31), day(2026, 12, 1)),
+                (day(2025, 12, 31), day(2026, 12, 30)),
             ]
         );
         assert_eq!(windows(day(2024, 1, 1), day(2024, 1, 1)).len(), 1);

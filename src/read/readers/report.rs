@@ -174,17 +174,22 @@ impl Rows {
                 );
             }
         }
-        let rows = WindowRows {
+        // A window without rows has none that can go: it is not kept.
+        let rows = (!seen.is_empty()).then_some(WindowRows {
             from,
             to,
             rows: seen,
-        };
-        match previous {
-            Some(i) => self.windows.read[i] = rows,
-            None => {
+        });
+        match (previous, rows) {
+            (Some(i), Some(rows)) => self.windows.read[i] = rows,
+            (Some(i), None) => {
+                self.windows.read.remove(i);
+            }
+            (None, Some(rows)) => {
                 self.windows.read.push(rows);
                 self.windows.read.sort_by_key(|w| w.from);
             }
+            (None, None) => {}
         }
     }
 
