@@ -122,8 +122,8 @@ fn hundredths(v: &Value) -> i64 {
     (v.as_f64().unwrap_or(0.0) * 100.0).round() as i64
 }
 
-/// Where a sync is killed: after its `n`-th STATE, or at its first STATE inside a window (one
-/// that carries the window's rows read so far).
+/// Where a sync is killed: after its `n`-th STATE, or at its first STATE inside a window past
+/// its second page (one that carries the window's rows read so far).
 #[derive(Clone, Copy)]
 enum Kill {
     AfterStates(usize),
@@ -149,8 +149,15 @@ fn sync(input: &ReadInput, state: Option<&Value>, kill: Option<Kill>) -> (Run, V
         states += usize::from(is_state);
         let now = match kill {
             Kill::AfterStates(n) => states == n,
+            // Past its second page: a resumed pass reads again the page before its link (rows
+            // may have moved back onto it), so rows read before that must come from the state.
             Kill::InsideWindow => {
-                is_state && message["state"]["stream"]["stream_state"]["resume"]["rows"].is_object()
+                let resume = &message["state"]["stream"]["stream_state"]["resume"];
+                is_state
+                    && resume["rows"].is_object()
+                    && resume["next"]
+                        .as_str()
+                        .is_some_and(|next| next.contains("&page=3&"))
             }
         };
         messages.push(message);
