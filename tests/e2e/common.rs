@@ -572,39 +572,6 @@ pub fn serve(router: axum::Router) -> std::net::SocketAddr {
     addr
 }
 
-/// The records of `path_and_query` (and of every page after it) as the emulator serves them,
-/// read through its API: the truth a test judges the connector's records by.
-pub fn served_records(emu: &Emulator, path_and_query: &str, key: &str) -> Vec<Value> {
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("an HTTP client");
-    let join = if path_and_query.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let mut records = Vec::new();
-    let mut url = Some(format!(
-        "{}{path_and_query}{join}per_page=2000",
-        emu.api_url()
-    ));
-    while let Some(next) = url {
-        let page: Value = http
-            .get(&next)
-            .header("User-Agent", "source-harvest tests (tests@example.com)")
-            .bearer_auth(harvest_emulator::PERSONAL_ACCESS_TOKEN)
-            .header("Harvest-Account-Id", harvest_emulator::ACCOUNT_ID)
-            .send()
-            .and_then(|r| r.error_for_status())
-            .and_then(|r| r.json())
-            .unwrap_or_else(|e| panic!("GET {next}: {e}"));
-        records.extend(page[key].as_array().expect("the records").iter().cloned());
-        url = page["links"]["next"].as_str().map(str::to_string);
-    }
-    records
-}
-
 /// Records per stream a full read with [`config`]'s start date returns: the emulator's
 /// counts, its reports counted in the windows of the connector's grid (365 days each from the
 /// start date, up to the one holding the emulator's today).

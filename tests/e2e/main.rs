@@ -21,3 +21,4 @@ mod robust;
 mod schemas;
 mod secrets;
 mod soak;
+mod truth;

@@ -75,8 +75,8 @@ fn a_full_refresh_of_every_stream_returns_what_the_emulator_serves() {
         let truth = crate::reports::served(
             &emu,
             def,
-            crate::reports::default_start(),
-            crate::reports::today(&emu),
+            crate::truth::default_start(),
+            crate::truth::today(&emu),
         );
         assert!(!truth.is_empty(), "{}", def.name);
         assert_eq!(keyed[def.name], truth, "{}: Harvest's rows", def.name);

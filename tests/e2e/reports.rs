@@ -12,6 +12,7 @@ use source_harvest::streams::{Kind, StreamDef, STREAMS};
 
 use crate::common::*;
 use crate::resilience::{is_tombstone, keyed, record_key, replica, union, Keyed};
+use crate::truth::{default_start, grid, report_rows, served_records, today, Api};
 
 /// The report streams with dates, as the stream table says.
 pub fn dated() -> Vec<&'static StreamDef> {
@@ -35,18 +36,8 @@ fn names(defs: &[&'static StreamDef]) -> Vec<&'static str> {
     defs.iter().map(|d| d.name).collect()
 }
 
-/// The config's start date (see `common::config`).
-pub fn default_start() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()
-}
-
 fn day_text(day: NaiveDate) -> String {
     day.format("%Y%m%d").to_string()
-}
-
-/// The emulator's day.
-pub fn today(emu: &Emulator) -> NaiveDate {
-    NaiveDate::parse_from_str(&emu.now()[..10], "%Y-%m-%d").expect("the emulator's now")
 }
 
 /// The first day of the month after `day`'s.
@@ -58,17 +49,6 @@ fn first_of_next_month(day: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, 1).unwrap()
 }
 
-/// The grid's windows, from `start` to the one holding `last`: 365 days each.
-fn grid(start: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
-    let mut windows = Vec::new();
-    let mut from = start;
-    while from <= last {
-        windows.push((from, from + Duration::days(364)));
-        from += Duration::days(365);
-    }
-    windows
-}
-
 /// Harvest's report `def` for every window of the grid up to `last`, each row with the
 /// window's `from` and `to`, keyed as the destination keys them.
 pub fn served(
@@ -77,18 +57,10 @@ pub fn served(
     start: NaiveDate,
     last: NaiveDate,
 ) -> BTreeMap<String, Value> {
-    let mut rows = BTreeMap::new();
-    for (from, to) in grid(start, last) {
-        let (from, to) = (day_text(from), day_text(to));
-        let path = format!("{}?from={from}&to={to}", def.path);
-        for mut row in served_records(emu, &path, "results") {
-            let o = row.as_object_mut().expect("a row");
-            o.insert("from".into(), json!(from));
-            o.insert("to".into(), json!(to));
-            rows.insert(record_key(def.name, &row), row);
-        }
-    }
-    rows
+    report_rows(&Api::new(emu), def, start, last)
+        .into_iter()
+        .map(|row| (record_key(def.name, &row), row))
+        .collect()
 }
 
 /// Asserts the replica holds, for every report stream with dates, exactly Harvest's rows of
@@ -277,8 +249,8 @@ fn incremental_syncs_over_days_and_a_month_boundary_keep_every_report_window_har
     );
 
     // Summable: the replica's hours are Harvest's time entries' over the grid's range.
-    assert_eq!(grid(start, today(&emu)).last().unwrap().0, boundary);
-    let last = grid(start, today(&emu)).last().unwrap().1;
+    assert_eq!(grid(start, 365, today(&emu)).last().unwrap().0, boundary);
+    let last = grid(start, 365, today(&emu)).last().unwrap().1;
     let entries = served_records(
         &emu,
         &format!(
@@ -411,7 +383,7 @@ fn a_state_written_before_the_grid_reads_its_look_back_on_the_grid() {
     );
     let (run, next) = sync(&input, Some(&state), None);
     let look_back = week_ago - Duration::days(62);
-    let expected: BTreeSet<(String, String)> = grid(default_start(), today)
+    let expected: BTreeSet<(String, String)> = grid(default_start(), 365, today)
         .into_iter()
         .filter(|(_, to)| *to >= look_back)
         .map(|(from, to)| (day_text(from), day_text(to)))
@@ -467,7 +439,7 @@ fn an_hourly_sync_of_every_report_makes_a_request_or_two_per_report() {
     assert_eq!(reports.len(), 10);
     let input = ReadInput::new(&config(&emu, json!({})), &reports, "incremental");
     let (_, state) = sync(&input, None, None);
-    let windows = grid(default_start(), today(&emu)).len() as u64;
+    let windows = grid(default_start(), 365, today(&emu)).len() as u64;
     let first = emu.request_counts();
     let report_requests = |counts: &harvest_emulator::RequestCounts| -> u64 {
         counts
@@ -487,7 +459,7 @@ fn an_hourly_sync_of_every_report_makes_a_request_or_two_per_report() {
     sync(&input, Some(&state), None);
     let hourly = report_requests(&emu.request_counts());
     // The window holding today, and the one before when the look-back reaches into it.
-    let look_back_windows = grid(default_start(), today(&emu))
+    let look_back_windows = grid(default_start(), 365, today(&emu))
         .iter()
         .filter(|(_, to)| *to >= today(&emu) - Duration::days(62))
         .count() as u64;

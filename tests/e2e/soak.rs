@@ -45,17 +45,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::common::*;
 use crate::resilience::{is_tombstone, record_key};
-use chrono::{DateTime, NaiveDate};
-use harvest_emulator::{Emulator, FaultKind, Faults, Scale, ACCOUNT_ID, PERSONAL_ACCESS_TOKEN};
+use crate::truth::{current, default_start, derived_rows, grid, report_rows, today, Api, Tables};
+use chrono::DateTime;
+use harvest_emulator::{Emulator, FaultKind, Faults, Scale};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::blocking::Client;
 use serde_json::{json, Map, Value};
-use source_harvest::streams::{Derived, Kind, Rows, StreamDef, STREAMS};
+use source_harvest::streams::{Kind, StreamDef, STREAMS};
 
 /// Syncs in a default run: enough to cross the sweep interval many times over.
 const DEFAULT_SYNCS: usize = 50;
@@ -72,8 +72,6 @@ const FAULT_RATE: f64 = 0.03;
 const KILL_RATE: f64 = 0.3;
 /// Probability that a sync has changes made while it runs.
 const MID_SYNC_RATE: f64 = 0.3;
-/// The report streams' start, as in the config.
-const START: &str = "2020-01-01";
 
 /// The streams the emulator's control API changes, all of them.
 const MUTABLE: &[&str] = harvest_emulator::MUTABLE_STREAMS;
@@ -107,114 +105,6 @@ fn epoch(stamp: &str) -> i64 {
 
 fn def(stream: &str) -> &'static StreamDef {
     source_harvest::streams::find(stream).expect("a known stream")
-}
-
-/// The emulator's API as the test lists it: every page, no `updated_since`.
-struct Api {
-    http: Client,
-    base: String,
-}
-
-impl Api {
-    fn new(emu: &Emulator) -> Api {
-        Api {
-            http: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("an HTTP client"),
-            base: emu.api_url(),
-        }
-    }
-
-    fn get(&self, url: &str) -> Value {
-        self.get_or_422(url, false)
-    }
-
-    /// GETs `url`; with `none_on_422`, a 422 (a parent that cannot have any, as
-    /// [`source_harvest::streams::StreamDef::shared_records`] says) is `null`.
-    fn get_or_422(&self, url: &str, none_on_422: bool) -> Value {
-        let r = self
-            .http
-            .get(url)
-            .header("User-Agent", "soak (tests@example.com)")
-            .bearer_auth(PERSONAL_ACCESS_TOKEN)
-            .header("Harvest-Account-Id", ACCOUNT_ID)
-            .send()
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let status = r.status();
-        let body = r.text().expect("a body");
-        if none_on_422 && status == 422 {
-            return Value::Null;
-        }
-        assert_eq!(status, 200, "GET {url}: {body:.300}");
-        serde_json::from_str(&body).expect("JSON")
-    }
-
-    /// Every record of a list, following `links.next`.
-    fn all(&self, path_and_query: &str, key: &str) -> Vec<Value> {
-        self.all_of(path_and_query, key, false)
-    }
-
-    /// [`Api::all`], a 422 read as no records when `none_on_422`.
-    fn all_of(&self, path_and_query: &str, key: &str, none_on_422: bool) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut next = Some(format!("{}{path_and_query}", self.base));
-        while let Some(url) = next {
-            let page = self.get_or_422(&url, none_on_422);
-            if page.is_null() {
-                break;
-            }
-            out.extend(page[key].as_array().expect("an envelope").iter().cloned());
-            next = page["links"]["next"].as_str().map(str::to_string);
-        }
-        out
-    }
-}
-
-/// Records per stream, keyed as the destination keys them.
-type Tables = BTreeMap<String, BTreeMap<String, Value>>;
-
-/// The emulator's records of every entity and child stream, as a full sync would read them.
-fn current(api: &Api) -> Tables {
-    let mut parents: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    let mut out = Tables::new();
-    for def in STREAMS.iter() {
-        let records = match def.kind {
-            Kind::Single => vec![api.get(&format!("{}{}", api.base, def.path))],
-            Kind::List { .. } => api.all(def.path, def.records_key),
-            Kind::Child { parent, .. } => {
-                let ids = parents.entry(parent).or_insert_with(|| {
-                    let p = self::def(parent);
-                    api.all(p.path, p.records_key)
-                        .iter()
-                        .map(|r| r["id"].as_i64().expect("an id"))
-                        .collect()
-                });
-                let mut records = Vec::new();
-                for id in ids.iter() {
-                    let path = def.path.replace("{id}", &id.to_string());
-                    for mut r in api.all_of(&path, def.records_key, def.shared_records) {
-                        r.as_object_mut()
-                            .expect("a record")
-                            .insert("parent_id".into(), json!(id));
-                        records.push(r);
-                    }
-                }
-                records
-            }
-            // Reports are compared by window; derived rows are their sources' fields, which
-            // are compared.
-            Kind::Report { .. } | Kind::Derived(_) => continue,
-        };
-        out.insert(
-            def.name.to_string(),
-            records
-                .into_iter()
-                .map(|r| (record_key(def.name, &r), r))
-                .collect(),
-        );
-    }
-    out
 }
 
 /// A record as the comparison sees it: related records Harvest copies into it without bumping
@@ -255,24 +145,6 @@ struct Pending {
     before: usize,
     /// Whether the change reaches the connector only through the child sweep.
     sweep: bool,
-}
-
-/// The windows of a report grid of `days`-day windows from [`START`] up to the one holding
-/// `today` (`YYYY-MM-DD`), as `YYYYMMDD`.
-fn grid(days: i64, today: &str) -> Vec<(String, String)> {
-    let day =
-        |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_else(|e| panic!("{s:?}: {e}"));
-    let (mut from, today) = (day(START), day(today));
-    let mut windows = Vec::new();
-    while from <= today {
-        let to = from + chrono::Duration::days(days - 1);
-        windows.push((
-            from.format("%Y%m%d").to_string(),
-            to.format("%Y%m%d").to_string(),
-        ));
-        from = to + chrono::Duration::days(1);
-    }
-    windows
 }
 
 /// The soak's figures.
@@ -1065,36 +937,17 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
                 .filter(|d| matches!(d.kind, Kind::Report { .. }))
             {
                 let held = replica.tables.get(def.name).cloned().unwrap_or_default();
-                let (windows, served): (usize, BTreeSet<String>) = match def.kind {
+                let windows = match def.kind {
                     Kind::Report {
                         window_days: Some(days),
                         ..
-                    } => {
-                        let today = &emu.now()[..10];
-                        let grid = grid(days, today);
-                        let mut served = BTreeSet::new();
-                        for (from, to) in &grid {
-                            let rows = api.all(
-                                &format!("{}?from={from}&to={to}", def.path),
-                                def.records_key,
-                            );
-                            served.extend(rows.into_iter().map(|mut r| {
-                                let o = r.as_object_mut().expect("a row");
-                                o.insert("from".into(), json!(from));
-                                o.insert("to".into(), json!(to));
-                                r.to_string()
-                            }));
-                        }
-                        (grid.len(), served)
-                    }
-                    _ => (
-                        1,
-                        api.all(def.path, def.records_key)
-                            .iter()
-                            .map(Value::to_string)
-                            .collect(),
-                    ),
+                    } => grid(default_start(), days, today(&emu)).len(),
+                    _ => 1,
                 };
+                let served: BTreeSet<String> = report_rows(&api, def, default_start(), today(&emu))
+                    .iter()
+                    .map(Value::to_string)
+                    .collect();
                 let emitted: BTreeSet<String> = held.values().map(Value::to_string).collect();
                 figures.report_windows_compared += windows;
                 figures.report_rows_compared += served.len();
@@ -1223,34 +1076,6 @@ fn soak(name: &str, sweep_hours: i64, seed: u64) -> Figures {
     assert!(figures.tombstones > 0, "{figures:?}");
     assert!(figures.report_rows_compared > 0, "{figures:?}");
     figures
-}
-
-/// The rows `derived` takes from one source record, derived here from its text (not by the
-/// connector's code): the added columns, then the row's own members.
-fn derived_rows(derived: &Derived, source: &Value) -> Vec<Value> {
-    let mut columns = Map::new();
-    columns.insert(derived.source_id.into(), source["id"].clone());
-    if let Some(name) = derived.source_parent_id {
-        columns.insert(name.into(), source["parent_id"].clone());
-    }
-    columns.insert(derived.cursor.into(), source["updated_at"].clone());
-    let row = |members: &Map<String, Value>| {
-        let mut row = columns.clone();
-        row.extend(members.clone());
-        Value::Object(row)
-    };
-    match (derived.rows, &source[derived.field]) {
-        (Rows::Objects, Value::Array(items)) => {
-            items.iter().filter_map(Value::as_object).map(row).collect()
-        }
-        (Rows::Object, Value::Object(members)) => vec![row(members)],
-        (Rows::Ids(name), Value::Array(ids)) => ids
-            .iter()
-            .filter(|id| id.is_i64())
-            .map(|id| row(&Map::from_iter([(name.to_string(), id.clone())])))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 #[test]
