@@ -571,14 +571,3 @@ pub fn serve(router: axum::Router) -> std::net::SocketAddr {
     });
     addr
 }
-
-/// Records per stream a full read with [`config`]'s start date returns: the emulator's
-/// counts, its reports counted in the windows of the connector's grid (365 days each from the
-/// start date, up to the one holding the emulator's today).
-pub fn expected_counts(emu: &Emulator) -> BTreeMap<String, u64> {
-    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
-    let today = chrono::NaiveDate::parse_from_str(&emu.now()[..10], "%Y-%m-%d").unwrap();
-    let windows = (today - start).num_days() / 365 + 1;
-    let end = start + chrono::Duration::days(windows * 365 - 1);
-    emu.expected_counts_in_windows("2020-01-01", &end.format("%Y-%m-%d").to_string(), 365)
-}

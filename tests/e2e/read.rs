@@ -697,7 +697,9 @@ fn incremental_derived_rows_carry_their_sources_cursor_and_state() {
             .any(|l| l["id"] == item["id"]));
     }
     let roles = first.stream("roles");
-    for row in first.stream("user_roles") {
+    let members = first.stream("user_roles");
+    assert!(!members.is_empty(), "the roles have members");
+    for row in members {
         let role = roles.iter().find(|r| r["id"] == row["role_id"]).unwrap();
         assert_eq!(row["roles_updated_at"], role["updated_at"]);
         assert!(role["user_ids"]

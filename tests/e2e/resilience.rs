@@ -72,6 +72,8 @@ pub fn union(mut earlier: Keyed, later: Keyed) -> Keyed {
 
 /// Asserts two deduplicated syncs hold the same records, naming the first difference.
 pub fn assert_same_records(what: &str, got: &Keyed, expected: &Keyed) {
+    let total: usize = expected.values().map(BTreeMap::len).sum();
+    assert!(total > 0, "{what}: nothing to compare with");
     for (stream, records) in expected {
         let got_records = got.get(stream).cloned().unwrap_or_default();
         let missing: Vec<&String> = records
@@ -94,13 +96,13 @@ pub fn assert_same_records(what: &str, got: &Keyed, expected: &Keyed) {
         assert_eq!(
             got_records.len(),
             records.len(),
-            "{what}: {stream} has records the clean sync does not"
+            "{what}: {stream} has records the expected ones do not"
         );
     }
     for stream in got.keys() {
         assert!(
             expected.contains_key(stream),
-            "{what}: records of {stream}, which the clean sync has none of"
+            "{what}: records of {stream}, which the expected ones have none of"
         );
     }
 }
