@@ -125,6 +125,8 @@ pub enum Problem {
         rule: &'static str,
         /// The bound.
         limit: String,
+        /// The whole range the field allows, in words (`1 to 2000`); empty if unknown.
+        allowed: String,
     },
     /// Every problem spec.json's JSON Schema finds, each at its field.
     Schema(Vec<(String, Problem)>),
@@ -166,7 +168,17 @@ impl Problem {
                     None => Ok(()),
                 }
             }
-            Problem::OutOfRange { rule, limit } => write!(f, "must be {rule} {limit}"),
+            Problem::OutOfRange {
+                rule,
+                limit,
+                allowed,
+            } => {
+                write!(f, "must be {rule} {limit}")?;
+                match allowed.as_str() {
+                    "" => Ok(()),
+                    allowed => write!(f, " (allowed: {allowed})"),
+                }
+            }
             Problem::Schema(problems) => {
                 f.write_str("is invalid: ")?;
                 for (i, (field, problem)) in problems.iter().enumerate() {

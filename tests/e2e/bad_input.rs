@@ -403,7 +403,7 @@ fn config_cases() -> Vec<Case> {
         case(
             "window_seconds_zero",
             patch(json!({"window_seconds": 0})),
-            "window_seconds must be greater than 0",
+            "window_seconds must be at least 0.1 (allowed: 0.1 to 86400)",
         ),
         case(
             "report_window_seconds_too_long",
@@ -413,7 +413,7 @@ fn config_cases() -> Vec<Case> {
         case(
             "request_timeout_negative",
             patch(json!({"request_timeout_seconds": -5})),
-            "request_timeout_seconds must be greater than 0",
+            "request_timeout_seconds must be at least 0.5 (allowed: 0.5 to 3600)",
         ),
         case(
             "max_retries_51",

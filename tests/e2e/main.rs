@@ -5,6 +5,7 @@ mod common;
 mod resilience;
 
 mod bad_input;
+mod bounds;
 mod changes;
 mod children;
 mod cli;
