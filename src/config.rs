@@ -552,7 +552,7 @@ fn describe(
             example: example.map(String::into_boxed_str),
         },
         Kind::Minimum { limit } => range("at least", limit, property),
-        Kind::ExclusiveMinimum { limit } => range("greater than", limit, property),
+        Kind::ExclusiveMinimum { limit } => range("more than", limit, property),
         Kind::Maximum { limit } => range("at most", limit, property),
         Kind::ExclusiveMaximum { limit } => range("less than", limit, property),
         Kind::Enum { options } => Problem::Says(format!("must be one of {options}")),
@@ -563,22 +563,21 @@ fn describe(
     (field, problem)
 }
 
-/// A number past one of its bounds; the problem also gives the whole range spec.json allows,
-/// so that one message says what to write instead, whichever bound was crossed.
-fn range(
-    rule: &'static str,
-    limit: &serde_json::Value,
-    property: Option<&serde_json::Value>,
-) -> Problem {
+/// A number past one of its bounds, as the whole range spec.json allows (whichever bound was
+/// crossed, one message then says what to write instead); the bound crossed alone if the
+/// property is not found.
+fn range(rule: &str, limit: &serde_json::Value, property: Option<&serde_json::Value>) -> Problem {
+    let allowed = property
+        .map(allowed_range)
+        .filter(|allowed| !allowed.is_empty())
+        .unwrap_or_else(|| format!("{rule} {limit}"));
     Problem::OutOfRange {
-        rule,
-        limit: limit.to_string(),
-        allowed: property.map(allowed_range).unwrap_or_default(),
+        allowed: allowed.into(),
     }
 }
 
-/// The range a numeric property of spec.json allows, in words: `1 to 2000` when both bounds are
-/// inclusive, otherwise each bound with its rule (`more than 0 and at most 60`).
+/// The range a numeric property of spec.json allows, in words: `from 1 to 2000` when both
+/// bounds are inclusive, otherwise each bound with its rule (`more than 0 and at most 60`).
 fn allowed_range(property: &serde_json::Value) -> String {
     let bound = |inclusive: &str, exclusive: &str| {
         property
@@ -590,7 +589,7 @@ fn allowed_range(property: &serde_json::Value) -> String {
         bound("minimum", "exclusiveMinimum"),
         bound("maximum", "exclusiveMaximum"),
     ) {
-        (Some((true, low)), Some((true, high))) => format!("{low} to {high}"),
+        (Some((true, low)), Some((true, high))) => format!("from {low} to {high}"),
         (low, high) => {
             let low = low.map(|(inclusive, v)| {
                 format!("{} {v}", if inclusive { "at least" } else { "more than" })
@@ -824,11 +823,11 @@ mod tests {
     fn a_number_out_of_range_names_the_whole_range() {
         assert_eq!(
             error_of(patched(json!({"page_size": 0}))),
-            "the config is invalid: page_size must be at least 1 (allowed: 1 to 2000)"
+            "the config is invalid: page_size must be from 1 to 2000"
         );
         assert_eq!(
             error_of(patched(json!({"window_seconds": 0.05}))),
-            "the config is invalid: window_seconds must be at least 0.1 (allowed: 0.1 to 86400)"
+            "the config is invalid: window_seconds must be from 0.1 to 86400"
         );
         // Exclusive and missing bounds, which spec.json may use for a field added later.
         assert_eq!(
