@@ -551,10 +551,10 @@ fn describe(
             format: format.clone(),
             example: example.map(String::into_boxed_str),
         },
-        Kind::Minimum { limit } => range("at least", limit),
-        Kind::ExclusiveMinimum { limit } => range("greater than", limit),
-        Kind::Maximum { limit } => range("at most", limit),
-        Kind::ExclusiveMaximum { limit } => range("less than", limit),
+        Kind::Minimum { limit } => range("at least", limit, property),
+        Kind::ExclusiveMinimum { limit } => range("more than", limit, property),
+        Kind::Maximum { limit } => range("at most", limit, property),
+        Kind::ExclusiveMaximum { limit } => range("less than", limit, property),
         Kind::Enum { options } => Problem::Says(format!("must be one of {options}")),
         Kind::Constant { expected_value } => Problem::Says(format!("must be {expected_value}")),
         Kind::MinLength { .. } => Problem::Says("must not be empty".into()),
@@ -563,10 +563,45 @@ fn describe(
     (field, problem)
 }
 
-fn range(rule: &'static str, limit: &serde_json::Value) -> Problem {
+/// A number past one of its bounds, as the whole range spec.json allows (whichever bound was
+/// crossed, one message then says what to write instead); the bound crossed alone if the
+/// property is not found.
+fn range(rule: &str, limit: &serde_json::Value, property: Option<&serde_json::Value>) -> Problem {
+    let allowed = property
+        .map(allowed_range)
+        .filter(|allowed| !allowed.is_empty())
+        .unwrap_or_else(|| format!("{rule} {limit}"));
     Problem::OutOfRange {
-        rule,
-        limit: limit.to_string(),
+        allowed: allowed.into(),
+    }
+}
+
+/// The range a numeric property of spec.json allows, in words: `from 1 to 2000` when both
+/// bounds are inclusive, otherwise each bound with its rule (`more than 0 and at most 60`).
+fn allowed_range(property: &serde_json::Value) -> String {
+    let bound = |inclusive: &str, exclusive: &str| {
+        property
+            .get(inclusive)
+            .map(|v| (true, v.to_string()))
+            .or_else(|| property.get(exclusive).map(|v| (false, v.to_string())))
+    };
+    match (
+        bound("minimum", "exclusiveMinimum"),
+        bound("maximum", "exclusiveMaximum"),
+    ) {
+        (Some((true, low)), Some((true, high))) => format!("from {low} to {high}"),
+        (low, high) => {
+            let low = low.map(|(inclusive, v)| {
+                format!("{} {v}", if inclusive { "at least" } else { "more than" })
+            });
+            let high = high.map(|(inclusive, v)| {
+                format!("{} {v}", if inclusive { "at most" } else { "less than" })
+            });
+            low.into_iter()
+                .chain(high)
+                .collect::<Vec<_>>()
+                .join(" and ")
+        }
     }
 }
 
@@ -782,6 +817,28 @@ mod tests {
             shown.contains(&"x".repeat(40)) && !shown.contains(&"x".repeat(41)),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_number_out_of_range_names_the_whole_range() {
+        assert_eq!(
+            error_of(patched(json!({"page_size": 0}))),
+            "the config is invalid: page_size must be from 1 to 2000"
+        );
+        assert_eq!(
+            error_of(patched(json!({"window_seconds": 0.05}))),
+            "the config is invalid: window_seconds must be from 0.1 to 86400"
+        );
+        // Exclusive and missing bounds, which spec.json may use for a field added later.
+        assert_eq!(
+            allowed_range(&json!({"exclusiveMinimum": 0, "maximum": 60})),
+            "more than 0 and at most 60"
+        );
+        assert_eq!(
+            allowed_range(&json!({"minimum": 0, "exclusiveMaximum": 1})),
+            "at least 0 and less than 1"
+        );
+        assert_eq!(allowed_range(&json!({"minimum": 0})), "at least 0");
     }
 
     #[test]

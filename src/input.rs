@@ -121,10 +121,8 @@ pub enum Problem {
     },
     /// A number out of spec.json's bounds.
     OutOfRange {
-        /// "at least", "greater than", "at most" or "less than".
-        rule: &'static str,
-        /// The bound.
-        limit: String,
+        /// The range the field allows, as the predicate's end: `from 1 to 2000`, `at least 0`.
+        allowed: Box<str>,
     },
     /// Every problem spec.json's JSON Schema finds, each at its field.
     Schema(Vec<(String, Problem)>),
@@ -166,7 +164,7 @@ impl Problem {
                     None => Ok(()),
                 }
             }
-            Problem::OutOfRange { rule, limit } => write!(f, "must be {rule} {limit}"),
+            Problem::OutOfRange { allowed } => write!(f, "must be {allowed}"),
             Problem::Schema(problems) => {
                 f.write_str("is invalid: ")?;
                 for (i, (field, problem)) in problems.iter().enumerate() {
@@ -345,9 +343,18 @@ pub fn read_json_file(
     })
 }
 
-/// What a JSON syntax error is, without serde's echo of the input.
+/// What a JSON syntax error is, without serde's echo of the input. Two syntax errors are
+/// named: serde_json refuses nesting deeper than 128 levels (which would otherwise exhaust the
+/// stack of anything recursing over the document) and numbers beyond f64.
 fn json_error_kind(e: &serde_json::Error) -> &'static str {
     use serde_json::error::Category;
+    let text = e.to_string();
+    if text.starts_with("recursion limit exceeded") {
+        return "it nests arrays or objects deeper than 128 levels";
+    }
+    if text.starts_with("number out of range") {
+        return "a number is too large";
+    }
     match e.classify() {
         Category::Eof => "it ends too early",
         Category::Syntax => "a syntax error",

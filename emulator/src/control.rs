@@ -28,6 +28,11 @@ fn invalid(message: &str) -> Response {
     json_response(StatusCode::UNPROCESSABLE_ENTITY, message_body(message))
 }
 
+/// The largest control request body: far above axum's 2 MB default, so that a record can be
+/// given fields long enough to make a page larger than a client's body cap (a time entry's
+/// notes of 40 MiB: two make a page over the connector's 64 MiB).
+const MAX_CONTROL_BODY: usize = 256 << 20;
+
 /// The control routes.
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -54,6 +59,7 @@ pub fn routes() -> Router<Shared> {
             "/__emulator/forbidden",
             put(set_forbidden).get(get_forbidden),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_CONTROL_BODY))
 }
 
 async fn create(

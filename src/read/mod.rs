@@ -221,9 +221,17 @@ pub async fn read(
         cursor::warn_if_future(sel.def, &position);
         positions.push((sel, position));
     }
+    // A state may hold streams the catalog does not select (deselected ones, whose state the
+    // platform keeps) and, from another connector or a later version, streams we do not have:
+    // neither is read, and the second is worth a warning.
     for name in input.stream_names() {
-        if !positions.iter().any(|(sel, _)| sel.def.name == name) {
-            tracing::info!("the state mentions stream {name}, which this catalog does not select; its state is left as it is");
+        if positions.iter().any(|(sel, _)| sel.def.name == name) {
+            continue;
+        }
+        let shown = name.chars().take(80).collect::<String>();
+        match crate::streams::find(name) {
+            Some(_) => tracing::info!("the state mentions stream {name}, which this catalog does not select; its state is left as it is"),
+            None => tracing::warn!("the state holds stream {shown:?}, which this connector does not have; its state is ignored (a state of another source, or of a later version?)"),
         }
     }
     let client = HarvestClient::new(&config)

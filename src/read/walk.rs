@@ -3,7 +3,8 @@
 //!
 //! The walk guards against servers that do not end: a next link back to a page already read,
 //! an empty page that links on, more pages than the first page promised (with a margin), and
-//! a next link to another host (never requested). [`Links`]
+//! a next link to another host (never requested). A page larger than the client's body cap is
+//! asked for again in smaller pages from the same record on (see [`Links::smaller`]). [`Links`]
 //! owns the rules that tell Harvest's two kinds of links apart: page-numbered links shift when
 //! records are deleted (a walk steps back to read the records moved onto pages it already
 //! read), cursor links (keyset on id) do not.
@@ -111,9 +112,64 @@ impl Links {
         let Addressing::Page(page) = addressing(url) else {
             return None;
         };
-        let back_to = page.saturating_sub(deleted.div_ceil(self.page_size)).max(1);
+        let back_to = page
+            .saturating_sub(deleted.div_ceil(self.per_page(url)))
+            .max(1);
         (back_to != page).then(|| with_page(url, back_to))
     }
+
+    /// The `per_page` of `url`: its own, or the configured page size it was asked with.
+    fn per_page(&self, url: &Url) -> u64 {
+        url.query_pairs()
+            .find(|(k, _)| k == "per_page")
+            .and_then(|(_, v)| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(self.page_size)
+    }
+
+    /// The same records as `url`'s page, asked for in smaller pages, after its answer was larger
+    /// than the body cap: `per_page` halved, and the position kept. A cursor link names the last
+    /// record read, so only its `per_page` changes (Harvest's next links carry both on). A
+    /// numbered page starts at record `(page - 1) × per_page`: the new size is the largest at
+    /// most half the old that divides that offset (half, unless the old size was odd), so that
+    /// a page of the new size starts exactly there and no record is skipped or read twice.
+    /// `None` at pages of one record, the floor.
+    pub(super) fn smaller(&self, url: &Url) -> Option<Smaller> {
+        let per_page = self.per_page(url);
+        let half = per_page / 2;
+        if half == 0 {
+            return None;
+        }
+        let (page, per_page_now) = match addressing(url) {
+            Addressing::Page(page) => {
+                let offset = (page.max(1) - 1) * per_page;
+                let size = (1..=half)
+                    .rev()
+                    .find(|size| offset.is_multiple_of(*size))
+                    .expect("1 divides every offset");
+                (Some(offset / size + 1), size)
+            }
+            Addressing::Cursor | Addressing::First => (None, half),
+        };
+        let mut params = vec![("per_page", per_page_now)];
+        params.extend(page.map(|page| ("page", page)));
+        Some(Smaller {
+            url: with_params(url, &params),
+            per_page: per_page_now,
+            was: per_page,
+        })
+    }
+}
+
+/// A page asked for again in smaller pages (see [`Links::smaller`]).
+#[derive(Debug)]
+pub(super) struct Smaller {
+    /// The same first record, in pages of `per_page`.
+    pub(super) url: Url,
+    /// The new page size.
+    pub(super) per_page: u64,
+    /// The page size that was too large.
+    pub(super) was: u64,
 }
 
 fn addressing(url: &Url) -> Addressing {
@@ -130,17 +186,30 @@ fn addressing(url: &Url) -> Addressing {
 
 /// `url` with its `page` parameter set to `n`, the other parameters as they were.
 fn with_page(url: &Url, n: u64) -> Url {
-    let pairs: Vec<(String, String)> = url
+    with_params(url, &[("page", n)])
+}
+
+/// `url` with each of `params` set: replaced where the query has it, added at its end where it
+/// does not; the other parameters as they were.
+fn with_params(url: &Url, params: &[(&str, u64)]) -> Url {
+    let value = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let mut pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "page" {
-                n.to_string()
-            } else {
-                v.into_owned()
-            };
+            let v = value(&k).unwrap_or_else(|| v.into_owned());
             (k.into_owned(), v)
         })
         .collect();
+    for (name, n) in params {
+        if !pairs.iter().any(|(k, _)| k == name) {
+            pairs.push((name.to_string(), n.to_string()));
+        }
+    }
     let mut url = url.clone();
     url.query_pairs_mut().clear().extend_pairs(pairs);
     url
@@ -195,18 +264,38 @@ where
         seen.insert(url.to_string());
         pages += 1;
         let ahead = pages < budget;
-        let response = match prefetched.take().filter(|request| request.url == url) {
-            Some(request) => request.response().await?,
-            None => match source.get(&url, bucket).await {
-                // A parent that cannot have any (a user who manages no one has no teammates).
-                Err(FetchError::Rejected { status: 422, .. })
-                    if first_page && def.shared_records =>
-                {
-                    tracing::debug!("stream {}: {} has none (422)", def.name, url.path());
-                    return Ok(None);
+        let fetched = match prefetched.take().filter(|request| request.url == url) {
+            Some(request) => request.response().await,
+            None => source.get(&url, bucket).await,
+        };
+        let response = match fetched {
+            // A parent that cannot have any (a user who manages no one has no teammates).
+            Err(FetchError::Rejected { status: 422, .. }) if first_page && def.shared_records => {
+                tracing::debug!("stream {}: {} has none (422)", def.name, url.path());
+                return Ok(None);
+            }
+            // A page larger than the cap: the same records in smaller pages, down to one.
+            Err(FetchError::TooLarge { url_path, limit }) => {
+                let Some(smaller) = links.smaller(&url) else {
+                    return Err(StreamError::Malformed(format!(
+                        "the response to GET {url_path} is larger than {limit} bytes, the most the connector reads, even in a page of one record; no Harvest record is that large: check what answers at the API URL"
+                    )));
+                };
+                tracing::warn!(
+                    "stream {}: the page at {url_path} is larger than {limit} bytes, the most the connector reads; reading the same records again in pages of {} instead of {} for the rest of this pass",
+                    def.name,
+                    smaller.per_page,
+                    smaller.was
+                );
+                if let Some(bound) = &mut bound {
+                    bound.pages_shrunk(smaller.was, smaller.per_page);
                 }
-                other => other?,
-            },
+                // The page was not read: it costs no page of the budget.
+                pages -= 1;
+                url = smaller.url;
+                continue;
+            }
+            other => other?,
         };
         first_page = false;
         let body = std::str::from_utf8(&response.body).map_err(|e| {
@@ -338,6 +427,16 @@ impl PageBound {
         self.read += 1;
     }
 
+    /// Room for the pages left now that they hold `now` records each instead of `was`.
+    fn pages_shrunk(&mut self, was: u64, now: u64) {
+        if let Some(limit) = &mut self.limit {
+            let left = limit.saturating_sub(self.read);
+            *limit = self
+                .read
+                .saturating_add(left.saturating_mul(was.div_ceil(now.max(1))));
+        }
+    }
+
     /// Room for `pages` read again after a step back.
     fn read_again(&mut self, pages: u64) {
         if let Some(limit) = &mut self.limit {
@@ -453,6 +552,8 @@ mod tests {
     #[derive(Clone, Default)]
     struct FakePages {
         bodies: Arc<Mutex<BTreeMap<String, VecDeque<String>>>>,
+        /// URLs whose answer is larger than the body cap.
+        too_large: Arc<Mutex<Vec<String>>>,
         requested: Arc<Mutex<Vec<String>>>,
     }
 
@@ -464,6 +565,11 @@ mod tests {
                 .entry(url.to_string())
                 .or_default()
                 .push_back(body.to_string());
+            self
+        }
+
+        fn too_large(&self, url: &str) -> &Self {
+            self.too_large.lock().unwrap().push(url.to_string());
             self
         }
 
@@ -479,6 +585,7 @@ mod tests {
             _: Bucket,
         ) -> impl Future<Output = Result<Response, FetchError>> + Send {
             self.requested.lock().unwrap().push(url.to_string());
+            let too_large = self.too_large.lock().unwrap().contains(&url.to_string());
             let mut bodies = self.bodies.lock().unwrap();
             let body = bodies.get_mut(url.as_str()).and_then(|queue| {
                 if queue.len() > 1 {
@@ -489,6 +596,12 @@ mod tests {
             });
             let path = url.path().to_string();
             async move {
+                if too_large {
+                    return Err(FetchError::TooLarge {
+                        url_path: path,
+                        limit: 64,
+                    });
+                }
                 body.map(|b| Response {
                     body: Bytes::from(b),
                     date: None,
@@ -657,6 +770,110 @@ mod tests {
                 page_url(3)
             ]
         );
+    }
+
+    #[test]
+    fn a_page_too_large_is_asked_for_again_in_halves_from_the_same_record() {
+        let links = links();
+        let smaller = |url: &str| {
+            links
+                .smaller(&Url::parse(&format!("{API}{url}")).unwrap())
+                .map(|s| (s.url.as_str()[API.len()..].to_string(), s.per_page, s.was))
+        };
+        // Record 20 onwards: page 5 of 5 (20 / 5 + 1).
+        assert_eq!(
+            smaller("time_entries?page=3&per_page=10&to=2024-01-01"),
+            Some(("time_entries?page=5&per_page=5&to=2024-01-01".into(), 5, 10))
+        );
+        // Record 125 onwards: half of 125 does not divide it, 25 (the largest below) does.
+        assert_eq!(
+            smaller("time_entries?page=2&per_page=125"),
+            Some(("time_entries?page=6&per_page=25".into(), 25, 125))
+        );
+        assert_eq!(
+            smaller("time_entries?page=1&per_page=3"),
+            Some(("time_entries?page=1&per_page=1".into(), 1, 3))
+        );
+        // Without per_page, the configured size (2) was asked for.
+        assert_eq!(
+            smaller("time_entries?page=2"),
+            Some(("time_entries?page=3&per_page=1".into(), 1, 2))
+        );
+        // A cursor names the last record read: only the size changes. So for a first page.
+        assert_eq!(
+            smaller("clients?cursor=eyJhZnRlciI6eyJpZCI6NH19&per_page=2000&ref=next_cursor"),
+            Some((
+                "clients?cursor=eyJhZnRlciI6eyJpZCI6NH19&per_page=1000&ref=next_cursor".into(),
+                1000,
+                2000
+            ))
+        );
+        assert_eq!(
+            smaller("clients?per_page=7&updated_since=2024-01-01T00%3A00%3A00Z"),
+            Some((
+                "clients?per_page=3&updated_since=2024-01-01T00%3A00%3A00Z".into(),
+                3,
+                7
+            ))
+        );
+        // One record a page is the floor.
+        assert_eq!(smaller("clients?per_page=1"), None);
+        assert_eq!(smaller("time_entries?page=9&per_page=1"), None);
+    }
+
+    #[tokio::test]
+    async fn a_numbered_page_over_the_cap_is_read_in_smaller_pages_without_a_gap_or_a_repeat() {
+        let pages = FakePages::default();
+        let small = |n: u64| format!("{API}clients?page={n}&per_page=1");
+        // Six records in pages of 2; page 2 (records 3 and 4) is too large: records 3 on are
+        // pages 3 to 6 of 1.
+        pages
+            .serve(&page_url(1), page(&[6, 5], 6, Some(&page_url(2))))
+            .too_large(&page_url(2))
+            .serve(&small(3), page(&[4], 6, Some(&small(4))))
+            .serve(&small(4), page(&[3], 6, Some(&small(5))))
+            .serve(&small(5), page(&[2], 6, Some(&small(6))))
+            .serve(&small(6), page(&[1], 6, None));
+        let (ids, result) = walk_ids(&pages, &page_url(1)).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(ids, [6, 5, 4, 3, 2, 1]);
+        assert_eq!(
+            pages.requested(),
+            [
+                page_url(1),
+                page_url(2),
+                small(3),
+                small(4),
+                small(5),
+                small(6)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_page_over_the_cap_keeps_its_cursor_down_to_one_record_a_page() {
+        let pages = FakePages::default();
+        let at = |cursor: &str, per_page: u64| {
+            format!("{API}clients?cursor={cursor}&per_page={per_page}")
+        };
+        pages
+            .serve(&at("a", 2), page(&[6, 5], 6, Some(&at("b", 2))))
+            .too_large(&at("b", 2))
+            .serve(&at("b", 1), page(&[4], 6, Some(&at("c", 1))))
+            .serve(&at("c", 1), page(&[3], 6, None));
+        let (ids, result) = walk_ids(&pages, &at("a", 2)).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(ids, [6, 5, 4, 3]);
+        // Even one record a page too large: the stream fails, saying so.
+        let pages = FakePages::default();
+        pages.too_large(&at("a", 2)).too_large(&at("a", 1));
+        let (ids, result) = walk_ids(&pages, &at("a", 2)).await;
+        assert!(ids.is_empty());
+        assert!(
+            matches!(&result, Err(StreamError::Malformed(m)) if m.contains("larger than 64 bytes") && m.contains("even in a page of one record")),
+            "{result:?}"
+        );
+        assert_eq!(pages.requested(), [at("a", 2), at("a", 1)]);
     }
 
     #[test]

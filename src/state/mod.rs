@@ -24,7 +24,7 @@ pub use report::{ReportWindows, RowKeys, WindowRows};
 
 use crate::config::json_type;
 use crate::input::{InputError, InputFile, Location, Problem};
-use crate::protocol::{StateMessage, StateType, StreamState};
+use crate::protocol::{StateMessage, StateType};
 use crate::streams::{Cursor, StreamDef};
 use crate::time::{format_date, format_instant, parse_date, parse_instant};
 
@@ -219,15 +219,20 @@ impl InputState {
         match value {
             Value::Null => {}
             Value::Array(messages) => {
+                let mut given = BTreeMap::new();
                 for (i, message) in messages.iter().enumerate() {
-                    collect(message, &mut streams)
+                    collect(message, Some(i), &mut given)
                         .map_err(|e| error(Location::StateEntry(Some(i)), e))?;
                 }
+                streams = given.into_iter().map(|(k, (v, _))| (k, v)).collect();
             }
             Value::Object(object)
                 if object.contains_key("type") || object.contains_key("stream") =>
             {
-                collect(value, &mut streams).map_err(|e| error(Location::StateEntry(None), e))?;
+                let mut given = BTreeMap::new();
+                collect(value, None, &mut given)
+                    .map_err(|e| error(Location::StateEntry(None), e))?;
+                streams = given.into_iter().map(|(k, (v, _))| (k, v)).collect();
             }
             Value::Object(object) => {
                 // A legacy state: `{"<stream>": {…}, …}`, as very old platforms stored it.
@@ -271,32 +276,41 @@ impl InputState {
     }
 }
 
-fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(), Problem> {
+/// Each stream's state as the state's messages give it, with the entry that gave it (`None`
+/// for a state that is one message).
+type Given = BTreeMap<String, (Value, Option<usize>)>;
+
+/// Adds the streams' states of one STATE message, entry `entry` of the state, to `streams`.
+fn collect(message: &Value, entry: Option<usize>, streams: &mut Given) -> Result<(), Problem> {
     if message.is_null() {
         return Ok(());
     }
     let message: StateMessage = serde_json::from_value(message.clone())
         .map_err(|e| says(format!("not a STATE message ({e})")))?;
-    let mut insert = |s: StreamState| {
-        streams.insert(
-            s.stream_descriptor.name,
-            s.stream_state.unwrap_or(Value::Null),
-        );
-    };
+    let mut insert = |name: String, state: Value| once_per_stream(streams, name, state, entry);
     match message.kind {
         Some(StateType::Stream) | None if message.stream.is_some() => {
-            insert(message.stream.expect("checked"));
+            let s = message.stream.expect("checked");
+            insert(
+                s.stream_descriptor.name,
+                s.stream_state.unwrap_or(Value::Null),
+            )?;
         }
         Some(StateType::Global) => {
             let global = message
                 .global
                 .ok_or_else(|| says("a GLOBAL state without its `global` object"))?;
-            global.stream_states.into_iter().flatten().for_each(insert);
+            for s in global.stream_states.into_iter().flatten() {
+                insert(
+                    s.stream_descriptor.name,
+                    s.stream_state.unwrap_or(Value::Null),
+                )?;
+            }
         }
         Some(StateType::Legacy) | None => match message.data {
             Some(Value::Object(object)) => {
                 for (name, state) in object {
-                    streams.insert(name, state);
+                    insert(name, state)?;
                 }
             }
             Some(Value::Null) | None => {}
@@ -309,6 +323,29 @@ fn collect(message: &Value, streams: &mut BTreeMap<String, Value>) -> Result<(),
         },
         Some(StateType::Stream) => return Err(says("a STREAM state without its `stream` object")),
     }
+    Ok(())
+}
+
+/// Records `state` as stream `name`'s, given by entry `entry`. A stream given a state twice is
+/// an error naming it and both entries: which one the platform meant cannot be known, and
+/// taking either silently could skip records or read them again.
+fn once_per_stream(
+    streams: &mut Given,
+    name: String,
+    state: Value,
+    entry: Option<usize>,
+) -> Result<(), Problem> {
+    if let Some((_, first)) = streams.get(&name) {
+        let earlier = match (first, entry) {
+            (Some(first), Some(entry)) if *first != entry => format!("entry {first} gives it one"),
+            _ => "this entry gives it one already".to_string(),
+        };
+        return Err(says(format!(
+            "a second state for stream {:?} ({earlier}); a state holds one per stream: keep the newest and remove the other",
+            name.chars().take(80).collect::<String>()
+        )));
+    }
+    streams.insert(name, (state, entry));
     Ok(())
 }
 
@@ -401,18 +438,35 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
             ));
         }
     }
+    if let Some(sweep) = &position.sweep {
+        if parse_instant(&sweep.at).is_none() {
+            return Err((
+                "sweep.at".into(),
+                says(format!(
+                    "{:?} is not a date-time like 2024-01-25T00:00:00Z; remove the `sweep` object to start a new round of the sweep",
+                    sweep.at
+                )),
+            ));
+        }
+    }
     if let Some(resume) = &position.resume {
-        let bad_time = resume
+        let restart = "remove the `resume` object to restart the pass";
+        if let Some(w) = resume
             .watermark
             .as_deref()
-            .is_some_and(|w| parse_instant(w).is_none());
-        let bad_date = resume
-            .from
-            .as_deref()
-            .is_some_and(|f| parse_date(f).is_none());
-        if bad_time || bad_date {
-            return Err(whole(
-                "its resume point is malformed; remove the `resume` object to restart the pass",
+            .filter(|w| parse_instant(w).is_none())
+        {
+            return Err((
+                "resume.watermark".into(),
+                says(format!(
+                    "{w:?} is not a date-time like 2024-01-25T00:00:00Z; {restart}"
+                )),
+            ));
+        }
+        if let Some(f) = resume.from.as_deref().filter(|f| parse_date(f).is_none()) {
+            return Err((
+                "resume.from".into(),
+                says(format!("{f:?} is not a date like 20240125; {restart}")),
             ));
         }
         // We write a path and query under the API; anything else (another host, an empty link)
@@ -473,6 +527,16 @@ fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), Stat
     wrong_type(object, "", POSITION)?;
     if let Some(Value::Object(sweep)) = object.get("sweep") {
         wrong_type(sweep, "sweep.", SWEEP)?;
+        // Both members or none: a sweep without its position or its time cannot be continued.
+        if let Some((member, _, _)) = SWEEP
+            .iter()
+            .find(|(member, _, _)| sweep.get(*member).is_none_or(Value::is_null))
+        {
+            return Err((
+                format!("sweep.{member}"),
+                says("is missing: a sweep is {\"after_id\": <parent id>, \"at\": <date-time>}; remove the `sweep` object to start a new round of the sweep"),
+            ));
+        }
     }
     match object.get("resume") {
         Some(Value::Object(resume)) => wrong_type(resume, "resume.", RESUME),
@@ -628,6 +692,80 @@ mod tests {
         assert!(e.to_string().contains("cursor"), "{e}");
         assert!(InputState::from_json(&json!(42)).is_err());
         assert!(InputState::from_json(&json!([{"type": "STREAM"}])).is_err());
+    }
+
+    #[test]
+    fn a_stream_given_two_states_is_an_error_naming_it_and_both_entries() {
+        let entry = |name: &str| {
+            json!({"type": "STREAM", "stream": {"stream_descriptor": {"name": name},
+                "stream_state": {"updated_at": "2024-01-01T00:00:00Z"}}})
+        };
+        let e = InputState::from_json(&json!([entry("clients"), entry("users"), entry("clients")]))
+            .unwrap_err();
+        assert_eq!(e.at, Location::StateEntry(Some(2)));
+        assert_eq!(
+            e.to_string(),
+            "state entry 2: a second state for stream \"clients\" (entry 0 gives it one); a state holds one per stream: keep the newest and remove the other"
+        );
+        // Within one GLOBAL message, and between a GLOBAL and a STREAM message.
+        let global = json!({"type": "GLOBAL", "global": {"stream_states": [
+            {"stream_descriptor": {"name": "users"}, "stream_state": {}},
+            {"stream_descriptor": {"name": "users"}, "stream_state": {}}
+        ]}});
+        let e = InputState::from_json(&global).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "state: a second state for stream \"users\" (this entry gives it one already)"
+            ),
+            "{e}"
+        );
+        let e = InputState::from_json(&json!([entry("users"), global])).unwrap_err();
+        assert!(e.to_string().contains("(entry 0 gives it one)"), "{e}");
+        // Distinct streams are fine.
+        InputState::from_json(&json!([entry("clients"), entry("users")])).unwrap();
+    }
+
+    #[test]
+    fn malformed_sweep_and_resume_members_are_named() {
+        let cases = [
+            (
+                "invoice_messages",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "sweep": {"at": "2024-01-01T00:00:00Z"}}),
+                "sweep.after_id is missing",
+            ),
+            (
+                "invoice_messages",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "sweep": {"after_id": 5, "at": null}}),
+                "sweep.at is missing",
+            ),
+            (
+                "invoice_messages",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "sweep": {"after_id": 5, "at": "monday"}}),
+                "sweep.at \"monday\" is not a date-time",
+            ),
+            (
+                "invoice_messages",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "sweep": {"after_id": 1.5, "at": "2024-01-01T00:00:00Z"}}),
+                "sweep.after_id must be an integer; found a number",
+            ),
+            (
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "resume": {"watermark": "x"}}),
+                "resume.watermark \"x\" is not a date-time",
+            ),
+            (
+                "time_clients",
+                json!({"to": "20240101", "resume": {"from": "february"}}),
+                "resume.from \"february\" is not a date like 20240125",
+            ),
+        ];
+        for (stream, state, expected) in cases {
+            let e = position(stream, state.clone()).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("the state of stream {stream}: {expected}")),
+                "{state}: {e}"
+            );
+        }
     }
 
     #[test]

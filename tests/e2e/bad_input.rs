@@ -2,20 +2,23 @@
 //! can be handed ends in one TRACE ERROR of type `config_error` whose message names what is
 //! wrong, a non-zero exit, no panic and nothing but valid Airbyte messages on stdout. `check`
 //! answers a broken config the way the Python CDK does (CONNECTION_STATUS FAILED, exit 0), with
-//! the same message. Three deliberate exceptions are tested here too: a state from the future is
+//! the same message. Four deliberate exceptions are tested here too: a state from the future is
 //! not an error (Airbyte's abnormal-state test wants an empty, successful read), nor is
 //! incremental on a stream without a cursor (PyAirbyte asks for it; the stream is read in full),
-//! and command-line misuse is answered by the argument parser before any Airbyte message.
+//! nor a state of a stream the catalog does not select or this connector does not have (ignored
+//! with a log line naming it), and command-line misuse is answered by the argument parser before
+//! any Airbyte message. Inputs nested deeper than 128 levels, a stream given two states and
+//! malformed `sweep` or `resume` members are errors naming the file, the stream and the member.
 //!
 //! Every command reports any input error the same way (`commands::config_error`), so the cases
-//! are parsed in-process (58 configs, 24 catalogs and 29 states, through the library's own
+//! are parsed in-process (64 configs, 25 catalogs and 36 states, through the library's own
 //! readers), and one run of the binary per command and input
 //! kind proves the message reaches the output as the parser words it. The cases are tables of
 //! named cases; a failing test lists every case that went wrong, by name.
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{catalog, config, emulator, merge, run, Files, Run};
+use crate::common::{catalog, config, emulator, merge, run, served_records, Files, ReadInput, Run};
 use harvest_emulator::{Emulator, Scale};
 use serde_json::{json, Value};
 use source_harvest::config::Config;
@@ -207,7 +210,17 @@ fn config_cases() -> Vec<Case> {
         case(
             "config_nested_10000_deep",
             Input::Raw(nested.into_bytes()),
-            "not valid JSON",
+            "not valid JSON (line 1, column 128): it nests arrays or objects deeper than 128 levels",
+        ),
+        case(
+            "config_number_beyond_f64",
+            raw("{\"request_timeout_seconds\": 1e400}"),
+            "the config file … is not valid JSON (line 1, column 33): a number is too large",
+        ),
+        case(
+            "request_timeout_a_million_years",
+            patch(json!({"request_timeout_seconds": 3.2e13})),
+            "request_timeout_seconds must be from 0.5 to 3600",
         ),
         case(
             "config_huge_file_over_16_mib",
@@ -378,12 +391,12 @@ fn config_cases() -> Vec<Case> {
         case(
             "page_size_zero",
             patch(json!({"page_size": 0})),
-            "page_size must be at least 1",
+            "page_size must be from 1 to 2000",
         ),
         case(
             "page_size_5000",
             patch(json!({"page_size": 5000})),
-            "page_size must be at most 2000",
+            "page_size must be from 1 to 2000",
         ),
         case(
             "page_size_string",
@@ -398,32 +411,52 @@ fn config_cases() -> Vec<Case> {
         case(
             "requests_per_window_negative",
             patch(json!({"requests_per_window": -1})),
-            "requests_per_window must be at least 1",
+            "requests_per_window must be from 1 to 100000",
         ),
         case(
             "window_seconds_zero",
             patch(json!({"window_seconds": 0})),
-            "window_seconds must be greater than 0",
+            "window_seconds must be from 0.1 to 86400",
         ),
         case(
             "report_window_seconds_too_long",
             patch(json!({"report_window_seconds": 1e9})),
-            "report_window_seconds must be at most 86400",
+            "report_window_seconds must be from 0.1 to 86400",
         ),
         case(
             "request_timeout_negative",
             patch(json!({"request_timeout_seconds": -5})),
-            "request_timeout_seconds must be greater than 0",
+            "request_timeout_seconds must be from 0.5 to 3600",
+        ),
+        case(
+            "max_retries_negative",
+            patch(json!({"max_retries": -1})),
+            "max_retries must be from 0 to 50",
+        ),
+        case(
+            "child_sweep_hours_negative",
+            patch(json!({"child_sweep_hours": -1})),
+            "child_sweep_hours must be from 0 to 8760",
+        ),
+        case(
+            "checkpoint_interval_zero",
+            patch(json!({"checkpoint_interval": 0})),
+            "checkpoint_interval must be from 1 to 10000000",
+        ),
+        case(
+            "report_requests_per_window_zero",
+            patch(json!({"report_requests_per_window": 0})),
+            "report_requests_per_window must be from 1 to 100000",
         ),
         case(
             "max_retries_51",
             patch(json!({"max_retries": 51})),
-            "max_retries must be at most 50",
+            "max_retries must be from 0 to 50",
         ),
         case(
             "max_concurrency_zero",
             patch(json!({"max_concurrency": 0})),
-            "max_concurrency must be at least 1",
+            "max_concurrency must be from 1 to 64",
         ),
         case(
             "checkpoint_interval_boolean",
@@ -467,10 +500,10 @@ fn config_cases() -> Vec<Case> {
 /// `Config::from_json`), must fail with a message naming what is wrong. The test below proves
 /// each command prints that message as it is.
 #[test]
-fn malformed_configs_58_cases_are_config_errors_naming_the_problem() {
+fn malformed_configs_64_cases_are_config_errors_naming_the_problem() {
     let files = Files::new();
     let cases = config_cases();
-    assert_eq!(cases.len(), 58);
+    assert_eq!(cases.len(), 64);
     run_cases(&cases, |i, case| {
         let path = write(&files, &format!("config-{i}.json"), &case.input);
         let loaded =
@@ -488,7 +521,7 @@ fn base_config(emu: &Emulator) -> Value {
     config(emu, json!({}))
 }
 
-/// The 58 config cases above are parsed in-process. This proves each command reports the error exactly as the
+/// The 64 config cases above are parsed in-process. This proves each command reports the error exactly as the
 /// parser words it: `check` as CONNECTION_STATUS FAILED with exit 0, `discover` and `read` as one
 /// config_error TRACE with a non-zero exit and no record.
 #[test]
@@ -617,6 +650,11 @@ fn catalog_cases() -> Vec<Case> {
             "more than the 16777216 bytes",
         ),
         case(
+            "catalog_nested_10000_deep",
+            Input::Raw(format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes()),
+            "the catalog file … is not valid JSON (line 1, column 128): it nests arrays or objects deeper than 128 levels",
+        ),
+        case(
             "catalog_array_instead_of_object",
             Input::Json(json!([entry("clients", "full_refresh")])),
             "the catalog must be a JSON object",
@@ -735,10 +773,10 @@ fn catalog_error(path: &Path) -> Option<String> {
 /// Every catalog case read and parsed in-process: each must be an input error naming what
 /// is wrong. (Each once ran `read` as a process; one still does, below.)
 #[test]
-fn malformed_catalogs_24_cases_are_input_errors_naming_the_problem() {
+fn malformed_catalogs_25_cases_are_input_errors_naming_the_problem() {
     let files = Files::new();
     let cases = catalog_cases();
-    assert_eq!(cases.len(), 24);
+    assert_eq!(cases.len(), 25);
     run_cases(&cases, |i, case| {
         let path = write(&files, &format!("catalog-{i}.json"), &case.input);
         parse_problem(catalog_error(&path), case.expect)
@@ -911,7 +949,58 @@ fn state_cases() -> Vec<Case> {
                 "clients",
                 json!({"updated_at": "2024-01-01T00:00:00Z", "resume": {"watermark": "x"}}),
             ),
-            "resume point is malformed",
+            "the state of stream clients: resume.watermark \"x\" is not a date-time like 2024-01-25T00:00:00Z; remove the `resume` object to restart the pass",
+        ),
+        case(
+            "state_resume_from_garbage",
+            state_of(
+                "time_clients",
+                json!({"to": "20240101", "resume": {"from": "soon"}}),
+            ),
+            "the state of stream time_clients: resume.from \"soon\" is not a date like 20240125",
+        ),
+        case(
+            "state_resume_after_parent_id_text",
+            state_of(
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "resume": {"after_parent_id": "7"}}),
+            ),
+            "the state of stream clients: resume.after_parent_id must be an integer; found a string",
+        ),
+        case(
+            "state_sweep_without_at",
+            state_of(
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "sweep": {"after_id": 7}}),
+            ),
+            "the state of stream clients: sweep.at is missing",
+        ),
+        case(
+            "state_sweep_at_garbage",
+            state_of(
+                "clients",
+                json!({"updated_at": "2024-01-01T00:00:00Z", "sweep": {"after_id": 7, "at": "noon"}}),
+            ),
+            "the state of stream clients: sweep.at \"noon\" is not a date-time",
+        ),
+        case(
+            "state_sweep_is_a_number",
+            state_of("clients", json!({"updated_at": "2024-01-01T00:00:00Z", "sweep": 7})),
+            "the state of stream clients: sweep must be an object; found a number",
+        ),
+        case(
+            "state_stream_twice",
+            Input::Json(json!([
+                stream_state("clients", json!({"updated_at": "2024-01-01T00:00:00Z"})),
+                stream_state("time_clients", json!({"to": "20240101"})),
+                stream_state("clients", json!({"updated_at": "2025-01-01T00:00:00Z"})),
+            ])),
+            "state entry 2: a second state for stream \"clients\" (entry 0 gives it one); a state holds one per stream",
+        ),
+        case(
+            "state_nested_10000_deep",
+            Input::Raw(format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes()),
+            "the state file … is not valid JSON (line 1, column 128): it nests arrays or objects deeper than 128 levels",
         ),
         case(
             "state_resume_next_on_another_host",
@@ -977,10 +1066,10 @@ fn state_error(path: &Path) -> Option<String> {
 /// Every state case read and parsed in-process: each must be an input error naming what is
 /// wrong. (Each once ran `read` as a process; one still does, below.)
 #[test]
-fn malformed_states_29_cases_are_input_errors_naming_the_problem() {
+fn malformed_states_36_cases_are_input_errors_naming_the_problem() {
     let files = Files::new();
     let cases = state_cases();
-    assert_eq!(cases.len(), 29);
+    assert_eq!(cases.len(), 36);
     run_cases(&cases, |i, case| {
         let path = write(&files, &format!("state-{i}.json"), &case.input);
         parse_problem(state_error(&path), case.expect)
@@ -1021,6 +1110,128 @@ fn a_malformed_state_fails_read_with_the_parsers_config_error() {
     ]);
     assert_eq!(config_error_problem(&run, &expected), None);
     assert_eq!(run.errors()[0]["message"], expected.as_str());
+}
+
+/// A catalog or a state nested 100,000 levels deep ends `read` with one config_error naming the
+/// file and the depth: the parser refuses it at 128 levels, before anything recurses over it,
+/// so there is no stack overflow (which would kill the process without a message).
+#[test]
+fn deeply_nested_catalogs_and_states_fail_read_with_a_config_error_not_a_stack_overflow() {
+    let emu = emulator(Scale::Tiny);
+    let files = Files::new();
+    let config_path = files.json("config.json", &base_config(&emu));
+    let good_catalog = files.json("catalog.json", &catalog(&["clients"], "incremental"));
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let nested_object = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+    for (file, text) in [
+        ("catalog", &nested),
+        ("catalog", &nested_object),
+        ("state", &nested),
+        ("state", &nested_object),
+    ] {
+        let path = files.text(&format!("nested-{file}.json"), text);
+        let catalog_path = match file {
+            "catalog" => path.clone(),
+            _ => good_catalog.clone(),
+        };
+        let mut args = vec![
+            "read",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--catalog",
+            catalog_path.to_str().unwrap(),
+        ];
+        if file == "state" {
+            args.extend(["--state", path.to_str().unwrap()]);
+        }
+        let run = run(&args);
+        let expect = format!(
+            "the {file} file … is not valid JSON (line 1, column … it nests arrays or objects deeper than 128 levels"
+        );
+        assert_eq!(config_error_problem(&run, &expect), None, "{file}");
+        assert!(!run.stderr.contains("overflow"), "{file}: {}", run.stderr);
+    }
+}
+
+/// A stream given two states (two STREAM messages naming it) ends `read` with one config_error
+/// naming the stream and both entries, before any request: which of the two the platform meant
+/// cannot be known, and either could skip records or read them again.
+#[test]
+fn a_stream_given_two_states_fails_read_naming_it_and_both_entries() {
+    let emu = emulator(Scale::Tiny);
+    let input = ReadInput::new(
+        &base_config(&emu),
+        &["clients", "time_clients"],
+        "incremental",
+    );
+    let run = input.read(Some(&json!([
+        stream_state("clients", json!({"updated_at": "2024-01-01T00:00:00Z"})),
+        stream_state("time_clients", json!({"to": "20240101"})),
+        stream_state("clients", json!({"updated_at": "2025-06-01T00:00:00Z"})),
+    ])));
+    assert_eq!(
+        config_error_problem(
+            &run,
+            "state entry 2: a second state for stream \"clients\" (entry 0 gives it one); a state holds one per stream: keep the newest and remove the other"
+        ),
+        None
+    );
+    assert_eq!(emu.request_counts().total, 0, "refused before any request");
+}
+
+/// A state may hold streams this read does not use: one the catalog does not select (the
+/// platform keeps a deselected stream's state) is left alone with an INFO line naming it, and
+/// one this connector does not have (another source's state, a later version's stream) is
+/// ignored with a WARN naming it. Neither is read or gets a STATE, and the selected stream's
+/// state is used: the read returns exactly the clients the emulator serves updated after it.
+#[test]
+fn states_of_streams_not_selected_or_not_ours_are_ignored_with_a_log_naming_them() {
+    use source_harvest::time::{format_instant, parse_instant};
+    let emu = emulator(Scale::Tiny);
+    let served = served_records(&emu, "/clients", "clients");
+    let updated = |c: &Value| parse_instant(c["updated_at"].as_str().unwrap()).unwrap();
+    let mut times: Vec<_> = served.iter().map(updated).collect();
+    times.sort();
+    assert!(times.len() >= 2 && times[0] < times[1], "{times:?}");
+    // Between the two oldest: the oldest client is not read again, the others are.
+    let watermark = times[1] - chrono::Duration::seconds(1);
+    assert!(times[0] < watermark);
+    let expected: Vec<&Value> = served.iter().filter(|c| updated(c) > watermark).collect();
+    assert!(!expected.is_empty() && expected.len() < served.len());
+
+    let input = ReadInput::new(&base_config(&emu), &["clients"], "incremental");
+    let run = input.read(Some(&json!([
+        stream_state("clients", json!({"updated_at": format_instant(watermark)})),
+        stream_state("projects", json!({"updated_at": "2024-01-01T00:00:00Z"})),
+        stream_state("no_such_stream", json!({"cursor": 7})),
+    ])));
+    assert_eq!(run.code, 0, "{:?}", run.messages);
+    assert!(run.errors().is_empty(), "{:?}", run.errors());
+    let mut got = run.stream("clients");
+    let mut expected: Vec<Value> = expected.into_iter().cloned().collect();
+    let by_id = |r: &Value| r["id"].as_i64().unwrap();
+    got.sort_by_key(by_id);
+    expected.sort_by_key(by_id);
+    assert_eq!(
+        got, expected,
+        "the clients updated after the state's watermark"
+    );
+    let logs = run.logs();
+    assert!(
+        logs.contains("\"INFO\" the state mentions stream projects, which this catalog does not select; its state is left as it is"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("\"WARN\" the state holds stream \"no_such_stream\", which this connector does not have; its state is ignored"),
+        "{logs}"
+    );
+    let states = run.final_stream_states();
+    assert_eq!(states.keys().collect::<Vec<_>>(), ["clients"]);
+    assert_eq!(run.statuses().keys().collect::<Vec<_>>(), ["clients"]);
+    assert_eq!(
+        run.statuses()["clients"].last().map(String::as_str),
+        Some("COMPLETE")
+    );
 }
 
 /// A cursor in the future is deliberately NOT an error: Airbyte's acceptance test

@@ -66,12 +66,23 @@ fn an_enormous_body_is_cut_at_the_cap_and_reported() {
     let error = clients_stopped_projects_complete("huge body", &emu, &run);
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.contains("larger than 67108864 bytes and was refused"),
+        message.contains("is larger than 67108864 bytes, the most the connector reads, even in a page of one record"),
         "{message}"
     );
     assert_eq!(error["failure_type"], "system_error");
-    // Refused at once, not retried: another try would read the same 512 MiB.
-    assert_eq!(emu.request_counts().path("/v2/clients"), 1);
+    // Each answer is cut at the cap; the page is asked for again in halves (a legitimate page
+    // over the cap gets through that way), 2000 down to 1 record: 11 requests, never a retry
+    // of the same one, which would read the same 512 MiB.
+    assert_eq!(emu.request_counts().path("/v2/clients"), 11);
+    let halvings = run
+        .logs()
+        .lines()
+        .filter(|l| {
+            l.starts_with("\"WARN\" stream clients: the page at")
+                && l.contains("reading the same records again in pages of")
+        })
+        .count();
+    assert_eq!(halvings, 10, "{}", run.logs());
     assert!(run.stream("clients").is_empty());
 }
 

@@ -5,6 +5,8 @@ mod common;
 mod resilience;
 
 mod bad_input;
+mod big_pages;
+mod bounds;
 mod changes;
 mod children;
 mod cli;

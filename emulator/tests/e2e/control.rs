@@ -109,6 +109,31 @@ fn records_are_created_updated_and_deleted_while_serving() {
     assert_eq!(status, 404);
 }
 
+/// A field can be made long enough for a page to pass a client's body cap: a control request
+/// body is not held to axum's 2 MB default, and the text is served as given.
+#[test]
+fn a_record_can_be_given_a_field_of_megabytes() {
+    let emu = common::tiny();
+    let c = common::client();
+    let api = emu.api_url();
+    let first = &common::get_json(&c, &format!("{api}/time_entries?per_page=1"))["time_entries"][0];
+    let id = first["id"].as_i64().unwrap();
+    let notes = "n".repeat(5 << 20);
+    let (status, updated) = common::control(
+        &c,
+        "PATCH",
+        &format!("{}/records/time_entries/{id}", emu.control_url()),
+        Some(json!({ "notes": notes })),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(updated["notes"].as_str().map(str::len), Some(5 << 20));
+    let served = common::get_json(&c, &format!("{api}/time_entries/{id}"));
+    assert!(
+        served["notes"] == notes.as_str(),
+        "the notes are served as given"
+    );
+}
+
 #[test]
 fn reports_follow_mutated_time_entries() {
     let (emu, c) = small();
