@@ -11,6 +11,8 @@ use std::time::Duration;
 use harvest_emulator::{Emulator, EmulatorConfig, Scale};
 use serde_json::{json, Value};
 
+pub use crate::truth::served_records;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_source-harvest");
 

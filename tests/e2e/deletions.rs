@@ -13,7 +13,6 @@ use source_harvest::streams::Kind;
 use crate::common::*;
 use crate::resilience::replica as replica_of;
 use crate::resilience::*;
-use crate::truth::served_records;
 
 /// The entity list streams with a cursor, as the stream table says: deletion capture covers
 /// each.
