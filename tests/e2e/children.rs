@@ -7,19 +7,11 @@
 use std::collections::BTreeSet;
 
 use crate::common::*;
-use harvest_emulator::{Emulator, Scale};
+use harvest_emulator::Scale;
 use serde_json::{json, Value};
 
 const PAYMENTS: &str = "/v2/invoices/{id}/payments";
 const MESSAGES: &str = "/v2/invoices/{id}/messages";
-
-/// Every record of an emulator list endpoint, all pages.
-fn served(emu: &Emulator, path: &str, key: &str) -> Vec<Value> {
-    let input = ReadInput::new(&config(emu, json!({})), &[key], "full_refresh");
-    let run = input.read(None);
-    assert_eq!(run.code, 0, "listing {path}: {}", run.logs());
-    run.stream(key)
-}
 
 fn parent_ids(records: &[Value]) -> BTreeSet<i64> {
     records
@@ -153,7 +145,7 @@ fn a_change_that_does_not_bump_its_parent_arrives_within_the_sweep_interval() {
         "incremental",
     );
     let mut state = input.read(None).final_state();
-    let invoices: BTreeSet<i64> = served(&emu, "/v2/invoices", "invoices")
+    let invoices: BTreeSet<i64> = served_records(&emu, "/invoices", "invoices")
         .iter()
         .map(|i| i["id"].as_i64().unwrap())
         .collect();
@@ -189,7 +181,12 @@ fn a_change_that_does_not_bump_its_parent_arrives_within_the_sweep_interval() {
         "it arrived in sync {arrived_at}, not within {hours} hours"
     );
     // The sweep went round every invoice with messages.
-    let with_messages = parent_ids(&served(&emu, MESSAGES, "invoice_messages"));
+    let served: Vec<Value> = crate::truth::harvest(&emu, &["invoice_messages"])
+        .remove("invoice_messages")
+        .unwrap_or_default()
+        .into_values()
+        .collect();
+    let with_messages = parent_ids(&served);
     assert!(!with_messages.is_empty());
     assert!(
         with_messages.is_subset(&swept),

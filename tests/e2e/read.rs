@@ -770,3 +770,41 @@ fn teammates_are_read_for_managers_and_skipped_for_the_others() {
     assert!(counts.status(422) > 0, "{counts:?}");
     assert!(teammates.iter().all(|t| t["parent_id"].is_i64()));
 }
+
+#[test]
+fn the_acceptance_suites_expected_records_are_what_the_emulator_serves() {
+    // The acceptance suite's emulator: the Tiny dataset, seed 42 (integration_tests/acceptance.sh).
+    let emu = harvest_emulator::Emulator::start(harvest_emulator::EmulatorConfig {
+        seed: 42,
+        scale: Scale::Tiny,
+        general_limit: None,
+        reports_limit: None,
+        ..harvest_emulator::EmulatorConfig::default()
+    })
+    .expect("the emulator starts");
+    let text = std::fs::read_to_string(repo_file("integration_tests/expected_records.jsonl"))
+        .expect("expected_records.jsonl");
+    let mut expected: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let line: Value = serde_json::from_str(line).expect("a JSON line");
+        expected
+            .entry(line["stream"].as_str().expect("a stream").to_string())
+            .or_default()
+            .push(line["data"].clone());
+    }
+    assert!(!expected.is_empty());
+    let streams: Vec<&str> = expected.keys().map(String::as_str).collect();
+    let served = crate::truth::harvest(&emu, &streams);
+    for (stream, records) in &expected {
+        let by_key: BTreeMap<String, Value> = records
+            .iter()
+            .map(|r| (crate::resilience::record_key(stream, r), r.clone()))
+            .collect();
+        assert_eq!(by_key.len(), records.len(), "{stream}: no record twice");
+        assert_eq!(
+            &by_key,
+            &served[stream.as_str()],
+            "{stream}: as the emulator serves it"
+        );
+    }
+}
