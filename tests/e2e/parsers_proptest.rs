@@ -1,6 +1,8 @@
 //! Property tests (issue 5, point 4): the parsers of everything the connector is handed — the
 //! config, the configured catalog, the state and Harvest's pages — return `Ok` or `Err` on any
-//! input and never panic. Inputs are arbitrary bytes and text, arbitrary JSON values built by a
+//! input and never panic, and every `Err` is the right kind: an input error of the file it
+//! came from (and, for a stream's state, of that stream), with a message, or a page error
+//! naming the records' key. Inputs are arbitrary bytes and text, arbitrary JSON values built by a
 //! recursive strategy over the field names the parsers look for (so that they get past the first
 //! check), and valid documents with one field replaced by an arbitrary value.
 //!
@@ -13,7 +15,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use source_harvest::catalog;
 use source_harvest::config::Config;
-use source_harvest::input::{read_json_file, InputFile};
+use source_harvest::input::{read_json_file, InputError, InputFile, Location};
 use source_harvest::page;
 use source_harvest::state::InputState;
 use source_harvest::streams::STREAMS;
@@ -197,11 +199,18 @@ fn valid_state() -> Value {
     ])
 }
 
-/// Parses a config and checks that an error names no value the user wrote.
+/// Checks that an input error is one of `file`'s, and says something.
+fn input_error_of(e: &InputError, file: InputFile) -> Result<(), TestCaseError> {
+    prop_assert_eq!(e.file, file, "{}", e);
+    prop_assert!(!e.to_string().is_empty());
+    Ok(())
+}
+
+/// Parses a config and checks that an error is the config's and names no value the user wrote.
 fn config_never_panics_or_echoes(value: &Value) -> Result<(), TestCaseError> {
     if let Err(e) = Config::from_json(value) {
+        input_error_of(&e, InputFile::Config)?;
         let message = e.to_string();
-        prop_assert!(!message.is_empty());
         prop_assert!(
             !message.contains(MARKER),
             "a config value was echoed: {message}"
@@ -210,26 +219,58 @@ fn config_never_panics_or_echoes(value: &Value) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Reads the state, then the position of every stream of the table from it.
-fn state_never_panics(value: &Value) {
-    if let Ok(state) = InputState::from_json(value) {
-        for def in &STREAMS {
-            let _ = state.position(def);
-        }
+/// Parses a catalog: an error is the catalog's.
+fn catalog_errors_are_the_catalogs(value: &Value) -> Result<(), TestCaseError> {
+    if let Err(e) = catalog::configured(value) {
+        input_error_of(&e, InputFile::Catalog)?;
     }
+    Ok(())
 }
 
-/// Parses a page and the keys of each of its records.
-fn page_never_panics(body: &str) {
-    for key in ["clients", "time_entries", "results"] {
-        if let Ok(page) = page::parse(body, key) {
-            for record in page.records {
-                if let Ok(keys) = record.keys {
-                    let _ = keys.id();
-                    let _ = keys.updated_at();
+/// Reads the state, then the position of every stream of the table from it: an error is the
+/// state's, and a stream's names that stream.
+fn state_errors_are_the_states(value: &Value) -> Result<(), TestCaseError> {
+    match InputState::from_json(value) {
+        Err(e) => input_error_of(&e, InputFile::State)?,
+        Ok(state) => {
+            for def in &STREAMS {
+                if let Err(e) = state.position(def) {
+                    input_error_of(&e, InputFile::State)?;
+                    let named =
+                        matches!(e.at, Location::StreamState { stream, .. } if stream == def.name);
+                    prop_assert!(named, "{} does not name {}", e, def.name);
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Parses a page and the keys of each of its records: an error names the records' key.
+fn page_errors_name_the_key(body: &str) -> Result<(), TestCaseError> {
+    for key in ["clients", "time_entries", "results"] {
+        match page::parse(body, key) {
+            Err(e) => prop_assert!(e.contains(&format!("`{key}`")), "{}", e),
+            Ok(page) => {
+                for record in page.records {
+                    if let Ok(keys) = record.keys {
+                        let _ = keys.id();
+                        let _ = keys.updated_at();
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_valid_documents_the_properties_start_from_parse() {
+    Config::from_json(&valid_config()).expect("the valid config");
+    catalog::configured(&valid_catalog()).expect("the valid catalog");
+    let state = InputState::from_json(&valid_state()).expect("the valid state");
+    for def in &STREAMS {
+        state.position(def).expect("every stream's position");
     }
 }
 
@@ -254,14 +295,15 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         std::fs::write(&path, &bytes).unwrap();
-        if let Ok(value) = read_json_file(InputFile::Config, &path) {
-            let _ = Config::from_json(&value);
+        match read_json_file(InputFile::Config, &path) {
+            Ok(value) => config_never_panics_or_echoes(&value)?,
+            Err(e) => input_error_of(&e, InputFile::Config)?,
         }
     }
 
     #[test]
     fn catalog_parser_on_any_json(value in json_value()) {
-        let _ = catalog::configured(&value);
+        catalog_errors_are_the_catalogs(&value)?;
     }
 
     #[test]
@@ -269,12 +311,12 @@ proptest! {
         pick in any::<usize>(),
         new in json_value(),
     ) {
-        let _ = catalog::configured(&replace_somewhere(valid_catalog(), pick, new));
+        catalog_errors_are_the_catalogs(&replace_somewhere(valid_catalog(), pick, new))?;
     }
 
     #[test]
     fn state_parser_on_any_json(value in json_value()) {
-        state_never_panics(&value);
+        state_errors_are_the_states(&value)?;
     }
 
     #[test]
@@ -282,19 +324,19 @@ proptest! {
         pick in any::<usize>(),
         new in json_value(),
     ) {
-        state_never_panics(&replace_somewhere(valid_state(), pick, new));
+        state_errors_are_the_states(&replace_somewhere(valid_state(), pick, new))?;
     }
 
     #[test]
     fn page_parser_on_any_text(body in ".{0,200}") {
-        page_never_panics(&body);
+        page_errors_name_the_key(&body)?;
     }
 
     #[test]
     fn page_parser_on_any_json(value in json_value(), records in json_value()) {
-        page_never_panics(&value.to_string());
+        page_errors_name_the_key(&value.to_string())?;
         let page = json!({"clients": [records.clone(), {"id": records.clone(), "updated_at": records}],
                           "links": {"next": value}, "total_entries": 2});
-        page_never_panics(&page.to_string());
+        page_errors_name_the_key(&page.to_string())?;
     }
 }
