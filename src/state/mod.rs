@@ -690,8 +690,17 @@ mod tests {
         assert!(e.to_string().contains("object"), "{e}");
         let e = position("time_team", json!({"updated_at": "2024-01-01T00:00:00Z"})).unwrap_err();
         assert!(e.to_string().contains("cursor"), "{e}");
-        assert!(InputState::from_json(&json!(42)).is_err());
-        assert!(InputState::from_json(&json!([{"type": "STREAM"}])).is_err());
+        let e = InputState::from_json(&json!(42)).unwrap_err();
+        assert!(
+            e.to_string().contains("a JSON array of STATE messages"),
+            "{e}"
+        );
+        let e = InputState::from_json(&json!([{"type": "STREAM"}])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a STREAM state without its `stream` object"),
+            "{e}"
+        );
     }
 
     #[test]
