@@ -197,9 +197,12 @@ pub async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
 }
 
 /// Adds the RFC 7231 `Date` header from the emulator's clock (the connector's incremental
-/// watermark reads it).
+/// watermark reads it), unless turned off ([`crate::Emulator::set_date_header`]).
 pub async fn date(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
+    if !read(&app.settings).date_header {
+        return resp;
+    }
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(app.clock.now_system())) {
         resp.headers_mut().insert(header::DATE, v);
     }

@@ -183,6 +183,12 @@ impl Emulator {
         self.app.set_limits(general, reports);
     }
 
+    /// Whether responses carry a `Date` header (on by default): off, as behind a proxy that
+    /// strips it, the connector has only its own clock.
+    pub fn set_date_header(&self, on: bool) {
+        write(&self.app.settings).date_header = on;
+    }
+
     /// Replaces the path prefixes answered with 403.
     pub fn set_forbidden(&self, prefixes: Vec<String>) {
         write(&self.app.settings).forbidden = prefixes;

@@ -20,6 +20,8 @@ pub struct Settings {
     pub reports_limit: Option<RateLimit>,
     pub forbidden: Vec<String>,
     pub access_token_ttl: std::time::Duration,
+    /// Whether responses carry a `Date` header (a proxy may strip it).
+    pub date_header: bool,
 }
 
 /// Filtered selections of recent list requests, so walking a million time entries page by page
@@ -91,6 +93,7 @@ impl App {
                 reports_limit: config.reports_limit,
                 forbidden: config.forbidden.clone(),
                 access_token_ttl: config.access_token_ttl,
+                date_header: true,
             }),
             limiter: Mutex::new(Limiter::default()),
             faults: Mutex::new(FaultState::new(config.faults.clone())),

@@ -10,6 +10,7 @@ mod bounds;
 mod changes;
 mod children;
 mod cli;
+mod clocks;
 mod configure;
 mod deletions;
 mod faults;
