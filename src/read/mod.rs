@@ -10,6 +10,7 @@
 //! - [`walk`]: following `links.next`, one request ahead, with the guards and link rules.
 //! - [`emit`]: records (raw text, projected), statuses and checkpoints of one stream.
 //! - [`parents`]: the parent listings child streams share.
+//! - [`plan`]: which reads the selected streams make, and in what order.
 //! - [`readers`]: one reader per stream kind.
 //!
 //! This module runs the plan and turns each stream's end into its status and trace.
@@ -21,6 +22,7 @@ mod derive;
 mod emit;
 mod error;
 mod parents;
+mod plan;
 mod readers;
 mod walk;
 
@@ -36,9 +38,8 @@ use crate::config::Config;
 use crate::harvest::{FetchError, HarvestClient, RotationSink};
 use crate::input::InputError;
 use crate::output::Output;
-use crate::protocol::{AirbyteMessage, FailureType, StreamStatus, SyncMode};
+use crate::protocol::{AirbyteMessage, FailureType, StreamStatus};
 use crate::state::{InputState, Position};
-use crate::streams;
 
 pub use cursor::OVERLAP;
 pub use error::ReadError;
@@ -46,6 +47,7 @@ pub use error::ReadError;
 use emit::{Emitter, Sink};
 use error::StreamError;
 use parents::ParentCache;
+use plan::{plan, plan_shared_listings, Job};
 use walk::Links;
 
 /// What every stream of one `read` shares.
@@ -117,78 +119,6 @@ impl Run {
         query.push(("per_page", self.config.page_size.to_string()));
         self.client.url(path, &query)
     }
-}
-
-/// One stream to read: its row and mode as the catalog selected it, where the state left it,
-/// and the derived streams its records feed.
-struct Job {
-    sel: Selected,
-    position: Position,
-    /// False when the stream is read only for its derived streams: its own records, statuses
-    /// and STATEs are not written.
-    visible: bool,
-    /// The derived streams served by this read, in the same mode and from the same position.
-    derived: Vec<Selected>,
-}
-
-impl Job {
-    /// The streams whose messages this read writes.
-    fn streams(&self) -> Vec<&'static str> {
-        let own = self.visible.then_some(self.sel.def.name);
-        own.into_iter()
-            .chain(self.derived.iter().map(|d| d.def.name))
-            .collect()
-    }
-}
-
-/// One job per selected stream, except that a derived stream rides on its source's job when
-/// the source is selected in the same mode from the same position (zero extra requests), and
-/// on a hidden read of its source otherwise (selected alone, or newly added next to a source
-/// with a state of its own: the source is read again, from the derived stream's position).
-fn plan(selected: Vec<(Selected, Position)>) -> Vec<Job> {
-    let (derived, direct): (Vec<_>, Vec<_>) = selected
-        .into_iter()
-        .partition(|(sel, _)| sel.def.derived().is_some());
-    let mut jobs: Vec<Job> = direct
-        .into_iter()
-        .map(|(sel, position)| Job {
-            sel,
-            position,
-            visible: true,
-            derived: Vec::new(),
-        })
-        .collect();
-    for (sel, position) in derived {
-        let source = streams::source(sel.def.derived().expect("partitioned"));
-        let serves = |job: &&mut Job| {
-            job.sel.def.name == source.name && job.sel.mode == sel.mode && job.position == position
-        };
-        if let Some(job) = jobs.iter_mut().find(serves) {
-            job.derived.push(sel);
-            continue;
-        }
-        if jobs
-            .iter()
-            .any(|job| job.visible && job.sel.def.name == source.name)
-        {
-            tracing::info!(
-                "stream {} is read from its own pass over {}: their sync modes or states differ",
-                sel.def.name,
-                source.name
-            );
-        }
-        jobs.push(Job {
-            sel: Selected {
-                def: source,
-                mode: sel.mode,
-                fields: None,
-            },
-            position,
-            visible: false,
-            derived: vec![sel],
-        });
-    }
-    jobs
 }
 
 /// How a stream's read ended.
@@ -367,26 +297,6 @@ pub async fn read(
         all.extend(failed);
         Err(ReadError::Incomplete(all))
     }
-}
-
-/// Lets the children of a parent stream this sync reads in full use that read's listing
-/// instead of listing the parents again, and moves such parents to the front of the plan.
-fn plan_shared_listings(parents: &ParentCache, jobs: &mut [Job]) {
-    let children_of =
-        |name: &str, jobs: &[Job]| jobs.iter().any(|j| j.sel.def.parent() == Some(name));
-    let in_full = |job: &Job| {
-        job.position.resume.is_none()
-            && (job.sel.mode == SyncMode::FullRefresh || job.position.updated_at.is_none())
-    };
-    let publishing: Vec<&'static str> = jobs
-        .iter()
-        .filter(|job| in_full(job) && children_of(job.sel.def.name, jobs))
-        .map(|job| job.sel.def.name)
-        .collect();
-    for name in &publishing {
-        parents.expect_from_stream(name);
-    }
-    jobs.sort_by_key(|job| !publishing.contains(&job.sel.def.name));
 }
 
 /// Resolves when the sync is cancelled: SIGTERM (the platform's cancel) or SIGINT (Ctrl-C).

@@ -30,9 +30,15 @@ impl ParentList {
     }
 }
 
-/// What a parent stream's own read hands its children: its listing, or `None` when the read
-/// failed (the children then list the parents themselves).
-type Published = Option<Option<Arc<ParentList>>>;
+/// What a parent stream's own read has handed its children so far.
+enum Published {
+    /// Nothing yet: the read is under way.
+    Pending,
+    /// The complete listing.
+    Listed(Arc<ParentList>),
+    /// The read failed: the children list the parents themselves.
+    Failed,
+}
 
 /// One listing per parent stream and sync: the parent stream's own, when this sync reads it in
 /// full, or one made by whichever child asks first.
@@ -53,7 +59,7 @@ impl ParentCache {
     /// Registers that `parent`'s own read will list every parent: its children wait for it
     /// instead of listing them again.
     pub(super) fn expect_from_stream(&self, parent: &'static str) {
-        let (tx, rx) = watch::channel(None);
+        let (tx, rx) = watch::channel(Published::Pending);
         let mut lists = self.lists.lock().unwrap_or_else(|e| e.into_inner());
         let entry = lists.entry(parent).or_default();
         entry.published = Some(rx);
@@ -84,9 +90,10 @@ impl ParentCache {
             (entry.listing.clone(), entry.published.clone())
         };
         if let Some(mut published) = published {
-            if let Ok(outcome) = published.wait_for(Option::is_some).await {
-                if let Some(Some(list)) = outcome.clone() {
-                    return Ok(list);
+            let settled = published.wait_for(|p| !matches!(p, Published::Pending));
+            if let Ok(outcome) = settled.await {
+                if let Published::Listed(list) = &*outcome {
+                    return Ok(list.clone());
                 }
             }
         }
@@ -130,16 +137,16 @@ impl Publisher {
             parents,
             listed_at: self.listed_at,
         };
-        self.tx.send_replace(Some(Some(Arc::new(list))));
+        self.tx.send_replace(Published::Listed(Arc::new(list)));
     }
 }
 
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.tx.send_if_modified(|v| {
-            let unset = v.is_none();
+            let unset = matches!(v, Published::Pending);
             if unset {
-                *v = Some(None);
+                *v = Published::Failed;
             }
             unset
         });
