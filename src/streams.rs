@@ -84,6 +84,8 @@ pub enum Kind {
         filter: Filter,
         /// Besides the parents' own updates, what says whose children changed.
         touched_by: &'static [Touch],
+        /// Whose the records are.
+        records: ChildRecords,
     },
     /// A `/reports/…` endpoint: aggregate rows without an id, counted against Harvest's
     /// reports rate limit.
@@ -99,6 +101,17 @@ pub enum Kind {
     /// Rows taken from a field of another stream's records, at no request of their own: the
     /// source's reader hands every record it keeps to its derived streams too.
     Derived(&'static Derived),
+}
+
+/// Whose the records of a child stream are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildRecords {
+    /// Each record is its parent's alone (a payment is one invoice's): keyed by `id`.
+    Own,
+    /// Records are other records as each parent sees them (a manager's teammates are users):
+    /// one recurs under several parents, so the key is (`parent_id`, `id`), and a parent that
+    /// cannot have any (a user who manages no one) answers 422, which means none.
+    Shared,
 }
 
 /// Where a derived stream's rows come from and what each row gains.
@@ -160,11 +173,6 @@ pub struct StreamDef {
     pub records_key: &'static str,
     /// The stream's JSON Schema (draft-07).
     pub schema: &'static str,
-    /// A child stream whose records are other records as each parent sees them (a manager's
-    /// teammates are users): one record recurs under several parents, so the key is
-    /// (`parent_id`, `id`), and a parent that cannot have any (a user who manages no one)
-    /// answers 422, which is read as an empty list.
-    pub shared_records: bool,
 }
 
 impl StreamDef {
@@ -210,7 +218,10 @@ impl StreamDef {
     /// The primary key (top-level fields); empty for the company, the one record.
     pub fn primary_key(&self) -> &'static [&'static str] {
         match self.kind {
-            Kind::Child { .. } if self.shared_records => &["parent_id", "id"],
+            Kind::Child {
+                records: ChildRecords::Shared,
+                ..
+            } => &["parent_id", "id"],
             Kind::List { .. } | Kind::Child { .. } => &["id"],
             Kind::Single => &[],
             Kind::Report { primary_key, .. } => primary_key,
@@ -280,17 +291,16 @@ pub fn source(derived: &Derived) -> &'static StreamDef {
     find(derived.source).expect("a derived stream's source is a row of the table")
 }
 
-/// One row: `row! { name, path, kind [, records] [, shared] }`, `records` defaulting to the
-/// name; or `row! { name, derived }` for a derived stream.
+/// One row: `row! { name, path, kind [, records] }`, `records` defaulting to the name; or
+/// `row! { name, derived }` for a derived stream.
 macro_rules! row {
-    { name: $name:literal, path: $path:literal, kind: $kind:expr $(, records: $key:literal)? $(, shared: $shared:literal)? } => {
+    { name: $name:literal, path: $path:literal, kind: $kind:expr $(, records: $key:literal)? } => {
         StreamDef {
             name: $name,
             path: $path,
             kind: $kind,
             records_key: row!(@key $name $(, $key)?),
             schema: include_str!(concat!("schemas/", $name, ".json")),
-            shared_records: false $(|| $shared)?,
         }
     };
     { name: $name:literal, derived: $derived:expr } => {
@@ -300,7 +310,6 @@ macro_rules! row {
             kind: Kind::Derived(&$derived),
             records_key: $derived.field,
             schema: include_str!(concat!("schemas/", $name, ".json")),
-            shared_records: false,
         }
     };
     (@key $name:literal) => { $name };
@@ -425,13 +434,13 @@ pub static STREAMS: [StreamDef; 38] = [
     row! { name: "time_tasks",               path: "/reports/time/tasks",          kind: yearly(&["task_id", "currency", "from", "to"]), records: "results" },
     row! { name: "time_team",                path: "/reports/time/team",           kind: yearly(&["user_id", "currency", "from", "to"]), records: "results" },
     row! { name: "uninvoiced",               path: "/reports/uninvoiced",          kind: yearly(&["project_id", "currency", "from", "to"]), records: "results" },
-    row! { name: "estimate_messages",        path: "/estimates/{id}/messages",           kind: Kind::Child { parent: "estimates", filter: UpdatedSince, touched_by: &[] } },
-    row! { name: "invoice_messages",         path: "/invoices/{id}/messages",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[] } },
-    row! { name: "invoice_payments",         path: "/invoices/{id}/payments",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[] } },
-    row! { name: "project_assignments",      path: "/users/{id}/project_assignments",    kind: Kind::Child { parent: "users", filter: UpdatedSince, touched_by: ASSIGNMENTS } },
-    row! { name: "billable_rates",           path: "/users/{id}/billable_rates",         kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] } },
-    row! { name: "cost_rates",               path: "/users/{id}/cost_rates",             kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] } },
-    row! { name: "user_teammates",           path: "/users/{id}/teammates",              kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[] }, records: "teammates", shared: true },
+    row! { name: "estimate_messages",        path: "/estimates/{id}/messages",           kind: Kind::Child { parent: "estimates", filter: UpdatedSince, touched_by: &[], records: ChildRecords::Own } },
+    row! { name: "invoice_messages",         path: "/invoices/{id}/messages",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[], records: ChildRecords::Own } },
+    row! { name: "invoice_payments",         path: "/invoices/{id}/payments",            kind: Kind::Child { parent: "invoices", filter: UpdatedSince, touched_by: &[], records: ChildRecords::Own } },
+    row! { name: "project_assignments",      path: "/users/{id}/project_assignments",    kind: Kind::Child { parent: "users", filter: UpdatedSince, touched_by: ASSIGNMENTS, records: ChildRecords::Own } },
+    row! { name: "billable_rates",           path: "/users/{id}/billable_rates",         kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[], records: ChildRecords::Own } },
+    row! { name: "cost_rates",               path: "/users/{id}/cost_rates",             kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[], records: ChildRecords::Own } },
+    row! { name: "user_teammates",           path: "/users/{id}/teammates",              kind: Kind::Child { parent: "users", filter: Filter::None, touched_by: &[], records: ChildRecords::Shared }, records: "teammates" },
     row! { name: "invoice_line_items",            derived: INVOICE_LINE_ITEMS },
     row! { name: "estimate_line_items",           derived: ESTIMATE_LINE_ITEMS },
     row! { name: "time_entry_external_reference", derived: TIME_ENTRY_EXTERNAL_REFERENCE },

@@ -257,7 +257,6 @@ where
     let mut fewest: Option<u64> = None;
     let mut url = first;
     let mut prefetched: Option<Prefetch> = None;
-    let mut first_page = true;
     let mut pages = 0usize;
     let mut bound: Option<PageBound> = None;
     loop {
@@ -269,11 +268,6 @@ where
             None => source.get(&url, bucket).await,
         };
         let response = match fetched {
-            // A parent that cannot have any (a user who manages no one has no teammates).
-            Err(FetchError::Rejected { status: 422, .. }) if first_page && def.shared_records => {
-                tracing::debug!("stream {}: {} has none (422)", def.name, url.path());
-                return Ok(None);
-            }
             // A page larger than the cap: the same records in smaller pages, down to one.
             Err(FetchError::TooLarge { url_path, limit }) => {
                 let Some(smaller) = links.smaller(&url) else {
@@ -297,7 +291,6 @@ where
             }
             other => other?,
         };
-        first_page = false;
         let body = std::str::from_utf8(&response.body).map_err(|e| {
             StreamError::Malformed(format!(
                 "{} answered with a body that is not UTF-8 (at byte {}); Harvest answers in UTF-8 JSON, check what answers at the API URL",

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use harvest_emulator::{Emulator, ACCOUNT_ID, PERSONAL_ACCESS_TOKEN};
 use reqwest::blocking::Client;
 use serde_json::{json, Map, Value};
-use source_harvest::streams::{Derived, Kind, Rows, StreamDef, STREAMS};
+use source_harvest::streams::{ChildRecords, Derived, Kind, Rows, StreamDef, STREAMS};
 
 use crate::resilience::{record_key, Keyed};
 
@@ -40,7 +40,7 @@ impl Api {
     }
 
     /// GETs `url`; with `none_on_422`, a 422 (a parent that cannot have any, as
-    /// [`StreamDef::shared_records`] says) is `null`.
+    /// [`ChildRecords::Shared`] says) is `null`.
     fn get_or_422(&self, url: &str, none_on_422: bool) -> Value {
         let r = self
             .http
@@ -106,7 +106,11 @@ pub fn current(api: &Api) -> Tables {
         let records = match def.kind {
             Kind::Single => vec![api.get(&format!("{}{}", api.base, def.path))],
             Kind::List { .. } => api.all(def.path, def.records_key),
-            Kind::Child { parent, .. } => {
+            Kind::Child {
+                parent,
+                records: whose,
+                ..
+            } => {
                 let ids = parents.entry(parent).or_insert_with(|| {
                     let p = self::def(parent);
                     api.all(p.path, p.records_key)
@@ -117,7 +121,8 @@ pub fn current(api: &Api) -> Tables {
                 let mut records = Vec::new();
                 for id in ids.iter() {
                     let path = def.path.replace("{id}", &id.to_string());
-                    for mut r in api.all_of(&path, def.records_key, def.shared_records) {
+                    let shared = whose == ChildRecords::Shared;
+                    for mut r in api.all_of(&path, def.records_key, shared) {
                         r.as_object_mut()
                             .expect("a record")
                             .insert("parent_id".into(), json!(id));

@@ -21,7 +21,7 @@ use crate::read::parents;
 use crate::read::walk;
 use crate::read::{Job, Run};
 use crate::state::{Position, Resume};
-use crate::streams::Touch;
+use crate::streams::{ChildRecords, Kind, Touch};
 
 /// Reads the parents' children, checkpointing between parents (`after_parent_id`).
 pub(super) async fn read(
@@ -72,6 +72,13 @@ pub(super) async fn read(
     }
     let changed_filter = cursors.filter();
     let whole_filter = cursors.whole_filter();
+    let shared = matches!(
+        def.kind,
+        Kind::Child {
+            records: ChildRecords::Shared,
+            ..
+        }
+    );
     out.running()?;
     for (id, reach) in plan {
         let (since, filter) = match reach {
@@ -86,7 +93,9 @@ pub(super) async fn read(
         let path = def.path.replace("{id}", &id.to_string());
         let extras = Extras::new(&[Extra::ParentId(id)]);
         let first = run.first_url(&path, query);
+        let mut pages = 0;
         let walked = walk::walk(&run.client, &run.links, def, first, |page, date, _| {
+            pages += 1;
             // A swept parent's children count in the sweep's round; another's, if new.
             if let Some(capture) = &mut capture {
                 let new = Counted::new_in_pass(lower, watermark);
@@ -100,6 +109,12 @@ pub(super) async fn read(
         match walked {
             Err(StreamError::Fetch(FetchError::NotFound { url_path })) => {
                 tracing::warn!("stream {}: {parent} {id} disappeared during the sync ({url_path} answered 404); its records are skipped", def.name);
+            }
+            // A parent that cannot have any (a user who manages no one has no teammates).
+            Err(StreamError::Fetch(FetchError::Rejected { status: 422, .. }))
+                if pages == 0 && shared =>
+            {
+                tracing::debug!("stream {}: {parent} {id} has none (422)", def.name);
             }
             other => other?,
         }
