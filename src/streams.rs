@@ -7,7 +7,6 @@
 //! tests, the endpoint in the emulator). Names, keys and cursors are the incumbent's (Airbyte's
 //! Python source-harvest), so existing connections keep working.
 
-use crate::harvest::Bucket;
 use crate::protocol::SyncMode;
 
 /// How a list endpoint narrows a read to what changed.
@@ -255,14 +254,6 @@ impl StreamDef {
         match self.kind {
             Kind::Child { parent, .. } => Some(parent),
             _ => None,
-        }
-    }
-
-    /// The rate limit its requests count against.
-    pub fn bucket(&self) -> Bucket {
-        match self.kind {
-            Kind::Report { .. } => Bucket::Reports,
-            _ => Bucket::General,
         }
     }
 

@@ -18,7 +18,15 @@ use url::Url;
 use super::error::StreamError;
 use crate::harvest::{Bucket, FetchError, HarvestClient, Response};
 use crate::page::{self, Page};
-use crate::streams::StreamDef;
+use crate::streams::{Kind, StreamDef};
+
+/// The rate limit a stream's requests count against: Harvest's reports have their own.
+pub(super) fn bucket(def: &StreamDef) -> Bucket {
+    match def.kind {
+        Kind::Report { .. } => Bucket::Reports,
+        _ => Bucket::General,
+    }
+}
 
 /// Where pages come from: the Harvest client, or a fake in the walk's tests.
 pub(super) trait PageSource: Clone + Send + Sync + 'static {
@@ -252,7 +260,7 @@ where
     S: PageSource,
     F: FnMut(&Page<'_>, Option<DateTime<Utc>>, Option<&str>) -> Result<(), StreamError>,
 {
-    let bucket = def.bucket();
+    let bucket = bucket(def);
     let mut seen = HashSet::new();
     let mut fewest: Option<u64> = None;
     let mut url = first;

@@ -58,7 +58,11 @@ async fn rows_now(
         }
         _ => {
             let url = run.client.url(&format!("{}/{first}", source.path), &[]);
-            match run.client.get(&url, source.bucket()).await {
+            match run
+                .client
+                .get(&url, crate::read::walk::bucket(source))
+                .await
+            {
                 Ok(response) => {
                     let body = String::from_utf8_lossy(&response.body);
                     let id = first.to_string();

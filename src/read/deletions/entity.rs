@@ -297,7 +297,7 @@ async fn by_lookup(run: &Run, capture: &Capture, candidates: Vec<Key>) -> (Vec<K
         }
         let id = key.0;
         let url = run.client.url(&format!("{}/{id}", def.path), &[]);
-        match run.client.get(&url, def.bucket()).await {
+        match run.client.get(&url, crate::read::walk::bucket(def)).await {
             Ok(_) => {}
             Err(FetchError::NotFound { .. }) => deleted.push(key),
             Err(e) => {

@@ -15,7 +15,10 @@ pub(super) async fn read(
     let def = job.sel.def;
     let response = run
         .client
-        .get(&run.client.url(def.path, &[]), def.bucket())
+        .get(
+            &run.client.url(def.path, &[]),
+            crate::read::walk::bucket(def),
+        )
         .await?;
     let body = std::str::from_utf8(&response.body)
         .ok()
