@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import urllib.request
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +34,10 @@ PARENTS = {"invoice_payments": "invoices", "invoice_messages": "invoices",
            "estimate_messages": "estimates"}
 STREAMS = ["clients", "contacts", "estimates", "expenses", "invoices", "projects", "tasks",
            "time_entries", "user_assignments", "task_assignments", "users", *PARENTS]
+# Report streams, keyed by subject, currency and window: summed in DuckDB, they must give
+# Harvest's reports. Every window is read again by every sync (the changes delete old time).
+REPORTS = {"time_projects": ("/reports/time/projects", "project_id"),
+           "expenses_clients": ("/reports/expenses/clients", "client_id")}
 SYNCS = 4
 
 
@@ -59,6 +64,10 @@ class Emulator:
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read() or b"null")
+
+    def now(self) -> str:
+        """The emulator's clock, `YYYY-MM-DDTHH:MM:SSZ`."""
+        return self.control("GET", "/clock")["now"]
 
     def all(self, path: str, key: str) -> list[dict[str, Any]]:
         """Every record of a list, page by page, without updated_since."""
@@ -116,6 +125,15 @@ def change(emu: Emulator, round_: int, deleted: set[tuple[str, int]]) -> int:
     return len(made) + 1
 
 
+def grid(start: str, today: str) -> Iterator[tuple[str, str]]:
+    """The connector's report windows: 365 days each from the start date, up to today's."""
+    day, last = date.fromisoformat(start), date.fromisoformat(today)
+    while day <= last:
+        end = day + timedelta(days=364)
+        yield day.strftime("%Y%m%d"), end.strftime("%Y%m%d")
+        day = end + timedelta(days=1)
+
+
 def stamp(value: Any) -> str:
     """A DuckDB timestamp (naive means UTC) as Harvest writes one."""
     t = pd.Timestamp(value)
@@ -130,10 +148,10 @@ def test_four_incremental_syncs_into_duckdb_keep_exactly_harvests_records(
     config["api_url"] = f"{emulator.url}/v2"
     config["oauth_token_url"] = f"{emulator.url}/id/api/v2/oauth2/token"
     config.update(window_seconds=1, requests_per_window=1000, report_window_seconds=1,
-                  report_requests_per_window=1000)
+                  report_requests_per_window=1000, report_lookback_days=3650)
     source = ab.get_source("source-harvest", local_executable=os.environ["CONNECTOR_EXE"],
                            config=config)
-    source.select_streams(STREAMS)
+    source.select_streams([*STREAMS, *REPORTS])
     cache = ab.new_local_cache("source_harvest_duckdb", cache_dir=tmp_path / "cache")
 
     deleted: set[tuple[str, int]] = set()
@@ -169,8 +187,29 @@ def test_four_incremental_syncs_into_duckdb_keep_exactly_harvests_records(
                 f"{stream} {id_}: DuckDB has it as of {held[id_]['updated_at']}, "
                 f"Harvest as of {record['updated_at']}")
             compared += 1
+    rows = 0
+    for stream, (path, subject) in REPORTS.items():
+        served = {}
+        for start, end in grid(config["replication_start_date"][:10], emulator.now()[:10]):
+            for r in emulator.all(f"{path}?from={start}&to={end}", "results"):
+                served[(r[subject], r["currency"], start, end)] = r
+        assert served, f"{stream}: Harvest has rows"
+        table = cache[stream].to_pandas()
+        live = table[table["_ab_cdc_deleted_at"].isna()]
+        held = {(int(r[subject]), r["currency"], r["from"], r["to"]): r for _, r in live.iterrows()}
+        assert len(held) == len(live), f"{stream}: DuckDB holds a row twice"
+        assert set(held) == set(served), (
+            f"{stream}: DuckDB has {sorted(set(held) - set(served))[:3]} extra, "
+            f"lacks {sorted(set(served) - set(held))[:3]}")
+        total = "total_hours" if stream.startswith("time") else "total_amount"
+        for key, r in served.items():
+            assert round(float(held[key][total]), 2) == round(r[total], 2), f"{stream} {key}"
+        assert round(sum(float(r[total]) for r in held.values()), 2) == round(
+            sum(r[total] for r in served.values()), 2), f"{stream}: sums to Harvest's report"
+        rows += len(served)
     notes = cache["time_entries"].to_pandas().set_index("id")["notes"]
     for round_ in range(SYNCS - 1):
         assert f"changed in round {round_}" in set(notes.dropna()), f"round {round_}'s change"
     print(f"DuckDB: {SYNCS} syncs, {mutations} changes, {compared} records compared "
-          f"({len(deleted)} deleted, each a tombstone), records per sync {processed}")
+          f"({len(deleted)} deleted, each a tombstone), {rows} report rows compared, "
+          f"records per sync {processed}")
