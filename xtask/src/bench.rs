@@ -180,20 +180,6 @@ pub fn run(args: Args, started: &Started) -> Result<()> {
     Ok(())
 }
 
-/// The connector's config for `emulator` with the given client-side limits.
-fn connector_config(emulator: &Emulator, general: RateLimit, reports: RateLimit) -> Value {
-    json!({
-        "account_id": harvest_emulator::ACCOUNT_ID,
-        "replication_start_date": expected::START_DATE,
-        "credentials": { "auth_type": "Token", "api_token": harvest_emulator::PERSONAL_ACCESS_TOKEN },
-        "api_url": emulator.api_url(),
-        "requests_per_window": general.requests,
-        "window_seconds": general.window.as_secs_f64(),
-        "report_requests_per_window": reports.requests,
-        "report_window_seconds": reports.window.as_secs_f64(),
-    })
-}
-
 /// The discovered catalog, every stream configured as the platform would.
 fn discover(connector: &Connector, config: &Path) -> Result<Vec<Value>> {
     let catalog = connector.answer(
@@ -216,7 +202,10 @@ fn throughput(connector: &Connector, dir: &Path, size: u64) -> Result<Run> {
         window: Duration::from_secs(1),
     };
     let config = dir.join("throughput-config.json");
-    write_json(&config, &connector_config(&emulator, unlimited, unlimited))?;
+    write_json(
+        &config,
+        &crate::connector::config_for(&emulator, unlimited, unlimited),
+    )?;
     let mut stream = discover(connector, &config)?
         .into_iter()
         .find(|s| s["stream"]["name"] == "time_entries")
@@ -262,7 +251,7 @@ fn rate_limited(connector: &Connector, dir: &Path, plan: &Plan) -> Result<Catalo
     let config = dir.join("catalog-config.json");
     write_json(
         &config,
-        &connector_config(&emulator, plan.general, plan.reports),
+        &crate::connector::config_for(&emulator, plan.general, plan.reports),
     )?;
     let configured = discover(connector, &config)?;
     let catalog = dir.join("catalog.json");

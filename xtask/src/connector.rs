@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use harvest_emulator::{Emulator, RateLimit};
+use serde_json::{json, Value};
 
 /// Errors of a task, shown to the user as they are.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -205,4 +206,21 @@ fn errors(messages: &[Value]) -> String {
     } else {
         found.join("; ")
     }
+}
+
+/// The connector's config for `emulator`: its credentials and URLs, the start date the demo, the
+/// bench and the cost series replicate from, and these client-side rate limits (the
+/// emulator's own, so that the connector neither waits longer than needed nor meets a 429).
+pub fn config_for(emulator: &Emulator, general: RateLimit, reports: RateLimit) -> Value {
+    json!({
+        "account_id": harvest_emulator::ACCOUNT_ID,
+        "replication_start_date": crate::expected::START_DATE,
+        "credentials": { "auth_type": "Token", "api_token": harvest_emulator::PERSONAL_ACCESS_TOKEN },
+        "api_url": emulator.api_url(),
+        "oauth_token_url": emulator.oauth_token_url(),
+        "requests_per_window": general.requests,
+        "window_seconds": general.window.as_secs_f64(),
+        "report_requests_per_window": reports.requests,
+        "report_window_seconds": reports.window.as_secs_f64(),
+    })
 }

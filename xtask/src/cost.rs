@@ -122,7 +122,7 @@ pub fn run(args: Args) -> Result<()> {
         &config,
         &serde_json::json!({
             "account_id": "1",
-            "replication_start_date": "2024-01-01T00:00:00Z",
+            "replication_start_date": crate::expected::START_DATE,
             "credentials": {"auth_type": "Token", "api_token": "unused"}
         }),
     )?;
@@ -234,19 +234,14 @@ fn inputs(
     capture: bool,
     dir: &Path,
 ) -> Result<ReadFiles> {
-    let config = json!({
-        "account_id": harvest_emulator::ACCOUNT_ID,
-        "replication_start_date": "2024-01-01T00:00:00Z",
-        "credentials": {"auth_type": "Token", "api_token": harvest_emulator::PERSONAL_ACCESS_TOKEN},
-        "api_url": emu.api_url(),
-        "oauth_token_url": emu.oauth_token_url(),
-        "requests_per_window": 100_000,
-        "window_seconds": 1,
-        "report_requests_per_window": 100_000,
-        "report_window_seconds": 1,
-        "child_sweep_hours": sweep,
-        "capture_deletions": capture,
-    });
+    // The emulator serves without a limit: the connector need not pace itself either.
+    let unlimited = harvest_emulator::RateLimit {
+        requests: 100_000,
+        window: std::time::Duration::from_secs(1),
+    };
+    let mut config = crate::connector::config_for(emu, unlimited, unlimited);
+    config["child_sweep_hours"] = json!(sweep);
+    config["capture_deletions"] = json!(capture);
     // Full-refresh-only streams (company, project_budget, billable_rates, cost_rates) cost the
     // same in every sync and setting: 2 requests plus 2 per user.
     let streams: Vec<Value> = configured_catalog(catalog)

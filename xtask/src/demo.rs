@@ -113,7 +113,10 @@ pub fn run(args: Args, started: &Started) -> Result<()> {
     ));
 
     let config = dir.join("config.json");
-    write_json(&config, &connector_config(&emulator, general, reports))?;
+    write_json(
+        &config,
+        &crate::connector::config_for(&emulator, general, reports),
+    )?;
     let config_arg = config.as_os_str();
 
     step("spec", "what the connector accepts");
@@ -268,22 +271,6 @@ fn scaled(limit: RateLimit) -> RateLimit {
 
 fn describe(limit: RateLimit) -> String {
     format!("{}/{:.2}s", limit.requests, limit.window.as_secs_f64())
-}
-
-/// The emulator's credentials, its URLs, and its rate limits, so the connector neither waits
-/// longer than needed nor runs into 429s.
-fn connector_config(emulator: &Emulator, general: RateLimit, reports: RateLimit) -> Value {
-    json!({
-        "account_id": harvest_emulator::ACCOUNT_ID,
-        "replication_start_date": expected::START_DATE,
-        "credentials": { "auth_type": "Token", "api_token": harvest_emulator::PERSONAL_ACCESS_TOKEN },
-        "api_url": emulator.api_url(),
-        "oauth_token_url": emulator.oauth_token_url(),
-        "requests_per_window": general.requests,
-        "window_seconds": general.window.as_secs_f64(),
-        "report_requests_per_window": reports.requests,
-        "report_window_seconds": reports.window.as_secs_f64(),
-    })
 }
 
 /// Every discovered stream, configured as PyAirbyte and the platform do: incremental with the
