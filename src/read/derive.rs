@@ -47,14 +47,20 @@ pub(super) fn rows<'a>(
         Rows::Object if text.starts_with('{') => row(&Extras::new(&columns), text),
         Rows::Object => return Err(wrong("an object")),
         Rows::Objects => {
-            let items: Vec<&RawValue> =
-                serde_json::from_str(text).map_err(|_| wrong("an array"))?;
+            // Each item is handed on as it is met: no list of the items is made.
             let extras = Extras::new(&columns);
-            for item in items.iter().map(|i| i.get()).filter(|i| *i != "null") {
-                if !item.starts_with('{') {
-                    return Err(wrong("an array of objects"));
-                }
-                row(&extras, item);
+            let mut objects = true;
+            let mut each = |item: &'a str| match item {
+                "null" => {}
+                _ if item.starts_with('{') => row(&extras, item),
+                _ => objects = false,
+            };
+            let mut de = serde_json::Deserializer::from_str(text);
+            ItemsSeed(&mut each)
+                .deserialize(&mut de)
+                .map_err(|_| wrong("an array"))?;
+            if !objects {
+                return Err(wrong("an array of objects"));
             }
         }
         Rows::Ids(name) => {
@@ -151,15 +157,64 @@ impl<'de> Visitor<'de> for MemberSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
-        // Owned keys: a key with an escape in it cannot be borrowed from the text.
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if found.is_none() && key == self.0 {
+        while let Some(is_it) = map.next_key_seed(IsKey(self.0))? {
+            if found.is_none() && is_it {
                 found = Some(map.next_value::<&'de RawValue>()?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(found)
+    }
+}
+
+/// Whether an object's key is the one sought, compared where it lies in the text (or in the
+/// parser's scratch space when it holds an escape): no key is copied.
+struct IsKey<'f>(&'f str);
+
+impl<'de> DeserializeSeed<'de> for IsKey<'_> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for IsKey<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
+}
+
+/// Hands each item of an array, as raw text, to a function as it is parsed.
+struct ItemsSeed<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(&'de str)> DeserializeSeed<'de> for ItemsSeed<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(&'de str)> Visitor<'de> for ItemsSeed<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut items: S) -> Result<(), S::Error> {
+        while let Some(item) = items.next_element::<&'de RawValue>()? {
+            (self.0)(item.get());
+        }
+        Ok(())
     }
 }
 
@@ -188,6 +243,14 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"]["data"].clone())
             .collect())
+    }
+
+    #[test]
+    fn a_member_name_written_with_an_escape_is_found() {
+        let raw = r#"{"id":7,"line\u005fitems":[{"id":1}]}"#;
+        let rows = derive("invoice_line_items", raw, &Extras::none()).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["id"], 1);
     }
 
     #[test]
