@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-use crate::config::json_type;
+use crate::input::json_type;
 use crate::input::{InputError, InputFile, Location, Problem};
 use crate::protocol::{Catalog, Stream, SyncMode};
 use crate::streams::{self, StreamDef, STREAMS};

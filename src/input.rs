@@ -363,6 +363,20 @@ fn json_error_kind(e: &serde_json::Error) -> &'static str {
     }
 }
 
+/// The JSON type of a value, for messages that must not show the value itself (any config
+/// value could be a secret).
+pub fn json_type(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

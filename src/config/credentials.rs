@@ -7,7 +7,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::hints::near_miss;
-use super::{json_type, Credentials, Secret};
+use super::{Credentials, Secret};
+use crate::input::json_type;
 use crate::input::{InputError, Problem};
 
 /// A Personal Access Token's fields as written; absent ones are `None`.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use url::Url;
 
-use crate::input::{InputError, InputFile, Location, Problem};
+use crate::input::{json_type, InputError, InputFile, Location, Problem};
 
 pub use hints::{unknown_keys, UnknownKey};
 
@@ -319,18 +319,6 @@ impl Fields {
             max_retries: self.max_retries,
             retry_base_delay: self.retry_base_delay_seconds,
         })
-    }
-}
-
-/// The JSON type of a value, for messages that must not show the value itself.
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -22,7 +22,7 @@ mod report;
 pub use deletions::{DerivedRound, Ledger, Listing, Round};
 pub use report::{ReportWindows, RowKeys, WindowRows};
 
-use crate::config::json_type;
+use crate::input::json_type;
 use crate::input::{InputError, InputFile, Location, Problem};
 use crate::protocol::{StateMessage, StateType};
 use crate::streams::{Cursor, StreamDef};
