@@ -90,3 +90,53 @@ fn harvests_clock_hours_ahead_of_ours_skips_nothing_and_repeats_nothing() {
 fn answers_without_a_date_header_skip_nothing_and_repeat_nothing() {
     changes_arrive_once(0, false);
 }
+
+/// The emulator's clock moved to `at` (`YYYY-MM-DDTHH:MM:SSZ`), forward only.
+fn move_clock_to(emu: &harvest_emulator::Emulator, at: &str) {
+    let instant = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp();
+    let by = instant(at) - instant(&emu.now());
+    assert!(by >= 0, "{at} is ahead of the emulator's clock");
+    emu.advance_clock(by);
+}
+
+#[test]
+fn report_windows_follow_harvests_day_across_the_29th_of_february_and_dst_changes() {
+    let emu = emulator(Scale::Tiny);
+    let streams = ["time_projects", "time_team"];
+    let input = ReadInput::new(&config(&emu, json!({})), &streams, "incremental");
+    let mut destination = crate::resilience::Keyed::new();
+    let mut state: Option<Value> = None;
+    // Half an hour before midnight (UTC, Harvest's `Date`): a leap day, and the days around the
+    // US and EU changes to summer time of 2028, which do not move a UTC day.
+    for day in [
+        "2028-02-28",
+        "2028-02-29",
+        "2028-03-01",
+        "2028-03-11",
+        "2028-03-12",
+        "2028-03-13",
+        "2028-03-25",
+        "2028-03-26",
+        "2028-03-27",
+    ] {
+        move_clock_to(&emu, &format!("{day}T23:30:00Z"));
+        let entry = emu.create("time_entries", json!({"hours": 1.25}));
+        assert_eq!(entry["spent_date"], day, "Harvest's day");
+        let run = input.read(state.as_ref());
+        assert_eq!(run.code, 0, "{}", run.logs());
+        destination = replica(union(destination, keyed(&run.messages)));
+        assert_same_records(
+            &format!("after the sync of {day}"),
+            &destination,
+            &crate::truth::harvest(&emu, &streams),
+        );
+        for stream in streams {
+            assert_eq!(
+                run.final_stream_states()[stream]["to"],
+                day.replace('-', ""),
+                "{stream}: the state holds Harvest's day"
+            );
+        }
+        state = Some(run.final_state());
+    }
+}
