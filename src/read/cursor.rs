@@ -28,7 +28,7 @@ pub const OVERLAP: Duration = Duration::minutes(5);
 
 /// The cursor policy of one stream's read: its row, its sync mode, the config's dates and the
 /// position the state left it at.
-pub(super) struct Cursors<'a> {
+pub(super) struct CursorPolicy<'a> {
     def: &'static StreamDef,
     incremental: bool,
     start: DateTime<Utc>,
@@ -36,10 +36,10 @@ pub(super) struct Cursors<'a> {
     position: &'a Position,
 }
 
-impl<'a> Cursors<'a> {
+impl<'a> CursorPolicy<'a> {
     /// The policy of `sel`'s read from `position`.
-    pub(super) fn new(config: &Config, sel: &Selected, position: &'a Position) -> Cursors<'a> {
-        Cursors {
+    pub(super) fn new(config: &Config, sel: &Selected, position: &'a Position) -> CursorPolicy<'a> {
+        CursorPolicy {
             def: sel.def,
             incremental: sel.mode == SyncMode::Incremental,
             start: config.start_date,
@@ -396,15 +396,15 @@ mod tests {
         let incremental = selected("clients", SyncMode::Incremental);
         let full = selected("clients", SyncMode::FullRefresh);
         assert_eq!(
-            Cursors::new(&config, &incremental, &later).lower_bound(),
+            CursorPolicy::new(&config, &incremental, &later).lower_bound(),
             at("2024-06-01T00:00:00Z")
         );
         assert_eq!(
-            Cursors::new(&config, &incremental, &earlier).lower_bound(),
+            CursorPolicy::new(&config, &incremental, &earlier).lower_bound(),
             config.start_date
         );
         assert_eq!(
-            Cursors::new(&config, &full, &later).lower_bound(),
+            CursorPolicy::new(&config, &full, &later).lower_bound(),
             config.start_date
         );
     }
@@ -414,11 +414,11 @@ mod tests {
         let none = Position::default();
         let incremental = selected("clients", SyncMode::Incremental);
         let config_open = config(None);
-        let cursors = Cursors::new(&config_open, &incremental, &none);
+        let cursors = CursorPolicy::new(&config_open, &incremental, &none);
         let mark = at("2024-03-01T00:00:00Z");
         assert_eq!(cursors.completed(Some(mark)).updated_at, Some(mark));
         let config_end = config(Some("2024-02-01T00:00:00Z"));
-        let cursors = Cursors::new(&config_end, &incremental, &none);
+        let cursors = CursorPolicy::new(&config_end, &incremental, &none);
         assert_eq!(
             cursors.completed(Some(mark)).updated_at,
             Some(at("2024-02-01T00:00:00Z"))
@@ -428,7 +428,7 @@ mod tests {
             updated_at: Some(at("2024-05-01T00:00:00Z")),
             ..Position::default()
         };
-        let cursors = Cursors::new(&config_open, &incremental, &ahead);
+        let cursors = CursorPolicy::new(&config_open, &incremental, &ahead);
         assert_eq!(
             cursors.completed(Some(mark)).updated_at,
             Some(at("2024-05-01T00:00:00Z"))
@@ -436,13 +436,13 @@ mod tests {
         // A full refresh and a stream without a cursor end as a finished full refresh.
         let full = selected("clients", SyncMode::FullRefresh);
         assert!(
-            Cursors::new(&config_open, &full, &none)
+            CursorPolicy::new(&config_open, &full, &none)
                 .completed(Some(mark))
                 .finished_full_refresh
         );
         let rates = selected("billable_rates", SyncMode::Incremental);
         assert!(
-            Cursors::new(&config_open, &rates, &none)
+            CursorPolicy::new(&config_open, &rates, &none)
                 .completed(Some(mark))
                 .finished_full_refresh
         );
@@ -468,14 +468,16 @@ mod tests {
         };
         let incremental = selected("clients", SyncMode::Incremental);
         let full = selected("clients", SyncMode::FullRefresh);
-        assert!(Cursors::new(&config, &incremental, &incremental_pass)
+        assert!(CursorPolicy::new(&config, &incremental, &incremental_pass)
             .resume()
             .is_some());
-        assert!(Cursors::new(&config, &full, &incremental_pass)
+        assert!(CursorPolicy::new(&config, &full, &incremental_pass)
             .resume()
             .is_none());
-        assert!(Cursors::new(&config, &full, &full_pass).resume().is_some());
-        assert!(Cursors::new(&config, &incremental, &full_pass)
+        assert!(CursorPolicy::new(&config, &full, &full_pass)
+            .resume()
+            .is_some());
+        assert!(CursorPolicy::new(&config, &incremental, &full_pass)
             .resume()
             .is_none());
         // A checkpoint keeps the cursor the pass started from, in incremental only.
@@ -485,13 +487,13 @@ mod tests {
         };
         let resume = Resume::default();
         assert_eq!(
-            Cursors::new(&config, &incremental, &started)
+            CursorPolicy::new(&config, &incremental, &started)
                 .in_progress(resume.clone())
                 .updated_at,
             started.updated_at
         );
         assert_eq!(
-            Cursors::new(&config, &full, &started)
+            CursorPolicy::new(&config, &full, &started)
                 .in_progress(resume)
                 .updated_at,
             None
@@ -503,7 +505,7 @@ mod tests {
         let config = config(Some("2024-02-01T00:00:00Z"));
         let none = Position::default();
         let filter =
-            Cursors::new(&config, &selected("clients", SyncMode::Incremental), &none).filter();
+            CursorPolicy::new(&config, &selected("clients", SyncMode::Incremental), &none).filter();
         let keys = |updated: &'static str| RecordKeys {
             id: Some("1"),
             updated_at: Some(updated),
@@ -532,7 +534,7 @@ mod tests {
         let none = Position::default();
         let sel = selected("time_team", SyncMode::Incremental);
         let today = day(2025, 7, 4);
-        let pass = Cursors::new(&config, &sel, &none).report_pass(today, 62);
+        let pass = CursorPolicy::new(&config, &sel, &none).report_pass(today, 62);
         // The end date cuts the last window, not today.
         assert_eq!(
             pass.windows,
@@ -554,7 +556,7 @@ mod tests {
             }),
             ..Position::default()
         };
-        let pass = Cursors::new(&config, &sel, &resumed).report_pass(today, 62);
+        let pass = CursorPolicy::new(&config, &sel, &resumed).report_pass(today, 62);
         assert_eq!(pass.windows, vec![(day(2024, 12, 31), day(2025, 6, 30))]);
         assert_eq!(
             pass.between(day(2025, 1, 1), None).to,
@@ -566,7 +568,7 @@ mod tests {
             to: Some(day(2025, 1, 1)),
             ..Position::default()
         };
-        let pass = Cursors::new(&config, &full, &late).report_pass(today, 62);
+        let pass = CursorPolicy::new(&config, &full, &late).report_pass(today, 62);
         assert_eq!(pass.windows[0].0, day(2024, 1, 1));
         assert!(pass.completed(None).finished_full_refresh);
     }
@@ -580,12 +582,12 @@ mod tests {
             ..Position::default()
         };
         // The previous sync was today: the look-back alone, here inside one window.
-        let pass =
-            Cursors::new(&config, &sel, &at(day(2025, 10, 2))).report_pass(day(2025, 10, 2), 62);
+        let pass = CursorPolicy::new(&config, &sel, &at(day(2025, 10, 2)))
+            .report_pass(day(2025, 10, 2), 62);
         assert_eq!(pass.windows, vec![(day(2024, 12, 31), day(2025, 12, 30))]);
         // Early in a window, the look-back reaches into the one before.
         let pass =
-            Cursors::new(&config, &sel, &at(day(2026, 1, 5))).report_pass(day(2026, 1, 5), 62);
+            CursorPolicy::new(&config, &sel, &at(day(2026, 1, 5))).report_pass(day(2026, 1, 5), 62);
         assert_eq!(
             pass.windows,
             vec![
@@ -595,7 +597,7 @@ mod tests {
         );
         // A state a year and a half old: every window since its look-back.
         let pass =
-            Cursors::new(&config, &sel, &at(day(2024, 6, 1))).report_pass(day(2026, 1, 5), 0);
+            CursorPolicy::new(&config, &sel, &at(day(2024, 6, 1))).report_pass(day(2026, 1, 5), 0);
         assert_eq!(pass.windows.len(), 3);
         // The windows the next sync reads again keep their rows; older ones are dropped.
         let rows = |from, to| WindowRows {
@@ -610,8 +612,8 @@ mod tests {
                 rows(day(2024, 12, 31), day(2025, 12, 30)),
             ],
         };
-        let pass =
-            Cursors::new(&config, &sel, &at(day(2026, 1, 20))).report_pass(day(2026, 1, 20), 62);
+        let pass = CursorPolicy::new(&config, &sel, &at(day(2026, 1, 20)))
+            .report_pass(day(2026, 1, 20), 62);
         let done = pass.completed(Some(windows));
         assert_eq!(done.to, Some(day(2026, 1, 20)));
         assert_eq!(
@@ -620,7 +622,7 @@ mod tests {
         );
         // A state in the future reads nothing, and stays.
         let pass =
-            Cursors::new(&config, &sel, &at(day(2027, 1, 1))).report_pass(day(2026, 3, 5), 62);
+            CursorPolicy::new(&config, &sel, &at(day(2027, 1, 1))).report_pass(day(2026, 3, 5), 62);
         assert!(pass.windows.is_empty());
         assert_eq!(pass.completed(None).to, Some(day(2027, 1, 1)));
     }

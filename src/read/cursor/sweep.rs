@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::Cursors;
+use super::CursorPolicy;
 use crate::state::Sweep;
 
 /// The parents a child stream's incremental sync sweeps, and the sweep its state records once
@@ -19,7 +19,7 @@ pub(in crate::read) struct SweepSlice {
     pub next: Sweep,
 }
 
-impl Cursors<'_> {
+impl CursorPolicy<'_> {
     /// The sweep of a child stream's parents (ascending `ids`) in an incremental sync at the
     /// server's time `now`, `interval` being `child_sweep_hours`. `None`: this sync reads every
     /// parent and records no sweep (a full refresh, or `child_sweep_hours: 0`).
@@ -119,7 +119,7 @@ mod tests {
 
     fn slice(position: &Position, ids: &[i64], now: DateTime<Utc>) -> Option<SweepSlice> {
         let sel = messages(SyncMode::Incremental);
-        Cursors::new(config(), &sel, position).sweep(DAY, ids, now)
+        CursorPolicy::new(config(), &sel, position).sweep(DAY, ids, now)
     }
 
     #[test]
@@ -208,18 +208,18 @@ mod tests {
         let ids = [1, 2];
         let full = messages(SyncMode::FullRefresh);
         let none = Position::default();
-        assert!(Cursors::new(&config, &full, &none)
+        assert!(CursorPolicy::new(&config, &full, &none)
             .sweep(DAY, &ids, t0())
             .is_none());
         let incremental = messages(SyncMode::Incremental);
-        assert!(Cursors::new(&config, &incremental, &none)
+        assert!(CursorPolicy::new(&config, &incremental, &none)
             .sweep(None, &ids, t0())
             .is_none());
         let future = Position {
             updated_at: Some(t0() + Duration::days(3)),
             ..Position::default()
         };
-        assert!(Cursors::new(&config, &incremental, &future)
+        assert!(CursorPolicy::new(&config, &incremental, &future)
             .sweep(DAY, &ids, t0())
             .is_none());
     }

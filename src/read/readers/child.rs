@@ -3,7 +3,7 @@
 //!
 //! Which parents it reads, and how much of each, is [`child_plan`]'s decision: the parents
 //! that changed, those related changes touched ([`Touch`]) and a sweep of the rest
-//! ([`Cursors::sweep`]). This reader lists the parents, asks the plan, and reads.
+//! ([`CursorPolicy::sweep`]). This reader lists the parents, asks the plan, and reads.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +12,7 @@ use chrono::Utc;
 use crate::harvest::FetchError;
 use crate::protocol::{Extra, Extras};
 use crate::read::child_plan::{self, PlanInput, Reach};
-use crate::read::cursor::Cursors;
+use crate::read::cursor::CursorPolicy;
 use crate::read::deletions::child::Rounds;
 use crate::read::deletions::{self, Capture, Counted};
 use crate::read::emit::Emitter;
@@ -33,13 +33,13 @@ pub(super) async fn read(
 ) -> Result<Position, StreamError> {
     let def = job.sel.def;
     let list = run.parents.get(run, parent).await?;
-    let cursors = Cursors::new(&run.config, &job.sel, &job.position);
+    let cursors = CursorPolicy::new(&run.config, &job.sel, &job.position);
     let lower = cursors.lower_bound();
     let resume = cursors.resume();
     let after = resume.and_then(|r| r.after_parent_id);
     let watermark = resume
         .and_then(|r| r.watermark)
-        .unwrap_or_else(|| Cursors::watermark_at(list.listed_at));
+        .unwrap_or_else(|| CursorPolicy::watermark_at(list.listed_at));
     let now = list.listed_at.unwrap_or_else(Utc::now);
     let slice = cursors.sweep(run.config.child_sweep, &list.ids(), now);
     let touched = if child_plan::needs_touched(slice.as_ref(), list.parents.len()) {

@@ -3,7 +3,7 @@
 use chrono::Utc;
 
 use crate::protocol::Extras;
-use crate::read::cursor::Cursors;
+use crate::read::cursor::CursorPolicy;
 use crate::read::deletions::{self, Capture, Counted};
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
@@ -20,7 +20,7 @@ pub(super) async fn read(
     out: &mut Emitter<'_>,
 ) -> Result<Position, StreamError> {
     let def = job.sel.def;
-    let cursors = Cursors::new(&run.config, &job.sel, &job.position);
+    let cursors = CursorPolicy::new(&run.config, &job.sel, &job.position);
     let filter = cursors.filter();
     let resume = cursors.resume();
     let mut watermark = resume.and_then(|r| r.watermark);
@@ -69,7 +69,7 @@ pub(super) async fn read(
         );
     let mut server_now = None;
     walk::walk(&run.client, &run.links, def, first, |page, date, next| {
-        let watermark = *watermark.get_or_insert_with(|| Cursors::watermark_at(date));
+        let watermark = *watermark.get_or_insert_with(|| CursorPolicy::watermark_at(date));
         server_now = server_now.or(date);
         // Not from a state in the future, which reads nothing until then.
         if !cursors.may_read_whole(date.unwrap_or_else(Utc::now)) {

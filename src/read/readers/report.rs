@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::protocol::{Extra, Extras};
-use crate::read::cursor::{Cursors, RecordFilter, Window};
+use crate::read::cursor::{CursorPolicy, RecordFilter, Window};
 use crate::read::deletions::DELETED_AT;
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
@@ -28,7 +28,7 @@ pub(super) async fn read(
     out: &mut Emitter<'_>,
 ) -> Result<Position, StreamError> {
     let def = job.sel.def;
-    let cursors = Cursors::new(&run.config, &job.sel, &job.position);
+    let cursors = CursorPolicy::new(&run.config, &job.sel, &job.position);
     let today = run.server_today().await;
     let pass = cursors.report_pass(today, run.config.report_lookback_days);
     if pass.windows.is_empty() {
