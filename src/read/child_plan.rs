@@ -22,13 +22,13 @@ use super::cursor::SweepSlice;
 
 /// How much of one parent's children a sync reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Reach {
+pub(super) enum Portion {
     /// Those updated since the watermark (`updated_since` where Harvest filters).
     Changed,
     /// All of them since the start date: the parent was swept or touched.
     Whole,
     /// All of them listed (deletion capture compares the whole list), those updated since
-    /// the watermark emitted: the same request as [`Reach::Changed`].
+    /// the watermark emitted: the same request as [`Portion::Changed`].
     Listed,
 }
 
@@ -63,7 +63,7 @@ pub(super) fn needs_touched(slice: Option<&SweepSlice>, parents: usize) -> bool 
 }
 
 /// The parents to read, ascending, each with how much of its children.
-pub(super) fn plan(input: PlanInput<'_>) -> Vec<(i64, Reach)> {
+pub(super) fn plan(input: PlanInput<'_>) -> Vec<(i64, Portion)> {
     let todo = input
         .parents
         .iter()
@@ -71,22 +71,22 @@ pub(super) fn plan(input: PlanInput<'_>) -> Vec<(i64, Reach)> {
     match input.slice {
         None => {
             let reach = match (input.touchable, input.captures, input.may_read_whole) {
-                (_, _, false) => Reach::Changed,
-                (true, _, true) => Reach::Whole,
-                (false, true, true) => Reach::Listed,
-                (false, false, true) => Reach::Changed,
+                (_, _, false) => Portion::Changed,
+                (true, _, true) => Portion::Whole,
+                (false, true, true) => Portion::Listed,
+                (false, false, true) => Portion::Changed,
             };
             todo.map(|&(id, _)| (id, reach)).collect()
         }
         Some(slice) => todo
             .filter_map(|&(id, updated)| {
                 if slice.ids.contains(&id) || input.touched.contains(&id) {
-                    Some((id, Reach::Whole))
+                    Some((id, Portion::Whole))
                 } else {
                     // A parent without updated_at cannot be said unchanged.
                     updated
                         .is_none_or(|t| t >= input.lower)
-                        .then_some((id, Reach::Changed))
+                        .then_some((id, Portion::Changed))
                 }
             })
             .collect(),
@@ -150,7 +150,7 @@ mod tests {
         let plan = plan(input(&parents, None, &none));
         assert_eq!(
             plan,
-            (1..=5).map(|id| (id, Reach::Changed)).collect::<Vec<_>>()
+            (1..=5).map(|id| (id, Portion::Changed)).collect::<Vec<_>>()
         );
     }
 
@@ -162,12 +162,12 @@ mod tests {
             touchable: true,
             ..input(&parents, None, &none)
         };
-        assert!(plan(touchable).iter().all(|(_, r)| *r == Reach::Whole));
+        assert!(plan(touchable).iter().all(|(_, r)| *r == Portion::Whole));
         let future = PlanInput {
             may_read_whole: false,
             ..touchable
         };
-        assert!(plan(future).iter().all(|(_, r)| *r == Reach::Changed));
+        assert!(plan(future).iter().all(|(_, r)| *r == Portion::Changed));
     }
 
     #[test]
@@ -178,12 +178,12 @@ mod tests {
             captures: true,
             ..input(&parents, None, &none)
         };
-        assert!(plan(capturing).iter().all(|(_, r)| *r == Reach::Listed));
+        assert!(plan(capturing).iter().all(|(_, r)| *r == Portion::Listed));
         let touchable = PlanInput {
             touchable: true,
             ..capturing
         };
-        assert!(plan(touchable).iter().all(|(_, r)| *r == Reach::Whole));
+        assert!(plan(touchable).iter().all(|(_, r)| *r == Portion::Whole));
     }
 
     #[test]
@@ -195,10 +195,10 @@ mod tests {
         assert_eq!(
             plan,
             [
-                (1, Reach::Whole),   // touched
-                (2, Reach::Changed), // moved since the watermark
-                (4, Reach::Changed), // no updated_at: cannot be said unchanged
-                (5, Reach::Whole),   // swept
+                (1, Portion::Whole),   // touched
+                (2, Portion::Changed), // moved since the watermark
+                (4, Portion::Changed), // no updated_at: cannot be said unchanged
+                (5, Portion::Whole),   // swept
             ]
         );
     }
@@ -210,7 +210,7 @@ mod tests {
         let none = BTreeSet::new();
         assert_eq!(
             plan(input(&parents, Some(&swept), &none)),
-            [(1, Reach::Changed)]
+            [(1, Portion::Changed)]
         );
     }
 
@@ -223,12 +223,12 @@ mod tests {
             after: Some(3),
             ..input(&parents, Some(&swept), &none)
         };
-        assert_eq!(plan(resumed), [(4, Reach::Whole), (5, Reach::Whole)]);
+        assert_eq!(plan(resumed), [(4, Portion::Whole), (5, Portion::Whole)]);
         let every = PlanInput {
             after: Some(4),
             ..input(&parents, None, &none)
         };
-        assert_eq!(plan(every), [(5, Reach::Changed)]);
+        assert_eq!(plan(every), [(5, Portion::Changed)]);
     }
 
     #[test]

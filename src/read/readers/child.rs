@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use crate::harvest::FetchError;
 use crate::protocol::{Extra, Extras};
-use crate::read::child_plan::{self, PlanInput, Reach};
+use crate::read::child_plan::{self, PlanInput, Portion};
 use crate::read::cursor::CursorPolicy;
 use crate::read::deletions::child::Rounds;
 use crate::read::deletions::{self, Capture, Counted};
@@ -82,9 +82,9 @@ pub(super) async fn read(
     out.running()?;
     for (id, reach) in plan {
         let (since, filter) = match reach {
-            Reach::Changed => (lower, &changed_filter),
-            Reach::Whole => (cursors.start(), &whole_filter),
-            Reach::Listed => (cursors.start(), &changed_filter),
+            Portion::Changed => (lower, &changed_filter),
+            Portion::Whole => (cursors.start(), &whole_filter),
+            Portion::Listed => (cursors.start(), &changed_filter),
         };
         let mut query = Vec::new();
         if def.server_filters() {
@@ -144,12 +144,12 @@ pub(super) async fn read(
 fn log_plan(
     stream: &str,
     parent: &str,
-    plan: &[(i64, Reach)],
+    plan: &[(i64, Portion)],
     swept: &BTreeSet<i64>,
     touched: &BTreeSet<i64>,
     all: usize,
 ) {
-    let changed = plan.iter().filter(|(_, r)| *r == Reach::Changed).count();
+    let changed = plan.iter().filter(|(_, r)| *r == Portion::Changed).count();
     tracing::info!(
         "stream {stream}: reading the children of {} of {all} {parent}: {changed} changed, {} touched by related changes, {} swept",
         plan.len(),
