@@ -470,7 +470,10 @@ mod tests {
             assert!(told.iter().all(|t| *t == told[0]), "{told:?}");
             // Timers fire on whole milliseconds.
             let late = granted - told[0];
-            assert!(late < Duration::from_millis(1), "told {told:?}, granted {granted:?}");
+            assert!(
+                late < Duration::from_millis(1),
+                "told {told:?}, granted {granted:?}"
+            );
             due.push(told[0]);
         }
         assert_eq!(due[1] - due[0], interval);

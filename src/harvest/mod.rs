@@ -464,7 +464,7 @@ impl Inner {
                 if let Some(delay) = retry_after {
                     limiter.hold_for(delay);
                     // The retry policy sleeps this long before the next attempt.
-                    wait().until(tokio::time::Instant::now() + delay);
+                    wait().retry_after(delay);
                 }
                 Err(Failure::Retryable {
                     cause: "HTTP 429 Too Many Requests".to_owned(),

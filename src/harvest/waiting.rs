@@ -128,17 +128,28 @@ impl Wait {
         }
     }
 
-    /// The request cannot be sent before `until`: said if that is [`REPORTED_WAIT`] or more
-    /// away, and again if it moves later by as much.
+    /// The request cannot be sent before `until` (the limiter's schedule or hold): said if that
+    /// is [`REPORTED_WAIT`] or more away, and again if it moves later by as much.
     pub(super) fn until(&mut self, until: Instant) {
+        self.report(until, until.saturating_duration_since(Instant::now()));
+    }
+
+    /// The request is sent again after `delay` (a 429's `Retry-After`): judged by the delay the
+    /// server gave, so that `Retry-After: 1` is a second's wait however late this runs.
+    pub(super) fn retry_after(&mut self, delay: Duration) {
+        self.report(Instant::now() + delay, delay);
+    }
+
+    fn report(&mut self, until: Instant, delay: Duration) {
         let Some(waits) = &self.waits else { return };
-        let now = Instant::now();
-        if until < now + REPORTED_WAIT || self.until.is_some_and(|t| until < t + REPORTED_WAIT) {
+        if delay < REPORTED_WAIT || self.until.is_some_and(|t| until < t + REPORTED_WAIT) {
             return;
         }
         let first = self.until.replace(until).is_none();
-        let ahead = millis(until - now);
-        waits.waiting(crate::protocol::now_millis().saturating_add(ahead), first);
+        waits.waiting(
+            crate::protocol::now_millis().saturating_add(millis(delay)),
+            first,
+        );
     }
 
     /// The request is sent: its wait, if it said one, is over.
@@ -183,9 +194,10 @@ mod tests {
         watched(waits, async {
             let mut wait = Wait::current();
             wait.until(Instant::now() + Duration::from_millis(999));
+            wait.retry_after(Duration::from_millis(999));
             assert!(said.lock().unwrap().is_empty(), "under a second: pacing");
             let before = crate::protocol::now_millis();
-            wait.until(Instant::now() + Duration::from_secs(15));
+            wait.retry_after(Duration::from_secs(15));
             wait.until(Instant::now() + Duration::from_millis(15_500));
             wait.went_on();
             wait.went_on();
