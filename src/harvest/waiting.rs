@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 /// Waits shorter than this are the limiter's ordinary pacing, not worth a status: the platform
 /// would see a flicker of messages for nothing a person could notice.
-pub const REPORTED_WAIT: Duration = Duration::from_secs(1);
+const REPORTED_WAIT: Duration = Duration::from_secs(1);
 
 tokio::task_local! {
     /// The waits of the stream the current task reads.
