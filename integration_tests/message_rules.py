@@ -68,6 +68,8 @@ def _trace(t: dict[str, Any]) -> list[str]:
             problems.append(f"trace.stream_status.status {status.get('status')!r} is not a status")
         if not isinstance((status.get("stream_descriptor") or {}).get("name"), str):
             problems.append("trace.stream_status.stream_descriptor.name must be a string")
+        if "reasons" in status:
+            problems += _reasons(status)
     elif kind == "ERROR":
         error = t.get("error") or {}
         if not isinstance(error.get("message"), str):
@@ -80,6 +82,22 @@ def _trace(t: dict[str, Any]) -> list[str]:
     elif kind != "ANALYTICS":
         problems.append(f"trace.type {kind!r} is unknown")
     return problems
+
+
+def _reasons(status: dict[str, Any]) -> list[str]:
+    """A stream status's `reasons`: the platform reads one RATE_LIMITED reason with its
+    `quota_reset` (epoch ms), and only a running stream waits."""
+    reasons = status["reasons"]
+    if status.get("status") != "RUNNING":
+        return [f"trace.stream_status.reasons on a {status.get('status')!r} status"]
+    if not isinstance(reasons, list) or len(reasons) != 1:
+        return ["trace.stream_status.reasons must be a list of one reason"]
+    reason = reasons[0] if isinstance(reasons[0], dict) else {}
+    if reason.get("type") != "RATE_LIMITED":
+        return [f"trace.stream_status.reasons[0].type {reason.get('type')!r} is not RATE_LIMITED"]
+    if not _is_int((reason.get("rate_limited") or {}).get("quota_reset")):
+        return ["trace.stream_status.reasons[0].rate_limited.quota_reset must be an integer (epoch ms)"]
+    return []
 
 
 def _log(entry: dict[str, Any]) -> list[str]:

@@ -23,6 +23,10 @@ pub struct EmulatorConfig {
     pub forbidden: Vec<String>,
     /// Lifetime of OAuth access tokens issued by the token endpoint.
     pub access_token_ttl: Duration,
+    /// Whether each refresh issues a new refresh token and revokes the one it was given, as
+    /// an OAuth server that rotates refresh tokens does; off, the refresh token is returned
+    /// unchanged.
+    pub rotate_refresh_tokens: bool,
     /// TCP port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
 }
@@ -37,6 +41,7 @@ impl Default for EmulatorConfig {
             faults: Faults::default(),
             forbidden: Vec::new(),
             access_token_ttl: Duration::from_secs(64_799),
+            rotate_refresh_tokens: false,
             port: 0,
         }
     }

@@ -1,6 +1,6 @@
 //! The control API under `/__emulator` (a prefix Harvest does not use): mutate records while a
 //! sync runs or at a given request, read request counts and expected record counts, change
-//! faults, limits and 403s.
+//! faults, limits, 403s and refresh token rotation.
 //! Control requests are never rate limited, never faulted and never counted.
 
 use std::sync::Arc;
@@ -55,6 +55,7 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/__emulator/scheduled/refused", get(scheduled_refusals))
         .route("/__emulator/clock", get(clock).post(advance_clock))
+        .route("/__emulator/oauth", get(oauth).put(set_oauth))
         .route(
             "/__emulator/forbidden",
             put(set_forbidden).get(get_forbidden),
@@ -317,6 +318,42 @@ async fn advance_clock(State(app): State<Shared>, body: Option<Json<Value>>) -> 
         Ok(a) => {
             app.clock.advance(a.advance_seconds);
             clock_json(&app).into_response()
+        }
+        Err(e) => invalid(&e),
+    }
+}
+
+fn oauth_json(app: &App) -> Json<Value> {
+    let rotate = read(&app.settings).rotate_refresh_tokens;
+    Json(json!(lock(&app.tokens).refresh_tokens(rotate)))
+}
+
+/// `GET /__emulator/oauth`: `{"rotate_refresh_tokens", "refresh_token", "rotations"}`, the
+/// refresh token the token endpoint accepts now.
+async fn oauth(State(app): State<Shared>) -> Json<Value> {
+    oauth_json(&app)
+}
+
+/// The body of `PUT /__emulator/oauth`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthJson {
+    rotate_refresh_tokens: bool,
+}
+
+/// `PUT /__emulator/oauth` `{"rotate_refresh_tokens": true}`: whether each refresh from now on
+/// issues a new refresh token and revokes the one it was given.
+async fn set_oauth(State(app): State<Shared>, body: Option<Json<Value>>) -> Response {
+    let parsed = body
+        .ok_or_else(|| "expected a JSON body like {\"rotate_refresh_tokens\": true}".to_string())
+        .and_then(|Json(v)| {
+            serde_json::from_value::<OAuthJson>(v)
+                .map_err(|e| format!("expected {{\"rotate_refresh_tokens\": true|false}}: {e}"))
+        });
+    match parsed {
+        Ok(o) => {
+            write(&app.settings).rotate_refresh_tokens = o.rotate_refresh_tokens;
+            oauth_json(&app).into_response()
         }
         Err(e) => invalid(&e),
     }

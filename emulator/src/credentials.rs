@@ -11,18 +11,68 @@ pub const PERSONAL_ACCESS_TOKEN: &str = "1000001.pt.emulator-personal-access-tok
 pub const OAUTH_CLIENT_ID: &str = "emulator-client-id";
 /// The OAuth client secret the token endpoint accepts.
 pub const OAUTH_CLIENT_SECRET: &str = "emulator-client-secret";
-/// The OAuth refresh token the token endpoint accepts (it is returned unchanged on refresh).
+/// The OAuth refresh token the token endpoint accepts at start (returned unchanged on refresh,
+/// unless refresh tokens rotate).
 pub const OAUTH_REFRESH_TOKEN: &str = "emulator-refresh-token";
 
-/// Issued OAuth access tokens and per-token use counts (for expiring tokens).
-#[derive(Default)]
+/// What the token endpoint's refresh tokens are now (`GET /__emulator/oauth`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RefreshTokens {
+    /// Whether each refresh issues a new refresh token and revokes the one it was given.
+    pub rotate_refresh_tokens: bool,
+    /// The one refresh token the token endpoint accepts now.
+    pub refresh_token: String,
+    /// How many times it was replaced so far.
+    pub rotations: u64,
+}
+
+/// Issued OAuth access tokens and per-token use counts (for expiring tokens), and the refresh
+/// token the token endpoint accepts.
 pub struct Tokens {
     issued: HashMap<String, Instant>,
     uses: HashMap<String, u64>,
     counter: u64,
+    refresh_token: String,
+    rotations: u64,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens {
+            issued: HashMap::new(),
+            uses: HashMap::new(),
+            counter: 0,
+            refresh_token: OAUTH_REFRESH_TOKEN.to_string(),
+            rotations: 0,
+        }
+    }
 }
 
 impl Tokens {
+    /// Whether `token` is the refresh token the token endpoint accepts now.
+    pub fn is_refresh_token(&self, token: &str) -> bool {
+        token == self.refresh_token
+    }
+
+    /// The refresh token to answer a refresh with: with `rotate`, a new one that replaces (and
+    /// so revokes) the current one; otherwise the current one.
+    pub fn refresh_token_after_refresh(&mut self, rotate: bool) -> String {
+        if rotate {
+            self.rotations += 1;
+            self.refresh_token = format!("emulator-rotated-refresh-token-{}", self.rotations);
+        }
+        self.refresh_token.clone()
+    }
+
+    /// The refresh token state, with whether refreshes rotate it.
+    pub fn refresh_tokens(&self, rotate: bool) -> RefreshTokens {
+        RefreshTokens {
+            rotate_refresh_tokens: rotate,
+            refresh_token: self.refresh_token.clone(),
+            rotations: self.rotations,
+        }
+    }
+
     /// Issues a fresh access token valid for `ttl` from `now` (the emulator's clock).
     pub fn issue(&mut self, ttl: Duration, now: Instant) -> String {
         self.counter += 1;

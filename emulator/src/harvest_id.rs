@@ -1,5 +1,5 @@
-//! Harvest ID's endpoints: the OAuth token endpoint (refresh_token grant) and the accounts a
-//! token reaches.
+//! Harvest ID's endpoints: the OAuth token endpoint (refresh_token grant, rotating the refresh
+//! token when set to) and the accounts a token reaches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::api::error::json_response;
 use crate::api::query::Query;
 use crate::auth::{credentials, has_user_agent, invalid_token, missing_user_agent};
-use crate::credentials::{ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN};
+use crate::credentials::{ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET};
 use crate::state::{lock, read, App};
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -83,18 +83,24 @@ pub async fn token_endpoint(
             "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.",
         );
     }
-    if get("refresh_token") != OAUTH_REFRESH_TOKEN {
+    // One lock for the check and the rotation: of two refreshes racing with the same refresh
+    // token, only the first gets a new one, as at a server that revokes on use.
+    let rotate = read(&app.settings).rotate_refresh_tokens;
+    let ttl = read(&app.settings).access_token_ttl;
+    let mut tokens = lock(&app.tokens);
+    if !tokens.is_refresh_token(get("refresh_token")) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
             "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.",
         );
     }
-    let ttl = read(&app.settings).access_token_ttl;
-    let token = lock(&app.tokens).issue(ttl, app.clock.now_instant());
+    let token = tokens.issue(ttl, app.clock.now_instant());
+    let refresh_token = tokens.refresh_token_after_refresh(rotate);
+    drop(tokens);
     let body = serde_json::to_vec(&json!({
         "access_token": token,
-        "refresh_token": OAUTH_REFRESH_TOKEN,
+        "refresh_token": refresh_token,
         "token_type": "bearer",
         "expires_in": ttl.as_secs(),
     }))

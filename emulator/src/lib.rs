@@ -28,7 +28,8 @@ mod time;
 
 pub use config::{parse_duration, EmulatorConfig, FaultKind, Faults, RateLimit, Scale};
 pub use credentials::{
-    ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
+    RefreshTokens, ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN,
+    PERSONAL_ACCESS_TOKEN,
 };
 pub use data::deletion::Deletion;
 pub use data::mutate::STREAMS as MUTABLE_STREAMS;

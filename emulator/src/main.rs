@@ -55,6 +55,9 @@ struct Args {
     /// Lifetime of OAuth access tokens, e.g. 18h, 30s.
     #[arg(long, default_value = "64799s", value_parser = parse_duration)]
     access_token_ttl: Duration,
+    /// Each OAuth refresh issues a new refresh token and revokes the one it was given.
+    #[arg(long)]
+    rotate_refresh_tokens: bool,
 }
 
 fn main() {
@@ -87,6 +90,7 @@ fn main() {
         },
         forbidden: args.forbidden,
         access_token_ttl: args.access_token_ttl,
+        rotate_refresh_tokens: args.rotate_refresh_tokens,
         port: args.port,
     };
     let started = std::time::Instant::now();

@@ -12,6 +12,7 @@ use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::config::{EmulatorConfig, Faults, RateLimit};
+use crate::credentials::RefreshTokens;
 use crate::data::deletion::Deletion;
 use crate::data::mutate;
 use crate::net::{Conn, ResettableListener};
@@ -187,6 +188,19 @@ impl Emulator {
     /// strips it, the connector has only its own clock.
     pub fn set_date_header(&self, on: bool) {
         write(&self.app.settings).date_header = on;
+    }
+
+    /// The refresh token the token endpoint accepts now, how often it was rotated, and whether
+    /// refreshes rotate it: what a client that persists rotated tokens must hold.
+    pub fn refresh_tokens(&self) -> RefreshTokens {
+        let rotate = read(&self.app.settings).rotate_refresh_tokens;
+        lock(&self.app.tokens).refresh_tokens(rotate)
+    }
+
+    /// Makes each refresh from now on issue a new refresh token and revoke the one it was
+    /// given (`true`), or return it unchanged (`false`).
+    pub fn set_refresh_token_rotation(&self, rotate: bool) {
+        write(&self.app.settings).rotate_refresh_tokens = rotate;
     }
 
     /// Replaces the path prefixes answered with 403.

@@ -22,6 +22,8 @@ pub struct Settings {
     pub access_token_ttl: std::time::Duration,
     /// Whether responses carry a `Date` header (a proxy may strip it).
     pub date_header: bool,
+    /// Whether each refresh rotates the refresh token (see [`crate::credentials::Tokens`]).
+    pub rotate_refresh_tokens: bool,
 }
 
 /// Filtered selections of recent list requests, so walking a million time entries page by page
@@ -94,6 +96,7 @@ impl App {
                 forbidden: config.forbidden.clone(),
                 access_token_ttl: config.access_token_ttl,
                 date_header: true,
+                rotate_refresh_tokens: config.rotate_refresh_tokens,
             }),
             limiter: Mutex::new(Limiter::default()),
             faults: Mutex::new(FaultState::new(config.faults.clone())),

@@ -55,8 +55,10 @@ struct OAuth {
     token_url: Url,
     http: reqwest::Client,
     retry: RetryPolicy,
-    /// The refresh token the config gave; kept to scrub it from server messages after rotation.
-    configured_refresh_token: Secret,
+    /// Every refresh and access token this client held before the current ones (the config's
+    /// refresh token first): a server may still echo one in a message (the answer to a request
+    /// sent before a renewal), so they are scrubbed as long as the run lasts. A handful.
+    retired: Mutex<Vec<Secret>>,
     /// The newest refresh token (Harvest may rotate it on each refresh).
     refresh_token: Mutex<Secret>,
     /// Told of each new refresh token, so the platform can persist it before the old one stops
@@ -125,7 +127,7 @@ impl Auth {
                 token_url: token_url.clone(),
                 http: http.clone(),
                 retry,
-                configured_refresh_token: refresh_token.clone(),
+                retired: Mutex::new(Vec::new()),
                 refresh_token: Mutex::new(refresh_token.clone()),
                 on_rotation: OnceLock::new(),
                 current: Arc::new(tokio::sync::Mutex::new(None)),
@@ -248,8 +250,11 @@ impl OAuth {
             let rotated = Secret::new(rotated);
             let changed = {
                 let mut newest = lock(&self.refresh_token);
-                let changed = newest.expose() != rotated.expose();
-                *newest = rotated.clone();
+                let previous = std::mem::replace(&mut *newest, rotated.clone());
+                let changed = previous.expose() != rotated.expose();
+                if changed {
+                    lock(&self.retired).push(previous);
+                }
                 changed
             };
             if let Some(sink) = self.on_rotation.get().filter(|_| changed) {
@@ -257,7 +262,9 @@ impl OAuth {
             }
         }
         let value = Secret::new(granted.access_token);
-        *lock(&self.current_value) = Some(value.clone());
+        if let Some(previous) = lock(&self.current_value).replace(value.clone()) {
+            lock(&self.retired).push(previous);
+        }
         let token = AccessToken {
             value,
             renew_at: Instant::now() + lifetime - renewal_margin(lifetime),
@@ -353,14 +360,14 @@ impl OAuth {
         scrub(&message, &self.secrets())
     }
 
-    /// Every secret this OAuth client holds, current access token included.
+    /// Every secret this OAuth client holds or held, current access token included.
     fn secrets(&self) -> Vec<Secret> {
         let mut secrets = vec![
             self.client_secret.clone(),
-            self.configured_refresh_token.clone(),
             lock(&self.refresh_token).clone(),
         ];
         secrets.extend(lock(&self.current_value).clone());
+        secrets.extend(lock(&self.retired).iter().cloned());
         secrets
     }
 }

@@ -32,7 +32,7 @@
 //! bucket back. A budget smaller than `k·burst + 1` keeps only the per-process guarantee (at most
 //! `N` in any window).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -97,15 +97,28 @@ pub struct Limiter {
     pace: Pace,
     /// How far ahead of the schedule a grant may go: the burst, less the grant itself.
     tolerance: Duration,
+    /// The waiting queue: tokio's mutex is fair (FIFO), and only its holder sleeps on the clock.
+    queue: tokio::sync::Mutex<()>,
+    /// Waiters in the queue, its holder included: how many grants a newcomer waits behind.
+    queued: AtomicUsize,
     /// The schedule (GCRA's theoretical arrival time): a grant is due at this instant less the
-    /// tolerance; `None` until the first grant. The async mutex is the waiting queue: tokio's
-    /// mutex is fair (FIFO), and only its holder sleeps on the clock.
-    scheduled: tokio::sync::Mutex<Option<Instant>>,
+    /// tolerance; `None` until the first grant. Changed only by the queue's holder, read by
+    /// newcomers to tell how long they will wait.
+    scheduled: Mutex<Option<Instant>>,
     /// No grant before this instant (set from a 429's `Retry-After`).
     held_until: Mutex<Option<Instant>>,
     /// Time grants were held back, in microseconds: only the head of the queue sleeps, so this
     /// is the time the bucket delayed requests, not the sum of every waiter's wait.
     waited_micros: AtomicU64,
+}
+
+/// Counts a waiter out of the queue when it leaves, granted or cancelled.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Limiter {
@@ -114,7 +127,9 @@ impl Limiter {
         Limiter {
             pace,
             tolerance: pace.interval * (pace.burst - 1),
-            scheduled: tokio::sync::Mutex::new(None),
+            queue: tokio::sync::Mutex::new(()),
+            queued: AtomicUsize::new(0),
+            scheduled: Mutex::new(None),
             held_until: Mutex::new(None),
             waited_micros: AtomicU64::new(0),
         }
@@ -122,13 +137,27 @@ impl Limiter {
 
     /// Waits until a request may be sent, then counts it as sent. Dropping the future while it
     /// waits gives its place up without using a slot.
+    #[cfg(test)]
     pub async fn acquire(&self) {
-        let mut scheduled = self.scheduled.lock().await;
+        self.acquire_watched(|_| {}).await;
+    }
+
+    /// [`Limiter::acquire`], telling `until` when the grant is expected while it waits: on
+    /// arrival behind other waiters (the schedule's estimate for its place in the queue), then
+    /// at the head of the queue each time it sleeps (exact, a `Retry-After` included).
+    pub async fn acquire_watched(&self, mut until: impl FnMut(Instant)) {
+        let ahead = self.queued.fetch_add(1, Ordering::Relaxed);
+        let _queued = Queued(&self.queued);
+        if ahead > 0 {
+            if let Some(at) = self.due(ahead) {
+                until(at);
+            }
+        }
+        let _turn = self.queue.lock().await;
         loop {
-            let due = scheduled.and_then(|at| at.checked_sub(self.tolerance));
-            let held_until = *self.held_until.lock().expect("limiter hold lock poisoned");
-            match due.max(held_until) {
+            match self.due(0) {
                 Some(at) if at > Instant::now() => {
+                    until(at);
                     let asleep = Instant::now();
                     sleep_until(at).await;
                     let micros = asleep.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
@@ -138,7 +167,22 @@ impl Limiter {
             }
         }
         let now = Instant::now();
+        let mut scheduled = lock(&self.scheduled);
         *scheduled = Some(scheduled.map_or(now, |at| at.max(now)) + self.pace.interval);
+    }
+
+    /// When the grant `ahead` places behind the head of the queue is due, by the schedule and
+    /// any hold; `None` if nothing holds it back.
+    fn due(&self, ahead: usize) -> Option<Instant> {
+        let paced = lock(&self.scheduled).and_then(|at| {
+            let behind = u32::try_from(ahead).ok()?;
+            let at = match behind {
+                0 => at,
+                _ => at.max(Instant::now()) + self.pace.interval.checked_mul(behind)?,
+            };
+            at.checked_sub(self.tolerance)
+        });
+        paced.max(*lock(&self.held_until))
     }
 
     /// How long this bucket held requests back so far (its pace and any `Retry-After`).
@@ -150,9 +194,16 @@ impl Limiter {
     /// this bucket is exhausted, and every other stream sending into it would be throttled too.
     pub fn hold_for(&self, delay: Duration) {
         let until = Instant::now() + delay;
-        let mut held = self.held_until.lock().expect("limiter hold lock poisoned");
+        let mut held = lock(&self.held_until);
         *held = Some(held.map_or(until, |current| current.max(until)));
     }
+}
+
+/// Locks a mutex whose data (one instant) stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -392,6 +443,55 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(*order.lock().unwrap(), (0..8).collect::<Vec<_>>());
+    }
+
+    /// Each waiter is told, on arrival, the instant its grant comes: a stream can say how long
+    /// it waits before it starts waiting. A hold set meanwhile is told to the head.
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_told_when_their_grant_is_due() {
+        let limiter = limiter(100, 15_000);
+        limiter.acquire().await;
+        limiter.acquire().await;
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let limiter = limiter.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut told = Vec::new();
+                limiter.acquire_watched(|at| told.push(at)).await;
+                (told, Instant::now())
+            }));
+            tokio::task::yield_now().await;
+        }
+        let interval = Pace::general(limit(100, 15_000)).interval;
+        let mut due = Vec::new();
+        for task in tasks {
+            let (told, granted) = task.await.unwrap();
+            assert!(!told.is_empty(), "a waiter behind the burst is told");
+            assert!(told.iter().all(|t| *t == told[0]), "{told:?}");
+            // Timers fire on whole milliseconds.
+            let late = granted - told[0];
+            assert!(
+                late < Duration::from_millis(1),
+                "told {told:?}, granted {granted:?}"
+            );
+            due.push(told[0]);
+        }
+        assert_eq!(due[1] - due[0], interval);
+        assert_eq!(due[2] - due[1], interval);
+        let waiter = tokio::spawn({
+            let limiter = limiter.clone();
+            async move {
+                let mut told = Vec::new();
+                limiter.acquire_watched(|at| told.push(at)).await;
+                told
+            }
+        });
+        tokio::task::yield_now().await;
+        let held = Instant::now() + Duration::from_secs(7);
+        limiter.hold_for(Duration::from_secs(7));
+        tokio::time::advance(interval).await;
+        let told = waiter.await.unwrap();
+        assert_eq!(told.last(), Some(&held), "{told:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,6 +12,7 @@ mod reach;
 mod retry;
 #[cfg(test)]
 mod tests;
+pub mod waiting;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use limiter::Limiter;
 pub use limiter::Pace;
 use reach::{Reachability, UNREACHABLE_AFTER};
 use retry::{parse_retry_after, Failure, RetryPolicy};
+use waiting::Wait;
 
 /// Sent on every request: Harvest answers 400 without a User-Agent and asks for one that names
 /// the application and a way to reach its authors.
@@ -308,9 +310,10 @@ impl Inner {
         let url_path = self.auth.scrub(&shown_path(url));
         let generation = AtomicU64::new(0);
         let refused = AtomicBool::new(false);
+        let wait = std::sync::Mutex::new(Wait::current());
         let send = || {
             self.retry.run(&url_path, &self.counters, || {
-                self.attempt(url, bucket, &url_path, &generation, &refused)
+                self.attempt(url, bucket, &url_path, &generation, &refused, &wait)
             })
         };
         let mut renewed = false;
@@ -373,7 +376,8 @@ impl Inner {
 
     /// One request, its outcome classified for the retry policy. The token is fetched before the
     /// limiter grants the slot so that a token renewal cannot delay a send past its slot.
-    /// `refused` says whether this attempt failed to connect (see [`Inner::unanswered`]).
+    /// `refused` says whether this attempt failed to connect (see [`Inner::unanswered`]); `wait`
+    /// tells the request's stream how long the rate limit holds it (see [`waiting`]).
     async fn attempt(
         &self,
         url: &Url,
@@ -381,7 +385,12 @@ impl Inner {
         url_path: &str,
         generation: &AtomicU64,
         refused: &AtomicBool,
+        wait: &std::sync::Mutex<Wait>,
     ) -> Result<Response, Failure> {
+        let wait = || {
+            wait.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         if let Some(verdict) = self.reach.verdict() {
             return Err(Failure::Final(verdict));
         }
@@ -392,7 +401,8 @@ impl Inner {
             .map_err(Failure::Final)?;
         generation.store(bearer.generation, Ordering::Relaxed);
         let limiter = self.limiter(bucket);
-        limiter.acquire().await;
+        limiter.acquire_watched(|until| wait().until(until)).await;
+        wait().went_on();
         let sent = match bucket {
             Bucket::General => &self.counters.general_requests,
             Bucket::Reports => &self.counters.reports_requests,
@@ -451,8 +461,10 @@ impl Inner {
                     .get(RETRY_AFTER)
                     .and_then(|value| value.to_str().ok())
                     .and_then(|value| parse_retry_after(value, server_date));
-                if let Some(wait) = retry_after {
-                    limiter.hold_for(wait);
+                if let Some(delay) = retry_after {
+                    limiter.hold_for(delay);
+                    // The retry policy sleeps this long before the next attempt.
+                    wait().retry_after(delay);
                 }
                 Err(Failure::Retryable {
                     cause: "HTTP 429 Too Many Requests".to_owned(),

@@ -863,6 +863,41 @@ async fn secrets_echoed_by_the_server_never_reach_an_error() {
     assert_no_secret(&error, &[]);
 }
 
+#[tokio::test]
+async fn tokens_replaced_by_a_renewal_are_still_scrubbed_from_what_the_server_echoes() {
+    let server = Server::start(|_, seen| match seen.path.as_str() {
+        "/oauth2/token" if seen.body.contains(REFRESH_TOKEN) => {
+            grant("access-SECRET-A", Some("refresh-SECRET-R2"))
+        }
+        "/oauth2/token" => grant("access-SECRET-B", Some("refresh-SECRET-R3")),
+        _ if seen.header("authorization") == "Bearer access-SECRET-A" => {
+            reply(401, r#"{"error":"invalid_token"}"#)
+        }
+        // A server repeating, after the renewal, every token it ever saw.
+        _ => reply(
+            422,
+            r#"{"message":"access-SECRET-A refresh-SECRET-R2 access-SECRET-B refresh-SECRET-R3"}"#,
+        ),
+    })
+    .await;
+    let client = server.oauth_client();
+    let error = client
+        .get(&client.url("/clients", &[]), Bucket::General)
+        .await
+        .unwrap_err();
+    assert_eq!(server.token_requests().len(), 2, "renewed once");
+    assert!(error.to_string().contains("*** *** *** ***"), "{error}");
+    assert_no_secret(
+        &error,
+        &[
+            "access-SECRET-A",
+            "refresh-SECRET-R2",
+            "access-SECRET-B",
+            "refresh-SECRET-R3",
+        ],
+    );
+}
+
 /// A port on 127.0.0.1 where nothing listens: every connection is refused.
 async fn refusing_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -194,6 +194,23 @@ impl AirbyteMessage {
             stream_status: Some(StreamStatusTrace {
                 stream_descriptor: StreamDescriptor::new(stream),
                 status,
+                reasons: Vec::new(),
+            }),
+            ..AirbyteMessage::trace(TraceType::StreamStatus)
+        })
+    }
+
+    /// A TRACE STREAM_STATUS RUNNING saying that the stream waits on Harvest's rate limit until
+    /// `quota_reset` (milliseconds since the epoch), so that the platform shows why it is slow.
+    pub fn rate_limited(stream: &str, quota_reset: i64) -> AirbyteMessage {
+        AirbyteMessage::with_trace(TraceMessage {
+            stream_status: Some(StreamStatusTrace {
+                stream_descriptor: StreamDescriptor::new(stream),
+                status: StreamStatus::Running,
+                reasons: vec![StreamStatusReason {
+                    kind: StreamStatusReasonType::RateLimited,
+                    rate_limited: RateLimitedReason { quota_reset },
+                }],
             }),
             ..AirbyteMessage::trace(TraceType::StreamStatus)
         })
@@ -475,6 +492,34 @@ pub struct StreamStatusTrace {
     pub stream_descriptor: StreamDescriptor,
     /// Its status.
     pub status: StreamStatus,
+    /// Why a RUNNING stream makes no progress; left out when it does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<StreamStatusReason>,
+}
+
+/// The kind of a [`StreamStatusReason`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamStatusReasonType {
+    /// The stream waits for the API's quota to reset.
+    RateLimited,
+}
+
+/// One reason of a STREAM_STATUS: the `type`, and the field that matches it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamStatusReason {
+    /// Which reason.
+    #[serde(rename = "type")]
+    pub kind: StreamStatusReasonType,
+    /// The detail of [`StreamStatusReasonType::RateLimited`], the one reason there is.
+    pub rate_limited: RateLimitedReason,
+}
+
+/// The detail of a RATE_LIMITED reason.
+#[derive(Clone, Debug, Serialize)]
+pub struct RateLimitedReason {
+    /// When the quota resets and the stream goes on, in milliseconds since the epoch.
+    pub quota_reset: i64,
 }
 
 #[cfg(test)]
@@ -490,10 +535,26 @@ mod tests {
         assert_eq!(trace["type"], "TRACE");
         let control = serde_json::to_value(AirbyteMessage::connector_config(json!({}))).unwrap();
         assert!(control["control"]["emitted_at"].is_i64(), "{control}");
+        assert!(trace["trace"]["stream_status"].get("reasons").is_none());
         let log = serde_json::to_string(&AirbyteMessage::log(LogLevel::Warn, "w")).unwrap();
         assert_eq!(
             log,
             r#"{"type":"LOG","log":{"level":"WARN","message":"w"}}"#
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_status_is_running_with_the_reason_and_its_reset() {
+        let message =
+            serde_json::to_value(AirbyteMessage::rate_limited("clients", 1_700_000_000_123))
+                .unwrap();
+        assert_eq!(
+            message["trace"]["stream_status"],
+            json!({
+                "stream_descriptor": {"name": "clients"},
+                "status": "RUNNING",
+                "reasons": [{"type": "RATE_LIMITED", "rate_limited": {"quota_reset": 1_700_000_000_123_i64}}],
+            })
         );
     }
 }

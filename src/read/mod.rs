@@ -35,6 +35,7 @@ use url::Url;
 
 use crate::catalog::Selected;
 use crate::config::Config;
+use crate::harvest::waiting::{self, StreamWaits};
 use crate::harvest::{FetchError, HarvestClient, RotationSink};
 use crate::input::InputError;
 use crate::output::Output;
@@ -397,13 +398,32 @@ async fn run_stream(run: &Run, job: Job) -> Vec<StreamEnd> {
     if out.status(StreamStatus::Started).is_err() {
         return out.sinks().map(|_| StreamEnd::Failed).collect();
     }
-    match readers::read(run, &job, &mut out).await {
+    let waits = rate_limit_statuses(&run.output, job.streams());
+    let read = waiting::watched(waits.clone(), readers::read(run, &job, &mut out)).await;
+    waits.close();
+    match read {
         Ok(position) => out.sinks().map(|sink| complete(sink, &position)).collect(),
         Err(error) => {
             let ending = Ending::of(error);
             out.sinks().map(|sink| ending.end(sink)).collect()
         }
     }
+}
+
+/// What the platform sees while `streams` (one read's) wait on Harvest's rate limit: RUNNING
+/// with the `RATE_LIMITED` reason and the quota's reset time, then RUNNING again when they go on.
+fn rate_limit_statuses(output: &Output, streams: Vec<&'static str>) -> Arc<StreamWaits> {
+    let output = output.clone();
+    StreamWaits::new(Box::new(move |quota_reset| {
+        for stream in &streams {
+            let message = match quota_reset {
+                Some(reset) => AirbyteMessage::rate_limited(stream, reset),
+                None => AirbyteMessage::stream_status(stream, StreamStatus::Running),
+            };
+            // A closed output ends the stream at its next write, which says so.
+            let _ = output.emit(&message);
+        }
+    }))
 }
 
 /// Ends a stream whose read completed: its final STATE and COMPLETE, unless its own records

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use super::error::StreamError;
-use crate::harvest::{Bucket, FetchError, HarvestClient, Response};
+use crate::harvest::{waiting, Bucket, FetchError, HarvestClient, Response};
 use crate::page::{self, Page};
 use crate::streams::{Kind, StreamDef};
 
@@ -518,7 +518,10 @@ impl Prefetch {
     async fn start<S: PageSource>(source: &S, url: Url, bucket: Bucket) -> Prefetch {
         let source = source.clone();
         let request = url.clone();
-        let task = tokio::spawn(async move { source.get(&request, bucket).await });
+        // On the stream's behalf: a wait on the rate limit is the stream's to report.
+        let task = tokio::spawn(waiting::inherit(async move {
+            source.get(&request, bucket).await
+        }));
         // The new task waits in this worker's LIFO slot, which no other worker takes from,
         // until this task yields: let it send its request before the page is parsed, so that
         // another worker receives the answer meanwhile.

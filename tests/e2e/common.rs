@@ -307,7 +307,13 @@ impl ReadInput {
     /// Starts `read` without waiting, stdout piped, for tests that act during a sync. It is
     /// killed after [`RUN_TIMEOUT`] (see [`Spawned`]).
     pub fn spawn(&self, state: Option<&Value>) -> Spawned {
+        self.spawn_with_env(state, &[])
+    }
+
+    /// [`ReadInput::spawn`] with extra environment variables (a log level, say).
+    pub fn spawn_with_env(&self, state: Option<&Value>, env: &[(&str, &str)]) -> Spawned {
         let mut command = Command::new(BIN);
+        command.envs(env.iter().copied());
         command.args([
             "read",
             "--config",
@@ -531,12 +537,32 @@ pub fn assert_valid_message(m: &Value) {
                         body["stream_status"]["stream_descriptor"]["name"].is_string(),
                         "{m}"
                     );
+                    if let Some(reasons) = body["stream_status"].get("reasons") {
+                        assert_rate_limited(s, reasons, m);
+                    }
                 }
                 other => panic!("unexpected trace type {other}: {m}"),
             }
         }
         _ => {}
     }
+}
+
+/// Asserts that a STREAM_STATUS's `reasons` are what the protocol's
+/// `AirbyteStreamStatusReason` allows and the platform reads (one reason, RATE_LIMITED, with its
+/// `quota_reset` in epoch milliseconds), on a RUNNING status, the only one that waits.
+fn assert_rate_limited(status: &str, reasons: &Value, m: &Value) {
+    assert_eq!(status, "RUNNING", "only a running stream waits: {m}");
+    let reasons = reasons.as_array().unwrap_or_else(|| panic!("reasons: {m}"));
+    assert_eq!(reasons.len(), 1, "{m}");
+    let reason = reasons[0].as_object().unwrap_or_else(|| panic!("{m}"));
+    assert_eq!(reason.len(), 2, "type and rate_limited only: {m}");
+    assert_eq!(reason["type"], "RATE_LIMITED", "{m}");
+    let detail = reason["rate_limited"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{m}"));
+    assert_eq!(detail.len(), 1, "quota_reset only: {m}");
+    assert!(detail["quota_reset"].is_i64(), "an integer: {m}");
 }
 
 /// Asserts that none of `secrets` appears in `text`.

@@ -16,6 +16,7 @@ mod deletions;
 mod faults;
 mod hostile;
 mod kill_resume;
+mod oauth;
 mod parsers_proptest;
 mod rate_limits;
 mod read;

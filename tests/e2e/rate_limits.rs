@@ -1,11 +1,12 @@
 //! Consecutive connector processes under Harvest's rate limits: each process starts with an
 //! empty limiter while the server still counts the previous one's requests, so only the
-//! limiter's shape (src/harvest/limiter.rs) keeps check → read → read again free of 429s.
+//! limiter's shape (src/harvest/limiter.rs) keeps check → read → read again free of 429s. And
+//! when Harvest does throttle, the platform is told the stream waits (src/harvest/waiting.rs).
 
 use std::time::Duration;
 
-use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
-use serde_json::json;
+use harvest_emulator::{Emulator, EmulatorConfig, FaultKind, Faults, RateLimit, Scale};
+use serde_json::{json, Value};
 
 use crate::common::{self, ReadInput};
 
@@ -78,4 +79,91 @@ fn check_then_read_then_read_again_get_no_429() {
         "responses by status: {:?}",
         counts.by_status
     );
+}
+
+/// The stream statuses of `stream` in `run`, in order, each as its status or `RATE_LIMITED`
+/// (a RUNNING with that reason), with the trace.
+fn statuses_of<'a>(run: &'a common::Run, stream: &str) -> Vec<(&'static str, &'a Value)> {
+    run.of_type("TRACE")
+        .into_iter()
+        .map(|m| &m["trace"])
+        .filter(|t| t["type"] == "STREAM_STATUS")
+        .filter(|t| t["stream_status"]["stream_descriptor"]["name"] == stream)
+        .map(|t| {
+            let status = &t["stream_status"];
+            let shown = match (status["status"].as_str().unwrap(), status.get("reasons")) {
+                ("RUNNING", Some(_)) => "RATE_LIMITED",
+                ("STARTED", None) => "STARTED",
+                ("RUNNING", None) => "RUNNING",
+                ("COMPLETE", None) => "COMPLETE",
+                other => panic!("unexpected status {other:?}: {t}"),
+            };
+            (shown, t)
+        })
+        .collect()
+}
+
+/// Records sorted by id, to compare a sync with the emulator's listing.
+fn by_id(mut records: Vec<Value>) -> Vec<Value> {
+    records.sort_by_key(|r| r["id"].as_i64());
+    records
+}
+
+#[test]
+fn a_stream_held_by_retry_after_is_running_rate_limited_until_it_goes_on() {
+    let emu = common::emulator(Scale::Small);
+    let expected = by_id(common::served_records(&emu, "/clients", "clients"));
+    assert!(expected.len() > 4, "clients span several pages of 2");
+    // Half the requests to /v2/clients get Harvest's 429 with `Retry-After: 1`; the draws are
+    // seeded, so the same requests are throttled on every run.
+    emu.set_faults(Faults {
+        paths: vec!["/v2/clients".into()],
+        ..Faults::mix(3, 0.5, &[FaultKind::Status429])
+    });
+    emu.reset_request_counts();
+    let config = common::config(&emu, json!({"page_size": 2, "max_retries": 8}));
+    let input = ReadInput::new(&config, &["clients"], "full_refresh");
+    let run = input.read(None);
+    assert_eq!(run.code, 0, "{}", run.logs());
+    assert_eq!(
+        by_id(run.stream("clients")),
+        expected,
+        "the emulator's clients"
+    );
+
+    let throttled = emu.request_counts().status(429);
+    assert!(throttled > 0, "the emulator throttled some requests");
+    let statuses = statuses_of(&run, "clients");
+    let shown: Vec<&str> = statuses.iter().map(|(s, _)| *s).collect();
+    let limited: Vec<&Value> = statuses
+        .iter()
+        .filter(|(s, _)| *s == "RATE_LIMITED")
+        .map(|(_, t)| *t)
+        .collect();
+    // One request at a time (a full refresh of one list): each 429 is one wait of 1 s.
+    assert_eq!(limited.len() as u64, throttled, "one per 429: {shown:?}");
+    assert_eq!(shown.first(), Some(&"STARTED"), "{shown:?}");
+    assert_eq!(shown.last(), Some(&"COMPLETE"), "{shown:?}");
+    for (i, status) in shown.iter().enumerate() {
+        if *status == "RATE_LIMITED" {
+            assert_eq!(
+                shown[i + 1],
+                "RUNNING",
+                "it goes on after waiting: {shown:?}"
+            );
+        }
+    }
+    let started = statuses[0].1["emitted_at"].as_i64().unwrap();
+    for trace in limited {
+        let reset = trace["stream_status"]["reasons"][0]["rate_limited"]["quota_reset"]
+            .as_i64()
+            .unwrap();
+        let said = trace["emitted_at"].as_i64().unwrap();
+        // `Retry-After: 1`: the reset is the second after the 429, never later.
+        assert!(reset <= said + 1_000, "quota_reset {reset}, said at {said}");
+        assert!(
+            reset > started,
+            "quota_reset {reset} before the stream started"
+        );
+    }
 }

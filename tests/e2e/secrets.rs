@@ -20,7 +20,7 @@ use harvest_emulator::{
 use serde_json::{json, Value};
 
 /// The loudest logging: our own events and the HTTP stack's, at TRACE.
-const LOUDEST: &str = "trace,hyper=trace,hyper_util=trace,reqwest=trace,rustls=trace,h2=trace";
+pub const LOUDEST: &str = "trace,hyper=trace,hyper_util=trace,reqwest=trace,rustls=trace,h2=trace";
 
 /// Recognisable secrets of our own, for the paths where the emulator need not accept them.
 const OUR_TOKEN: &str = "7777777.pt.OUR-personal-token-s3cr3t";

@@ -1,8 +1,8 @@
 //! Authentication and headers as Harvest does them: a bearer token plus `Harvest-Account-Id`
 //! (or `access_token`/`account_id` in the query), 400 without a User-Agent, 401 with Harvest's
 //! body, 403 for endpoints the token's role may not see, Harvest ID's OAuth token endpoint
-//! (refresh_token grant, expiring access tokens) and accounts endpoint, and a `Date` header on
-//! every response.
+//! (refresh_token grant, expiring access tokens, rotating refresh tokens) and accounts
+//! endpoint, and a `Date` header on every response.
 
 use crate::common;
 
@@ -225,6 +225,81 @@ fn the_token_endpoint_refreshes_into_working_access_tokens() {
         r.json::<Value>().unwrap()["error"],
         "unsupported_grant_type"
     );
+}
+
+#[test]
+fn rotating_refresh_tokens_revokes_each_one_once_used() {
+    let emu = common::start_with(EmulatorConfig {
+        scale: Scale::Tiny,
+        general_limit: None,
+        reports_limit: None,
+        rotate_refresh_tokens: true,
+        ..EmulatorConfig::default()
+    });
+    let c = common::client();
+    let url = format!("{}/users/me", emu.api_url());
+    let first: Value = common::refreshed(&c, &emu.oauth_token_url());
+    let rotated = first["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(
+        rotated, OAUTH_REFRESH_TOKEN,
+        "a new refresh token comes with the access token"
+    );
+    assert_eq!(
+        emu.refresh_tokens(),
+        harvest_emulator::RefreshTokens {
+            rotate_refresh_tokens: true,
+            refresh_token: rotated.clone(),
+            rotations: 1,
+        }
+    );
+    // The one it replaced is revoked, with the body an OAuth server gives a dead grant.
+    let r = common::refresh(
+        &c,
+        &emu.oauth_token_url(),
+        OAUTH_CLIENT_SECRET,
+        OAUTH_REFRESH_TOKEN,
+    );
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+    // The new one works once, and is replaced in turn; access tokens live until they expire.
+    let second: Value = common::refresh(&c, &emu.oauth_token_url(), OAUTH_CLIENT_SECRET, &rotated)
+        .json()
+        .unwrap();
+    let newest = second["refresh_token"].as_str().unwrap();
+    assert_ne!(newest, rotated);
+    assert_eq!(emu.refresh_tokens().refresh_token, newest);
+    for t in [&first, &second] {
+        let token = t["access_token"].as_str().unwrap();
+        assert_eq!(common::get_as(&c, &url, token).status(), 200);
+    }
+    let r = common::refresh(&c, &emu.oauth_token_url(), OAUTH_CLIENT_SECRET, &rotated);
+    assert_eq!(r.status(), 400, "a rotated token is refused once replaced");
+    // The control API shows and switches rotation; switched off, the token stays as it is.
+    let control = format!("{}/oauth", emu.control_url());
+    let (status, shown) = common::control(&c, "GET", &control, None);
+    assert_eq!(status, 200);
+    assert_eq!(shown["refresh_token"], newest);
+    assert_eq!(shown["rotations"], 2);
+    let (status, _) = common::control(
+        &c,
+        "PUT",
+        &control,
+        Some(json!({"rotate_refresh_tokens": false})),
+    );
+    assert_eq!(status, 200);
+    let kept: Value = common::refresh(&c, &emu.oauth_token_url(), OAUTH_CLIENT_SECRET, newest)
+        .json()
+        .unwrap();
+    assert_eq!(kept["refresh_token"], newest);
+    assert_eq!(emu.refresh_tokens().rotations, 2);
+    let (status, _) = common::control(&c, "PUT", &control, Some(json!({"rotate": true})));
+    assert_eq!(status, 422, "an unknown field changes nothing");
+    assert!(!emu.refresh_tokens().rotate_refresh_tokens);
 }
 
 #[test]
