@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use super::{HarvestClient, Reach};
+use super::{HarvestClient, TokenAccess};
 use crate::config::Config;
 
 /// Why the API answered 401, as far as Harvest ID's accounts endpoint can tell: the token
@@ -17,8 +17,8 @@ pub async fn unauthorized(config: &Config, client: &HarvestClient) -> String {
         _ => None,
     };
     match reach {
-        Some(Reach::TokenRefused) => "Harvest rejected the token (401 Unauthorized): it is wrong, expired or revoked. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth).".into(),
-        Some(Reach::Accounts(ids)) if !ids.contains(&config.account_id) => format!(
+        Some(TokenAccess::Refused) => "Harvest rejected the token (401 Unauthorized): it is wrong, expired or revoked. Create a new personal access token at https://id.getharvest.com/developers (or reconnect OAuth).".into(),
+        Some(TokenAccess::Accounts(ids)) if !ids.contains(&config.account_id) => format!(
             "Harvest accepts the token, but the account_id in the config is not one of the {} account(s) it can reach (401 Unauthorized). Copy the Account ID shown next to the token at https://id.getharvest.com/developers.",
             ids.len()
         ),

@@ -63,9 +63,9 @@ pub enum Bucket {
 
 /// What Harvest ID knows of a token (see [`HarvestClient::accounts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reach {
+pub enum TokenAccess {
     /// The token itself is wrong, expired or revoked.
-    TokenRefused,
+    Refused,
     /// The token is good and reaches these Harvest account ids.
     Accounts(Vec<String>),
 }
@@ -229,7 +229,7 @@ impl HarvestClient {
     /// What Harvest ID's accounts endpoint says of the credentials: one request, no retry, no
     /// account header; `None` if it gave no clear answer. The API answers a wrong token and a
     /// wrong account id with the same 401; this tells them apart, for `check`.
-    pub async fn accounts(&self, accounts_url: &Url) -> Option<Reach> {
+    pub async fn accounts(&self, accounts_url: &Url) -> Option<TokenAccess> {
         let inner = &*self.inner;
         let bearer = inner.auth.bearer(&inner.counters).await.ok()?;
         let response = inner
@@ -240,7 +240,7 @@ impl HarvestClient {
             .await
             .ok()?;
         match response.status().as_u16() {
-            401 => Some(Reach::TokenRefused),
+            401 => Some(TokenAccess::Refused),
             200 => {
                 #[derive(serde::Deserialize)]
                 struct Accounts {
@@ -254,7 +254,7 @@ impl HarvestClient {
                 let mut response = response;
                 let body = read_capped(&mut response, MAX_ERROR_BODY).await.ok()?;
                 let listed: Accounts = serde_json::from_slice(&body).ok()?;
-                Some(Reach::Accounts(
+                Some(TokenAccess::Accounts(
                     listed
                         .accounts
                         .into_iter()
