@@ -31,7 +31,10 @@ pub use credentials::{
     ACCOUNT_ID, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_REFRESH_TOKEN, PERSONAL_ACCESS_TOKEN,
 };
 pub use data::deletion::Deletion;
-pub use data::mutate::STREAMS as MUTABLE_STREAMS;
 pub use request_stats::RequestCounts;
 pub use scheduled::{Refusal, ScheduledDeletion};
 pub use server::Emulator;
+
+/// The connector stream names the control API can create, update and delete records of, in
+/// name order (a soak test picks from them; an unknown one is refused with this list).
+pub const MUTABLE_STREAMS: &[&str] = &data::mutate::Stream::NAMES;
