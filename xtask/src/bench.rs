@@ -21,6 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
+use serde::Serialize;
 use serde_json::{json, Value};
 use source_harvest::harvest::Pace;
 use source_harvest::streams::{Kind, StreamDef, STREAMS};
@@ -29,7 +30,7 @@ use crate::clock::Started;
 use crate::connector::{target_subdir, Connector, Result};
 use crate::demo::{configured_catalog, plural, retried, write_json};
 use crate::expected;
-use crate::process::{load_average, machine, self_cpu, wait4, PeakRss};
+use crate::process::{load_average, machine, self_cpu, wait4, Machine, PeakRss};
 
 /// Harvest's largest page: the least number of requests a list of N records needs is N / this.
 const PAGE_SIZE: u64 = 2000;
@@ -114,6 +115,145 @@ impl Run {
     }
 }
 
+/// The JSON report (`bench.json`): what was measured, on what, when.
+#[derive(Serialize)]
+struct Report {
+    /// The command that made it (`--quick` or not).
+    command: &'static str,
+    machine: Machine,
+    /// When it was written, in seconds since the epoch.
+    unix_time: u64,
+    /// The largest size of [`Report::scaling`]: the headline.
+    throughput: Option<Throughput>,
+    /// The throughput runs, ascending in size.
+    scaling: Vec<Throughput>,
+    rate_limited: RateLimited,
+    /// Per stream of the rate-limited run, in the stream table's order.
+    requests: Vec<StreamRequests>,
+}
+
+/// One throughput run: a full refresh of `time_entries` with no rate limit.
+#[derive(Clone, Serialize)]
+struct Throughput {
+    /// The dataset's size.
+    time_entries: u64,
+    /// Records read (all of them `time_entries`).
+    records: u64,
+    wall_s: f64,
+    records_per_s: f64,
+    /// The connector's user and system CPU.
+    cpu_s: f64,
+    cpu_user_s: f64,
+    cpu_sys_s: f64,
+    cpu_us_per_record: f64,
+    /// Bytes the connector wrote to stdout.
+    output_bytes: u64,
+    output_bytes_per_s: f64,
+    /// The connector's peak resident set.
+    max_rss_bytes: u64,
+    /// What this process (the emulator and the reader of stdout) spent meanwhile.
+    emulator_and_harness_cpu_s: f64,
+    /// The 1-minute load average when the run started and ended.
+    load: (f64, f64),
+}
+
+impl Throughput {
+    fn of(size: u64, run: &Run) -> Throughput {
+        let wall = run.wall.as_secs_f64();
+        let records = run.total_records();
+        Throughput {
+            time_entries: size,
+            records,
+            wall_s: wall,
+            records_per_s: records as f64 / wall,
+            cpu_s: run.cpu(),
+            cpu_user_s: run.cpu_user,
+            cpu_sys_s: run.cpu_sys,
+            cpu_us_per_record: run.cpu() * 1e6 / records.max(1) as f64,
+            output_bytes: run.bytes,
+            output_bytes_per_s: run.bytes as f64 / wall,
+            max_rss_bytes: run.max_rss,
+            emulator_and_harness_cpu_s: run.harness_cpu,
+            load: run.load,
+        }
+    }
+}
+
+/// The rate-limited run: the whole catalog at Harvest's limits, scaled in time.
+#[derive(Serialize)]
+struct RateLimited {
+    /// The emulator's dataset (`Small`, `Medium`…).
+    scale: String,
+    streams: usize,
+    records: u64,
+    requests: u64,
+    wall_s: f64,
+    buckets: [Bucket; 2],
+    /// The longest of the buckets' `paced_min_s`: no sync at the connector's pace is faster.
+    lower_bound_s: f64,
+    /// `wall_s` over `lower_bound_s` (the goal is at most 1.10).
+    ratio: f64,
+    /// The longest of the buckets' `at_rate_s`.
+    at_rate_s: f64,
+    /// The longest of the buckets' `sliding_min_s`.
+    sliding_min_s: f64,
+    http_429: u64,
+    /// Responses the connector retried (429, 408, 5xx).
+    retried: u64,
+    cpu_s: f64,
+    max_rss_bytes: u64,
+    /// The 1-minute load average when the run started and ended.
+    load: (f64, f64),
+}
+
+/// One rate-limit bucket of the rate-limited run: its requests and the least time they take.
+#[derive(Serialize)]
+struct Bucket {
+    /// `general` or `reports`.
+    bucket: &'static str,
+    requests: u64,
+    /// Requests allowed per window.
+    limit: u32,
+    window_s: f64,
+    /// The yardstick: requests at the server's average rate.
+    at_rate_s: f64,
+    /// The server's own bound: a sliding window lets the first `limit` go at once.
+    sliding_min_s: f64,
+    /// The connector's pace (a burst, then one request per interval, so that consecutive
+    /// processes stay under the limit): the wall time can be no shorter than this.
+    paced_min_s: f64,
+    burst: u32,
+    interval_s: f64,
+}
+
+impl Bucket {
+    fn new(bucket: &'static str, requests: u64, limit: RateLimit, pace: Pace) -> Bucket {
+        let window = limit.window.as_secs_f64();
+        Bucket {
+            bucket,
+            requests,
+            limit: limit.requests,
+            window_s: window,
+            at_rate_s: requests as f64 * window / f64::from(limit.requests),
+            sliding_min_s: (requests.saturating_sub(1) / u64::from(limit.requests)) as f64 * window,
+            paced_min_s: pace.least_time(requests).as_secs_f64(),
+            burst: pace.burst,
+            interval_s: pace.interval.as_secs_f64(),
+        }
+    }
+}
+
+/// One stream's requests in the rate-limited run against the fewest that could have read it.
+#[derive(Serialize)]
+struct StreamRequests {
+    stream: &'static str,
+    records: u64,
+    requests: u64,
+    minimum: u64,
+    /// How the minimum is counted, where it is not one page per 2,000 records.
+    note: String,
+}
+
 /// Runs the three measurements and writes the report; `started` is when the command began.
 pub fn run(args: Args, started: &Started) -> Result<()> {
     let plan = if args.quick { QUICK } else { FULL };
@@ -124,50 +264,57 @@ pub fn run(args: Args, started: &Started) -> Result<()> {
         "source-harvest bench{}: {} on {} ({} CPUs)\n",
         if args.quick { " --quick" } else { "" },
         connector.exe().display(),
-        machine["cpu"].as_str().unwrap_or("?"),
-        machine["cpus"]
+        machine.cpu,
+        machine.cpus
     );
 
     let mut scaling = Vec::new();
     for &size in plan.sizes {
-        let run = throughput(&connector, &dir, size)?;
+        let run = Throughput::of(size, &throughput(&connector, &dir, size)?);
         println!(
             "  time_entries x {size:>9}: {:>8.0} records/s, {:>6.2} s wall, {:>6.2} s CPU, {:>6.1} MiB RSS (load {:.2})",
-            run.total_records() as f64 / run.wall.as_secs_f64(),
-            run.wall.as_secs_f64(),
-            run.cpu(),
-            mib(run.max_rss),
+            run.records_per_s,
+            run.wall_s,
+            run.cpu_s,
+            mib(run.max_rss_bytes),
             run.load.1
         );
-        scaling.push((size, run));
+        scaling.push(run);
     }
-    let catalog = rate_limited(&connector, &dir, &plan)?;
+    let (rate_limited, requests) = rate_limited(&connector, &dir, &plan)?;
 
-    let report = json!({
-        "command": if args.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" },
-        "machine": machine,
-        "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        "throughput": scaling.last().map(|(size, run)| throughput_json(*size, run)),
-        "scaling": scaling.iter().map(|(size, run)| throughput_json(*size, run)).collect::<Vec<_>>(),
-        "rate_limited": catalog.json,
-        "requests": catalog.requests,
-    });
+    let report = Report {
+        command: if args.quick {
+            "cargo xtask bench --quick"
+        } else {
+            "cargo xtask bench"
+        },
+        machine,
+        unix_time: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        throughput: scaling.last().cloned(),
+        scaling,
+        rate_limited,
+        requests,
+    };
 
     println!();
-    print_throughput(&scaling);
-    print_rate_limited(&catalog.json);
-    print_requests(&catalog.requests);
-    if let Some((size, run)) = scaling.last() {
+    print_throughput(&report.scaling);
+    print_rate_limited(&report.rate_limited);
+    print_requests(&report.requests);
+    if let Some(headline) = &report.throughput {
         println!(
-            "\nPeak RSS of the connector reading {size} time entries: {:.1} MiB",
-            mib(run.max_rss)
+            "\nPeak RSS of the connector reading {} time entries: {:.1} MiB",
+            headline.time_entries,
+            mib(headline.max_rss_bytes)
         );
     }
     let out = args.out.unwrap_or_else(|| dir.join("bench.json"));
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?;
     }
-    fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")?;
+    write_json(&out, &report)?;
     println!(
         "JSON report: {} (bench took {:.0} s since `cargo xtask bench` started{})",
         out.display(),
@@ -233,14 +380,12 @@ fn throughput(connector: &Connector, dir: &Path, size: u64) -> Result<Run> {
     Ok(run)
 }
 
-/// What the rate-limited run measured, ready for the report.
-struct CatalogResult {
-    json: Value,
-    requests: Vec<Value>,
-}
-
 /// The whole catalog with both buckets enforced by the emulator and known to the connector.
-fn rate_limited(connector: &Connector, dir: &Path, plan: &Plan) -> Result<CatalogResult> {
+fn rate_limited(
+    connector: &Connector,
+    dir: &Path,
+    plan: &Plan,
+) -> Result<(RateLimited, Vec<StreamRequests>)> {
     let emulator = Emulator::start(EmulatorConfig {
         scale: plan.catalog_scale,
         general_limit: Some(plan.general),
@@ -283,64 +428,45 @@ fn rate_limited(connector: &Connector, dir: &Path, plan: &Plan) -> Result<Catalo
         requests: limit.requests,
         window: limit.window,
     };
-    let buckets: Vec<Value> = [
-        ("general", bucket_requests(false), plan.general, Pace::general(connector_limit(plan.general))),
-        ("reports", bucket_requests(true), plan.reports, Pace::reports(connector_limit(plan.reports))),
-    ]
-    .into_iter()
-    .map(|(name, requests, limit, pace)| {
-        let window = limit.window.as_secs_f64();
-        json!({
-            "bucket": name,
-            "requests": requests,
-            "limit": limit.requests,
-            "window_s": window,
-            // The yardstick: requests at the server's average rate.
-            "at_rate_s": requests as f64 * window / f64::from(limit.requests),
-            // The server's own bound: a sliding window lets the first `limit` go at once.
-            "sliding_min_s": (requests.saturating_sub(1) / u64::from(limit.requests)) as f64 * window,
-            // The connector's pace (a burst, then one request per interval, so that consecutive
-            // processes stay under the limit): the wall time can be no shorter than this.
-            "paced_min_s": pace.least_time(requests).as_secs_f64(),
-            "burst": pace.burst,
-            "interval_s": pace.interval.as_secs_f64(),
-        })
-    })
-    .collect();
-    let max_of = |key: &str| {
-        buckets
-            .iter()
-            .filter_map(|b| b[key].as_f64())
-            .fold(0.0, f64::max)
-    };
-    let (at_rate, sliding_min, paced_min) = (
-        max_of("at_rate_s"),
-        max_of("sliding_min_s"),
-        max_of("paced_min_s"),
-    );
+    let buckets = [
+        Bucket::new(
+            "general",
+            bucket_requests(false),
+            plan.general,
+            Pace::general(connector_limit(plan.general)),
+        ),
+        Bucket::new(
+            "reports",
+            bucket_requests(true),
+            plan.reports,
+            Pace::reports(connector_limit(plan.reports)),
+        ),
+    ];
+    let longest = |of: fn(&Bucket) -> f64| buckets.iter().map(of).fold(0.0, f64::max);
+    let paced_min = longest(|b| b.paced_min_s);
     let wall = run.wall.as_secs_f64();
-    let json = json!({
-        "scale": format!("{:?}", plan.catalog_scale),
-        "streams": configured.len(),
-        "records": run.total_records(),
-        "requests": counts.total,
-        "wall_s": wall,
-        "buckets": buckets,
-        "lower_bound_s": paced_min,
-        "ratio": wall / paced_min.max(1e-9),
-        "at_rate_s": at_rate,
-        "sliding_min_s": sliding_min,
-        "http_429": counts.status(429),
-        "retried": retried(&counts),
-        "cpu_s": run.cpu(),
-        "max_rss_bytes": run.max_rss,
-        "load": [run.load.0, run.load.1],
-    });
+    let result = RateLimited {
+        scale: format!("{:?}", plan.catalog_scale),
+        streams: configured.len(),
+        records: run.total_records(),
+        requests: counts.total,
+        wall_s: wall,
+        lower_bound_s: paced_min,
+        ratio: wall / paced_min.max(1e-9),
+        at_rate_s: longest(|b| b.at_rate_s),
+        sliding_min_s: longest(|b| b.sliding_min_s),
+        buckets,
+        http_429: counts.status(429),
+        retried: retried(&counts),
+        cpu_s: run.cpu(),
+        max_rss_bytes: run.max_rss,
+        load: run.load,
+    };
     let requests = STREAMS
         .iter()
         .map(|def| requests_of(def, &counts, &expected))
         .collect();
-    Ok(CatalogResult { json, requests })
+    Ok((result, requests))
 }
 
 /// One stream's requests against the fewest that could have read it: a page of up to
@@ -351,7 +477,7 @@ fn requests_of(
     def: &StreamDef,
     counts: &harvest_emulator::RequestCounts,
     expected: &BTreeMap<String, u64>,
-) -> Value {
+) -> StreamRequests {
     let records = expected.get(def.name).copied().unwrap_or(0);
     let pages = records.div_ceil(PAGE_SIZE).max(1);
     let is_parent = STREAMS.iter().any(|s| s.parent() == Some(def.name));
@@ -366,19 +492,25 @@ fn requests_of(
         _ => pages,
     };
     let made = counts.path(&format!("/v2{}", def.path));
-    json!({
-        "stream": def.name,
-        "records": records,
-        "requests": made,
-        "minimum": minimum,
-        "note": match (def.kind, is_parent) {
+    StreamRequests {
+        stream: def.name,
+        records,
+        requests: made,
+        minimum,
+        note: match (def.kind, is_parent) {
             (Kind::Child { parent, .. }, _) => format!("one call per {parent}"),
             (Kind::Derived(derived), _) => format!("rows from the {} pages", derived.source),
             (_, true) => "own pages, also the listing its children use".to_string(),
-            (Kind::Report { window_days: Some(_), .. }, _) => "one page per 365-day window".to_string(),
+            (
+                Kind::Report {
+                    window_days: Some(_),
+                    ..
+                },
+                _,
+            ) => "one page per 365-day window".to_string(),
             _ => String::new(),
         },
-    })
+    }
 }
 
 /// Runs `read`, reading its stdout as fast as it comes (counting bytes and RECORD lines per
@@ -456,27 +588,7 @@ fn read(connector: &Connector, config: &Path, catalog: &Path, stderr: &Path) -> 
     })
 }
 
-fn throughput_json(size: u64, run: &Run) -> Value {
-    let wall = run.wall.as_secs_f64();
-    let records = run.total_records();
-    json!({
-        "time_entries": size,
-        "records": records,
-        "wall_s": wall,
-        "records_per_s": records as f64 / wall,
-        "cpu_s": run.cpu(),
-        "cpu_user_s": run.cpu_user,
-        "cpu_sys_s": run.cpu_sys,
-        "cpu_us_per_record": run.cpu() * 1e6 / records.max(1) as f64,
-        "output_bytes": run.bytes,
-        "output_bytes_per_s": run.bytes as f64 / wall,
-        "max_rss_bytes": run.max_rss,
-        "emulator_and_harness_cpu_s": run.harness_cpu,
-        "load": [run.load.0, run.load.1],
-    })
-}
-
-fn print_throughput(scaling: &[(u64, Run)]) {
+fn print_throughput(scaling: &[Throughput]) {
     println!("Throughput: time_entries, full refresh, no rate limit");
     println!(
         "  {:>9} {:>10} {:>8} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
@@ -490,62 +602,60 @@ fn print_throughput(scaling: &[(u64, Run)]) {
         "emu CPU s",
         "load"
     );
-    for (_, run) in scaling {
-        let wall = run.wall.as_secs_f64();
-        let records = run.total_records();
+    for run in scaling {
         println!(
             "  {:>9} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>10.2} {:>5.2}→{:<5.2}",
-            records,
-            records as f64 / wall,
-            wall,
-            run.cpu(),
-            run.cpu() * 1e6 / records.max(1) as f64,
-            run.bytes as f64 / wall / 1e6,
-            mib(run.max_rss),
-            run.harness_cpu,
+            run.records,
+            run.records_per_s,
+            run.wall_s,
+            run.cpu_s,
+            run.cpu_us_per_record,
+            run.output_bytes_per_s / 1e6,
+            mib(run.max_rss_bytes),
+            run.emulator_and_harness_cpu_s,
             run.load.0,
             run.load.1
         );
     }
 }
 
-fn print_rate_limited(result: &Value) {
+fn print_rate_limited(result: &RateLimited) {
     println!(
         "\nAt the rate limit: all {} streams, {} dataset, Harvest's limits scaled in time",
-        result["streams"],
-        result["scale"].as_str().unwrap_or("?")
+        result.streams, result.scale
     );
     println!(
         "  {:<8} {:>9} {:>12} {:>10} {:>13} {:>12}",
         "bucket", "requests", "limit", "at rate s", "sliding min s", "paced min s"
     );
-    for b in result["buckets"].as_array().into_iter().flatten() {
+    for b in &result.buckets {
         println!(
             "  {:<8} {:>9} {:>12} {:>10.2} {:>13.2} {:>12.2}",
-            b["bucket"].as_str().unwrap_or("?"),
-            b["requests"].as_u64().unwrap_or(0),
-            format!("{}/{}s", b["limit"], b["window_s"]),
-            b["at_rate_s"].as_f64().unwrap_or(0.0),
-            b["sliding_min_s"].as_f64().unwrap_or(0.0),
-            b["paced_min_s"].as_f64().unwrap_or(0.0),
+            b.bucket,
+            b.requests,
+            format!("{}/{}s", b.limit, b.window_s),
+            b.at_rate_s,
+            b.sliding_min_s,
+            b.paced_min_s,
         );
     }
     println!(
         "  (at rate: the server's average rate; sliding min: the server's bound; paced min: the connector's pace, a burst then one request per interval so that consecutive runs get no 429: the lower bound)"
     );
     println!(
-        "  {} records, wall {:.2} s, lower bound {:.2} s: ratio {:.3} (goal ≤ 1.10); {} with status 429 (goal 0), {}; load {}",
-        result["records"],
-        result["wall_s"].as_f64().unwrap_or(0.0),
-        result["lower_bound_s"].as_f64().unwrap_or(0.0),
-        result["ratio"].as_f64().unwrap_or(0.0),
-        plural(result["http_429"].as_u64().unwrap_or(0), "response"),
-        plural(result["retried"].as_u64().unwrap_or(0), "retried response"),
-        result["load"],
+        "  {} records, wall {:.2} s, lower bound {:.2} s: ratio {:.3} (goal ≤ 1.10); {} with status 429 (goal 0), {}; load {:.2}→{:.2}",
+        result.records,
+        result.wall_s,
+        result.lower_bound_s,
+        result.ratio,
+        plural(result.http_429, "response"),
+        plural(result.retried, "retried response"),
+        result.load.0,
+        result.load.1,
     );
 }
 
-fn print_requests(rows: &[Value]) {
+fn print_requests(rows: &[StreamRequests]) {
     println!("\nRequests per stream (same run) against the minimum");
     println!(
         "  {:<29} {:>8} {:>9} {:>8}",
@@ -553,20 +663,20 @@ fn print_requests(rows: &[Value]) {
     );
     let (mut made, mut least) = (0, 0);
     for row in rows {
-        let (r, m) = (
-            row["requests"].as_u64().unwrap_or(0),
-            row["minimum"].as_u64().unwrap_or(0),
-        );
-        made += r;
-        least += m;
+        made += row.requests;
+        least += row.minimum;
         println!(
             "  {:<29} {:>8} {:>9} {:>8}{} {}",
-            row["stream"].as_str().unwrap_or("?"),
-            row["records"].as_u64().unwrap_or(0),
-            r,
-            m,
-            if r > m { " +" } else { "  " },
-            row["note"].as_str().unwrap_or(""),
+            row.stream,
+            row.records,
+            row.requests,
+            row.minimum,
+            if row.requests > row.minimum {
+                " +"
+            } else {
+                "  "
+            },
+            row.note,
         );
     }
     println!("  {:<29} {:>8} {made:>9} {least:>8}", "total", "");
