@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: how fast the connector reads, measured against the local emulator.
 //!
-//! Three measurements, printed as tables and written as one JSON file:
+//! Three measurements, printed as tables and written as one JSON file (both from the typed
+//! records of `report`):
 //! - **throughput**: a full refresh of `time_entries` with no rate limit at several sizes, so the
 //!   connector's own cost shows (records/s, CPU seconds, output bytes/s, peak RSS); the largest
 //!   size is the headline and the sizes together show whether time is linear and memory flat;
@@ -21,16 +22,22 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harvest_emulator::{Emulator, EmulatorConfig, RateLimit, Scale};
-use serde::Serialize;
 use serde_json::{json, Value};
 use source_harvest::harvest::Pace;
 use source_harvest::streams::{Kind, StreamDef, STREAMS};
 
+mod report;
+
+use report::{
+    mib, print_rate_limited, print_requests, print_throughput, Bucket, RateLimited, Report,
+    StreamRequests, Throughput,
+};
+
 use crate::clock::Started;
 use crate::connector::{target_subdir, Connector, Result};
-use crate::demo::{configured_catalog, plural, retried, write_json};
+use crate::demo::{configured_catalog, retried, write_json};
 use crate::expected;
-use crate::process::{load_average, machine, self_cpu, wait4, Machine, PeakRss};
+use crate::process::{load_average, machine, self_cpu, wait4, PeakRss};
 
 /// Harvest's largest page: the least number of requests a list of N records needs is N / this.
 const PAGE_SIZE: u64 = 2000;
@@ -113,145 +120,6 @@ impl Run {
     fn total_records(&self) -> u64 {
         self.records.values().sum()
     }
-}
-
-/// The JSON report (`bench.json`): what was measured, on what, when.
-#[derive(Serialize)]
-struct Report {
-    /// The command that made it (`--quick` or not).
-    command: &'static str,
-    machine: Machine,
-    /// When it was written, in seconds since the epoch.
-    unix_time: u64,
-    /// The largest size of [`Report::scaling`]: the headline.
-    throughput: Option<Throughput>,
-    /// The throughput runs, ascending in size.
-    scaling: Vec<Throughput>,
-    rate_limited: RateLimited,
-    /// Per stream of the rate-limited run, in the stream table's order.
-    requests: Vec<StreamRequests>,
-}
-
-/// One throughput run: a full refresh of `time_entries` with no rate limit.
-#[derive(Clone, Serialize)]
-struct Throughput {
-    /// The dataset's size.
-    time_entries: u64,
-    /// Records read (all of them `time_entries`).
-    records: u64,
-    wall_s: f64,
-    records_per_s: f64,
-    /// The connector's user and system CPU.
-    cpu_s: f64,
-    cpu_user_s: f64,
-    cpu_sys_s: f64,
-    cpu_us_per_record: f64,
-    /// Bytes the connector wrote to stdout.
-    output_bytes: u64,
-    output_bytes_per_s: f64,
-    /// The connector's peak resident set.
-    max_rss_bytes: u64,
-    /// What this process (the emulator and the reader of stdout) spent meanwhile.
-    emulator_and_harness_cpu_s: f64,
-    /// The 1-minute load average when the run started and ended.
-    load: (f64, f64),
-}
-
-impl Throughput {
-    fn of(size: u64, run: &Run) -> Throughput {
-        let wall = run.wall.as_secs_f64();
-        let records = run.total_records();
-        Throughput {
-            time_entries: size,
-            records,
-            wall_s: wall,
-            records_per_s: records as f64 / wall,
-            cpu_s: run.cpu(),
-            cpu_user_s: run.cpu_user,
-            cpu_sys_s: run.cpu_sys,
-            cpu_us_per_record: run.cpu() * 1e6 / records.max(1) as f64,
-            output_bytes: run.bytes,
-            output_bytes_per_s: run.bytes as f64 / wall,
-            max_rss_bytes: run.max_rss,
-            emulator_and_harness_cpu_s: run.harness_cpu,
-            load: run.load,
-        }
-    }
-}
-
-/// The rate-limited run: the whole catalog at Harvest's limits, scaled in time.
-#[derive(Serialize)]
-struct RateLimited {
-    /// The emulator's dataset (`Small`, `Medium`…).
-    scale: String,
-    streams: usize,
-    records: u64,
-    requests: u64,
-    wall_s: f64,
-    buckets: [Bucket; 2],
-    /// The longest of the buckets' `paced_min_s`: no sync at the connector's pace is faster.
-    lower_bound_s: f64,
-    /// `wall_s` over `lower_bound_s` (the goal is at most 1.10).
-    ratio: f64,
-    /// The longest of the buckets' `at_rate_s`.
-    at_rate_s: f64,
-    /// The longest of the buckets' `sliding_min_s`.
-    sliding_min_s: f64,
-    http_429: u64,
-    /// Responses the connector retried (429, 408, 5xx).
-    retried: u64,
-    cpu_s: f64,
-    max_rss_bytes: u64,
-    /// The 1-minute load average when the run started and ended.
-    load: (f64, f64),
-}
-
-/// One rate-limit bucket of the rate-limited run: its requests and the least time they take.
-#[derive(Serialize)]
-struct Bucket {
-    /// `general` or `reports`.
-    bucket: &'static str,
-    requests: u64,
-    /// Requests allowed per window.
-    limit: u32,
-    window_s: f64,
-    /// The yardstick: requests at the server's average rate.
-    at_rate_s: f64,
-    /// The server's own bound: a sliding window lets the first `limit` go at once.
-    sliding_min_s: f64,
-    /// The connector's pace (a burst, then one request per interval, so that consecutive
-    /// processes stay under the limit): the wall time can be no shorter than this.
-    paced_min_s: f64,
-    burst: u32,
-    interval_s: f64,
-}
-
-impl Bucket {
-    fn new(bucket: &'static str, requests: u64, limit: RateLimit, pace: Pace) -> Bucket {
-        let window = limit.window.as_secs_f64();
-        Bucket {
-            bucket,
-            requests,
-            limit: limit.requests,
-            window_s: window,
-            at_rate_s: requests as f64 * window / f64::from(limit.requests),
-            sliding_min_s: (requests.saturating_sub(1) / u64::from(limit.requests)) as f64 * window,
-            paced_min_s: pace.least_time(requests).as_secs_f64(),
-            burst: pace.burst,
-            interval_s: pace.interval.as_secs_f64(),
-        }
-    }
-}
-
-/// One stream's requests in the rate-limited run against the fewest that could have read it.
-#[derive(Serialize)]
-struct StreamRequests {
-    stream: &'static str,
-    records: u64,
-    requests: u64,
-    minimum: u64,
-    /// How the minimum is counted, where it is not one page per 2,000 records.
-    note: String,
 }
 
 /// Runs the three measurements and writes the report; `started` is when the command began.
@@ -586,102 +454,4 @@ fn read(connector: &Connector, config: &Path, catalog: &Path, stderr: &Path) -> 
         harness_cpu: self_cpu() - cpu_before,
         load: (load_before, load_average()),
     })
-}
-
-fn print_throughput(scaling: &[Throughput]) {
-    println!("Throughput: time_entries, full refresh, no rate limit");
-    println!(
-        "  {:>9} {:>10} {:>8} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
-        "records",
-        "records/s",
-        "wall s",
-        "CPU s",
-        "µs/rec",
-        "MB/s out",
-        "RSS MiB",
-        "emu CPU s",
-        "load"
-    );
-    for run in scaling {
-        println!(
-            "  {:>9} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>10.2} {:>5.2}→{:<5.2}",
-            run.records,
-            run.records_per_s,
-            run.wall_s,
-            run.cpu_s,
-            run.cpu_us_per_record,
-            run.output_bytes_per_s / 1e6,
-            mib(run.max_rss_bytes),
-            run.emulator_and_harness_cpu_s,
-            run.load.0,
-            run.load.1
-        );
-    }
-}
-
-fn print_rate_limited(result: &RateLimited) {
-    println!(
-        "\nAt the rate limit: all {} streams, {} dataset, Harvest's limits scaled in time",
-        result.streams, result.scale
-    );
-    println!(
-        "  {:<8} {:>9} {:>12} {:>10} {:>13} {:>12}",
-        "bucket", "requests", "limit", "at rate s", "sliding min s", "paced min s"
-    );
-    for b in &result.buckets {
-        println!(
-            "  {:<8} {:>9} {:>12} {:>10.2} {:>13.2} {:>12.2}",
-            b.bucket,
-            b.requests,
-            format!("{}/{}s", b.limit, b.window_s),
-            b.at_rate_s,
-            b.sliding_min_s,
-            b.paced_min_s,
-        );
-    }
-    println!(
-        "  (at rate: the server's average rate; sliding min: the server's bound; paced min: the connector's pace, a burst then one request per interval so that consecutive runs get no 429: the lower bound)"
-    );
-    println!(
-        "  {} records, wall {:.2} s, lower bound {:.2} s: ratio {:.3} (goal ≤ 1.10); {} with status 429 (goal 0), {}; load {:.2}→{:.2}",
-        result.records,
-        result.wall_s,
-        result.lower_bound_s,
-        result.ratio,
-        plural(result.http_429, "response"),
-        plural(result.retried, "retried response"),
-        result.load.0,
-        result.load.1,
-    );
-}
-
-fn print_requests(rows: &[StreamRequests]) {
-    println!("\nRequests per stream (same run) against the minimum");
-    println!(
-        "  {:<29} {:>8} {:>9} {:>8}",
-        "stream", "records", "requests", "minimum"
-    );
-    let (mut made, mut least) = (0, 0);
-    for row in rows {
-        made += row.requests;
-        least += row.minimum;
-        println!(
-            "  {:<29} {:>8} {:>9} {:>8}{} {}",
-            row.stream,
-            row.records,
-            row.requests,
-            row.minimum,
-            if row.requests > row.minimum {
-                " +"
-            } else {
-                "  "
-            },
-            row.note,
-        );
-    }
-    println!("  {:<29} {:>8} {made:>9} {least:>8}", "total", "");
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }

@@ -291,6 +291,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_the_mutable_streams() {
+        let readme = include_str!("../../../README.md");
+        let list = readme
+            .split_once("Mutable streams: ")
+            .and_then(|(_, rest)| rest.split_once('.'))
+            .expect("README.md lists the mutable streams")
+            .0;
+        let listed: Vec<&str> = list.split(',').map(str::trim).collect();
+        assert_eq!(listed, Stream::NAMES);
+    }
+
+    #[test]
     fn the_child_streams_are_the_rates_messages_and_payments() {
         let children: Vec<&str> = Stream::children().map(Stream::name).collect();
         assert_eq!(
