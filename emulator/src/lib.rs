@@ -32,7 +32,10 @@ pub use credentials::{
     PERSONAL_ACCESS_TOKEN,
 };
 pub use data::deletion::Deletion;
-pub use data::mutate::STREAMS as MUTABLE_STREAMS;
 pub use request_stats::RequestCounts;
 pub use scheduled::{Refusal, ScheduledDeletion};
 pub use server::Emulator;
+
+/// The connector stream names the control API can create, update and delete records of, in
+/// name order (a soak test picks from them; an unknown one is refused with this list).
+pub const MUTABLE_STREAMS: &[&str] = &data::mutate::Stream::NAMES;

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::mutate;
+use crate::data::mutate::Stream;
 
 /// Records to delete once `after` more requests to `path` have been answered.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -27,12 +27,8 @@ pub struct ScheduledDeletion {
 impl ScheduledDeletion {
     /// Why the emulator cannot carry it out, if it cannot.
     pub fn invalid(&self) -> Option<String> {
-        if !mutate::STREAMS.contains(&self.stream.as_str()) {
-            return Some(format!(
-                "unknown stream {:?}; mutable streams: {}",
-                self.stream,
-                mutate::STREAMS.join(", ")
-            ));
+        if let Err(unknown) = Stream::parse(&self.stream) {
+            return Some(unknown);
         }
         if !self.path.starts_with("/v2/") {
             return Some(format!(

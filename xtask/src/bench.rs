@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: how fast the connector reads, measured against the local emulator.
 //!
-//! Three measurements, printed as tables and written as one JSON file:
+//! Three measurements, printed as tables and written as one JSON file (both from the typed
+//! records of `report`):
 //! - **throughput**: a full refresh of `time_entries` with no rate limit at several sizes, so the
 //!   connector's own cost shows (records/s, CPU seconds, output bytes/s, peak RSS); the largest
 //!   size is the headline and the sizes together show whether time is linear and memory flat;
@@ -25,9 +26,16 @@ use serde_json::{json, Value};
 use source_harvest::harvest::Pace;
 use source_harvest::streams::{Kind, StreamDef, STREAMS};
 
+mod report;
+
+use report::{
+    mib, print_rate_limited, print_requests, print_throughput, Bucket, RateLimited, Report,
+    StreamRequests, Throughput,
+};
+
 use crate::clock::Started;
 use crate::connector::{target_subdir, Connector, Result};
-use crate::demo::{configured_catalog, plural, retried, write_json};
+use crate::demo::{configured_catalog, retried, write_json};
 use crate::expected;
 use crate::process::{load_average, machine, self_cpu, wait4, PeakRss};
 
@@ -124,50 +132,57 @@ pub fn run(args: Args, started: &Started) -> Result<()> {
         "source-harvest bench{}: {} on {} ({} CPUs)\n",
         if args.quick { " --quick" } else { "" },
         connector.exe().display(),
-        machine["cpu"].as_str().unwrap_or("?"),
-        machine["cpus"]
+        machine.cpu,
+        machine.cpus
     );
 
     let mut scaling = Vec::new();
     for &size in plan.sizes {
-        let run = throughput(&connector, &dir, size)?;
+        let run = Throughput::of(size, &throughput(&connector, &dir, size)?);
         println!(
             "  time_entries x {size:>9}: {:>8.0} records/s, {:>6.2} s wall, {:>6.2} s CPU, {:>6.1} MiB RSS (load {:.2})",
-            run.total_records() as f64 / run.wall.as_secs_f64(),
-            run.wall.as_secs_f64(),
-            run.cpu(),
-            mib(run.max_rss),
+            run.records_per_s,
+            run.wall_s,
+            run.cpu_s,
+            mib(run.max_rss_bytes),
             run.load.1
         );
-        scaling.push((size, run));
+        scaling.push(run);
     }
-    let catalog = rate_limited(&connector, &dir, &plan)?;
+    let (rate_limited, requests) = rate_limited(&connector, &dir, &plan)?;
 
-    let report = json!({
-        "command": if args.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" },
-        "machine": machine,
-        "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        "throughput": scaling.last().map(|(size, run)| throughput_json(*size, run)),
-        "scaling": scaling.iter().map(|(size, run)| throughput_json(*size, run)).collect::<Vec<_>>(),
-        "rate_limited": catalog.json,
-        "requests": catalog.requests,
-    });
+    let report = Report {
+        command: if args.quick {
+            "cargo xtask bench --quick"
+        } else {
+            "cargo xtask bench"
+        },
+        machine,
+        unix_time: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        throughput: scaling.last().cloned(),
+        scaling,
+        rate_limited,
+        requests,
+    };
 
     println!();
-    print_throughput(&scaling);
-    print_rate_limited(&catalog.json);
-    print_requests(&catalog.requests);
-    if let Some((size, run)) = scaling.last() {
+    print_throughput(&report.scaling);
+    print_rate_limited(&report.rate_limited);
+    print_requests(&report.requests);
+    if let Some(headline) = &report.throughput {
         println!(
-            "\nPeak RSS of the connector reading {size} time entries: {:.1} MiB",
-            mib(run.max_rss)
+            "\nPeak RSS of the connector reading {} time entries: {:.1} MiB",
+            headline.time_entries,
+            mib(headline.max_rss_bytes)
         );
     }
     let out = args.out.unwrap_or_else(|| dir.join("bench.json"));
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)?;
     }
-    fs::write(&out, serde_json::to_string_pretty(&report)? + "\n")?;
+    write_json(&out, &report)?;
     println!(
         "JSON report: {} (bench took {:.0} s since `cargo xtask bench` started{})",
         out.display(),
@@ -233,14 +248,12 @@ fn throughput(connector: &Connector, dir: &Path, size: u64) -> Result<Run> {
     Ok(run)
 }
 
-/// What the rate-limited run measured, ready for the report.
-struct CatalogResult {
-    json: Value,
-    requests: Vec<Value>,
-}
-
 /// The whole catalog with both buckets enforced by the emulator and known to the connector.
-fn rate_limited(connector: &Connector, dir: &Path, plan: &Plan) -> Result<CatalogResult> {
+fn rate_limited(
+    connector: &Connector,
+    dir: &Path,
+    plan: &Plan,
+) -> Result<(RateLimited, Vec<StreamRequests>)> {
     let emulator = Emulator::start(EmulatorConfig {
         scale: plan.catalog_scale,
         general_limit: Some(plan.general),
@@ -283,64 +296,45 @@ fn rate_limited(connector: &Connector, dir: &Path, plan: &Plan) -> Result<Catalo
         requests: limit.requests,
         window: limit.window,
     };
-    let buckets: Vec<Value> = [
-        ("general", bucket_requests(false), plan.general, Pace::general(connector_limit(plan.general))),
-        ("reports", bucket_requests(true), plan.reports, Pace::reports(connector_limit(plan.reports))),
-    ]
-    .into_iter()
-    .map(|(name, requests, limit, pace)| {
-        let window = limit.window.as_secs_f64();
-        json!({
-            "bucket": name,
-            "requests": requests,
-            "limit": limit.requests,
-            "window_s": window,
-            // The yardstick: requests at the server's average rate.
-            "at_rate_s": requests as f64 * window / f64::from(limit.requests),
-            // The server's own bound: a sliding window lets the first `limit` go at once.
-            "sliding_min_s": (requests.saturating_sub(1) / u64::from(limit.requests)) as f64 * window,
-            // The connector's pace (a burst, then one request per interval, so that consecutive
-            // processes stay under the limit): the wall time can be no shorter than this.
-            "paced_min_s": pace.least_time(requests).as_secs_f64(),
-            "burst": pace.burst,
-            "interval_s": pace.interval.as_secs_f64(),
-        })
-    })
-    .collect();
-    let max_of = |key: &str| {
-        buckets
-            .iter()
-            .filter_map(|b| b[key].as_f64())
-            .fold(0.0, f64::max)
-    };
-    let (at_rate, sliding_min, paced_min) = (
-        max_of("at_rate_s"),
-        max_of("sliding_min_s"),
-        max_of("paced_min_s"),
-    );
+    let buckets = [
+        Bucket::new(
+            "general",
+            bucket_requests(false),
+            plan.general,
+            Pace::general(connector_limit(plan.general)),
+        ),
+        Bucket::new(
+            "reports",
+            bucket_requests(true),
+            plan.reports,
+            Pace::reports(connector_limit(plan.reports)),
+        ),
+    ];
+    let longest = |of: fn(&Bucket) -> f64| buckets.iter().map(of).fold(0.0, f64::max);
+    let paced_min = longest(|b| b.paced_min_s);
     let wall = run.wall.as_secs_f64();
-    let json = json!({
-        "scale": format!("{:?}", plan.catalog_scale),
-        "streams": configured.len(),
-        "records": run.total_records(),
-        "requests": counts.total,
-        "wall_s": wall,
-        "buckets": buckets,
-        "lower_bound_s": paced_min,
-        "ratio": wall / paced_min.max(1e-9),
-        "at_rate_s": at_rate,
-        "sliding_min_s": sliding_min,
-        "http_429": counts.status(429),
-        "retried": retried(&counts),
-        "cpu_s": run.cpu(),
-        "max_rss_bytes": run.max_rss,
-        "load": [run.load.0, run.load.1],
-    });
+    let result = RateLimited {
+        scale: format!("{:?}", plan.catalog_scale),
+        streams: configured.len(),
+        records: run.total_records(),
+        requests: counts.total,
+        wall_s: wall,
+        lower_bound_s: paced_min,
+        ratio: wall / paced_min.max(1e-9),
+        at_rate_s: longest(|b| b.at_rate_s),
+        sliding_min_s: longest(|b| b.sliding_min_s),
+        buckets,
+        http_429: counts.status(429),
+        retried: retried(&counts),
+        cpu_s: run.cpu(),
+        max_rss_bytes: run.max_rss,
+        load: run.load,
+    };
     let requests = STREAMS
         .iter()
         .map(|def| requests_of(def, &counts, &expected))
         .collect();
-    Ok(CatalogResult { json, requests })
+    Ok((result, requests))
 }
 
 /// One stream's requests against the fewest that could have read it: a page of up to
@@ -351,7 +345,7 @@ fn requests_of(
     def: &StreamDef,
     counts: &harvest_emulator::RequestCounts,
     expected: &BTreeMap<String, u64>,
-) -> Value {
+) -> StreamRequests {
     let records = expected.get(def.name).copied().unwrap_or(0);
     let pages = records.div_ceil(PAGE_SIZE).max(1);
     let is_parent = STREAMS.iter().any(|s| s.parent() == Some(def.name));
@@ -366,19 +360,25 @@ fn requests_of(
         _ => pages,
     };
     let made = counts.path(&format!("/v2{}", def.path));
-    json!({
-        "stream": def.name,
-        "records": records,
-        "requests": made,
-        "minimum": minimum,
-        "note": match (def.kind, is_parent) {
+    StreamRequests {
+        stream: def.name,
+        records,
+        requests: made,
+        minimum,
+        note: match (def.kind, is_parent) {
             (Kind::Child { parent, .. }, _) => format!("one call per {parent}"),
             (Kind::Derived(derived), _) => format!("rows from the {} pages", derived.source),
             (_, true) => "own pages, also the listing its children use".to_string(),
-            (Kind::Report { window_days: Some(_), .. }, _) => "one page per 365-day window".to_string(),
+            (
+                Kind::Report {
+                    window_days: Some(_),
+                    ..
+                },
+                _,
+            ) => "one page per 365-day window".to_string(),
             _ => String::new(),
         },
-    })
+    }
 }
 
 /// Runs `read`, reading its stdout as fast as it comes (counting bytes and RECORD lines per
@@ -454,124 +454,4 @@ fn read(connector: &Connector, config: &Path, catalog: &Path, stderr: &Path) -> 
         harness_cpu: self_cpu() - cpu_before,
         load: (load_before, load_average()),
     })
-}
-
-fn throughput_json(size: u64, run: &Run) -> Value {
-    let wall = run.wall.as_secs_f64();
-    let records = run.total_records();
-    json!({
-        "time_entries": size,
-        "records": records,
-        "wall_s": wall,
-        "records_per_s": records as f64 / wall,
-        "cpu_s": run.cpu(),
-        "cpu_user_s": run.cpu_user,
-        "cpu_sys_s": run.cpu_sys,
-        "cpu_us_per_record": run.cpu() * 1e6 / records.max(1) as f64,
-        "output_bytes": run.bytes,
-        "output_bytes_per_s": run.bytes as f64 / wall,
-        "max_rss_bytes": run.max_rss,
-        "emulator_and_harness_cpu_s": run.harness_cpu,
-        "load": [run.load.0, run.load.1],
-    })
-}
-
-fn print_throughput(scaling: &[(u64, Run)]) {
-    println!("Throughput: time_entries, full refresh, no rate limit");
-    println!(
-        "  {:>9} {:>10} {:>8} {:>8} {:>9} {:>10} {:>9} {:>10} {:>11}",
-        "records",
-        "records/s",
-        "wall s",
-        "CPU s",
-        "µs/rec",
-        "MB/s out",
-        "RSS MiB",
-        "emu CPU s",
-        "load"
-    );
-    for (_, run) in scaling {
-        let wall = run.wall.as_secs_f64();
-        let records = run.total_records();
-        println!(
-            "  {:>9} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>10.2} {:>5.2}→{:<5.2}",
-            records,
-            records as f64 / wall,
-            wall,
-            run.cpu(),
-            run.cpu() * 1e6 / records.max(1) as f64,
-            run.bytes as f64 / wall / 1e6,
-            mib(run.max_rss),
-            run.harness_cpu,
-            run.load.0,
-            run.load.1
-        );
-    }
-}
-
-fn print_rate_limited(result: &Value) {
-    println!(
-        "\nAt the rate limit: all {} streams, {} dataset, Harvest's limits scaled in time",
-        result["streams"],
-        result["scale"].as_str().unwrap_or("?")
-    );
-    println!(
-        "  {:<8} {:>9} {:>12} {:>10} {:>13} {:>12}",
-        "bucket", "requests", "limit", "at rate s", "sliding min s", "paced min s"
-    );
-    for b in result["buckets"].as_array().into_iter().flatten() {
-        println!(
-            "  {:<8} {:>9} {:>12} {:>10.2} {:>13.2} {:>12.2}",
-            b["bucket"].as_str().unwrap_or("?"),
-            b["requests"].as_u64().unwrap_or(0),
-            format!("{}/{}s", b["limit"], b["window_s"]),
-            b["at_rate_s"].as_f64().unwrap_or(0.0),
-            b["sliding_min_s"].as_f64().unwrap_or(0.0),
-            b["paced_min_s"].as_f64().unwrap_or(0.0),
-        );
-    }
-    println!(
-        "  (at rate: the server's average rate; sliding min: the server's bound; paced min: the connector's pace, a burst then one request per interval so that consecutive runs get no 429: the lower bound)"
-    );
-    println!(
-        "  {} records, wall {:.2} s, lower bound {:.2} s: ratio {:.3} (goal ≤ 1.10); {} with status 429 (goal 0), {}; load {}",
-        result["records"],
-        result["wall_s"].as_f64().unwrap_or(0.0),
-        result["lower_bound_s"].as_f64().unwrap_or(0.0),
-        result["ratio"].as_f64().unwrap_or(0.0),
-        plural(result["http_429"].as_u64().unwrap_or(0), "response"),
-        plural(result["retried"].as_u64().unwrap_or(0), "retried response"),
-        result["load"],
-    );
-}
-
-fn print_requests(rows: &[Value]) {
-    println!("\nRequests per stream (same run) against the minimum");
-    println!(
-        "  {:<29} {:>8} {:>9} {:>8}",
-        "stream", "records", "requests", "minimum"
-    );
-    let (mut made, mut least) = (0, 0);
-    for row in rows {
-        let (r, m) = (
-            row["requests"].as_u64().unwrap_or(0),
-            row["minimum"].as_u64().unwrap_or(0),
-        );
-        made += r;
-        least += m;
-        println!(
-            "  {:<29} {:>8} {:>9} {:>8}{} {}",
-            row["stream"].as_str().unwrap_or("?"),
-            row["records"].as_u64().unwrap_or(0),
-            r,
-            m,
-            if r > m { " +" } else { "  " },
-            row["note"].as_str().unwrap_or(""),
-        );
-    }
-    println!("  {:<29} {:>8} {made:>9} {least:>8}", "total", "");
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use harvest_emulator::{Emulator, EmulatorConfig, Scale};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::connector::{target_subdir, Connector, ReadFiles, Result};
@@ -25,40 +26,45 @@ const REPORTS: (u64, f64) = (100, 900.0);
 /// The streams whose ids the changes pick from, and how many of each are kept.
 const KEPT_IDS: usize = 200;
 
-/// One sync's cost.
-struct Cost {
+/// One sync's cost: a row of `cost.json` and of the printed table.
+#[derive(Serialize)]
+struct SyncCost {
+    /// Which sync of the series (`first`, `unchanged`, `10 changes`, `100 changes`).
+    sync: &'static str,
+    /// `general` and `reports` together.
+    requests: u64,
     general: u64,
     reports: u64,
     /// Requests to child endpoints (`…/{id}/…`).
-    children: u64,
+    child_requests: u64,
     records: u64,
     /// Bytes of the largest STATE message the sync emitted (as one line of JSON).
-    largest_state: usize,
-    wall: f64,
+    largest_state_bytes: usize,
+    /// The least time Harvest's limits allow for these requests (see [`at_harvest_limit`]).
+    seconds_at_harvest_limit: f64,
+    wall_seconds_unlimited: f64,
+    child_sweep_hours: f64,
+    capture_deletions: bool,
+    /// The emulator's account (`Small`, `Large`…).
+    scale: String,
+    /// Requests per route template, e.g. `/v2/invoices/{id}/messages`.
+    requests_by_path: BTreeMap<String, u64>,
 }
 
-impl Cost {
-    /// The least time Harvest's limits allow for these requests: every full window waited out.
-    fn at_harvest_limit(&self) -> f64 {
-        // A burst of `per`, then `per` more at each window's end.
-        let waited =
-            |n: u64, (per, window): (u64, f64)| (n.saturating_sub(1) / per) as f64 * window;
-        waited(self.general, GENERAL).max(waited(self.reports, REPORTS))
-    }
+/// The least time Harvest's limits allow for `general` and `reports` requests: every full
+/// window waited out.
+fn at_harvest_limit(general: u64, reports: u64) -> f64 {
+    // A burst of `per`, then `per` more at each window's end.
+    let waited = |n: u64, (per, window): (u64, f64)| (n.saturating_sub(1) / per) as f64 * window;
+    waited(general, GENERAL).max(waited(reports, REPORTS))
+}
 
-    fn to_json(&self, label: &str) -> Value {
-        json!({
-            "sync": label,
-            "requests": self.general + self.reports,
-            "general": self.general,
-            "reports": self.reports,
-            "child_requests": self.children,
-            "records": self.records,
-            "largest_state_bytes": self.largest_state,
-            "seconds_at_harvest_limit": self.at_harvest_limit(),
-            "wall_seconds_unlimited": self.wall,
-        })
-    }
+/// The setting a series runs in, which every row of it records.
+#[derive(Clone, Copy)]
+struct Setting {
+    scale: Scale,
+    sweep: f64,
+    capture: bool,
 }
 
 /// Options of `cargo xtask cost`.
@@ -143,13 +149,13 @@ pub fn run(args: Args) -> Result<()> {
         rows.extend(series(&connector, &catalog, scale, skip, sweeps, &dir)?);
     }
     let out = dir.join("cost.json");
-    write_json(&out, &serde_json::json!(rows))?;
+    write_json(&out, &rows)?;
     println!("\nwritten to {}", out.display());
     Ok(())
 }
 
 /// Runs the series for each `child_sweep_hours` in `sweeps` on `scale`, with deletion capture on
-/// and off, and returns them as JSON rows, printing a table. `catalog` is the discovered catalog;
+/// and off, and returns their rows, printing a table. `catalog` is the discovered catalog;
 /// `skip` streams are left out of the syncs.
 fn series(
     connector: &Connector,
@@ -158,7 +164,7 @@ fn series(
     skip: &[&str],
     sweeps: &[f64],
     dir: &Path,
-) -> Result<Vec<Value>> {
+) -> Result<Vec<SyncCost>> {
     let mut rows = Vec::new();
     println!(
         "\nincremental syncs an hour apart, {scale:?} account (requests; time at Harvest's limits)"
@@ -188,6 +194,11 @@ fn series(
         let files = inputs(&emu, catalog, skip, sweep, capture, dir)?;
         let mut ids: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         let mut state: Option<Value> = None;
+        let setting = Setting {
+            scale,
+            sweep,
+            capture,
+        };
         for (label, changes) in [
             ("first", 0),
             ("unchanged", 0),
@@ -200,25 +211,20 @@ fn series(
             }
             emu.reset_request_counts();
             let synced = sync(connector, &files, state.as_ref(), &mut ids)?;
-            let cost = cost_of(&emu, &synced);
+            let row = cost_of(&emu, &synced, setting, label);
             state = Some(synced.state);
             println!(
                 "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12}",
-                sweep,
-                if capture { "on" } else { "off" },
-                label,
-                cost.general + cost.reports,
-                cost.reports,
-                cost.children,
-                cost.at_harvest_limit(),
-                cost.records,
-                cost.largest_state
+                row.child_sweep_hours,
+                if row.capture_deletions { "on" } else { "off" },
+                row.sync,
+                row.requests,
+                row.reports,
+                row.child_requests,
+                row.seconds_at_harvest_limit,
+                row.records,
+                row.largest_state_bytes
             );
-            let mut row = cost.to_json(label);
-            row["child_sweep_hours"] = json!(sweep);
-            row["capture_deletions"] = json!(capture);
-            row["scale"] = json!(format!("{scale:?}"));
-            row["requests_by_path"] = json!(emu.request_counts().by_path);
             rows.push(row);
         }
     }
@@ -325,28 +331,36 @@ fn sync(
     })
 }
 
-/// What the emulator counted since its counts were reset.
-fn cost_of(emu: &Emulator, synced: &Synced) -> Cost {
+/// What the emulator counted since its counts were reset, for the sync `label` of a series in
+/// `setting`.
+fn cost_of(emu: &Emulator, synced: &Synced, setting: Setting, label: &'static str) -> SyncCost {
     let counts = emu.request_counts();
-    let mut cost = Cost {
-        general: 0,
-        reports: 0,
-        children: 0,
-        records: synced.records,
-        largest_state: synced.largest_state,
-        wall: synced.wall,
-    };
+    let (mut general, mut reports, mut children) = (0, 0, 0);
     for (path, n) in &counts.by_path {
         if path.starts_with("/v2/reports/") {
-            cost.reports += n;
+            reports += n;
         } else {
-            cost.general += n;
+            general += n;
         }
         if path.contains("{id}") {
-            cost.children += n;
+            children += n;
         }
     }
-    cost
+    SyncCost {
+        sync: label,
+        requests: general + reports,
+        general,
+        reports,
+        child_requests: children,
+        records: synced.records,
+        largest_state_bytes: synced.largest_state,
+        seconds_at_harvest_limit: at_harvest_limit(general, reports),
+        wall_seconds_unlimited: synced.wall,
+        child_sweep_hours: setting.sweep,
+        capture_deletions: setting.capture,
+        scale: format!("{:?}", setting.scale),
+        requests_by_path: counts.by_path,
+    }
 }
 
 /// `n` changes of the kinds Harvest sees, round robin: entities edited, a payment recorded (it

@@ -405,7 +405,7 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-pub(crate) fn write_json(path: &Path, value: &Value) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     fs::write(path, serde_json::to_string_pretty(value)? + "\n")?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::connector::Result;
 
@@ -88,8 +88,21 @@ pub fn load_average() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The machine the figures were taken on, as the bench report records it.
+#[derive(Serialize)]
+pub struct Machine {
+    /// The CPU's model name (`unknown` where `/proc/cpuinfo` has none).
+    pub cpu: String,
+    /// The CPUs this process may use.
+    pub cpus: usize,
+    /// Total memory, where `/proc/meminfo` says.
+    pub memory_bytes: Option<u64>,
+    /// The operating system (`linux`).
+    pub os: &'static str,
+}
+
 /// The machine the figures were taken on.
-pub fn machine() -> Value {
+pub fn machine() -> Machine {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -108,5 +121,10 @@ pub fn machine() -> Value {
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         })
         .map(|kib| kib * 1024);
-    json!({ "cpu": cpu, "cpus": cpus, "memory_bytes": memory, "os": std::env::consts::OS })
+    Machine {
+        cpu,
+        cpus,
+        memory_bytes: memory,
+        os: std::env::consts::OS,
+    }
 }

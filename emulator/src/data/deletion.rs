@@ -24,10 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::model::*;
+use super::mutate::Stream;
 use super::{Dataset, Row, Table};
 
-/// Row indices per connector stream.
-type Rows = BTreeMap<&'static str, BTreeSet<Ix>>;
+/// Row indices per stream.
+type Rows = BTreeMap<Stream, BTreeSet<Ix>>;
 
 /// Record ids per connector stream, ascending.
 pub type Ids = BTreeMap<&'static str, Vec<i64>>;
@@ -56,144 +57,54 @@ const USER_ASSIGNMENT_IN_USE: &str =
 const TASK_ASSIGNMENT_IN_USE: &str =
     "This task assignment is not removable. It still has time tracked.";
 
-/// Binds `$t` to the table of connector stream `$stream` for `$body`, or returns the
-/// unknown-stream error from the enclosing function.
-macro_rules! with_table {
-    ($ds:expr, $stream:expr, |$t:ident| $body:expr) => {
-        match $stream {
-            "billable_rates" => {
-                let $t = &mut $ds.billable_rates;
-                $body
-            }
-            "clients" => {
-                let $t = &mut $ds.clients;
-                $body
-            }
-            "contacts" => {
-                let $t = &mut $ds.contacts;
-                $body
-            }
-            "cost_rates" => {
-                let $t = &mut $ds.cost_rates;
-                $body
-            }
-            "estimate_item_categories" => {
-                let $t = &mut $ds.estimate_item_categories;
-                $body
-            }
-            "estimate_messages" => {
-                let $t = &mut $ds.estimate_messages;
-                $body
-            }
-            "estimates" => {
-                let $t = &mut $ds.estimates;
-                $body
-            }
-            "expense_categories" => {
-                let $t = &mut $ds.expense_categories;
-                $body
-            }
-            "expenses" => {
-                let $t = &mut $ds.expenses;
-                $body
-            }
-            "invoice_item_categories" => {
-                let $t = &mut $ds.invoice_item_categories;
-                $body
-            }
-            "invoice_messages" => {
-                let $t = &mut $ds.invoice_messages;
-                $body
-            }
-            "invoice_payments" => {
-                let $t = &mut $ds.invoice_payments;
-                $body
-            }
-            "invoices" => {
-                let $t = &mut $ds.invoices;
-                $body
-            }
-            "projects" => {
-                let $t = &mut $ds.projects;
-                $body
-            }
-            "roles" => {
-                let $t = &mut $ds.roles;
-                $body
-            }
-            "task_assignments" => {
-                let $t = &mut $ds.task_assignments;
-                $body
-            }
-            "tasks" => {
-                let $t = &mut $ds.tasks;
-                $body
-            }
-            "time_entries" => {
-                let $t = &mut $ds.time_entries;
-                $body
-            }
-            "user_assignments" => {
-                let $t = &mut $ds.user_assignments;
-                $body
-            }
-            "users" => {
-                let $t = &mut $ds.users;
-                $body
-            }
-            other => return Err(super::mutate::unknown_stream(other)),
-        }
-    };
-}
-
 /// Deletes record `id` of `stream` as Harvest does (see the module docs): `Ok(None)` if there is
 /// no such live record; `Err` with Harvest's message if the record is not removable, nothing
 /// changed; else the record's row and what else the deletion removed or changed.
-pub fn delete(ds: &mut Dataset, stream: &str, id: i64) -> Result<Option<(Ix, Deletion)>, String> {
-    let Some(ix) = with_table!(ds, stream, |t| t.find(id)) else {
+pub fn delete(ds: &mut Dataset, stream: Stream, id: i64) -> Result<Option<(Ix, Deletion)>, String> {
+    let Some(ix) = stream.records(ds).find(id) else {
         return Ok(None);
     };
     if let Some(why) = refusal(ds, stream, ix) {
         return Err(why.to_string());
     }
     let removed = dependents(ds, stream, ix);
-    let mut cascade = ids(ds, &removed)?;
+    let mut cascade = ids(ds, &removed);
     let assignments = served_assignments(ds, &removed, stream, ix);
     if !assignments.is_empty() {
         cascade.insert("project_assignments", assignments);
     }
-    with_table!(ds, stream, |t| t.hide_all(&BTreeSet::from([ix])));
-    for (name, rows) in &removed {
-        with_table!(ds, *name, |t| t.hide_all(rows));
+    stream.records(ds).hide_all(&BTreeSet::from([ix]));
+    for (removed_stream, rows) in &removed {
+        removed_stream.records(ds).hide_all(rows);
     }
     let changed = unlink(ds, stream, ix);
-    let updated = ids(ds, &changed)?;
+    let updated = ids(ds, &changed);
     ds.touch();
     Ok(Some((ix, Deletion { cascade, updated })))
 }
 
 /// Harvest's message if the record is not removable: records still refer to it.
-fn refusal(ds: &Dataset, stream: &str, ix: Ix) -> Option<&'static str> {
+fn refusal(ds: &Dataset, stream: Stream, ix: Ix) -> Option<&'static str> {
     let (in_use, message) = match stream {
-        "clients" => (
+        Stream::Clients => (
             any(&ds.projects, |p| p.client == ix)
                 || any(&ds.invoices, |i| i.client == ix)
                 || any(&ds.estimates, |e| e.client == ix),
             CLIENT_IN_USE,
         ),
-        "tasks" => (any(&ds.time_entries, |t| t.task == ix), TASK_IN_USE),
-        "expense_categories" => (any(&ds.expenses, |e| e.category == ix), CATEGORY_IN_USE),
-        "users" if ix == ds.me => (true, USER_IS_ME),
-        "users" => (
+        Stream::Tasks => (any(&ds.time_entries, |t| t.task == ix), TASK_IN_USE),
+        Stream::ExpenseCategories => (any(&ds.expenses, |e| e.category == ix), CATEGORY_IN_USE),
+        Stream::Users if ix == ds.me => (true, USER_IS_ME),
+        Stream::Users => (
             any(&ds.time_entries, |t| t.user == ix) || any(&ds.expenses, |e| e.user == ix),
             USER_IN_USE,
         ),
-        "user_assignments" => (
+        Stream::UserAssignments => (
             any(&ds.time_entries, |t| t.user_assignment == ix)
                 || any(&ds.expenses, |e| e.user_assignment == ix),
             USER_ASSIGNMENT_IN_USE,
         ),
-        "task_assignments" => (
+        Stream::TaskAssignments => (
             any(&ds.time_entries, |t| t.task_assignment == ix),
             TASK_ASSIGNMENT_IN_USE,
         ),
@@ -203,54 +114,57 @@ fn refusal(ds: &Dataset, stream: &str, ix: Ix) -> Option<&'static str> {
 }
 
 /// The live records that go with row `ix` of `stream`.
-fn dependents(ds: &Dataset, stream: &str, ix: Ix) -> Rows {
+fn dependents(ds: &Dataset, stream: Stream, ix: Ix) -> Rows {
     let mut rows = Rows::new();
-    let mut add = |name: &'static str, set: BTreeSet<Ix>| {
+    let mut add = |name: Stream, set: BTreeSet<Ix>| {
         if !set.is_empty() {
             rows.insert(name, set);
         }
     };
     match stream {
-        "clients" => add("contacts", which(&ds.contacts, |c| c.client == ix)),
-        "tasks" => add(
-            "task_assignments",
+        Stream::Clients => add(Stream::Contacts, which(&ds.contacts, |c| c.client == ix)),
+        Stream::Tasks => add(
+            Stream::TaskAssignments,
             which(&ds.task_assignments, |ta| ta.task == ix),
         ),
-        "projects" => {
-            add("time_entries", which(&ds.time_entries, |t| t.project == ix));
-            add("expenses", which(&ds.expenses, |e| e.project == ix));
+        Stream::Projects => {
             add(
-                "user_assignments",
+                Stream::TimeEntries,
+                which(&ds.time_entries, |t| t.project == ix),
+            );
+            add(Stream::Expenses, which(&ds.expenses, |e| e.project == ix));
+            add(
+                Stream::UserAssignments,
                 which(&ds.user_assignments, |ua| ua.project == ix),
             );
             add(
-                "task_assignments",
+                Stream::TaskAssignments,
                 which(&ds.task_assignments, |ta| ta.project == ix),
             );
         }
-        "users" => {
+        Stream::Users => {
             add(
-                "user_assignments",
+                Stream::UserAssignments,
                 which(&ds.user_assignments, |ua| ua.user == ix),
             );
             add(
-                "billable_rates",
+                Stream::BillableRates,
                 which(&ds.billable_rates, |r| r.user == ix),
             );
-            add("cost_rates", which(&ds.cost_rates, |r| r.user == ix));
+            add(Stream::CostRates, which(&ds.cost_rates, |r| r.user == ix));
         }
-        "invoices" => {
+        Stream::Invoices => {
             add(
-                "invoice_messages",
+                Stream::InvoiceMessages,
                 which(&ds.invoice_messages, |m| m.parent == ix),
             );
             add(
-                "invoice_payments",
+                Stream::InvoicePayments,
                 which(&ds.invoice_payments, |p| p.invoice == ix),
             );
         }
-        "estimates" => add(
-            "estimate_messages",
+        Stream::Estimates => add(
+            Stream::EstimateMessages,
             which(&ds.estimate_messages, |m| m.parent == ix),
         ),
         _ => {}
@@ -260,9 +174,12 @@ fn dependents(ds: &Dataset, stream: &str, ix: Ix) -> Rows {
 
 /// The ids of the user assignments about to go (row `ix` itself if it is one) that
 /// `/users/{id}/project_assignments` serves: the active ones of live users.
-fn served_assignments(ds: &Dataset, removed: &Rows, stream: &str, ix: Ix) -> Vec<i64> {
-    let own = (stream == "user_assignments").then_some(ix);
-    let mut going: BTreeSet<Ix> = removed.get("user_assignments").cloned().unwrap_or_default();
+fn served_assignments(ds: &Dataset, removed: &Rows, stream: Stream, ix: Ix) -> Vec<i64> {
+    let own = (stream == Stream::UserAssignments).then_some(ix);
+    let mut going: BTreeSet<Ix> = removed
+        .get(&Stream::UserAssignments)
+        .cloned()
+        .unwrap_or_default();
     going.extend(own);
     going
         .into_iter()
@@ -274,17 +191,17 @@ fn served_assignments(ds: &Dataset, removed: &Rows, stream: &str, ix: Ix) -> Vec
 
 /// Makes the live records that mention row `ix` of `stream` (now deleted) drop the mention, and
 /// returns them.
-fn unlink(ds: &mut Dataset, stream: &str, ix: Ix) -> Rows {
+fn unlink(ds: &mut Dataset, stream: Stream, ix: Ix) -> Rows {
     let now = ds.clock.now_secs();
     let mut rows = Rows::new();
-    let mut add = |name: &'static str, set: BTreeSet<Ix>| {
+    let mut add = |name: Stream, set: BTreeSet<Ix>| {
         if !set.is_empty() {
             rows.entry(name).or_default().extend(set);
         }
     };
     match stream {
-        "projects" => add(
-            "invoices",
+        Stream::Projects => add(
+            Stream::Invoices,
             relink(
                 &mut ds.invoices,
                 |i| i.line_items.iter().any(|l| l.project == ix),
@@ -297,9 +214,9 @@ fn unlink(ds: &mut Dataset, stream: &str, ix: Ix) -> Rows {
                 now,
             ),
         ),
-        "users" => {
+        Stream::Users => {
             add(
-                "roles",
+                Stream::Roles,
                 relink(
                     &mut ds.roles,
                     |r| r.users.contains(&ix),
@@ -309,7 +226,7 @@ fn unlink(ds: &mut Dataset, stream: &str, ix: Ix) -> Rows {
                 ),
             );
             add(
-                "invoices",
+                Stream::Invoices,
                 relink(
                     &mut ds.invoices,
                     |i| i.creator == ix,
@@ -319,7 +236,7 @@ fn unlink(ds: &mut Dataset, stream: &str, ix: Ix) -> Rows {
                 ),
             );
             add(
-                "estimates",
+                Stream::Estimates,
                 relink(
                     &mut ds.estimates,
                     |e| e.creator == ix,
@@ -329,9 +246,9 @@ fn unlink(ds: &mut Dataset, stream: &str, ix: Ix) -> Rows {
                 ),
             );
         }
-        "invoices" => {
+        Stream::Invoices => {
             add(
-                "time_entries",
+                Stream::TimeEntries,
                 relink(
                     &mut ds.time_entries,
                     |t| t.invoice == ix,
@@ -344,7 +261,7 @@ fn unlink(ds: &mut Dataset, stream: &str, ix: Ix) -> Rows {
                 ),
             );
             add(
-                "expenses",
+                Stream::Expenses,
                 relink(
                     &mut ds.expenses,
                     |e| e.invoice == ix,
@@ -354,8 +271,8 @@ fn unlink(ds: &mut Dataset, stream: &str, ix: Ix) -> Rows {
                 ),
             );
         }
-        "estimates" => add(
-            "invoices",
+        Stream::Estimates => add(
+            Stream::Invoices,
             relink(
                 &mut ds.invoices,
                 |i| i.estimate == ix,
@@ -404,14 +321,14 @@ fn which<T: Row>(table: &Table<T>, keep: impl Fn(&T) -> bool) -> BTreeSet<Ix> {
 }
 
 /// The ids of `rows`, ascending per stream.
-fn ids(ds: &mut Dataset, rows: &Rows) -> Result<Ids, String> {
-    let mut out = Ids::new();
-    for (name, set) in rows {
-        let ids = with_table!(ds, *name, |t| set
-            .iter()
-            .map(|&ix| t.get(ix).id())
-            .collect());
-        out.insert(*name, ids);
-    }
-    Ok(out)
+fn ids(ds: &mut Dataset, rows: &Rows) -> Ids {
+    rows.iter()
+        .map(|(stream, set)| {
+            let table = stream.records(ds);
+            (
+                stream.name(),
+                set.iter().map(|&ix| table.id_of(ix)).collect(),
+            )
+        })
+        .collect()
 }

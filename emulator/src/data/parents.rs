@@ -3,6 +3,7 @@
 //! (`bump_parent: false`), so a connector's tests can make both kinds of change.
 
 use super::model::*;
+use super::mutate::Stream;
 use super::{Dataset, Row, Table};
 use crate::time::DAY;
 
@@ -134,19 +135,19 @@ fn estimate_event(ds: &mut Dataset, estimate: Ix, event: &str) {
 /// payment change settles its invoice; a message whose `event_type` was just set runs that
 /// event on its invoice or estimate (a plain message, or a deleted one, changes nothing); rates
 /// never touch their user.
-pub fn bump_parent(ds: &mut Dataset, stream: &str, ix: Ix, event_set: bool) {
+pub fn bump_parent(ds: &mut Dataset, stream: Stream, ix: Ix, event_set: bool) {
     match stream {
-        "invoice_payments" => {
+        Stream::InvoicePayments => {
             let invoice = ds.invoice_payments.get(ix).invoice;
             settle_invoice(ds, invoice);
         }
-        "invoice_messages" if event_set => {
+        Stream::InvoiceMessages if event_set => {
             let m = ds.invoice_messages.get(ix);
             if let Some(event) = m.event_type {
                 invoice_event(ds, m.parent, event);
             }
         }
-        "estimate_messages" if event_set => {
+        Stream::EstimateMessages if event_set => {
             let m = ds.estimate_messages.get(ix);
             if let Some(event) = m.event_type {
                 estimate_event(ds, m.parent, event);
