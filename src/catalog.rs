@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::input::json_type;
@@ -104,7 +105,7 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, InputError> {
     let mut seen = BTreeSet::new();
     let mut selected = Vec::with_capacity(entries.len());
     for entry in entries {
-        let name = entry.name;
+        let name = entry.stream.name;
         let Some(def) = streams::find(name) else {
             let known: Vec<&str> = STREAMS.iter().map(|s| s.name).collect();
             return Err(catalog_error(Problem::Says(format!(
@@ -149,18 +150,35 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, InputError> {
             );
             SyncMode::FullRefresh
         };
-        let fields = projection(def, entry.json_schema)
+        let fields = projection(def, entry.stream.json_schema.as_ref())
             .map_err(|(field, problem)| in_stream(field, problem))?;
         selected.push(Selected { def, mode, fields });
     }
     Ok(selected)
 }
 
+/// A configured catalog as `read` reads it: the fields it does not use are not looked at, as
+/// the protocol's forward compatibility asks.
+#[derive(Deserialize)]
+struct ConfiguredCatalog<'a> {
+    #[serde(borrow)]
+    streams: Vec<Entry<'a>>,
+}
+
 /// The parts of one configured stream that `read` uses.
+#[derive(Deserialize)]
 struct Entry<'a> {
-    name: &'a str,
+    #[serde(borrow)]
+    stream: EntryStream<'a>,
     sync_mode: &'a str,
-    json_schema: Option<&'a Value>,
+}
+
+/// The stream of a configured stream.
+#[derive(Deserialize)]
+struct EntryStream<'a> {
+    name: &'a str,
+    #[serde(default)]
+    json_schema: Option<Value>,
 }
 
 /// A problem at the catalog's field `path`.
@@ -168,43 +186,65 @@ fn at(path: String, problem: Problem) -> InputError {
     InputError::new(InputFile::Catalog, Location::Field(path), problem)
 }
 
-/// The entries of a configured catalog, read field by field rather than through serde so that
-/// a malformed one is reported by the path of what is wrong (`catalog.streams[2].stream.name`).
-/// Fields `read` does not use are not looked at, as the protocol's forward compatibility asks.
+/// The entries of a configured catalog, parsed by serde; a malformed one is reported by the
+/// path the deserializer gives (`catalog.streams[2].stream.name`), with the value found there
+/// named by its type only.
 fn entries(value: &Value) -> Result<Vec<Entry<'_>>, InputError> {
-    let Some(catalog) = value.as_object() else {
+    if !value.is_object() {
         return Err(catalog_error(Problem::WrongType {
             expected: "a JSON object with a `streams` array".into(),
             found: json_type(value),
         }));
-    };
-    let streams = match catalog.get("streams") {
-        Some(Value::Array(streams)) => streams,
-        Some(other) => return Err(at("catalog.streams".into(), wrong("an array", other))),
-        None => {
-            return Err(at(
-                "catalog.streams".into(),
-                Problem::Missing { near_miss: None },
-            ))
+    }
+    let parsed: Result<ConfiguredCatalog<'_>, _> = serde_path_to_error::deserialize(value);
+    parsed
+        .map(|catalog| catalog.streams)
+        .map_err(|e| refused(value, e.path(), &e.inner().to_string()))
+}
+
+/// Why serde refused the catalog at `path`, said from the document itself: a member that is
+/// missing (serde names it in its `message`) or `null`, or one of another type than the
+/// field's.
+fn refused(document: &Value, path: &serde_path_to_error::Path, message: &str) -> InputError {
+    let mut found = Some(document);
+    let mut shown = String::from("catalog");
+    let mut field = "";
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => {
+                found = found.and_then(|v| v.get(index));
+                shown.push_str(&format!("[{index}]"));
+                field = "[]";
+            }
+            serde_path_to_error::Segment::Map { key } => {
+                found = found.and_then(|v| v.get(key));
+                shown.push_str(&format!(".{key}"));
+                field = key;
+            }
+            _ => {}
         }
-    };
-    streams
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            let at = format!("catalog.streams[{i}]");
-            let entry = object(entry, &at)?;
-            let stream_at = format!("{at}.stream");
-            let stream = object(required(entry, "stream", &stream_at)?, &stream_at)?;
-            let name_at = format!("{at}.stream.name");
-            let mode_at = format!("{at}.sync_mode");
-            Ok(Entry {
-                name: string(required(stream, "name", &name_at)?, &name_at)?,
-                sync_mode: string(required(entry, "sync_mode", &mode_at)?, &mode_at)?,
-                json_schema: stream.get("json_schema").filter(|s| !s.is_null()),
-            })
-        })
-        .collect()
+    }
+    // A missing member is reported at its container's path, with its name in the message.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    if let Some(member) = missing {
+        return at(
+            format!("{shown}.{member}"),
+            Problem::Missing { near_miss: None },
+        );
+    }
+    match found.filter(|v| !v.is_null()) {
+        None => at(shown, Problem::Missing { near_miss: None }),
+        Some(value) => {
+            let expected = match field {
+                "streams" => "an array",
+                "name" | "sync_mode" => "a string",
+                _ => "an object",
+            };
+            at(shown, wrong(expected, value))
+        }
+    }
 }
 
 /// That `value` is not of the `expected` type.
@@ -213,35 +253,6 @@ fn wrong(expected: &'static str, value: &Value) -> Problem {
         expected: expected.into(),
         found: json_type(value),
     }
-}
-
-/// `value` as an object, or why it is not one (`path` names it).
-fn object<'a>(
-    value: &'a Value,
-    path: &str,
-) -> Result<&'a serde_json::Map<String, Value>, InputError> {
-    value
-        .as_object()
-        .ok_or_else(|| at(path.into(), wrong("an object", value)))
-}
-
-/// `value` as a string, or why it is not one (`path` names it).
-fn string<'a>(value: &'a Value, path: &str) -> Result<&'a str, InputError> {
-    value
-        .as_str()
-        .ok_or_else(|| at(path.into(), wrong("a string", value)))
-}
-
-/// The field `key` of `object` (whose path is `path`), or that it is missing.
-fn required<'a>(
-    object: &'a serde_json::Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<&'a Value, InputError> {
-    object
-        .get(key)
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| at(path.into(), Problem::Missing { near_miss: None }))
 }
 
 /// The fields to keep when the configured schema narrows ours; `None` to emit records whole.
