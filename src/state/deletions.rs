@@ -109,7 +109,8 @@ pub struct Round {
 /// Reads the `deletions` object, naming what is wrong with it: it is ours alone, so anything
 /// unreadable is a damaged state, which restarting capture (removing it) repairs.
 pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<(), StateError> {
-    let Some(value) = object.get("deletions").filter(|v| !v.is_null()) else {
+    // Another type than an object is the state parser's to name.
+    let Some(value) = object.get("deletions").filter(|v| v.is_object()) else {
         return Ok(());
     };
     let fix = "remove the `deletions` object to restart deletion capture (no record is lost; deletions made before the next complete listing are not reported)";

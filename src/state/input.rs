@@ -221,11 +221,11 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
             if object.len() > 5 { ", …" } else { "" }
         )));
     }
-    check_field_types(object)?;
     deletions::check_ledger(object)?;
     report::check_windows(object)?;
-    let mut position: Stored = serde_json::from_value(value.clone())
-        .map_err(|e| whole(format!("unexpected shape ({e})")))?;
+    let parsed: Result<Stored, _> = serde_path_to_error::deserialize(value);
+    let mut position =
+        parsed.map_err(|e| refused(value, &e.path().to_string(), &e.inner().to_string()))?;
     if position.updated_at.is_none() {
         position.updated_at = incumbent_child_cursor(object)?;
     }
@@ -303,77 +303,64 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
     position.into_position().map_err(whole)
 }
 
-/// A field of a state object, the test its value must pass, and how to say what it must be.
-type FieldType = (&'static str, fn(&Value) -> bool, &'static str);
+/// What each member of a stream's state must be, by its path, for the messages that name it.
+const TYPES: &[(&str, &str)] = &[
+    ("updated_at", "a string"),
+    ("to", "a string"),
+    ("resume", "an object"),
+    ("resume.watermark", "a string"),
+    ("resume.next", "a string"),
+    ("resume.from", "a string"),
+    ("resume.after_parent_id", "an integer"),
+    ("resume.rows", "an object"),
+    ("sweep", "an object"),
+    ("sweep.after_id", "an integer"),
+    ("sweep.at", "a string"),
+    ("deletions", "an object"),
+    ("windows", "an object"),
+    ("__ab_no_cursor_state_message", "a boolean"),
+];
 
-/// Names the field of a known name that has the wrong JSON type, which serde's message would
-/// not (it says "expected a string" but not where).
-fn check_field_types(object: &serde_json::Map<String, Value>) -> Result<(), StateError> {
-    const POSITION: &[FieldType] = &[
-        ("updated_at", Value::is_string, "a string"),
-        ("to", Value::is_string, "a string"),
-        ("resume", Value::is_object, "an object"),
-        ("sweep", Value::is_object, "an object"),
-        ("deletions", Value::is_object, "an object"),
-        ("windows", Value::is_object, "an object"),
-        (
-            "__ab_no_cursor_state_message",
-            Value::is_boolean,
-            "a boolean",
+/// Why serde refused a stream's state at `path`, said from the state itself: the member found
+/// there named by its type (never shown), or missing. A sweep needs both its members.
+fn refused(state: &Value, path: &str, message: &str) -> StateError {
+    // serde reads a struct from an array too: what is wrong is the array, not its item.
+    let (path, message) = match path.split_once('[') {
+        Some((container, _)) => (container, "an array"),
+        None => (path, message),
+    };
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let (path, found) = match missing {
+        Some(member) if path == "." || path.is_empty() => (member.to_string(), None),
+        Some(member) => (format!("{path}.{member}"), None),
+        None => {
+            let pointer = format!("/{}", path.replace('.', "/"));
+            (
+                path.to_string(),
+                state.pointer(&pointer).filter(|v| !v.is_null()),
+            )
+        }
+    };
+    if path.starts_with("sweep.") && found.is_none() {
+        return (
+            path,
+            says("is missing: a sweep is {\"after_id\": <parent id>, \"at\": <date-time>}; remove the `sweep` object to start a new round of the sweep"),
+        );
+    }
+    let expected = TYPES.iter().find(|(p, _)| *p == path).map(|(_, t)| *t);
+    match (found, expected) {
+        (Some(value), Some(expected)) => (
+            path,
+            Problem::WrongType {
+                expected: expected.into(),
+                found: json_type(value),
+            },
         ),
-    ];
-    const RESUME: &[FieldType] = &[
-        ("watermark", Value::is_string, "a string"),
-        ("next", Value::is_string, "a string"),
-        ("from", Value::is_string, "a string"),
-        ("after_parent_id", Value::is_i64, "an integer"),
-        ("rows", Value::is_object, "an object"),
-    ];
-    const SWEEP: &[FieldType] = &[
-        ("after_id", Value::is_i64, "an integer"),
-        ("at", Value::is_string, "a string"),
-    ];
-    wrong_type(object, "", POSITION)?;
-    if let Some(Value::Object(sweep)) = object.get("sweep") {
-        wrong_type(sweep, "sweep.", SWEEP)?;
-        // Both members or none: a sweep without its position or its time cannot be continued.
-        if let Some((member, _, _)) = SWEEP
-            .iter()
-            .find(|(member, _, _)| sweep.get(*member).is_none_or(Value::is_null))
-        {
-            return Err((
-                format!("sweep.{member}"),
-                says("is missing: a sweep is {\"after_id\": <parent id>, \"at\": <date-time>}; remove the `sweep` object to start a new round of the sweep"),
-            ));
-        }
+        (None, _) => (path, Problem::Missing { near_miss: None }),
+        (Some(_), None) => (path, says(format!("cannot be read ({message})"))),
     }
-    match object.get("resume") {
-        Some(Value::Object(resume)) => wrong_type(resume, "resume.", RESUME),
-        _ => Ok(()),
-    }
-}
-
-/// The first of `fields` whose value in `object` has the wrong type, as an error.
-fn wrong_type(
-    object: &serde_json::Map<String, Value>,
-    prefix: &str,
-    fields: &[FieldType],
-) -> Result<(), StateError> {
-    for (field, ok, expected) in fields {
-        match object.get(*field) {
-            Some(v) if !v.is_null() && !ok(v) => {
-                return Err((
-                    format!("{prefix}{field}"),
-                    Problem::WrongType {
-                        expected: (*expected).into(),
-                        found: json_type(v),
-                    },
-                ))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// The incumbent's child streams keep one cursor per parent, or a global one under `state`;

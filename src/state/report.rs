@@ -130,11 +130,16 @@ impl<'de> Deserialize<'de> for RowKeys {
 /// whole state's parse would not.
 pub(super) fn check_windows(object: &serde_json::Map<String, Value>) -> Result<(), StateError> {
     let remove = "; remove it to read the report's windows again without comparing them";
-    if let Some(windows) = object.get("windows") {
+    // Another type than an object is the state parser's to name.
+    if let Some(windows) = object.get("windows").filter(|v| v.is_object()) {
         ReportWindows::deserialize(windows)
             .map_err(|e| ("windows".to_string(), says(format!("{e}{remove}"))))?;
     }
-    if let Some(rows) = object.get("resume").and_then(|r| r.get("rows")) {
+    if let Some(rows) = object
+        .get("resume")
+        .and_then(|r| r.get("rows"))
+        .filter(|v| v.is_object())
+    {
         RowKeys::deserialize(rows)
             .map_err(|e| ("resume.rows".to_string(), says(format!("{e}{remove}"))))?;
     }
