@@ -3,7 +3,7 @@
 //! ```text
 //! read(): plan ─► one task per stream (≤ max_concurrency at once, one HTTP client and so one
 //!         │        rate limiter per bucket for all)
-//!         └─► readers::read (by the stream's kind) ─► walk (pages) ─► Emitter ─► Output
+//!         └─► readers::read_by_kind (by the stream's kind) ─► walk (pages) ─► Emitter ─► Output
 //! ```
 //!
 //! - [`cursor`]: lower bounds, watermarks, resume points: what every STATE says.
@@ -385,7 +385,7 @@ async fn run_stream(run: &Run, job: Job) -> Vec<StreamEnd> {
         return out.sinks().map(|_| StreamEnd::Failed).collect();
     }
     let waits = rate_limit_statuses(&run.output, job.streams());
-    let read = waiting::watched(waits.clone(), readers::read(run, &job, &mut out)).await;
+    let read = waiting::watched(waits.clone(), readers::read_by_kind(run, &job, &mut out)).await;
     waits.close();
     match read {
         Ok(position) => out.sinks().map(|sink| complete(sink, &position)).collect(),

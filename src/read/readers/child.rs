@@ -24,7 +24,7 @@ use crate::state::{Position, Resume};
 use crate::streams::{ChildRecords, Kind, Touch};
 
 /// Reads the parents' children, checkpointing between parents (`after_parent_id`).
-pub(super) async fn read(
+pub(super) async fn read_children(
     run: &Run,
     job: &Job,
     parent: &'static str,

@@ -14,7 +14,7 @@ use crate::streams::{Kind, Pages};
 
 /// Reads the stream's pages from its first (with `updated_since` where Harvest filters) or
 /// from the interrupted pass's next page, checkpointing at page boundaries.
-pub(super) async fn read(
+pub(super) async fn read_list(
     run: &Run,
     job: &Job,
     out: &mut Emitter<'_>,

@@ -13,24 +13,24 @@ use crate::state::Position;
 use crate::streams::Kind;
 
 /// Reads `job`'s stream with the reader its kind calls for.
-pub(super) async fn read(
+pub(super) async fn read_by_kind(
     run: &Run,
     job: &Job,
     out: &mut Emitter<'_>,
 ) -> Result<Position, StreamError> {
     match job.sel.def.kind {
-        Kind::Single => single::read(run, job, out).await,
+        Kind::Single => single::read_body(run, job, out).await,
         Kind::List { .. }
         | Kind::Report {
             window_days: None, ..
-        } => list::read(run, job, out).await,
+        } => list::read_list(run, job, out).await,
         Kind::Child {
             parent, touched_by, ..
-        } => child::read(run, job, parent, touched_by, out).await,
+        } => child::read_children(run, job, parent, touched_by, out).await,
         Kind::Report {
             window_days: Some(_),
             ..
-        } => report::read(run, job, out).await,
+        } => report::read_windows(run, job, out).await,
         Kind::Derived(_) => unreachable!("the plan reads a derived stream through its source"),
     }
 }

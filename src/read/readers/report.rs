@@ -22,7 +22,7 @@ use crate::streams::StreamDef;
 
 /// Reads every window of the pass, checkpointing inside a window at page boundaries and
 /// between windows.
-pub(super) async fn read(
+pub(super) async fn read_windows(
     run: &Run,
     job: &Job,
     out: &mut Emitter<'_>,

@@ -7,7 +7,7 @@ use crate::read::{Job, Run};
 use crate::state::Position;
 
 /// Reads the one record; a full refresh every time.
-pub(super) async fn read(
+pub(super) async fn read_body(
     run: &Run,
     job: &Job,
     out: &mut Emitter<'_>,
