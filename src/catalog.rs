@@ -162,20 +162,20 @@ pub fn configured(value: &Value) -> Result<Vec<Selected>, InputError> {
 #[derive(Deserialize)]
 struct ConfiguredCatalog<'a> {
     #[serde(borrow)]
-    streams: Vec<Entry<'a>>,
+    streams: Vec<CatalogEntry<'a>>,
 }
 
 /// The parts of one configured stream that `read` uses.
 #[derive(Deserialize)]
-struct Entry<'a> {
+struct CatalogEntry<'a> {
     #[serde(borrow)]
-    stream: EntryStream<'a>,
+    stream: CatalogEntryStream<'a>,
     sync_mode: &'a str,
 }
 
 /// The stream of a configured stream.
 #[derive(Deserialize)]
-struct EntryStream<'a> {
+struct CatalogEntryStream<'a> {
     name: &'a str,
     #[serde(default)]
     json_schema: Option<Value>,
@@ -189,7 +189,7 @@ fn at(path: String, problem: Problem) -> InputError {
 /// The entries of a configured catalog, parsed by serde; a malformed one is reported by the
 /// path the deserializer gives (`catalog.streams[2].stream.name`), with the value found there
 /// named by its type only.
-fn entries(value: &Value) -> Result<Vec<Entry<'_>>, InputError> {
+fn entries(value: &Value) -> Result<Vec<CatalogEntry<'_>>, InputError> {
     if !value.is_object() {
         return Err(catalog_error(Problem::WrongType {
             expected: "a JSON object with a `streams` array".into(),

@@ -142,8 +142,8 @@ impl Visit for MessageText {
 mod tests {
     use super::*;
 
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(buf);
             Ok(buf.len())
@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn emit_writes_one_json_line_per_message() {
         let buf = Arc::new(Mutex::new(Vec::new()));
-        let out = Output::new(Box::new(Shared(buf.clone())));
+        let out = Output::new(Box::new(Captured(buf.clone())));
         out.emit(&AirbyteMessage::log(LogLevel::Info, "hello"))
             .unwrap();
         let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();

@@ -67,7 +67,7 @@ pub fn hint(body: &str) -> Option<Hint> {
     const TOTAL: &str = "\"total_entries\":";
     let at = body.rfind(LINKS)?;
     let tail = &body[at + LINKS.len()..];
-    let mut values = serde_json::Deserializer::from_str(tail).into_iter::<Links>();
+    let mut values = serde_json::Deserializer::from_str(tail).into_iter::<EnvelopeLinks>();
     let next = values.next()?.ok()?.next?;
     if tail[values.byte_offset()..].trim_matches(SPACE) != "}" {
         return None;
@@ -99,7 +99,7 @@ impl<'a> DeserializeSeed<'a> for PageSeed<'_, 'a> {
 }
 
 #[derive(Deserialize)]
-struct Links {
+struct EnvelopeLinks {
     #[serde(default)]
     next: Option<String>,
 }
@@ -121,7 +121,9 @@ impl<'a> Visitor<'a> for PageSeed<'_, 'a> {
             if field == self.key {
                 records = Some(map.next_value_seed(Records { body: self.body })?);
             } else if field == "links" {
-                next = map.next_value::<Option<Links>>()?.and_then(|l| l.next);
+                next = map
+                    .next_value::<Option<EnvelopeLinks>>()?
+                    .and_then(|l| l.next);
             } else if field == "total_entries" {
                 total_entries = map.next_value::<Option<u64>>()?;
             } else if field == "total_pages" {

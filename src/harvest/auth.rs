@@ -41,10 +41,10 @@ pub struct Bearer {
 
 /// The connector's credentials and, for OAuth, the current access token.
 pub struct Auth {
-    kind: Kind,
+    kind: CredentialKind,
 }
 
-enum Kind {
+enum CredentialKind {
     Pat(Secret),
     OAuth(Arc<OAuth>),
 }
@@ -102,7 +102,7 @@ impl Auth {
     /// Registers who persists rotated refresh tokens; a no-op for a personal access token, and
     /// only the first registration counts.
     pub fn on_refresh_token_rotated(&self, sink: RotationSink) {
-        if let Kind::OAuth(oauth) = &self.kind {
+        if let CredentialKind::OAuth(oauth) = &self.kind {
             let _ = oauth.on_rotation.set(sink);
         }
     }
@@ -116,12 +116,12 @@ impl Auth {
         retry: RetryPolicy,
     ) -> Auth {
         let kind = match credentials {
-            Credentials::PersonalToken { api_token } => Kind::Pat(api_token.clone()),
+            Credentials::PersonalToken { api_token } => CredentialKind::Pat(api_token.clone()),
             Credentials::OAuth {
                 client_id,
                 client_secret,
                 refresh_token,
-            } => Kind::OAuth(Arc::new(OAuth {
+            } => CredentialKind::OAuth(Arc::new(OAuth {
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
                 token_url: token_url.clone(),
@@ -141,11 +141,11 @@ impl Auth {
     /// or the one it has is about to expire.
     pub async fn bearer(&self, counters: &Arc<Counters>) -> Result<Bearer, FetchError> {
         match &self.kind {
-            Kind::Pat(token) => Ok(Bearer {
+            CredentialKind::Pat(token) => Ok(Bearer {
                 token: token.clone(),
                 generation: 0,
             }),
-            Kind::OAuth(oauth) => {
+            CredentialKind::OAuth(oauth) => {
                 let current = oauth.current.clone().lock_owned().await;
                 match current.as_ref() {
                     Some(token) if Instant::now() < token.renew_at => Ok(token.bearer()),
@@ -164,8 +164,8 @@ impl Auth {
         counters: &Arc<Counters>,
     ) -> Result<bool, FetchError> {
         match &self.kind {
-            Kind::Pat(_) => Ok(false),
-            Kind::OAuth(oauth) => {
+            CredentialKind::Pat(_) => Ok(false),
+            CredentialKind::OAuth(oauth) => {
                 let current = oauth.current.clone().lock_owned().await;
                 let renewed_since = current
                     .as_ref()
@@ -181,7 +181,7 @@ impl Auth {
     /// Waits for a token renewal under way (one a cancelled request left running) to finish,
     /// so that the run does not end in the middle of it.
     pub async fn settle(&self) {
-        if let Kind::OAuth(oauth) = &self.kind {
+        if let CredentialKind::OAuth(oauth) = &self.kind {
             drop(oauth.current.lock().await);
         }
     }
@@ -190,8 +190,8 @@ impl Auth {
     /// in case a server echoes a credential back.
     pub fn scrub(&self, text: &str) -> String {
         match &self.kind {
-            Kind::Pat(token) => scrub(text, std::slice::from_ref(token)),
-            Kind::OAuth(oauth) => scrub(text, &oauth.secrets()),
+            CredentialKind::Pat(token) => scrub(text, std::slice::from_ref(token)),
+            CredentialKind::OAuth(oauth) => scrub(text, &oauth.secrets()),
         }
     }
 }

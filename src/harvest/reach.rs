@@ -25,13 +25,13 @@ pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(30);
 pub struct Reachability {
     host: String,
     budget: Duration,
-    seen: Mutex<Seen>,
+    seen: Mutex<HostRecord>,
     verdict: watch::Sender<Option<FetchError>>,
 }
 
 /// What the host has done so far.
 #[derive(Default)]
-struct Seen {
+struct HostRecord {
     answered: bool,
     first_failure: Option<Instant>,
     failures: u64,
@@ -101,7 +101,7 @@ impl Reachability {
     }
 
     /// Records the verdict, the first time only: its figures are those that decided it.
-    fn declare(&self, seen: &Seen, cause: &str) {
+    fn declare(&self, seen: &HostRecord, cause: &str) {
         let error = FetchError::Unreachable {
             host: self.host.clone(),
             failures: seen.failures,
@@ -117,7 +117,7 @@ impl Reachability {
         });
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+    fn seen(&self) -> std::sync::MutexGuard<'_, HostRecord> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -22,7 +22,7 @@ const ALL_SECRETS: [&str; 3] = [PAT, CLIENT_SECRET, REFRESH_TOKEN];
 
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
-struct Seen {
+struct SeenRequest {
     method: Method,
     path: String,
     headers: HeaderMap,
@@ -30,7 +30,7 @@ struct Seen {
     at: Instant,
 }
 
-impl Seen {
+impl SeenRequest {
     fn header(&self, name: &str) -> &str {
         self.headers.get(name).map_or("", |v| v.to_str().unwrap())
     }
@@ -70,10 +70,10 @@ impl Reply {
     }
 }
 
-type Script = dyn Fn(usize, &Seen) -> Reply + Send + Sync;
+type Script = dyn Fn(usize, &SeenRequest) -> Reply + Send + Sync;
 
 /// Every request the server received, in order.
-type Log = Arc<Mutex<Vec<Seen>>>;
+type Log = Arc<Mutex<Vec<SeenRequest>>>;
 
 struct Server {
     addr: SocketAddr,
@@ -82,7 +82,9 @@ struct Server {
 
 impl Server {
     /// Serves `script(n, request)` for the n-th request (0-based, all paths together).
-    async fn start(script: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static) -> Server {
+    async fn start(
+        script: impl Fn(usize, &SeenRequest) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let seen = Log::default();
         let state: (Arc<Script>, Log) = (Arc::new(script), seen.clone());
         let app = axum::Router::new().fallback(answer).with_state(state);
@@ -96,18 +98,18 @@ impl Server {
         Url::parse(&format!("http://{}{path}", self.addr)).unwrap()
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    fn seen(&self) -> Vec<SeenRequest> {
         self.seen.lock().unwrap().clone()
     }
 
-    fn api_requests(&self) -> Vec<Seen> {
+    fn api_requests(&self) -> Vec<SeenRequest> {
         self.seen()
             .into_iter()
             .filter(|s| s.path.starts_with("/v2/"))
             .collect()
     }
 
-    fn token_requests(&self) -> Vec<Seen> {
+    fn token_requests(&self) -> Vec<SeenRequest> {
         self.seen()
             .into_iter()
             .filter(|s| s.path == "/oauth2/token")
@@ -158,7 +160,7 @@ async fn answer(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
-    let request = Seen {
+    let request = SeenRequest {
         method,
         path: uri.path_and_query().unwrap().to_string(),
         headers,

@@ -36,7 +36,7 @@ pub(super) async fn read_windows(
         out.running()?;
         return out.finish(pass.completed(job.position.windows.clone()));
     }
-    let mut rows = Rows::new(run, job).await;
+    let mut rows = RowCapture::new(run, job).await;
     // A link into the first window, unless an older version's window (not on the grid) holds it.
     let mut resumed = cursors
         .resume()
@@ -97,7 +97,7 @@ pub(super) async fn read_windows(
 }
 
 /// The keys of the rows of the windows read, and the previous read's to compare them with.
-struct Rows {
+struct RowCapture {
     /// Whether keys are kept: an incremental read that captures deletions, by a user Harvest
     /// named.
     capture: bool,
@@ -107,8 +107,8 @@ struct Rows {
     windows: ReportWindows,
 }
 
-impl Rows {
-    async fn new(run: &Run, job: &Job) -> Rows {
+impl RowCapture {
+    async fn new(run: &Run, job: &Job) -> RowCapture {
         let incremental = job.sel.mode == crate::protocol::SyncMode::Incremental;
         let user = if incremental && run.config.capture_deletions {
             run.identity().await
@@ -117,7 +117,7 @@ impl Rows {
         };
         let previous = job.position.windows.clone().unwrap_or_default();
         let compare = user.is_some() && previous.user == user;
-        Rows {
+        RowCapture {
             capture: user.is_some(),
             compare,
             windows: ReportWindows {
