@@ -55,6 +55,10 @@ pub struct Args {
     /// Where to write the JSON report (default: `<target>/bench/bench.json`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The throughput runs also select `time_entry_external_reference`, derived from each time
+    /// entry by the same read: its CPU shows what the derived path costs per record.
+    #[arg(long)]
+    derived: bool,
 }
 
 /// The sizes and limits of one bench run.
@@ -138,7 +142,7 @@ pub fn run(args: Args, started: &Started) -> Result<()> {
 
     let mut scaling = Vec::new();
     for &size in plan.sizes {
-        let run = Throughput::of(size, &throughput(&connector, &dir, size)?);
+        let run = Throughput::of(size, &throughput(&connector, &dir, size, args.derived)?);
         println!(
             "  time_entries x {size:>9}: {:>8.0} records/s, {:>6.2} s wall, {:>6.2} s CPU, {:>6.1} MiB RSS (load {:.2})",
             run.records_per_s,
@@ -204,8 +208,9 @@ fn discover(connector: &Connector, config: &Path) -> Result<Vec<Value>> {
     Ok(configured_catalog(&catalog["catalog"]))
 }
 
-/// A full refresh of `time_entries` alone, `size` of them, with no rate limit anywhere.
-fn throughput(connector: &Connector, dir: &Path, size: u64) -> Result<Run> {
+/// A full refresh of `time_entries` alone (with `derived`, and the rows derived from them),
+/// `size` of them, with no rate limit anywhere.
+fn throughput(connector: &Connector, dir: &Path, size: u64, derived: bool) -> Result<Run> {
     let emulator = Emulator::start(EmulatorConfig {
         scale: Scale::Custom { time_entries: size },
         general_limit: None,
@@ -221,29 +226,43 @@ fn throughput(connector: &Connector, dir: &Path, size: u64) -> Result<Run> {
         &config,
         &crate::connector::config_for(&emulator, unlimited, unlimited),
     )?;
-    let mut stream = discover(connector, &config)?
+    let selected: &[&str] = if derived {
+        &["time_entries", "time_entry_external_reference"]
+    } else {
+        &["time_entries"]
+    };
+    let streams: Vec<Value> = discover(connector, &config)?
         .into_iter()
-        .find(|s| s["stream"]["name"] == "time_entries")
-        .ok_or("discover has no time_entries stream")?;
-    stream["sync_mode"] = json!("full_refresh");
-    stream["destination_sync_mode"] = json!("overwrite");
-    if let Some(s) = stream.as_object_mut() {
-        s.remove("cursor_field");
+        .filter(|s| selected.contains(&s["stream"]["name"].as_str().unwrap_or_default()))
+        .map(|mut stream| {
+            stream["sync_mode"] = json!("full_refresh");
+            stream["destination_sync_mode"] = json!("overwrite");
+            if let Some(s) = stream.as_object_mut() {
+                s.remove("cursor_field");
+            }
+            stream
+        })
+        .collect();
+    if streams.len() != selected.len() {
+        return Err(format!("discover lacks one of {selected:?}").into());
     }
     let catalog = dir.join("throughput-catalog.json");
-    write_json(&catalog, &json!({ "streams": [stream] }))?;
+    write_json(&catalog, &json!({ "streams": streams }))?;
     let run = read(
         connector,
         &config,
         &catalog,
         &dir.join(format!("throughput-{size}.stderr.log")),
     )?;
-    let expected = emulator.expected_counts()["time_entries"];
-    let got = run.records.get("time_entries").copied().unwrap_or(0);
-    if got != expected {
-        return Err(
-            format!("time_entries x {size}: read {got} records, expected {expected}").into(),
-        );
+    let counts = emulator.expected_counts();
+    for stream in selected {
+        let expected = counts.get(*stream).copied().unwrap_or(0);
+        let got = run.records.get(*stream).copied().unwrap_or(0);
+        if got != expected {
+            return Err(
+                format!("{stream} x {size}: read {got} records, expected {expected}").into(),
+            );
+        }
     }
     Ok(run)
 }
