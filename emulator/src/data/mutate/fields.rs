@@ -273,49 +273,34 @@ fn renumber_line_items(items: &mut [LineItem], document_id: i64) {
     }
 }
 
-impl Invoice {
-    fn document(&mut self) -> Document<'_> {
-        Document {
-            number: &mut self.number,
-            line_items: &mut self.line_items,
-            state: &mut self.state,
-            issue_date: &mut self.issue_date,
+/// Invoices and estimates are set alike, through their [`Document`] fields.
+macro_rules! document {
+    ($($kind:ty),+) => {$(
+        impl Mutable for $kind {
+            fn apply(&mut self, key: &str, v: &Value) -> Result<bool, String> {
+                self.document().apply(key, v)
+            }
+
+            fn fresh(&mut self, now: i64) {
+                let id = self.id;
+                self.document().fresh(id, now);
+            }
         }
-    }
-}
 
-impl Mutable for Invoice {
-    fn apply(&mut self, key: &str, v: &Value) -> Result<bool, String> {
-        self.document().apply(key, v)
-    }
-
-    fn fresh(&mut self, now: i64) {
-        let id = self.id;
-        self.document().fresh(id, now);
-    }
-}
-
-impl Estimate {
-    fn document(&mut self) -> Document<'_> {
-        Document {
-            number: &mut self.number,
-            line_items: &mut self.line_items,
-            state: &mut self.state,
-            issue_date: &mut self.issue_date,
+        impl $kind {
+            fn document(&mut self) -> Document<'_> {
+                Document {
+                    number: &mut self.number,
+                    line_items: &mut self.line_items,
+                    state: &mut self.state,
+                    issue_date: &mut self.issue_date,
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl Mutable for Estimate {
-    fn apply(&mut self, key: &str, v: &Value) -> Result<bool, String> {
-        self.document().apply(key, v)
-    }
-
-    fn fresh(&mut self, now: i64) {
-        let id = self.id;
-        self.document().fresh(id, now);
-    }
-}
+document!(Invoice, Estimate);
 
 impl Mutable for Message {
     fn apply(&mut self, key: &str, v: &Value) -> Result<bool, String> {
