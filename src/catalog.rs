@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::input::json_type;
+use crate::input::{json_type, refused_at};
 use crate::input::{InputError, InputFile, Location, Problem};
 use crate::protocol::{Catalog, Stream, SyncMode};
 use crate::streams::{self, StreamDef, STREAMS};
@@ -197,54 +197,25 @@ fn entries(value: &Value) -> Result<Vec<CatalogEntry<'_>>, InputError> {
         }));
     }
     let parsed: Result<ConfiguredCatalog<'_>, _> = serde_path_to_error::deserialize(value);
-    parsed
-        .map(|catalog| catalog.streams)
-        .map_err(|e| refused(value, e.path(), &e.inner().to_string()))
+    parsed.map(|catalog| catalog.streams).map_err(|e| {
+        let (path, found) = refused_at(value, &e);
+        refused(path, found)
+    })
 }
 
-/// Why serde refused the catalog at `path`, said from the document itself: a member that is
-/// missing (serde names it in its `message`) or `null`, or one of another type than the
-/// field's.
-fn refused(document: &Value, path: &serde_path_to_error::Path, message: &str) -> InputError {
-    let mut found = Some(document);
-    let mut shown = String::from("catalog");
-    let mut field = "";
-    for segment in path.iter() {
-        match segment {
-            serde_path_to_error::Segment::Seq { index } => {
-                found = found.and_then(|v| v.get(index));
-                shown.push_str(&format!("[{index}]"));
-                field = "[]";
-            }
-            serde_path_to_error::Segment::Map { key } => {
-                found = found.and_then(|v| v.get(key));
-                shown.push_str(&format!(".{key}"));
-                field = key;
-            }
-            _ => {}
-        }
-    }
-    // A missing member is reported at its container's path, with its name in the message.
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
-    if let Some(member) = missing {
-        return at(
-            format!("{shown}.{member}"),
-            Problem::Missing { near_miss: None },
-        );
-    }
-    match found.filter(|v| !v.is_null()) {
-        None => at(shown, Problem::Missing { near_miss: None }),
-        Some(value) => {
-            let expected = match field {
-                "streams" => "an array",
-                "name" | "sync_mode" => "a string",
-                _ => "an object",
-            };
-            at(shown, wrong(expected, value))
-        }
-    }
+/// Why serde refused the catalog, said from the document itself: a member missing (or `null`),
+/// or of another type than the field's, named by its type only.
+fn refused(path: String, found: Option<&Value>) -> InputError {
+    let shown = format!("catalog.{path}");
+    let Some(value) = found else {
+        return at(shown, Problem::Missing { near_miss: None });
+    };
+    let expected = match path.rsplit('.').next().unwrap_or_default() {
+        "streams" => "an array",
+        "name" | "sync_mode" => "a string",
+        _ => "an object",
+    };
+    at(shown, wrong(expected, value))
 }
 
 /// That `value` is not of the `expected` type.

@@ -377,6 +377,43 @@ pub fn json_type(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Where serde refused a document (`e`, from `serde_path_to_error`): the path of the member at
+/// fault as the messages write it (`streams[0].stream.name`), and the value found there (`None`
+/// when it is missing or `null`). serde reports a missing member at its container, naming it
+/// in its message; the path here names the member.
+pub fn refused_at<'a, E: std::fmt::Display>(
+    document: &'a serde_json::Value,
+    e: &serde_path_to_error::Error<E>,
+) -> (String, Option<&'a serde_json::Value>) {
+    let mut found = Some(document);
+    let mut path = String::new();
+    for segment in e.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => {
+                found = found.and_then(|v| v.get(index));
+                path.push_str(&format!("[{index}]"));
+            }
+            serde_path_to_error::Segment::Map { key } => {
+                found = found.and_then(|v| v.get(key));
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            _ => {}
+        }
+    }
+    let message = e.inner().to_string();
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match missing {
+        Some(member) if path.is_empty() => (member.to_string(), None),
+        Some(member) => (format!("{path}.{member}"), None),
+        None => (path, found.filter(|v| !v.is_null())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{deletions, report, Position, Stored};
-use crate::input::{json_type, InputError, InputFile, Location, Problem};
+use crate::input::{json_type, refused_at, InputError, InputFile, Location, Problem};
 use crate::protocol::{StateMessage, StateType};
 use crate::streams::{Cursor, StreamDef};
 use crate::time::{parse_date, parse_instant};
@@ -224,8 +224,7 @@ fn interpret(def: &StreamDef, value: &Value) -> Result<Position, StateError> {
     deletions::check_ledger(object)?;
     report::check_windows(object)?;
     let parsed: Result<Stored, _> = serde_path_to_error::deserialize(value);
-    let mut position =
-        parsed.map_err(|e| refused(value, &e.path().to_string(), &e.inner().to_string()))?;
+    let mut position = parsed.map_err(|e| refused(value, &e))?;
     if position.updated_at.is_none() {
         position.updated_at = incumbent_child_cursor(object)?;
     }
@@ -321,27 +320,14 @@ const TYPES: &[(&str, &str)] = &[
     ("__ab_no_cursor_state_message", "a boolean"),
 ];
 
-/// Why serde refused a stream's state at `path`, said from the state itself: the member found
-/// there named by its type (never shown), or missing. A sweep needs both its members.
-fn refused(state: &Value, path: &str, message: &str) -> StateError {
+/// Why serde refused a stream's state, said from the state itself: the member found there
+/// named by its type (never shown), or missing. A sweep needs both its members.
+fn refused(state: &Value, e: &serde_path_to_error::Error<serde_json::Error>) -> StateError {
+    let (path, found) = refused_at(state, e);
     // serde reads a struct from an array too: what is wrong is the array, not its item.
-    let (path, message) = match path.split_once('[') {
-        Some((container, _)) => (container, "an array"),
-        None => (path, message),
-    };
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
-    let (path, found) = match missing {
-        Some(member) if path == "." || path.is_empty() => (member.to_string(), None),
-        Some(member) => (format!("{path}.{member}"), None),
-        None => {
-            let pointer = format!("/{}", path.replace('.', "/"));
-            (
-                path.to_string(),
-                state.pointer(&pointer).filter(|v| !v.is_null()),
-            )
-        }
+    let (path, found) = match path.split_once('[') {
+        Some((container, _)) => (container.to_string(), state.get(container)),
+        None => (path, found),
     };
     if path.starts_with("sweep.") && found.is_none() {
         return (
@@ -359,7 +345,7 @@ fn refused(state: &Value, path: &str, message: &str) -> StateError {
             },
         ),
         (None, _) => (path, Problem::Missing { near_miss: None }),
-        (Some(_), None) => (path, says(format!("cannot be read ({message})"))),
+        (Some(_), None) => (path, says(format!("cannot be read ({})", e.inner()))),
     }
 }
 
