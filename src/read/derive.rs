@@ -128,8 +128,9 @@ pub(super) fn key_columns(derived: &Derived, key: Key) -> Vec<(&'static str, i64
     columns
 }
 
-/// The raw value of `raw`'s member `field`; `None` when it is missing or `null`.
-fn member<'a>(raw: &'a str, field: &str) -> Result<Option<&'a RawValue>, String> {
+/// The raw value of `raw`'s member `field`; `None` when it is missing or `null`. The other
+/// members are skipped unparsed and no member name is copied.
+pub(super) fn member<'a>(raw: &'a str, field: &str) -> Result<Option<&'a RawValue>, String> {
     let mut de = serde_json::Deserializer::from_str(raw);
     let value = MemberSeed(field)
         .deserialize(&mut de)

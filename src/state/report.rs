@@ -48,7 +48,14 @@ pub struct RowKeys(BTreeMap<String, BTreeSet<i64>>);
 impl RowKeys {
     /// Adds a row's key.
     pub fn insert(&mut self, currency: &str, id: i64) {
-        self.0.entry(currency.to_string()).or_default().insert(id);
+        match self.0.get_mut(currency) {
+            Some(ids) => {
+                ids.insert(id);
+            }
+            None => {
+                self.0.insert(currency.to_string(), BTreeSet::from([id]));
+            }
+        }
     }
 
     /// The keys held here that `other` does not hold: `(currency, id)`.

@@ -8,11 +8,11 @@
 //! again gets a tombstone.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use crate::protocol::{Extra, Extras};
 use crate::read::cursor::{CursorPolicy, RecordFilter, Window};
 use crate::read::deletions::DELETED_AT;
+use crate::read::derive::member;
 use crate::read::emit::Emitter;
 use crate::read::error::StreamError;
 use crate::read::walk;
@@ -131,9 +131,11 @@ impl RowCapture {
     /// key to keep, and is only logged.
     fn key(&self, def: &StreamDef, raw: &str, seen: &mut RowKeys) {
         let subject = def.primary_key()[0];
-        let row: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-        match row[subject].as_i64() {
-            Some(id) => seen.insert(row["currency"].as_str().unwrap_or(""), id),
+        let value = |field| member(raw, field).ok().flatten().map(|v| v.get());
+        let id = value(subject).and_then(|v| v.parse::<i64>().ok());
+        let currency = value("currency").and_then(|v| serde_json::from_str::<String>(v).ok());
+        match id {
+            Some(id) => seen.insert(currency.as_deref().unwrap_or(""), id),
             None => tracing::warn!(
                 "stream {}: a row without {subject} cannot be told from others; a later read cannot say whether it went",
                 def.name
