@@ -75,6 +75,11 @@ fn raw(key: Key) -> (u64, u64) {
     (key.0 as u64, key.1 as u64)
 }
 
+/// A hash of a key, fixed like the tables' (the state keeps samples picked by it).
+pub fn sample_hash(key: Key) -> u32 {
+    (hash(raw(key), 0x5A3F) >> 32) as u32
+}
+
 impl Table {
     /// An empty table of at least `cells` cells (rounded up to a multiple of the parts).
     pub fn new(cells: usize) -> Table {

@@ -63,6 +63,72 @@ pub struct Listing {
     /// The tables of the rows of the derived streams read with it, by stream.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub derived: BTreeMap<String, String>,
+    /// Its parts, when it has more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<ListingParts>,
+    /// Where the parts of the listing after it begin (from a sample of its positions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_bounds: Vec<i64>,
+}
+
+/// The parts of a complete listing (see `read::deletions::parts`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListingParts {
+    /// Where each part but the first begins: a position (a day, a creation time negated, a
+    /// parent id).
+    pub bounds: Vec<i64>,
+    /// Each part's table (empty text: no key); `null` once compared with the next listing.
+    pub tables: Vec<Option<String>>,
+    /// The same, of each derived stream's rows, by stream.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, Vec<Option<String>>>,
+}
+
+/// One derived stream's tables in the parts of a listing under way.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DerivedParts {
+    /// As [`RoundParts::tables`], of the rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    /// As [`RoundParts::taken`], of the rows.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub taken: BTreeMap<usize, String>,
+}
+
+/// The parts of a listing under way.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundParts {
+    /// Where each of its own parts but the first begins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bounds: Vec<i64>,
+    /// Its own parts' tables (empty text: no key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    /// The bounds of the parts of the listing it is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<Vec<i64>>,
+    /// The keys it took from each part of that listing not compared yet, by part.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub taken: BTreeMap<usize, String>,
+    /// How many parts of that listing were compared.
+    #[serde(default)]
+    pub compared: usize,
+    /// The furthest position its own pages read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub furthest: Option<i64>,
+    /// The hash below which a key's position is sampled.
+    #[serde(default = "all_hashes")]
+    pub sample_below: u32,
+    /// The sampled `[hash, position]` pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<(u32, i64)>,
+    /// The tables of each derived stream's rows, by stream.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, DerivedParts>,
+}
+
+fn all_hashes() -> u32 {
+    u32::MAX
 }
 
 /// A listing under way, spread over syncs.
@@ -104,6 +170,9 @@ pub struct Round {
     /// A list paged by numbers: the days of its next window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<i64>,
+    /// Its parts.
+    #[serde(default)]
+    pub parts: RoundParts,
 }
 
 /// Reads the `deletions` object, naming what is wrong with it: it is ours alone, so anything
@@ -117,10 +186,26 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
     let ledger: Ledger = serde_json::from_value(value.clone())
         .map_err(|e| ("deletions".to_string(), says(format!("{e}; {fix}"))))?;
     let mut tables: Vec<(String, &String)> = Vec::new();
+    let mut parts: Vec<(String, &String)> = Vec::new();
     if let Some(known) = &ledger.known {
         tables.push(("deletions.known.keys".into(), &known.keys));
         for (stream, keys) in &known.derived {
             tables.push((format!("deletions.known.derived.{stream}"), keys));
+        }
+        if let Some(p) = &known.parts {
+            for (i, table) in p.tables.iter().enumerate() {
+                parts.extend(
+                    table
+                        .iter()
+                        .map(|t| (format!("deletions.known.parts.tables.{i}"), t)),
+                );
+            }
+            for (stream, tables) in &p.derived {
+                for (i, table) in tables.iter().enumerate() {
+                    let field = format!("deletions.known.parts.derived.{stream}.{i}");
+                    parts.extend(table.iter().map(|t| (field.clone(), t)));
+                }
+            }
         }
     }
     for (name, round) in [("round", &ledger.round), ("upcoming", &ledger.upcoming)] {
@@ -131,10 +216,32 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
                 tables.push((format!("deletions.{name}.derived.{stream}.seen"), &d.seen));
                 tables.push((format!("deletions.{name}.derived.{stream}.taken"), &d.taken));
             }
+            for (i, table) in r.parts.tables.iter().enumerate() {
+                parts.push((format!("deletions.{name}.parts.tables.{i}"), table));
+            }
+            for (i, table) in &r.parts.taken {
+                parts.push((format!("deletions.{name}.parts.taken.{i}"), table));
+            }
+            for (stream, d) in &r.parts.derived {
+                for (i, table) in d.tables.iter().enumerate() {
+                    let field = format!("deletions.{name}.parts.derived.{stream}.tables.{i}");
+                    parts.push((field, table));
+                }
+                for (i, table) in &d.taken {
+                    let field = format!("deletions.{name}.parts.derived.{stream}.taken.{i}");
+                    parts.push((field, table));
+                }
+            }
         }
     }
     for (field, text) in tables {
         crate::iblt::Table::decode_text(text).map_err(|e| (field, says(format!("{e}; {fix}"))))?;
+    }
+    for (field, text) in parts {
+        if !text.is_empty() {
+            crate::iblt::Table::decode_text(text)
+                .map_err(|e| (field, says(format!("{e}; {fix}"))))?;
+        }
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ mod deletions;
 mod input;
 mod report;
 
-pub use deletions::{DerivedRound, Ledger, Listing, Round};
+pub use deletions::{DerivedParts, DerivedRound, Ledger, Listing, ListingParts, Round, RoundParts};
 pub use input::InputState;
 use input::{says, StateError};
 pub use report::{ReportWindows, RowKeys, WindowRows};

@@ -115,11 +115,13 @@ impl Capture {
     }
 
     /// Ends the sync's part of the rounds: the round under way completes if it read its last
-    /// parent. Returns when the last page of the completed round was read.
+    /// parent, else the parts of the last round it read past are compared. Returns when the
+    /// last page of the completed round was read.
     pub(in crate::read) fn end_children(&mut self, rounds: &Rounds) -> Option<DateTime<Utc>> {
         if rounds.completes {
             self.complete()
         } else {
+            self.compare_parts();
             None
         }
     }

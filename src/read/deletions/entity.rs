@@ -121,6 +121,7 @@ pub(in crate::read) async fn advance(
             match stopped {
                 Some(link) => {
                     capture.paused_at(Some(link));
+                    capture.compare_parts();
                     Ok(None)
                 }
                 None => Ok(capture.complete()),
@@ -216,6 +217,7 @@ async fn advance_by_window(
             round.span = span;
         }
         if read >= due {
+            capture.compare_parts();
             return Ok(None);
         }
     }

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+use super::parts::{decode_part, encode_part, KnownParts, Sample, Split, WorkingParts};
 use super::{CELLS, RECENT_PAGES};
 use crate::iblt::{Key, Table};
 use crate::read::cursor::OVERLAP;
-use crate::state::{DerivedRound, Round};
+use crate::state::{DerivedParts, DerivedRound, Listing, ListingParts, Round, RoundParts};
 use crate::streams;
 
 /// The keys of the last [`RECENT_PAGES`] pages of a walk, to tell a record read twice from
@@ -57,6 +58,108 @@ pub(super) struct Known {
     pub(super) keys: Table,
     pub(super) total: u64,
     pub(super) derived: BTreeMap<&'static str, Table>,
+    /// Its parts, when it has more than one.
+    pub(super) parts: Option<KnownParts>,
+    /// Where the parts of the next listing begin.
+    pub(super) next_bounds: Vec<i64>,
+}
+
+impl Known {
+    pub(super) fn restore(listing: &Listing) -> Option<Known> {
+        let mut derived = BTreeMap::new();
+        for (name, keys) in &listing.derived {
+            derived.insert(stream_name(name)?, Table::decode_text(keys).ok()?);
+        }
+        let parts = match &listing.parts {
+            None => None,
+            Some(p) => {
+                let mut derived = BTreeMap::new();
+                for (name, tables) in &p.derived {
+                    derived.insert(stream_name(name)?, known_tables(tables)?);
+                }
+                Some(KnownParts {
+                    bounds: p.bounds.clone(),
+                    tables: known_tables(&p.tables)?,
+                    derived,
+                })
+            }
+        };
+        Some(Known {
+            at: listing.at,
+            last: listing.last,
+            keys: Table::decode_text(&listing.keys).ok()?,
+            total: listing.total,
+            derived,
+            parts,
+            next_bounds: listing.next_bounds.clone(),
+        })
+    }
+
+    pub(super) fn stored(&self) -> Listing {
+        Listing {
+            at: self.at,
+            last: self.last,
+            keys: self.keys.encode(),
+            total: self.total,
+            derived: self
+                .derived
+                .iter()
+                .map(|(name, keys)| (name.to_string(), keys.encode()))
+                .collect(),
+            parts: self.parts.as_ref().map(|p| ListingParts {
+                bounds: p.bounds.clone(),
+                tables: stored_known_tables(&p.tables),
+                derived: p
+                    .derived
+                    .iter()
+                    .map(|(name, tables)| (name.to_string(), stored_known_tables(tables)))
+                    .collect(),
+            }),
+            next_bounds: self.next_bounds.clone(),
+        }
+    }
+}
+
+/// A known listing's part tables from the state's text (`null`: compared).
+fn known_tables(texts: &[Option<String>]) -> Option<Vec<Option<Table>>> {
+    texts
+        .iter()
+        .map(|t| match t {
+            Some(text) => decode_part(text).ok().map(Some),
+            None => Some(None),
+        })
+        .collect()
+}
+
+fn stored_known_tables(tables: &[Option<Table>]) -> Vec<Option<String>> {
+    tables.iter().map(|t| t.as_ref().map(encode_part)).collect()
+}
+
+/// One stream's part tables from the state's text.
+fn split(tables: &[String], taken: &BTreeMap<usize, String>) -> Option<Split> {
+    let mut parts = Split {
+        tables: tables
+            .iter()
+            .map(|t| decode_part(t))
+            .collect::<Result<_, _>>()
+            .ok()?,
+        taken: BTreeMap::new(),
+    };
+    for (part, text) in taken {
+        parts.taken.insert(*part, decode_part(text).ok()?);
+    }
+    Some(parts)
+}
+
+fn stored_split(split: &Split) -> (Vec<String>, BTreeMap<usize, String>) {
+    (
+        split.tables.iter().map(encode_part).collect(),
+        split
+            .taken
+            .iter()
+            .map(|(part, t)| (*part, encode_part(t)))
+            .collect(),
+    )
 }
 
 /// A listing under way.
@@ -82,6 +185,8 @@ pub(super) struct Working {
     pub(super) span: i64,
     /// `seen` and `taken` of each derived stream's rows.
     pub(super) derived: BTreeMap<&'static str, (Table, Table)>,
+    /// Its parts, and what it took from those of the listing it is compared with.
+    pub(super) parts: WorkingParts,
 }
 
 /// The name of a stream of the table, as `&'static str`, from a state's text.
@@ -94,6 +199,7 @@ impl Working {
         at: DateTime<Utc>,
         against: Option<DateTime<Utc>>,
         created_by: Option<DateTime<Utc>>,
+        parts: WorkingParts,
     ) -> Working {
         Working {
             at,
@@ -109,6 +215,7 @@ impl Working {
             whole: false,
             span: 31,
             derived: BTreeMap::new(),
+            parts,
         }
     }
 
@@ -120,6 +227,28 @@ impl Working {
                 Table::decode_text(&d.taken).ok()?,
             );
             derived.insert(stream_name(name)?, tables);
+        }
+        let stored = &round.parts;
+        let mut derived_parts = BTreeMap::new();
+        for (name, d) in &stored.derived {
+            derived_parts.insert(stream_name(name)?, split(&d.tables, &d.taken)?);
+        }
+        let parts = WorkingParts {
+            bounds: stored.bounds.clone(),
+            own: split(&stored.tables, &stored.taken)?,
+            derived: derived_parts,
+            against: stored.against.clone(),
+            compared: stored.compared,
+            furthest: stored.furthest,
+            sample: Sample {
+                below: stored.sample_below,
+                picks: stored.sample.clone(),
+            },
+        };
+        // Tables that do not match the bounds (a damaged state) are not compared.
+        let fits = |s: &Split| parts.bounds.is_empty() || s.tables.len() == parts.bounds.len() + 1;
+        if !(fits(&parts.own) && parts.derived.values().all(fits)) {
+            return None;
         }
         Some(Working {
             at: round.at,
@@ -135,6 +264,7 @@ impl Working {
             whole: round.whole,
             span: round.span.unwrap_or(31),
             derived,
+            parts,
         })
     }
 
@@ -163,7 +293,34 @@ impl Working {
                     (name.to_string(), tables)
                 })
                 .collect(),
+            parts: {
+                let (tables, taken) = stored_split(&self.parts.own);
+                RoundParts {
+                    bounds: self.parts.bounds.clone(),
+                    tables,
+                    against: self.parts.against.clone(),
+                    taken,
+                    compared: self.parts.compared,
+                    furthest: self.parts.furthest,
+                    sample_below: self.parts.sample.below,
+                    sample: self.parts.sample.picks.clone(),
+                    derived: self
+                        .parts
+                        .derived
+                        .iter()
+                        .map(|(name, split)| {
+                            let (tables, taken) = stored_split(split);
+                            (name.to_string(), DerivedParts { tables, taken })
+                        })
+                        .collect(),
+                }
+            },
         }
+    }
+
+    /// Whether a record created at `created` counts in `taken`.
+    fn takes(created_by: Option<DateTime<Utc>>, created: Option<DateTime<Utc>>) -> bool {
+        created_by.is_some_and(|by| created.is_none_or(|c| c <= by))
     }
 
     /// Counts one key into `seen`, and into `taken` as the record's `created` time says.
@@ -174,25 +331,30 @@ impl Working {
         created: Option<DateTime<Utc>>,
     ) {
         tables.0.insert(key);
-        if created_by.is_some_and(|by| created.is_none_or(|c| c <= by)) {
+        if Working::takes(created_by, created) {
             tables.1.insert(key);
         }
     }
 
-    /// Counts one record of the listing.
-    pub(super) fn count(&mut self, key: Key, created: Option<DateTime<Utc>>) {
+    /// Counts one record of the listing, at `position` (see `parts`).
+    pub(super) fn count(&mut self, key: Key, position: i64, created: Option<DateTime<Utc>>) {
         let tables = (&mut self.seen, &mut self.taken);
         Working::count_into(self.created_by, tables, key, created);
+        let taken = Working::takes(self.created_by, created);
+        self.parts.count(key, position, taken);
         self.total += 1;
     }
 
-    /// Counts the rows of a derived stream one record of the listing holds.
+    /// Counts the rows of a derived stream one record of the listing, at `position`, holds.
     pub(super) fn count_rows(
         &mut self,
         stream: &'static str,
         rows: &[Key],
+        position: i64,
         created: Option<DateTime<Utc>>,
     ) {
+        let taken = Working::takes(self.created_by, created);
+        self.parts.count_rows(stream, rows, position, taken);
         let (seen, taken) = self
             .derived
             .entry(stream)

@@ -29,13 +29,15 @@ pub(super) mod child;
 pub(super) mod derived;
 pub(super) mod entity;
 mod listing;
+mod parts;
 
 pub(in crate::read) use listing::Counted;
 use listing::{stream_name, Known, Recent, Working};
+use parts::{end_of, WorkingParts};
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use super::derive;
 use crate::catalog::Selected;
@@ -45,8 +47,8 @@ use crate::page::Record;
 use crate::protocol::SyncMode;
 use crate::read::cursor::OVERLAP;
 use crate::read::Run;
-use crate::state::{Ledger, Listing, Position};
-use crate::streams::{Cursor, Kind, StreamDef};
+use crate::state::{Ledger, Position};
+use crate::streams::{Cursor, Kind, Pages, StreamDef};
 
 /// Cells of a table: 160 decode 80 differences per listing in every one of the trials in
 /// `iblt`'s tests (about 100 in most); 3.8 kB each, 5 kB as the state's text.
@@ -132,19 +134,7 @@ impl Capture {
 
     /// Puts the capture back where `ledger` says (an earlier [`Capture::ledger`]).
     pub(super) fn restore(&mut self, ledger: &Ledger) {
-        self.known = ledger.known.as_ref().and_then(|k| {
-            let mut derived = BTreeMap::new();
-            for (name, keys) in &k.derived {
-                derived.insert(stream_name(name)?, Table::decode_text(keys).ok()?);
-            }
-            Some(Known {
-                at: k.at,
-                last: k.last,
-                keys: Table::decode_text(&k.keys).ok()?,
-                total: k.total,
-                derived,
-            })
-        });
+        self.known = ledger.known.as_ref().and_then(Known::restore);
         self.round = ledger.round.as_ref().and_then(Working::restore);
         self.upcoming = ledger.upcoming.as_ref().and_then(Working::restore);
         self.user = ledger.user.clone();
@@ -198,10 +188,15 @@ impl Capture {
     pub(super) fn begin(&mut self, at: DateTime<Utc>) {
         if self.round.is_none() {
             let known = self.known.as_ref();
+            let parts = WorkingParts::new(
+                known.map_or_else(Vec::new, |k| k.next_bounds.clone()),
+                known.and_then(|k| k.parts.as_ref().map(|p| p.bounds.clone())),
+            );
             self.round = Some(Working::new(
                 at,
                 known.map(|k| k.at),
                 known.map(|k| k.last + OVERLAP),
+                parts,
             ));
             self.recent.clear();
         }
@@ -213,8 +208,17 @@ impl Capture {
         if self.upcoming.is_none() {
             // The listing under way ends later in this sync: records created meanwhile that it
             // lists, this one cannot take away, and they become candidates a confirmation drops.
-            let against = self.round.as_ref().map(|r| r.at);
-            self.upcoming = Some(Working::new(at, against, against.map(|_| at + OVERLAP)));
+            let round = self.round.as_ref();
+            let against = round.map(|r| r.at);
+            // It is compared with the round under way, whose parts have that round's bounds.
+            let bounds = round.map_or_else(Vec::new, |r| r.parts.bounds.clone());
+            let parts = WorkingParts::new(bounds.clone(), Some(bounds).filter(|b| !b.is_empty()));
+            self.upcoming = Some(Working::new(
+                at,
+                against,
+                against.map(|_| at + OVERLAP),
+                parts,
+            ));
         }
     }
 
@@ -245,6 +249,7 @@ impl Capture {
         }
         let mut keys = Vec::with_capacity(records.len());
         let mut on_page = std::collections::HashSet::with_capacity(records.len());
+        let own_pages = !matches!(counted, Counted::CreatedIn(..));
         for record in records {
             let Ok(fields) = &record.keys else { continue };
             let Ok(id) = fields.id() else { continue };
@@ -252,6 +257,11 @@ impl Capture {
                 Some(parent) => (parent, id),
                 None => (id, 0),
             };
+            let position = position(self.def, record, parent);
+            if own_pages && position != i64::MAX {
+                let furthest = &mut listing.parts.furthest;
+                *furthest = Some(furthest.map_or(position, |f| f.max(position)));
+            }
             // Records updated before the start date were never replicated: not counted, so
             // that their deletion sends nothing.
             let updated = fields
@@ -269,12 +279,12 @@ impl Capture {
                 continue;
             }
             keys.push(key);
-            listing.count(key, created);
+            listing.count(key, position, created);
             for def in &self.derived {
                 let derivation = def.derived().expect("only derived streams tap a source");
                 // A record whose rows cannot be read fails its derived stream when emitted.
                 if let Ok(rows) = derive::row_keys(derivation, record.raw, fields, parent) {
-                    listing.count_rows(def.name, &rows, created);
+                    listing.count_rows(def.name, &rows, position, created);
                 }
             }
         }
@@ -310,17 +320,7 @@ impl Capture {
         Ledger {
             by: self.by.clone(),
             user: self.user.clone(),
-            known: self.known.as_ref().map(|k| Listing {
-                at: k.at,
-                last: k.last,
-                keys: k.keys.encode(),
-                total: k.total,
-                derived: k
-                    .derived
-                    .iter()
-                    .map(|(name, keys)| (name.to_string(), keys.encode()))
-                    .collect(),
-            }),
+            known: self.known.as_ref().map(Known::stored),
             round: self.round.as_ref().map(Working::stored),
             upcoming: self.upcoming.as_ref().map(Working::stored),
             pending: self.pending.clone(),
@@ -336,6 +336,7 @@ impl Capture {
     /// listed and this one did not become candidates; the upcoming listing, if one began, is
     /// now the one under way. Returns when the last page was read.
     pub(super) fn complete(&mut self) -> Option<DateTime<Utc>> {
+        self.compare_parts_before(i64::MAX);
         let mut round = self.round.take()?;
         let previous = self.known.take();
         let comparable = std::mem::replace(&mut self.comparable, true);
@@ -354,15 +355,135 @@ impl Capture {
             .into_iter()
             .map(|(name, (seen, _))| (name, seen))
             .collect();
+        let parts = std::mem::replace(&mut round.parts, WorkingParts::new(Vec::new(), None));
+        let next_bounds = parts.sample.bounds();
+        let known_tables = |split: parts::Split| split.tables.into_iter().map(Some).collect();
+        let parts = (!parts.bounds.is_empty()).then(|| parts::KnownParts {
+            derived: parts
+                .derived
+                .into_iter()
+                .map(|(name, split)| (name, known_tables(split)))
+                .collect(),
+            tables: known_tables(parts.own),
+            bounds: parts.bounds,
+        });
         self.known = Some(Known {
             at: round.at,
             last: round.last,
             keys: round.seen,
             total: round.total,
             derived,
+            parts,
+            next_bounds,
         });
         self.round = self.upcoming.take();
         Some(round.last)
+    }
+
+    /// Compares the parts of the last listing that the listing under way has read past (see
+    /// [`parts`]): called where it pauses, once the user was checked.
+    pub(super) fn compare_parts(&mut self) {
+        let Some(round) = &self.round else { return };
+        let reached = match self.def.kind {
+            Kind::Child { .. } => round.through.map(|t| t.saturating_add(1)),
+            Kind::List {
+                pages: Pages::Numbered { .. },
+                ..
+            } => round
+                .next
+                .as_deref()
+                .and_then(crate::time::parse_date)
+                .map(|d| i64::from(d.num_days_from_ce())),
+            _ => round.parts.furthest,
+        };
+        if let Some(reached) = reached {
+            self.compare_parts_before(reached);
+        }
+    }
+
+    /// Compares each part of the last listing that ends at or before `reached` (every position
+    /// before it was listed) with the keys the listing under way took from it. A part's
+    /// candidates are counted as taken, so that the whole comparison does not name them again;
+    /// a part whose differences do not decode is left to the whole comparison.
+    fn compare_parts_before(&mut self, reached: i64) {
+        let (Some(round), Some(known)) = (&mut self.round, &mut self.known) else {
+            return;
+        };
+        if !self.comparable || round.against != Some(known.at) {
+            return;
+        }
+        let Some(parts) = known
+            .parts
+            .as_mut()
+            .filter(|p| round.parts.against.as_ref() == Some(&p.bounds))
+        else {
+            return;
+        };
+        while round.parts.compared < parts.tables.len()
+            && end_of(&parts.bounds, round.parts.compared) <= reached
+        {
+            let part = round.parts.compared;
+            round.parts.compared += 1;
+            let name = self.def.name;
+            let taken = round.parts.own.taken.remove(&part);
+            if let Some(gone) = compare_part(&mut parts.tables, taken, part) {
+                gone.iter().for_each(|key| round.taken.insert(*key));
+                add_pending(&mut self.pending, gone);
+            } else {
+                tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone; it is compared when the listing completes");
+            }
+            // A derived stream not read in this sync counts nothing: not compared.
+            for (stream, tables) in parts
+                .derived
+                .iter_mut()
+                .filter(|(stream, _)| self.derived.iter().any(|d| d.name == **stream))
+            {
+                let taken =
+                    (round.parts.derived.get_mut(stream)).and_then(|s| s.taken.remove(&part));
+                let Some(gone) = compare_part(tables, taken, part) else {
+                    continue;
+                };
+                let (_, taken) = (round.derived.entry(stream))
+                    .or_insert_with(|| (Table::new(CELLS), Table::new(CELLS)));
+                gone.iter().for_each(|key| taken.insert(*key));
+                add_pending(self.pending_derived.entry(stream).or_default(), gone);
+            }
+        }
+    }
+}
+
+/// The keys part `part` of a known listing's `tables` holds that the listing under way did
+/// not take from it (`taken`); `None` when they are too many to name (or it was compared).
+fn compare_part(
+    tables: &mut [Option<Table>],
+    taken: Option<Table>,
+    part: usize,
+) -> Option<Vec<Key>> {
+    let old = tables.get_mut(part)?.take()?;
+    let taken = taken.unwrap_or_else(|| Table::new(parts::PART_CELLS));
+    Some(old.minus(&taken)?.decode().ok()?.only_first)
+}
+
+/// Where a listing meets a record (see [`parts`]): a child's parent, a numbered list's date,
+/// else its creation time negated (newest first); `i64::MAX` (the last part) without one.
+fn position(def: &StreamDef, record: &Record<'_>, parent: Option<i64>) -> i64 {
+    if let Some(parent) = parent {
+        return parent;
+    }
+    let Ok(fields) = &record.keys else {
+        return i64::MAX;
+    };
+    match def.kind {
+        Kind::List {
+            pages: Pages::Numbered { date },
+            ..
+        } => derive::member(record.raw, date)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_str::<&str>(v.get()).ok())
+            .and_then(crate::time::parse_date)
+            .map_or(i64::MAX, |d| i64::from(d.num_days_from_ce())),
+        _ => fields.created_at().map_or(i64::MAX, |c| -c.timestamp()),
     }
 }
 

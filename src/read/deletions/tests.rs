@@ -282,3 +282,130 @@ fn a_record_created_while_a_listing_spread_over_syncs_runs_is_counted_once() {
     listing(&mut c, t(30), &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]]);
     assert_eq!(c.pending, [(6, 0)]);
 }
+
+/// Clients 1..=`n`, client `i` created `i` hours after t(0): listed newest first, as Harvest's
+/// cursor pages are.
+fn clients_newest_first(n: i64, without: &[i64]) -> Vec<(i64, i64)> {
+    (1..=n)
+        .rev()
+        .filter(|i| !without.contains(i))
+        .map(|i| (i, i))
+        .collect()
+}
+
+/// The state after two complete listings of 80 clients: the second has parts, placed by a
+/// sample of the first.
+fn after_two_listings() -> Position {
+    let mut c = capture(&Position::default(), "a");
+    listing(&mut c, t(100), &[&clients_newest_first(80, &[])]);
+    let first = Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    };
+    let mut c = capture(&first, "a");
+    listing(&mut c, t(110), &[&clients_newest_first(80, &[])]);
+    let known = c.known.as_ref().unwrap();
+    assert!(known.parts.as_ref().unwrap().bounds.len() >= 4);
+    Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    }
+}
+
+/// Goes on with a listing spread over syncs: one sync's pages, then where it pauses.
+fn spread_sync(c: &mut Capture, at: DateTime<Utc>, records: &[(i64, i64)]) {
+    c.begin(at);
+    let body = page_of(records);
+    c.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(at),
+        Counted::CreatedByStart,
+    );
+    c.paused_at(Some("/v2/clients?cursor=next".into()));
+    c.compare_parts();
+}
+
+#[test]
+fn a_record_gone_from_a_part_the_listing_read_past_is_a_candidate_before_it_completes() {
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    let all = clients_newest_first(80, &[75]);
+    // The first sync of the listing reads the 30 newest (80..=51, 75 gone).
+    spread_sync(&mut c, t(120), &all[..29]);
+    assert_eq!(c.pending, [(75, 0)], "found where its part was read past");
+    // A record gone from a part not read past yet waits for its part.
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    let all = clients_newest_first(80, &[3]);
+    spread_sync(&mut c, t(120), &all[..30]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    let position = Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    };
+    // Resumed from the state in the next sync, the rest completes it: 3 found once.
+    let mut c = capture(&position, "a");
+    c.acting_as(Some("user 7".into()));
+    spread_sync(&mut c, t(121), &all[30..]);
+    c.complete();
+    assert_eq!(c.pending, [(3, 0)]);
+}
+
+#[test]
+fn a_candidate_a_part_named_is_not_named_again_when_the_listing_completes() {
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    let all = clients_newest_first(80, &[75, 74]);
+    spread_sync(&mut c, t(120), &all[..28]);
+    assert_eq!(c.pending, [(74, 0), (75, 0)]);
+    // Confirmed and written in this sync: no longer pending.
+    c.pending.clear();
+    spread_sync(&mut c, t(121), &all[28..]);
+    c.complete();
+    assert!(c.pending.is_empty(), "named twice: {:?}", c.pending);
+}
+
+#[test]
+fn parts_are_not_compared_for_another_user_nor_when_their_bounds_differ() {
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    c.acting_as(Some("user 8".into()));
+    spread_sync(
+        &mut c,
+        t(120),
+        &clients_newest_first(80, &[75, 74, 73])[..28],
+    );
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    // A listing whose parts were placed for other bounds than the known listing's (a damaged
+    // state): compared whole only, when it completes.
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    c.begin(t(120));
+    c.round.as_mut().unwrap().parts.against = Some(vec![-1]);
+    let all = clients_newest_first(80, &[75]);
+    spread_sync(&mut c, t(120), &all[..29]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    spread_sync(&mut c, t(121), &all[29..]);
+    c.complete();
+    assert_eq!(c.pending, [(75, 0)]);
+}
+
+#[test]
+fn a_part_with_more_differences_than_its_table_names_is_left_to_the_whole_comparison() {
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    // 30 of the newest 40 gone: far more than a part's table decodes.
+    let gone: Vec<i64> = (51..=80).collect();
+    let all = clients_newest_first(80, &gone);
+    spread_sync(&mut c, t(120), &all[..10]);
+    let named_early = c.pending.len();
+    spread_sync(&mut c, t(121), &all[10..]);
+    c.complete();
+    let mut pending = c.pending.clone();
+    pending.sort_unstable();
+    assert_eq!(
+        pending,
+        gone.iter().map(|g| (*g, 0)).collect::<Vec<_>>(),
+        "{named_early} named by parts"
+    );
+}
