@@ -75,8 +75,9 @@ fn raw(key: Key) -> (u64, u64) {
     (key.0 as u64, key.1 as u64)
 }
 
-/// A hash of a key, fixed like the tables' (the state keeps samples picked by it).
-pub fn sample_hash(key: Key) -> u32 {
+/// A 32-bit hash of a key, fixed like the tables' (the state keeps what is made of it:
+/// samples of positions, parents' digests).
+pub fn key_hash(key: Key) -> u32 {
     (hash(raw(key), 0x5A3F) >> 32) as u32
 }
 
@@ -111,7 +112,6 @@ impl Table {
     }
 
     /// Removes a key (which makes it count as a key of the other side of a difference).
-    #[cfg(test)]
     pub fn remove(&mut self, key: Key) {
         self.toggle(raw(key), -1);
     }

@@ -10,7 +10,9 @@
 //!   watermark: the same requests;
 //! - an incremental sync with a sweep reads whole the parents of the sweep's slice and those
 //!   related changes touched, and the changed children of every parent whose `updated_at`
-//!   moved since the watermark (or that has none); it skips the rest;
+//!   moved since the watermark (or that has none), listed whole where deletions are captured
+//!   (a deleted child moves its parent: its list is checked against the last one); it skips
+//!   the rest;
 //! - a state in the future reads nothing whole;
 //! - a resumed pass skips the parents already done.
 
@@ -83,10 +85,14 @@ pub(super) fn plan(input: PlanInput<'_>) -> Vec<(i64, Portion)> {
                 if slice.ids.contains(&id) || input.touched.contains(&id) {
                     Some((id, Portion::Whole))
                 } else {
+                    let moved = match (input.captures, input.may_read_whole) {
+                        (true, true) => Portion::Listed,
+                        _ => Portion::Changed,
+                    };
                     // A parent without updated_at cannot be said unchanged.
                     updated
                         .is_none_or(|t| t >= input.lower)
-                        .then_some((id, Portion::Changed))
+                        .then_some((id, moved))
                 }
             })
             .collect(),
@@ -201,6 +207,30 @@ mod tests {
                 (5, Portion::Whole),   // swept
             ]
         );
+    }
+
+    #[test]
+    fn a_sweep_capturing_deletions_lists_the_moved_parents_whole() {
+        let parents = parents();
+        let swept = slice(&[5]);
+        let none = BTreeSet::new();
+        let capturing = PlanInput {
+            captures: true,
+            ..input(&parents, Some(&swept), &none)
+        };
+        assert_eq!(
+            plan(capturing),
+            [
+                (2, Portion::Listed),
+                (4, Portion::Listed),
+                (5, Portion::Whole)
+            ]
+        );
+        let future = PlanInput {
+            may_read_whole: false,
+            ..capturing
+        };
+        assert_eq!(plan(future)[0], (2, Portion::Changed));
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub struct Ledger {
     /// The same, of each derived stream read with it (`[source or user id, row id]`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pending_derived: BTreeMap<String, Vec<(i64, i64)>>,
+    /// A child stream's digests of the children of the parents read whole most recently
+    /// (base64; see `read::deletions::digest`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub parents: String,
 }
 
 /// The tables of a derived stream's rows in a listing under way: its source's listing.
@@ -232,6 +236,16 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
                     parts.push((field, table));
                 }
             }
+        }
+    }
+    if !ledger.parents.is_empty() {
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &ledger.parents,
+        );
+        if !bytes.is_ok_and(|b| b.len() % 32 == 0) {
+            let what = "is not a list of digests (base64 of 32 bytes each)";
+            return Err(("deletions.parents".into(), says(format!("{what}; {fix}"))));
         }
     }
     for (field, text) in tables {

@@ -623,3 +623,61 @@ fn a_time_entry_moved_to_a_window_already_listed_is_looked_up_not_tombstoned() {
         "the deleted entry left"
     );
 }
+
+/// With a 24-hour sweep, a child deleted arrives in the very next sync when Harvest moves its
+/// parent for it (a deleted payment moves its invoice): the parent's children, listed whole,
+/// are checked against its last whole read. A payment created since that read does not hide
+/// the deleted one, and nothing else gets a tombstone.
+#[test]
+fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
+    let emu = emulator(Scale::Small);
+    let streams = ["invoices", "invoice_payments", "invoice_messages"];
+    let input = ReadInput::new(
+        &config(&emu, json!({"child_sweep_hours": 24})),
+        &streams,
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let invoice = first.stream("invoice_payments")[0]["parent_id"]
+        .as_i64()
+        .unwrap();
+    // A payment recorded twice: the invoice moves, the next sync lists its payments whole.
+    let twice = emu.create("invoice_payments", json!({"parent_id": invoice}));
+    emu.advance_clock(3600);
+    let second = input.read(Some(&first.final_state()));
+    assert_eq!(second.code, 0, "{}", second.logs());
+    assert!(tombstones(&second).is_empty(), "{:?}", tombstones(&second));
+
+    // The duplicate deleted, and another payment recorded: an hour later, one sync.
+    let mut gone = BTreeMap::new();
+    delete(
+        &emu,
+        "invoice_payments",
+        twice["id"].as_i64().unwrap(),
+        &mut gone,
+    );
+    emu.advance_clock(1800);
+    emu.create("invoice_payments", json!({"parent_id": invoice}));
+    emu.advance_clock(1800);
+    let third = input.read(Some(&second.final_state()));
+    assert_eq!(third.code, 0, "{}", third.logs());
+    assert_eq!(
+        tombstones(&third),
+        gone,
+        "the deleted payment, in this sync"
+    );
+
+    // The sweep's own comparison, a day later, does not name it again.
+    let mut state = third.final_state();
+    for _ in 0..26 {
+        emu.advance_clock(3600);
+        let next = input.read(Some(&state));
+        assert_eq!(next.code, 0, "{}", next.logs());
+        assert!(tombstones(&next).is_empty(), "{:?}", tombstones(&next));
+        state = next.final_state();
+    }
+    let truth = served(&emu, true);
+    assert!(!truth["invoice_payments"].contains(&twice["id"].as_i64().unwrap()));
+}

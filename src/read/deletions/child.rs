@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Capture, Counted};
+use super::digest::{Digests, WholeRead};
+use super::parts::part_of;
+use super::{add_pending, Capture, Counted};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
 use crate::page::Record;
@@ -114,15 +116,99 @@ impl Capture {
         self.observe_into(records, None, Some(parent), false, new);
     }
 
-    /// Ends the sync's part of the rounds: the round under way completes if it read its last
-    /// parent, else the parts of the last round it read past are compared. Returns when the
-    /// last page of the completed round was read.
+    /// Counts a page of the children of `parent`, read whole at the server's time `date`, for
+    /// its digest (see [`super::digest`]).
+    pub(in crate::read) fn observe_whole(
+        &mut self,
+        parent: i64,
+        records: &[Record<'_>],
+        date: Option<DateTime<Utc>>,
+    ) {
+        if self.reading.as_ref().is_none_or(|r| r.parent() != parent) {
+            let at = date.unwrap_or_else(Utc::now);
+            let mut read = Digests::begin(parent, at);
+            // Whether the round under way counted this parent's children before this sync.
+            read.counted = self
+                .round
+                .as_ref()
+                .and_then(|r| r.through)
+                .is_some_and(|through| through >= parent);
+            self.reading = Some(read);
+        }
+        let Some(read) = &mut self.reading else {
+            return;
+        };
+        for record in records {
+            if let Some(id) = record.keys.as_ref().ok().and_then(|k| k.id().ok()) {
+                let created = record.keys.as_ref().ok().and_then(|k| k.created_at());
+                read.add((parent, id), created);
+            }
+        }
+    }
+
+    /// Ends the whole read of `parent`'s children: when it `completed`, the child its last
+    /// digest says is missing, if one, is kept with its new digest for [`Capture::end_children`].
+    pub(in crate::read) fn end_whole(&mut self, parent: i64, completed: bool) {
+        let Some(read) = self.reading.take().filter(|r| r.parent() == parent) else {
+            return;
+        };
+        if completed {
+            let (missing, digest) = self.digests.compare(&read);
+            self.read_whole.push((read, missing, digest));
+        }
+    }
+
+    /// Ends the sync's part of the rounds, once the user was checked: the children missing
+    /// from their parent's whole list become candidates and the digests are kept; the round
+    /// under way completes if it read its last parent, else the parts of the last round it
+    /// read past are compared. Returns when the last page of the completed round was read.
     pub(in crate::read) fn end_children(&mut self, rounds: &Rounds) -> Option<DateTime<Utc>> {
+        self.keep_whole_reads();
         if rounds.completes {
             self.complete()
         } else {
             self.compare_parts();
             None
+        }
+    }
+}
+
+impl Capture {
+    /// Takes the children the parents read whole in this sync miss as candidates, and keeps
+    /// their digests. Digests are compared only as the user of the last comparison (see
+    /// [`Capture::check_user`]); those made as another are forgotten.
+    fn keep_whole_reads(&mut self) {
+        let trusted = self.known.is_some() && self.comparable;
+        if !self.comparable {
+            self.digests.clear();
+        }
+        for (read, missing, digest) in std::mem::take(&mut self.read_whole) {
+            if let Some(key) = missing.filter(|_| trusted) {
+                self.missing_child(&read, key);
+            }
+            self.digests.keep(read.parent(), digest, read.at());
+        }
+    }
+
+    /// A child missing from its parent's whole list is a candidate; the round under way is
+    /// told, so that neither its comparison with the last round nor the next round's with it
+    /// names the child again: a round that counted the parent's children before this sync
+    /// no longer counts it, and one that did not takes it as read.
+    fn missing_child(&mut self, read: &WholeRead, key: Key) {
+        add_pending(&mut self.pending, vec![key]);
+        let Some(round) = &mut self.round else {
+            return;
+        };
+        let parent = read.parent();
+        if read.counted {
+            round.seen.remove(key);
+            let part = part_of(&round.parts.bounds, parent);
+            if let Some(table) = round.parts.own.tables.get_mut(part) {
+                table.remove(key);
+            }
+        } else {
+            round.taken.insert(key);
+            round.parts.take(key, parent);
         }
     }
 }

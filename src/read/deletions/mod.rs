@@ -27,10 +27,12 @@
 
 pub(super) mod child;
 pub(super) mod derived;
+mod digest;
 pub(super) mod entity;
 mod listing;
 mod parts;
 
+use digest::{Digest, Digests, WholeRead};
 pub(in crate::read) use listing::Counted;
 use listing::{stream_name, Known, Recent, Working};
 use parts::{end_of, WorkingParts};
@@ -80,6 +82,13 @@ pub(super) struct Capture {
     pending: Vec<Key>,
     pending_derived: BTreeMap<&'static str, Vec<Key>>,
     recent: Recent,
+    /// A child stream's digests of the parents read whole most recently.
+    digests: Digests,
+    /// The parent whose children are being read whole.
+    reading: Option<WholeRead>,
+    /// The parents read whole in this sync: the child their digest says is missing, and their
+    /// new digest, kept once the user is checked ([`Capture::end_children`]).
+    read_whole: Vec<(WholeRead, Option<Key>, Digest)>,
 }
 
 /// What listings depend on besides the user: the start date (records updated before it are not
@@ -120,6 +129,9 @@ impl Capture {
             pending: Vec::new(),
             pending_derived: BTreeMap::new(),
             recent: Recent::default(),
+            digests: Digests::default(),
+            reading: None,
+            read_whole: Vec::new(),
         };
         match &position.deletions {
             Some(ledger) if ledger.by != capture.by => tracing::info!(
@@ -144,6 +156,7 @@ impl Capture {
             .iter()
             .filter_map(|(name, keys)| Some((stream_name(name)?, keys.clone())))
             .collect();
+        self.digests = Digests::decode(&ledger.parents).unwrap_or_default();
     }
 
     /// Checks, before a listing is compared, that the token acts as the user (with the roles)
@@ -329,6 +342,7 @@ impl Capture {
                 .iter()
                 .map(|(name, keys)| (name.to_string(), keys.clone()))
                 .collect(),
+            parents: self.digests.encode(),
         }
     }
 

@@ -131,17 +131,33 @@ impl WorkingParts {
         if let Some(table) = split.tables.get_mut(part_of(&self.bounds, position)) {
             table.insert(key);
         }
-        if let Some(against) = self.against.as_ref().filter(|_| taken) {
-            let part = part_of(against, position);
-            // A part compared already is not compared again.
-            if part >= self.compared {
-                split
-                    .taken
-                    .entry(part)
-                    .or_insert_with(|| Table::new(PART_CELLS))
-                    .insert(key);
-            }
+        if taken {
+            self.take_into(split, key, position);
         }
+    }
+
+    /// Counts a key at `position` into the keys `split` took from the compared listing's part.
+    fn take_into(&self, split: &mut Split, key: Key, position: i64) {
+        let Some(against) = &self.against else {
+            return;
+        };
+        let part = part_of(against, position);
+        // A part compared already is not compared again.
+        if part >= self.compared {
+            split
+                .taken
+                .entry(part)
+                .or_insert_with(|| Table::new(PART_CELLS))
+                .insert(key);
+        }
+    }
+
+    /// Takes `key` at `position` as read from the compared listing's part (a key found
+    /// missing otherwise, which that part's comparison must not name again).
+    pub(super) fn take(&mut self, key: Key, position: i64) {
+        let mut own = std::mem::replace(&mut self.own, Split::new(&[]));
+        self.take_into(&mut own, key, position);
+        self.own = own;
     }
 
     /// Counts a record's key at `position` (see [`WorkingParts::count_into`]).
@@ -192,7 +208,7 @@ impl Default for Sample {
 
 impl Sample {
     fn add(&mut self, key: Key, position: i64) {
-        let hash = crate::iblt::sample_hash(key);
+        let hash = crate::iblt::key_hash(key);
         if hash >= self.below {
             return;
         }

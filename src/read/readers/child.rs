@@ -96,8 +96,12 @@ pub(super) async fn read_children(
         let mut pages = 0;
         let walked = walk::walk(&run.client, &run.links, def, first, |page, date, _| {
             pages += 1;
-            // A swept parent's children count in the sweep's round; another's, if new.
+            // A swept parent's children count in the sweep's round; another's, if new. Any
+            // parent's read whole is checked against its last whole read.
             if let Some(capture) = &mut capture {
+                if reach != Portion::Changed {
+                    capture.observe_whole(id, &page.records, date);
+                }
                 let new = Counted::new_in_pass(lower, watermark);
                 capture.observe_children(&rounds, id, &page.records, date, new);
                 capture.observe_new_children(&rounds, id, &page.records, new);
@@ -106,6 +110,9 @@ pub(super) async fn read_children(
             out.flush_page()
         })
         .await;
+        if let Some(capture) = capture.as_mut().filter(|_| reach != Portion::Changed) {
+            capture.end_whole(id, walked.is_ok());
+        }
         match walked {
             Err(StreamError::Fetch(FetchError::NotFound { url_path })) => {
                 tracing::warn!("stream {}: {parent} {id} disappeared during the sync ({url_path} answered 404); its records are skipped", def.name);
