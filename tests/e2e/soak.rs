@@ -23,9 +23,9 @@
 //!
 //! What may differ, and is counted instead:
 //! * a record deleted in an entity or child stream, and a derived row whose source went, until
-//!   the sync after the first one that starts a full sweep interval after the sync before the
-//!   deletion (two intervals while capture makes its first two listings; with
-//!   `child_sweep_hours: 0`, the next sync); after that it is a mismatch;
+//!   the third sync after the first one that starts a full sweep interval after the sync before
+//!   the deletion (see `DELETION_SLACK_SYNCS`; two intervals while capture makes its first two
+//!   listings; with `child_sweep_hours: 0`, the next sync); after that it is a mismatch;
 //! * a child change that does not bump its parent, until the sync after the first one that
 //!   starts a full sweep interval of server time after the sync before the change (the sweep
 //!   takes whole parents, so the last of an interval can fall one sync late); with
@@ -523,13 +523,17 @@ fn cursor_of(stream: &str, data: &Value) -> Option<i64> {
         .map(|t| t.timestamp())
 }
 
-/// The entity list streams: those whose incremental syncs capture deletions.
+/// Syncs a deletion's tombstone may come after the first sync that starts a full sweep
+/// interval after the sync before the deletion: a part of a listing is compared once the
+/// listing has read past it, and a part can be read over two syncs (whole pages, whole date
+/// windows, whole parents); a sync killed or failed before its listing moved on puts it a sync
+/// behind, which the next syncs catch up.
+const DELETION_SLACK_SYNCS: usize = 3;
+
 /// Whether the tombstone of a record deleted after the start of sync `before` is due after
-/// sync `sync`: in the sync after the first one that starts a full sweep interval after
-/// `before` (a part of a listing is read over a sync or two, like the sweep's whole parents).
-/// Until capture has made two complete listings (two intervals after the first sync) the
-/// listings are compared whole, and a record deleted after its slice was read is only missing
-/// from the listing after: two intervals then.
+/// sync `sync` (see [`DELETION_SLACK_SYNCS`]). Until capture has made two complete listings
+/// (two intervals after the first sync) the listings are compared whole, and a record deleted
+/// after its slice was read is only missing from the listing after: two intervals then.
 fn deletion_due(starts: &[i64], before: usize, sync: usize, sweep_secs: i64) -> bool {
     let warming_up = starts[before] - starts[0] < 2 * sweep_secs;
     let bound = if warming_up {
@@ -537,9 +541,15 @@ fn deletion_due(starts: &[i64], before: usize, sync: usize, sweep_secs: i64) -> 
     } else {
         sweep_secs
     };
-    sync > before && starts[sync.saturating_sub(SWEEP_SLACK_SYNCS)] - starts[before] >= bound
+    let slack = if sweep_secs == 0 {
+        0
+    } else {
+        DELETION_SLACK_SYNCS
+    };
+    sync > before && starts[sync.saturating_sub(slack)] - starts[before] >= bound
 }
 
+/// The entity list streams: those whose incremental syncs capture deletions.
 fn captures_deletions(stream: &str) -> bool {
     let d = def(stream);
     matches!(d.kind, Kind::List { .. } | Kind::Child { .. }) && d.cursor_field().is_some()

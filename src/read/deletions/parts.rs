@@ -165,7 +165,9 @@ impl WorkingParts {
         let mut own = std::mem::replace(&mut self.own, Split::new(&[]));
         self.count_into(&mut own, key, position, taken);
         self.own = own;
-        self.sample.add(key, position);
+        // A record's first id: a child's parent, not the child, so that parts hold about as
+        // many parents each, and the sweep reads a part in about the same time as any other.
+        self.sample.add((key.0, 0), position);
     }
 
     /// Counts the keys of a derived stream's rows, at their source's `position`.
@@ -207,9 +209,11 @@ impl Default for Sample {
 }
 
 impl Sample {
+    /// Samples `key`'s position; a key sampled already (a parent's, for each of its
+    /// children) is not sampled again.
     fn add(&mut self, key: Key, position: i64) {
         let hash = crate::iblt::key_hash(key);
-        if hash >= self.below {
+        if hash >= self.below || self.picks.contains(&(hash, position)) {
             return;
         }
         self.picks.push((hash, position));
