@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 
 use crate::iblt::{key_hash, Key};
 
-/// Parents whose digest the state keeps: 13 kB of its text.
-const MAX_PARENTS: usize = 300;
+/// Parents whose digest the state keeps: 4.3 kB of its text.
+const MAX_PARENTS: usize = 100;
 
 /// The children of one parent, summarised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
