@@ -7,9 +7,14 @@
 //! computed from the requests per bucket (100 per 15 s, reports 100 per 15 min), the least any
 //! client can take for them. The catalog is every incremental stream: the full-refresh-only ones
 //! cost the same in every sync (2 requests and 2 per user).
+//!
+//! With `--steady N`, each series goes on for N more hourly syncs with a few changes and a
+//! deletion each: deletion capture compares listings part by part only from its third complete
+//! listing (after more than 2 × `child_sweep_hours`), so what that keeps in the state shows only
+//! there, not in the first four syncs.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use harvest_emulator::{Emulator, EmulatorConfig, Scale};
@@ -51,6 +56,47 @@ struct SyncCost {
     requests_by_path: BTreeMap<String, u64>,
 }
 
+/// What the `--steady` syncs after a series cost: a row of `cost.json` (among the series' rows)
+/// and two of the printed table. Maximum and mean, since a child sweep's share of the parents
+/// and the listings' progress vary from one hour to the next.
+#[derive(Serialize)]
+struct SteadyCost {
+    /// `steady`: what sets it apart from the series' rows in `cost.json`.
+    sync: &'static str,
+    /// How many hourly syncs it covers.
+    syncs: usize,
+    max_requests: u64,
+    mean_requests: f64,
+    /// The least time Harvest's limits allow for the sync with the most requests.
+    max_seconds_at_harvest_limit: f64,
+    /// Bytes of the largest STATE message of any of these syncs (one stream's, as one line of
+    /// JSON), and its stream: the one whose state grows with deletion capture's parts.
+    largest_state_bytes: usize,
+    largest_state_stream: String,
+    /// Bytes of the largest state of all streams together at the end of a sync (the state file
+    /// the next sync starts from): what the platform stores for the connection.
+    largest_whole_state_bytes: usize,
+    child_sweep_hours: f64,
+    capture_deletions: bool,
+    scale: String,
+}
+
+/// A row of `cost.json`: a sync of a series, or the `--steady` syncs after it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Row {
+    Sync(SyncCost),
+    Steady(SteadyCost),
+}
+
+/// Streams the `--steady` syncs delete from, one record a sync in turn: a numbered list and
+/// children, whose listings capture compares in parts. Parents are left alone: the changes
+/// create children of kept invoices.
+const DELETED: [&str; 3] = ["time_entries", "invoice_payments", "invoice_messages"];
+
+/// Changes per `--steady` sync, besides its deletion.
+const STEADY_CHANGES: usize = 2;
+
 /// The least time Harvest's limits allow for `general` and `reports` requests: every full
 /// window waited out.
 fn at_harvest_limit(general: u64, reports: u64) -> f64 {
@@ -80,6 +126,11 @@ pub struct Args {
     /// account.
     #[arg(long = "sweep")]
     sweeps: Vec<f64>,
+    /// Hourly syncs to run after each series, with 2 changes and a deletion each, to see the
+    /// cost once deletion capture compares listings part by part (from its third complete
+    /// listing, so more than 2 × child_sweep_hours of them); 0 runs none.
+    #[arg(long, default_value_t = 0)]
+    steady: usize,
 }
 
 /// The accounts `cargo xtask cost` measures.
@@ -146,7 +197,15 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             args.sweeps.as_slice()
         };
-        rows.extend(series(&connector, &catalog, scale, skip, sweeps, &dir)?);
+        rows.extend(series(
+            &connector,
+            &catalog,
+            scale,
+            skip,
+            sweeps,
+            args.steady,
+            &dir,
+        )?);
     }
     let out = dir.join("cost.json");
     write_json(&out, &rows)?;
@@ -155,16 +214,18 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Runs the series for each `child_sweep_hours` in `sweeps` on `scale`, with deletion capture on
-/// and off, and returns their rows, printing a table. `catalog` is the discovered catalog;
-/// `skip` streams are left out of the syncs.
+/// and off, each followed by `steady_syncs` more syncs (see [`steady`]), and returns their rows,
+/// printing a table. `catalog` is the discovered catalog; `skip` streams are left out of the
+/// syncs.
 fn series(
     connector: &Connector,
     catalog: &Value,
     scale: Scale,
     skip: &[&str],
     sweeps: &[f64],
+    steady_syncs: usize,
     dir: &Path,
-) -> Result<Vec<SyncCost>> {
+) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     println!(
         "\nincremental syncs an hour apart, {scale:?} account (requests; time at Harvest's limits)"
@@ -206,7 +267,7 @@ fn series(
             ("100 changes", 100),
         ] {
             if label != "first" {
-                change(&emu, &ids, changes);
+                change(&emu, &ids, 0, changes);
                 emu.advance_clock(3600);
             }
             emu.reset_request_counts();
@@ -225,10 +286,124 @@ fn series(
                 row.records,
                 row.largest_state_bytes
             );
-            rows.push(row);
+            rows.push(Row::Sync(row));
+        }
+        if steady_syncs > 0 {
+            let (row, end) = steady(
+                connector,
+                &emu,
+                &files,
+                state,
+                &mut ids,
+                setting,
+                steady_syncs,
+            )?;
+            let capture = if row.capture_deletions { "on" } else { "off" };
+            println!(
+                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12}",
+                row.child_sweep_hours,
+                capture,
+                format!("{} more: max", row.syncs),
+                row.max_requests,
+                "",
+                "",
+                row.max_seconds_at_harvest_limit,
+                "",
+                row.largest_state_bytes
+            );
+            println!(
+                "  {:<18} {:<8} {:<18} {:>9.1}",
+                row.child_sweep_hours,
+                capture,
+                format!("{} more: mean", row.syncs),
+                row.mean_requests
+            );
+            println!(
+                "  {:<28} largest STATE {} B ({}); all streams' state at most {} B, the last in {}",
+                "",
+                row.largest_state_bytes,
+                row.largest_state_stream,
+                row.largest_whole_state_bytes,
+                end.display()
+            );
+            rows.push(Row::Steady(row));
         }
     }
     Ok(rows)
+}
+
+/// `n` more hourly syncs from `state`, each after [`STEADY_CHANGES`] changes (their kinds in
+/// turn) and the deletion of a kept record (of [`DELETED`]'s streams in turn), so updates and
+/// deletions keep happening as capture's listings go round. Returns what they cost, and the
+/// file it writes the last state to: `cost-state.json` is the next series' input by then, and
+/// this one shows what in the state is large.
+fn steady(
+    connector: &Connector,
+    emu: &Emulator,
+    files: &ReadFiles,
+    mut state: Option<Value>,
+    ids: &mut BTreeMap<String, Vec<i64>>,
+    setting: Setting,
+    n: usize,
+) -> Result<(SteadyCost, PathBuf)> {
+    let mut cost = SteadyCost {
+        sync: "steady",
+        syncs: n,
+        max_requests: 0,
+        mean_requests: 0.0,
+        max_seconds_at_harvest_limit: 0.0,
+        largest_state_bytes: 0,
+        largest_state_stream: String::new(),
+        largest_whole_state_bytes: 0,
+        child_sweep_hours: setting.sweep,
+        capture_deletions: setting.capture,
+        scale: format!("{:?}", setting.scale),
+    };
+    let mut total = 0;
+    // Kept ids stay kept (a tombstone's too, and an edited record's twice), so the ones deleted
+    // are remembered, not removed.
+    let mut deleted: BTreeSet<(&str, i64)> = BTreeSet::new();
+    for k in 0..n {
+        change(emu, ids, k * STEADY_CHANGES, STEADY_CHANGES);
+        let stream = DELETED[k % DELETED.len()];
+        // From the back of those kept, as the changes pick from the front; a deletion Harvest
+        // would refuse is skipped.
+        let kept = ids.get(stream).map(Vec::as_slice).unwrap_or_default();
+        if let Some(&id) = kept.iter().rev().find(|&&id| deleted.insert((stream, id))) {
+            let _ = emu.try_delete(stream, id);
+        }
+        emu.advance_clock(3600);
+        emu.reset_request_counts();
+        let synced = sync(connector, files, state.as_ref(), ids)?;
+        let row = cost_of(emu, &synced, setting, "steady");
+        total += row.requests;
+        if row.requests > cost.max_requests {
+            cost.max_requests = row.requests;
+            cost.max_seconds_at_harvest_limit = row.seconds_at_harvest_limit;
+        }
+        if synced.largest_state > cost.largest_state_bytes {
+            cost.largest_state_bytes = synced.largest_state;
+            cost.largest_state_stream = synced.largest_state_stream;
+        }
+        cost.largest_whole_state_bytes = cost
+            .largest_whole_state_bytes
+            .max(synced.state.to_string().len());
+        state = Some(synced.state);
+    }
+    cost.mean_requests = total as f64 / n as f64;
+    // The scale's name without `Custom { … }`'s punctuation.
+    let scale: String = cost
+        .scale
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let end = files.messages.with_file_name(format!(
+        "cost-state-{scale}-{}h-capture-{}.json",
+        setting.sweep,
+        if setting.capture { "on" } else { "off" }
+    ));
+    write_json(&end, &state.unwrap_or_default())?;
+    Ok((cost, end))
 }
 
 /// Config and catalog files of a series.
@@ -272,6 +447,8 @@ struct Synced {
     records: u64,
     /// Bytes of the largest STATE message, as one line of JSON.
     largest_state: usize,
+    /// The stream of that message.
+    largest_state_stream: String,
     wall: f64,
     /// The last STATE of each stream, as the next sync's state file.
     state: Value,
@@ -299,6 +476,7 @@ fn sync(
     let mut states: BTreeMap<String, Value> = BTreeMap::new();
     let mut records = 0;
     let mut largest_state = 0;
+    let mut largest_state_stream = String::new();
     let started = Instant::now();
     connector.read(&read, |m| match m["type"].as_str() {
         Some("RECORD") => {
@@ -315,10 +493,14 @@ fn sync(
             }
         }
         Some("STATE") => {
-            largest_state = largest_state.max(m.to_string().len());
             let name = m["state"]["stream"]["stream_descriptor"]["name"]
                 .as_str()
                 .unwrap_or_default();
+            let bytes = m.to_string().len();
+            if bytes > largest_state {
+                largest_state = bytes;
+                largest_state_stream = name.to_string();
+            }
             states.insert(name.to_string(), m["state"].clone());
         }
         _ => {}
@@ -326,6 +508,7 @@ fn sync(
     Ok(Synced {
         records,
         largest_state,
+        largest_state_stream,
         wall: started.elapsed().as_secs_f64(),
         state: json!(states.into_values().collect::<Vec<_>>()),
     })
@@ -363,16 +546,17 @@ fn cost_of(emu: &Emulator, synced: &Synced, setting: Setting, label: &'static st
     }
 }
 
-/// `n` changes of the kinds Harvest sees, round robin: entities edited, a payment recorded (it
-/// updates its invoice), an invoice sent (a message that updates it), a plain message that does
-/// not, a task assignment's rate (it changes users' project assignments, not them).
-fn change(emu: &Emulator, ids: &BTreeMap<String, Vec<i64>>, n: usize) {
+/// `n` changes of the kinds Harvest sees, round robin from the `from`th: entities edited, a
+/// payment recorded (it updates its invoice), an invoice sent (a message that updates it), a
+/// plain message that does not, a task assignment's rate (it changes users' project
+/// assignments, not them).
+fn change(emu: &Emulator, ids: &BTreeMap<String, Vec<i64>>, from: usize, n: usize) {
     let pick = |stream: &str, i: usize| {
         ids.get(stream)
             .and_then(|v| v.get(i % v.len().max(1)))
             .copied()
     };
-    for i in 0..n {
+    for i in from..from + n {
         match i % 6 {
             0 => pick("time_entries", i)
                 .map(|id| emu.update("time_entries", id, json!({"notes": format!("edit {i}")}))),
