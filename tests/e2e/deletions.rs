@@ -681,3 +681,85 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
     let truth = served(&emu, true);
     assert!(!truth["invoice_payments"].contains(&twice["id"].as_i64().unwrap()));
 }
+
+/// A listing spread over the syncs of the sweep interval is compared part by part: records
+/// deleted all along it, behind the listing under way as well as ahead of it, arrive within
+/// one interval and a sync (the parts of a listing compared whole would leave those behind it
+/// to the listing after: two intervals). Children are deleted without moving their parent,
+/// so that only the sweep can find them.
+#[test]
+fn deletions_all_along_a_listing_spread_over_syncs_arrive_within_one_interval() {
+    let emu = emulator(Scale::Small);
+    let streams = ["time_entries", "invoices", "invoice_payments"];
+    let input = ReadInput::new(
+        &config(&emu, json!({"child_sweep_hours": 6, "page_size": 200})),
+        &streams,
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    // Capture's first two listings (two intervals), then half an interval: the third listing
+    // has read about half of each stream.
+    let mut state = first.final_state();
+    for _ in 0..15 {
+        emu.advance_clock(3600);
+        let next = input.read(Some(&state));
+        assert_eq!(next.code, 0, "{}", next.logs());
+        state = next.final_state();
+    }
+    let spread = |stream: &str, by: &str, n: usize| -> Vec<i64> {
+        let mut records = served_records(&emu, &format!("/{stream}"), stream);
+        if stream == "invoice_payments" {
+            return records.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        }
+        records.sort_by(|a, b| a[by].as_str().cmp(&b[by].as_str()));
+        let step = (records.len() / n).max(1);
+        records
+            .iter()
+            .step_by(step)
+            .take(n)
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let mut gone = BTreeMap::new();
+    for id in spread("time_entries", "spent_date", 12) {
+        delete(&emu, "time_entries", id, &mut gone);
+    }
+    // One payment of each of six invoices spread over the parents' ids.
+    let mut paid: BTreeMap<i64, i64> = BTreeMap::new();
+    for invoice in served_records(&emu, "/invoices", "invoices") {
+        let id = invoice["id"].as_i64().unwrap();
+        let path = format!("/invoices/{id}/payments");
+        if let Some(payment) = served_records(&emu, &path, "invoice_payments").first() {
+            paid.insert(id, payment["id"].as_i64().unwrap());
+        }
+    }
+    let step = (paid.len() / 6).max(1);
+    for (_, payment) in paid.iter().step_by(step).take(6) {
+        assert!(emu.delete_without_bumping_parent("invoice_payments", *payment));
+        gone.entry("invoice_payments".to_string())
+            .or_default()
+            .insert(*payment);
+    }
+
+    // One interval (6 syncs) and a sync.
+    let mut sent: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for _ in 0..7 {
+        emu.advance_clock(3600);
+        let next = input.read(Some(&state));
+        assert_eq!(next.code, 0, "{}", next.logs());
+        for (stream, ids) in tombstones(&next) {
+            let all = sent.entry(stream).or_default();
+            assert!(all.is_disjoint(&ids), "a deletion sent twice");
+            all.extend(ids);
+        }
+        state = next.final_state();
+    }
+    assert_eq!(gone["time_entries"].len(), 12);
+    assert_eq!(gone["invoice_payments"].len(), 6);
+    assert_eq!(
+        sent, gone,
+        "every deletion within one interval and a sync, and no other"
+    );
+}
