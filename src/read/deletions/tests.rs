@@ -409,3 +409,27 @@ fn a_part_with_more_differences_than_its_table_names_is_left_to_the_whole_compar
         "{named_early} named by parts"
     );
 }
+
+#[test]
+fn a_ledger_written_before_parts_and_digests_is_compared_whole() {
+    // The state of the version before: no parts, no bounds, no digests.
+    let mut ledger = serde_json::to_value(after_two_listings().deletions.unwrap()).unwrap();
+    let known = ledger["known"].as_object_mut().unwrap();
+    known.remove("parts");
+    known.remove("next_bounds");
+    ledger.as_object_mut().unwrap().remove("parents");
+    let position = Position {
+        deletions: Some(serde_json::from_value(ledger).unwrap()),
+        ..Position::default()
+    };
+    let mut c = capture(&position, "a");
+    c.acting_as(Some("user 7".into()));
+    let all = clients_newest_first(80, &[75, 3]);
+    spread_sync(&mut c, t(120), &all[..30]);
+    assert!(c.pending.is_empty(), "no parts to compare: {:?}", c.pending);
+    spread_sync(&mut c, t(121), &all[30..]);
+    c.complete();
+    assert_eq!(c.pending, [(3, 0), (75, 0)]);
+    // The listing it completed places the parts of the next one.
+    assert!(c.known.as_ref().unwrap().next_bounds.len() >= 3);
+}
