@@ -259,3 +259,34 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn checked(deletions: Value) -> Result<(), String> {
+        let state = json!({ "deletions": deletions });
+        check_ledger(state.as_object().unwrap()).map_err(|(field, _)| field)
+    }
+
+    #[test]
+    fn a_damaged_table_part_or_digest_is_named_by_its_field() {
+        let table = crate::iblt::Table::new(32).encode();
+        let known = json!({
+            "at": "2026-01-01T00:00:00Z", "last": "2026-01-01T00:00:00Z", "keys": table,
+            "total": 3, "parts": {"bounds": [5], "tables": [table, null]},
+        });
+        let good = json!({"by": "since x", "known": known, "parents": ""});
+        assert_eq!(checked(good.clone()), Ok(()));
+        let mut bad = good.clone();
+        bad["known"]["parts"]["tables"][0] = json!("%%");
+        assert_eq!(checked(bad), Err("deletions.known.parts.tables.0".into()));
+        let mut bad = good.clone();
+        bad["parents"] = json!("AAAA");
+        assert_eq!(checked(bad), Err("deletions.parents".into()));
+        let mut bad = good;
+        bad["known"]["parts"]["bounds"] = json!("5");
+        assert_eq!(checked(bad), Err("deletions".into()));
+    }
+}
