@@ -126,6 +126,27 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
                 *at = json!("<this run's server time>");
             }
         }
+        // The digests of the parents read whole: 32 bytes each, the last 8 the time of the
+        // read, which must fall in this run.
+        if let Some(parents) = state.pointer_mut("/deletions/parents") {
+            let mut bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD_NO_PAD,
+                parents.as_str().expect("digests as text"),
+            )
+            .expect("digests in base64");
+            for digest in bytes.chunks_exact_mut(32) {
+                let read = i64::from_le_bytes(digest[24..32].try_into().unwrap());
+                assert!(
+                    read >= timed.started.timestamp() - 1 && read <= timed.ended.timestamp(),
+                    "{what}: {stream} parent read at {read}, not in this run"
+                );
+                digest[24..32].fill(0);
+            }
+            *parents = json!(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD_NO_PAD,
+                bytes
+            ));
+        }
         out.insert(stream, state);
     }
     Value::Object(out)
