@@ -177,6 +177,9 @@ pub struct Round {
     /// Its parts.
     #[serde(default)]
     pub parts: RoundParts,
+    /// The derived streams some sync of it did not read (their tables are not whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncounted: Vec<String>,
 }
 
 /// Reads the `deletions` object, naming what is wrong with it: it is ours alone, so anything

@@ -1,7 +1,7 @@
 //! A listing of deletion capture as it is read: its tables, what it counts, and the records it
 //! has just read (to count each once).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
@@ -187,6 +187,8 @@ pub(super) struct Working {
     pub(super) derived: BTreeMap<&'static str, (Table, Table)>,
     /// Its parts, and what it took from those of the listing it is compared with.
     pub(super) parts: WorkingParts,
+    /// The derived streams some sync of it did not read: their tables are not whole.
+    pub(super) uncounted: BTreeSet<&'static str>,
 }
 
 /// The name of a stream of the table, as `&'static str`, from a state's text.
@@ -216,6 +218,7 @@ impl Working {
             span: 31,
             derived: BTreeMap::new(),
             parts,
+            uncounted: BTreeSet::new(),
         }
     }
 
@@ -265,6 +268,11 @@ impl Working {
             span: round.span.unwrap_or(31),
             derived,
             parts,
+            uncounted: round
+                .uncounted
+                .iter()
+                .filter_map(|n| stream_name(n))
+                .collect(),
         })
     }
 
@@ -293,6 +301,7 @@ impl Working {
                     (name.to_string(), tables)
                 })
                 .collect(),
+            uncounted: self.uncounted.iter().map(|n| n.to_string()).collect(),
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
                 RoundParts {

@@ -257,6 +257,14 @@ impl Capture {
         let Some(listing) = listing else {
             return;
         };
+        // A derived stream this sync does not read counts nothing: its table of this listing is
+        // not whole.
+        let unread: Vec<&'static str> = (self.known.iter().flat_map(|k| k.derived.keys()))
+            .chain(listing.derived.keys())
+            .copied()
+            .filter(|name| !self.derived.iter().any(|d| d.name == *name))
+            .collect();
+        listing.uncounted.extend(unread);
         // The listing's own pages pace it; what an incremental read adds does not.
         if !matches!(counted, Counted::CreatedIn(..)) {
             listing.read += records.len() as u64;
@@ -358,21 +366,36 @@ impl Capture {
         let mut round = self.round.take()?;
         let previous = self.known.take();
         let comparable = std::mem::replace(&mut self.comparable, true);
-        if let Some(known) = previous.filter(|k| comparable && Some(k.at) == round.against) {
+        let uncounted = std::mem::take(&mut round.uncounted);
+        let compared = previous
+            .as_ref()
+            .filter(|k| comparable && Some(k.at) == round.against);
+        if let Some(known) = compared {
             let name = self.def.name;
             let gone = candidates(name, &known.keys, &round.taken);
             add_pending(&mut self.pending, gone);
-            for (stream, (_, taken)) in &round.derived {
-                if let Some(keys) = known.derived.get(stream) {
-                    let gone = candidates(stream, keys, taken);
-                    add_pending(self.pending_derived.entry(stream).or_default(), gone);
-                }
+            let none = Table::new(CELLS);
+            for (stream, keys) in known.derived.iter().filter(|(stream, _)| {
+                !uncounted.contains(*stream) && self.derived.iter().any(|d| d.name == **stream)
+            }) {
+                // Read in every sync of the listing and no row counted: every row went.
+                let taken = round.derived.get(stream).map_or(&none, |(_, taken)| taken);
+                let gone = candidates(stream, keys, taken);
+                add_pending(self.pending_derived.entry(stream).or_default(), gone);
             }
         }
-        let derived = std::mem::take(&mut round.derived)
+        let mut derived: BTreeMap<&'static str, Table> = std::mem::take(&mut round.derived)
             .into_iter()
+            .filter(|(name, _)| !uncounted.contains(name))
             .map(|(name, (seen, _))| (name, seen))
             .collect();
+        // A derived stream some sync of this listing did not read keeps the table of the last
+        // listing that counted it whole: its rows deleted since are found against that one.
+        for stream in &uncounted {
+            if let Some(table) = previous.as_ref().and_then(|k| k.derived.get(stream)) {
+                derived.insert(stream, table.clone());
+            }
+        }
         let parts = std::mem::replace(&mut round.parts, WorkingParts::new(Vec::new(), None));
         let next_bounds = parts.sample.bounds();
         let known_tables = |split: parts::Split| split.tables.into_iter().map(Some).collect();
@@ -380,6 +403,7 @@ impl Capture {
             derived: parts
                 .derived
                 .into_iter()
+                .filter(|(name, _)| !uncounted.contains(name))
                 .map(|(name, split)| (name, known_tables(split)))
                 .collect(),
             tables: known_tables(parts.own),
@@ -450,12 +474,11 @@ impl Capture {
             } else {
                 tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone; it is compared when the listing completes");
             }
-            // A derived stream not read in this sync counts nothing: not compared.
-            for (stream, tables) in parts
-                .derived
-                .iter_mut()
-                .filter(|(stream, _)| self.derived.iter().any(|d| d.name == **stream))
-            {
+            // A derived stream some sync of the listing did not read is not compared.
+            for (stream, tables) in parts.derived.iter_mut().filter(|(stream, _)| {
+                !round.uncounted.contains(*stream)
+                    && self.derived.iter().any(|d| d.name == **stream)
+            }) {
                 let taken =
                     (round.parts.derived.get_mut(stream)).and_then(|s| s.taken.remove(&part));
                 let Some(gone) = compare_part(tables, taken, part) else {

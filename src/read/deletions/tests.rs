@@ -433,3 +433,75 @@ fn a_ledger_written_before_parts_and_digests_is_compared_whole() {
     // The listing it completed places the parts of the next one.
     assert!(c.known.as_ref().unwrap().next_bounds.len() >= 3);
 }
+
+/// A page of invoices `(id, line item ids)`, created before t(0) and issued on one day.
+fn invoices_page(invoices: &[(i64, &[i64])]) -> String {
+    let invoices: Vec<_> = invoices
+        .iter()
+        .map(|(id, items)| {
+            let items: Vec<_> = items.iter().map(|i| json!({"id": i})).collect();
+            json!({"id": id, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-06-01T00:00:00Z", "issue_date": "2025-01-01", "line_items": items})
+        })
+        .collect();
+    json!({ "invoices": invoices }).to_string()
+}
+
+/// One sync of a listing of invoices: whether it reads their line items, and the invoices.
+type InvoicesSync<'a> = (bool, &'a [(i64, &'a [i64])]);
+
+/// One complete listing of invoices over `syncs`.
+fn invoices_listing(position: &Position, at: DateTime<Utc>, syncs: &[InvoicesSync<'_>]) -> Capture {
+    let mut ledger = position.deletions.clone();
+    let mut last = None;
+    for (i, (with_items, invoices)) in syncs.iter().enumerate() {
+        let derived = if *with_items {
+            vec![selected("invoice_line_items")]
+        } else {
+            Vec::new()
+        };
+        let position = Position {
+            deletions: ledger.clone(),
+            ..Position::default()
+        };
+        let mut c = Capture::new(&config("a"), &selected("invoices"), &derived, &position).unwrap();
+        c.acting_as(Some("user 7".into()));
+        c.begin(at);
+        let body = invoices_page(invoices);
+        let page = page::parse(&body, "invoices").unwrap();
+        c.observe(&page.records, Some(at), Counted::CreatedByStart);
+        if i + 1 == syncs.len() {
+            c.complete();
+        }
+        ledger = Some(c.ledger());
+        last = Some(c);
+    }
+    last.unwrap()
+}
+
+#[test]
+fn a_derived_stream_not_read_in_every_sync_of_a_listing_is_compared_with_the_last_whole_one() {
+    let none = Position::default();
+    let first = invoices_listing(&none, t(10), &[(true, &[(1, &[11, 12]), (2, &[21])])]);
+    let first = Position {
+        deletions: Some(first.ledger()),
+        ..Position::default()
+    };
+    // The second listing's first sync does not read the line items; 12 goes meanwhile.
+    let second = invoices_listing(
+        &first,
+        t(20),
+        &[(false, &[(1, &[11])]), (true, &[(2, &[21])])],
+    );
+    assert!(
+        second.pending_derived.is_empty(),
+        "{:?}",
+        second.pending_derived
+    );
+    let second = Position {
+        deletions: Some(second.ledger()),
+        ..Position::default()
+    };
+    // The third reads them in every sync: 12 is found against the first listing's table.
+    let third = invoices_listing(&second, t(30), &[(true, &[(1, &[11]), (2, &[21])])]);
+    assert_eq!(third.pending_derived["invoice_line_items"], [(1, 12)]);
+}
