@@ -366,7 +366,16 @@ impl Capture {
         let mut round = self.round.take()?;
         let previous = self.known.take();
         let comparable = std::mem::replace(&mut self.comparable, true);
-        let uncounted = std::mem::take(&mut round.uncounted);
+        // A derived stream some sync of this listing did not read, or of which it counted no
+        // row (a listing that read nothing of it), has no whole table of this listing.
+        let mut uncounted = std::mem::take(&mut round.uncounted);
+        if let Some(known) = &previous {
+            let none = known
+                .derived
+                .keys()
+                .filter(|s| !round.derived.contains_key(*s));
+            uncounted.extend(none.copied().collect::<Vec<_>>());
+        }
         let compared = previous
             .as_ref()
             .filter(|k| comparable && Some(k.at) == round.against);
@@ -374,14 +383,14 @@ impl Capture {
             let name = self.def.name;
             let gone = candidates(name, &known.keys, &round.taken);
             add_pending(&mut self.pending, gone);
-            let none = Table::new(CELLS);
-            for (stream, keys) in known.derived.iter().filter(|(stream, _)| {
+            let compared = (round.derived.iter()).filter(|(stream, _)| {
                 !uncounted.contains(*stream) && self.derived.iter().any(|d| d.name == **stream)
-            }) {
-                // Read in every sync of the listing and no row counted: every row went.
-                let taken = round.derived.get(stream).map_or(&none, |(_, taken)| taken);
-                let gone = candidates(stream, keys, taken);
-                add_pending(self.pending_derived.entry(stream).or_default(), gone);
+            });
+            for (stream, (_, taken)) in compared {
+                if let Some(keys) = known.derived.get(stream) {
+                    let gone = candidates(stream, keys, taken);
+                    add_pending(self.pending_derived.entry(stream).or_default(), gone);
+                }
             }
         }
         let mut derived: BTreeMap<&'static str, Table> = std::mem::take(&mut round.derived)
@@ -389,8 +398,8 @@ impl Capture {
             .filter(|(name, _)| !uncounted.contains(name))
             .map(|(name, (seen, _))| (name, seen))
             .collect();
-        // A derived stream some sync of this listing did not read keeps the table of the last
-        // listing that counted it whole: its rows deleted since are found against that one.
+        // Such a stream keeps the table of the last listing that counted it whole: its rows
+        // deleted since are found against that one.
         for stream in &uncounted {
             if let Some(table) = previous.as_ref().and_then(|k| k.derived.get(stream)) {
                 derived.insert(stream, table.clone());
@@ -474,19 +483,25 @@ impl Capture {
             } else {
                 tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone; it is compared when the listing completes");
             }
-            // A derived stream some sync of the listing did not read is not compared.
+            // A derived stream some sync of the listing did not read, or of which it counted
+            // no row yet, is not compared.
+            let mut found = Vec::new();
             for (stream, tables) in parts.derived.iter_mut().filter(|(stream, _)| {
                 !round.uncounted.contains(*stream)
+                    && round.derived.contains_key(*stream)
                     && self.derived.iter().any(|d| d.name == **stream)
             }) {
                 let taken =
                     (round.parts.derived.get_mut(stream)).and_then(|s| s.taken.remove(&part));
-                let Some(gone) = compare_part(tables, taken, part) else {
-                    continue;
-                };
-                let (_, taken) = (round.derived.entry(stream))
-                    .or_insert_with(|| (Table::new(CELLS), Table::new(CELLS)));
-                gone.iter().for_each(|key| taken.insert(*key));
+                if let Some(gone) = compare_part(tables, taken, part) {
+                    found.push((*stream, gone));
+                }
+            }
+            // What a part named is taken: the whole comparison does not name it again.
+            for (stream, gone) in found.drain(..) {
+                if let Some((_, taken)) = round.derived.get_mut(stream) {
+                    gone.iter().for_each(|key| taken.insert(*key));
+                }
                 add_pending(self.pending_derived.entry(stream).or_default(), gone);
             }
         }
