@@ -16,7 +16,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono::Datelike;
+
+use super::{add_pending, Capture};
 use crate::iblt::{Key, Table};
+use crate::page::Record;
+use crate::read::derive;
+use crate::streams::{Kind, Pages, StreamDef};
 
 /// Cells of a part's table: 32 decode 8 differences in every one of the 200 trials in this
 /// module's tests; 1 kB of the state's text each.
@@ -237,6 +243,119 @@ impl Sample {
         // A bound at the first position would leave the first part empty.
         bounds.retain(|b| Some(b) != positions.first());
         bounds
+    }
+}
+
+impl Capture {
+    /// Compares the parts of the last listing that the listing under way has read past (see
+    /// this module): called where it pauses, once the user was checked.
+    pub(super) fn compare_parts(&mut self) {
+        let Some(round) = &self.round else { return };
+        let reached = match self.def.kind {
+            Kind::Child { .. } => round.through.map(|t| t.saturating_add(1)),
+            Kind::List {
+                pages: Pages::Numbered { .. },
+                ..
+            } => round
+                .next
+                .as_deref()
+                .and_then(crate::time::parse_date)
+                .map(|d| i64::from(d.num_days_from_ce())),
+            _ => round.parts.furthest,
+        };
+        if let Some(reached) = reached {
+            self.compare_parts_before(reached);
+        }
+    }
+
+    /// Compares each part of the last listing that ends at or before `reached` (every position
+    /// before it was listed) with the keys the listing under way took from it. A part's
+    /// candidates are counted as taken, so that the whole comparison does not name them again;
+    /// a part whose differences do not decode is left to the whole comparison.
+    pub(super) fn compare_parts_before(&mut self, reached: i64) {
+        let (Some(round), Some(known)) = (&mut self.round, &mut self.known) else {
+            return;
+        };
+        if !self.comparable || round.against != Some(known.at) {
+            return;
+        }
+        let Some(parts) = known
+            .parts
+            .as_mut()
+            .filter(|p| round.parts.against.as_ref() == Some(&p.bounds))
+        else {
+            return;
+        };
+        while round.parts.compared < parts.tables.len()
+            && end_of(&parts.bounds, round.parts.compared) <= reached
+        {
+            let part = round.parts.compared;
+            round.parts.compared += 1;
+            let name = self.def.name;
+            let taken = round.parts.own.taken.remove(&part);
+            if let Some(gone) = compare_part(&mut parts.tables, taken, part) {
+                gone.iter().for_each(|key| round.taken.insert(*key));
+                add_pending(&mut self.pending, gone);
+            } else {
+                tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone; it is compared when the listing completes");
+            }
+            // A derived stream some sync of the listing did not read, or of which it counted
+            // no row yet, is not compared.
+            let mut found = Vec::new();
+            for (stream, tables) in parts.derived.iter_mut().filter(|(stream, _)| {
+                !round.uncounted.contains(*stream)
+                    && round.derived.contains_key(*stream)
+                    && self.derived.iter().any(|d| d.name == **stream)
+            }) {
+                let taken =
+                    (round.parts.derived.get_mut(stream)).and_then(|s| s.taken.remove(&part));
+                if let Some(gone) = compare_part(tables, taken, part) {
+                    found.push((*stream, gone));
+                }
+            }
+            // What a part named is taken: the whole comparison does not name it again.
+            for (stream, gone) in found.drain(..) {
+                if let Some((_, taken)) = round.derived.get_mut(stream) {
+                    gone.iter().for_each(|key| taken.insert(*key));
+                }
+                add_pending(self.pending_derived.entry(stream).or_default(), gone);
+            }
+        }
+    }
+}
+
+/// The keys part `part` of a known listing's `tables` holds that the listing under way did
+/// not take from it (`taken`); `None` when they are too many to name (or it was compared).
+fn compare_part(
+    tables: &mut [Option<Table>],
+    taken: Option<Table>,
+    part: usize,
+) -> Option<Vec<Key>> {
+    let old = tables.get_mut(part)?.take()?;
+    let taken = taken.unwrap_or_else(|| Table::new(PART_CELLS));
+    Some(old.minus(&taken)?.decode().ok()?.only_first)
+}
+
+/// Where a listing meets a record (see this module): a child's parent, a numbered list's date,
+/// else its creation time negated (newest first); `i64::MAX` (the last part) without one.
+pub(super) fn position(def: &StreamDef, record: &Record<'_>, parent: Option<i64>) -> i64 {
+    if let Some(parent) = parent {
+        return parent;
+    }
+    let Ok(fields) = &record.keys else {
+        return i64::MAX;
+    };
+    match def.kind {
+        Kind::List {
+            pages: Pages::Numbered { date },
+            ..
+        } => derive::member(record.raw, date)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_str::<&str>(v.get()).ok())
+            .and_then(crate::time::parse_date)
+            .map_or(i64::MAX, |d| i64::from(d.num_days_from_ce())),
+        _ => fields.created_at().map_or(i64::MAX, |c| -c.timestamp()),
     }
 }
 
