@@ -22,6 +22,9 @@ pub type Key = (i64, i64);
 /// The bytes of one cell: count (i32), key (two i64), check (u32), little-endian.
 const CELL_BYTES: usize = 4 + 16 + 4;
 
+/// What begins the text of a table written sparse (not a base64 character).
+const SPARSE: char = '~';
+
 /// The parts a table is split into: each key has one cell in each.
 const PARTS: usize = 4;
 
@@ -35,6 +38,23 @@ struct Cell {
 impl Cell {
     fn is_empty(&self) -> bool {
         *self == Cell::default()
+    }
+
+    fn write(&self, bytes: &mut Vec<u8>) {
+        bytes.extend_from_slice(&self.count.to_le_bytes());
+        bytes.extend_from_slice(&self.key.0.to_le_bytes());
+        bytes.extend_from_slice(&self.key.1.to_le_bytes());
+        bytes.extend_from_slice(&self.check.to_le_bytes());
+    }
+
+    /// A cell from [`CELL_BYTES`] bytes written by [`Cell::write`].
+    fn read(c: &[u8]) -> Cell {
+        let int = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        Cell {
+            count: i32::from_le_bytes(c[0..4].try_into().expect("4 bytes")),
+            key: (int(&c[4..12]), int(&c[12..20])),
+            check: u32::from_le_bytes(c[20..24].try_into().expect("4 bytes")),
+        }
     }
 
     fn toggle(&mut self, key: (u64, u64), check: u32, sign: i32) {
@@ -90,6 +110,11 @@ impl Table {
         }
     }
 
+    /// How many cells it has (tables of one size alone are compared).
+    pub fn cells(&self) -> usize {
+        self.cells.len()
+    }
+
     fn slots(&self, key: (u64, u64)) -> [usize; PARTS] {
         let part = self.cells.len() / PARTS;
         std::array::from_fn(|i| i * part + (hash(key, i as u64 + 1) % part as u64) as usize)
@@ -132,6 +157,23 @@ impl Table {
         })
     }
 
+    /// This table plus `other`, cell by cell (undoes [`Table::minus`]); `None` when their
+    /// sizes differ.
+    pub fn plus(&self, other: &Table) -> Option<Table> {
+        (self.cells.len() == other.cells.len()).then(|| Table {
+            cells: self
+                .cells
+                .iter()
+                .zip(&other.cells)
+                .map(|(a, b)| Cell {
+                    count: a.count.wrapping_add(b.count),
+                    key: (a.key.0 ^ b.key.0, a.key.1 ^ b.key.1),
+                    check: a.check ^ b.check,
+                })
+                .collect(),
+        })
+    }
+
     /// The keys a difference table holds (see [`Table::minus`]): positive counts are the first
     /// table's, negative the second's. `Err` with the keys found so far when the differences
     /// are too many for the table's size.
@@ -162,36 +204,71 @@ impl Table {
         }
     }
 
-    /// The table as text for the state (base64 of its cells).
+    /// The table as text for the state: base64 of its cells, or, when most cells are empty
+    /// (a part's table, the keys a listing added since it began), `SPARSE` (`~`) and base64 of
+    /// the cell count and of each cell that holds something, with its index: whichever is
+    /// shorter.
     pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(self.cells.len() * CELL_BYTES);
+        let full: Vec<(usize, &Cell)> = (self.cells.iter().enumerate())
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        let mut bytes;
+        let indexed = self.cells.len() <= 1 << 16;
+        if indexed && full.len() * (2 + CELL_BYTES) + 4 < self.cells.len() * CELL_BYTES {
+            bytes = Vec::with_capacity(4 + full.len() * (2 + CELL_BYTES));
+            bytes.extend_from_slice(&(self.cells.len() as u32).to_le_bytes());
+            for (index, cell) in full {
+                bytes.extend_from_slice(&(index as u16).to_le_bytes());
+                cell.write(&mut bytes);
+            }
+            return format!("{SPARSE}{}", STANDARD_NO_PAD.encode(bytes));
+        }
+        bytes = Vec::with_capacity(self.cells.len() * CELL_BYTES);
         for cell in &self.cells {
-            bytes.extend_from_slice(&cell.count.to_le_bytes());
-            bytes.extend_from_slice(&cell.key.0.to_le_bytes());
-            bytes.extend_from_slice(&cell.key.1.to_le_bytes());
-            bytes.extend_from_slice(&cell.check.to_le_bytes());
+            cell.write(&mut bytes);
         }
         STANDARD_NO_PAD.encode(bytes)
     }
 
     /// A table from [`Table::encode`]'s text, or why the text is not one.
     pub fn decode_text(text: &str) -> Result<Table, String> {
+        let (sparse, text) = match text.strip_prefix(SPARSE) {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
         let bytes = STANDARD_NO_PAD
             .decode(text)
             .map_err(|e| format!("not base64 ({e})"))?;
-        if bytes.is_empty() || bytes.len() % (CELL_BYTES * PARTS) != 0 {
-            return Err(format!("{} bytes is not a whole table", bytes.len()));
+        if !sparse {
+            if bytes.is_empty() || bytes.len() % (CELL_BYTES * PARTS) != 0 {
+                return Err(format!("{} bytes is not a whole table", bytes.len()));
+            }
+            let cells = bytes.chunks_exact(CELL_BYTES).map(Cell::read).collect();
+            return Ok(Table { cells });
         }
-        let int = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        let cells = bytes
-            .chunks_exact(CELL_BYTES)
-            .map(|c| Cell {
-                count: i32::from_le_bytes(c[0..4].try_into().expect("4 bytes")),
-                key: (int(&c[4..12]), int(&c[12..20])),
-                check: u32::from_le_bytes(c[20..24].try_into().expect("4 bytes")),
-            })
-            .collect();
-        Ok(Table { cells })
+        let entries = bytes.get(4..).unwrap_or_default();
+        let count = bytes
+            .get(..4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let cells = count.map_or(0, |c| c as usize);
+        if cells == 0 || cells % PARTS != 0 || cells > usize::from(u16::MAX) + 1 {
+            return Err(format!(
+                "a sparse table of {cells} cells is not a whole table"
+            ));
+        }
+        if entries.len() % (2 + CELL_BYTES) != 0 {
+            return Err(format!("{} bytes are not whole cells", entries.len()));
+        }
+        let mut table = Table::new(cells);
+        for entry in entries.chunks_exact(2 + CELL_BYTES) {
+            let index = usize::from(u16::from_le_bytes([entry[0], entry[1]]));
+            let slot = table
+                .cells
+                .get_mut(index)
+                .ok_or_else(|| format!("cell {index} is beyond the table's {cells}"))?;
+            *slot = Cell::read(&entry[2..]);
+        }
+        Ok(table)
     }
 }
 
@@ -212,7 +289,9 @@ mod tests {
             160,
             (1..=100_000).filter(|k| ![7, 50_000, 99_999].contains(k)),
         );
-        let diff = before.minus(&after).unwrap().decode().unwrap();
+        let difference = before.minus(&after).unwrap();
+        assert_eq!(after.plus(&difference), Some(before.clone()));
+        let diff = difference.decode().unwrap();
         assert_eq!(diff.only_first, [(7, 0), (50_000, 0), (99_999, 0)]);
         assert!(diff.only_second.is_empty());
         let reverse = after.minus(&before).unwrap().decode().unwrap();
@@ -273,5 +352,32 @@ mod tests {
         assert!(Table::decode_text("%%%").is_err());
         assert!(Table::decode_text("AAAA").is_err());
         assert!(t.minus(&Table::new(30)).is_none());
+    }
+
+    #[test]
+    fn a_mostly_empty_table_is_written_sparse_and_reads_back_the_same() {
+        let few = table(160, [1, 99, -5]);
+        let text = few.encode();
+        assert!(text.starts_with(SPARSE), "{text}");
+        assert!(text.len() < 500, "{}", text.len());
+        assert_eq!(Table::decode_text(&text).unwrap(), few);
+        let empty = Table::new(32);
+        assert_eq!(Table::decode_text(&empty.encode()).unwrap(), empty);
+        let many = table(32, 0..100);
+        assert!(!many.encode().starts_with(SPARSE));
+        assert_eq!(Table::decode_text(&many.encode()).unwrap(), many);
+        // A count that is no table, cells cut short, an index past the end.
+        let sparse = |bytes: &[u8]| format!("{SPARSE}{}", STANDARD_NO_PAD.encode(bytes));
+        assert!(Table::decode_text(&sparse(&7u32.to_le_bytes())).is_err());
+        assert!(Table::decode_text(&sparse(&[])).is_err());
+        let mut cut = 8u32.to_le_bytes().to_vec();
+        cut.extend_from_slice(&[0; 10]);
+        assert!(Table::decode_text(&sparse(&cut)).is_err());
+        let mut past = 8u32.to_le_bytes().to_vec();
+        past.extend_from_slice(&8u16.to_le_bytes());
+        past.extend_from_slice(&[1; CELL_BYTES]);
+        assert!(Table::decode_text(&sparse(&past))
+            .unwrap_err()
+            .contains("beyond"));
     }
 }

@@ -4,7 +4,8 @@
 //! They are found while the page is parsed ([`crate::page`]) and kept as raw JSON text, so
 //! that a wrong type is reported here rather than silently coerced.
 
-/// A record's `id`, `updated_at` and `created_at`, as raw JSON text.
+/// A record's `id`, `updated_at` and `created_at`, and the dates a numbered list is windowed by,
+/// as raw JSON text.
 #[derive(Debug, Default, PartialEq)]
 pub struct RecordKeys<'a> {
     /// The record's `id`.
@@ -13,6 +14,10 @@ pub struct RecordKeys<'a> {
     pub updated_at: Option<&'a str>,
     /// The record's `created_at`.
     pub created_at: Option<&'a str>,
+    /// The record's `spent_date` (time entries, expenses).
+    pub spent_date: Option<&'a str>,
+    /// The record's `issue_date` (invoices, estimates).
+    pub issue_date: Option<&'a str>,
 }
 
 impl<'a> RecordKeys<'a> {
@@ -32,6 +37,17 @@ impl<'a> RecordKeys<'a> {
         let text = self.created_at?;
         let inner = text.strip_prefix('"')?.strip_suffix('"')?;
         crate::time::parse_instant(inner)
+    }
+
+    /// The date member `name` (`spent_date` or `issue_date`) as a date; `None` when missing,
+    /// not a date string, or not one of those two.
+    pub fn date(&self, name: &str) -> Option<chrono::NaiveDate> {
+        let text = match name {
+            "spent_date" => self.spent_date?,
+            "issue_date" => self.issue_date?,
+            _ => return None,
+        };
+        crate::time::parse_date(text.strip_prefix('"')?.strip_suffix('"')?)
     }
 
     /// `updated_at` as text, or why it is not a Harvest timestamp.
@@ -70,7 +86,15 @@ mod tests {
             id: Some("2380504951"),
             updated_at: Some(r#""2024-01-01T00:00:00Z""#),
             created_at: Some(r#""2023-12-31T23:00:00Z""#),
+            spent_date: Some(r#""2023-12-30""#),
+            issue_date: Some("20231230"),
         };
+        assert_eq!(
+            keys.date("spent_date"),
+            chrono::NaiveDate::from_ymd_opt(2023, 12, 30)
+        );
+        assert_eq!(keys.date("issue_date"), None);
+        assert_eq!(keys.date("created_at"), None);
         assert_eq!(
             keys.created_at(),
             crate::time::parse_instant("2023-12-31T23:00:00Z")

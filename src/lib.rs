@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod commands;
 pub mod config;
+pub mod digest;
 pub mod harvest;
 pub mod iblt;
 pub mod input;

@@ -259,6 +259,16 @@ impl<'a> Visitor<'a> for RecordSeed<'a> {
                 Field::Id => (&mut keys.id, "id"),
                 Field::UpdatedAt => (&mut keys.updated_at, "updated_at"),
                 Field::CreatedAt => (&mut keys.created_at, "created_at"),
+                // A date is where deletion capture places a record, nothing more: the first
+                // one named counts, and a record naming it twice is not refused for it.
+                Field::SpentDate => {
+                    keys.spent_date.get_or_insert(value);
+                    continue;
+                }
+                Field::IssueDate => {
+                    keys.issue_date.get_or_insert(value);
+                    continue;
+                }
                 Field::Other => continue,
             };
             if slot.replace(value).is_some() {
@@ -314,6 +324,8 @@ enum Field {
     Id,
     UpdatedAt,
     CreatedAt,
+    SpentDate,
+    IssueDate,
     Other,
 }
 
@@ -339,6 +351,8 @@ impl Visitor<'_> for FieldSeed {
             "id" => Field::Id,
             "updated_at" => Field::UpdatedAt,
             "created_at" => Field::CreatedAt,
+            "spent_date" => Field::SpentDate,
+            "issue_date" => Field::IssueDate,
             _ => Field::Other,
         })
     }
@@ -420,6 +434,20 @@ mod tests {
             .unwrap_err()
             .contains("names id twice"));
         assert_eq!(page.records[7].keys.as_ref().unwrap().id(), Ok(5));
+    }
+
+    #[test]
+    fn a_records_dates_are_found_while_it_is_parsed_the_first_one_named_counting() {
+        let body = r#"{"time_entries": [{"id": 1, "spent_date": "2024-02-29", "x": {"spent_date": "1999-01-01"}, "spent_date": "2024-03-01"}, {"id": 2, "issue_date": "2024-01-05"}]}"#;
+        let page = parse(body, "time_entries").unwrap();
+        let first = page.records[0].keys.as_ref().unwrap();
+        assert_eq!(first.spent_date, Some(r#""2024-02-29""#));
+        assert_eq!(first.issue_date, None);
+        let second = page.records[1].keys.as_ref().unwrap();
+        assert_eq!(
+            second.date("issue_date"),
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 5)
+        );
     }
 
     /// JSON values of every kind, nested, with keys that collide with the ones read.

@@ -443,6 +443,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_numbered_lists_date_is_one_a_records_keys_hold() {
+        let keys = crate::keys::RecordKeys {
+            spent_date: Some(r#""2024-01-02""#),
+            issue_date: Some(r#""2024-01-02""#),
+            ..crate::keys::RecordKeys::default()
+        };
+        for s in &STREAMS {
+            if let Kind::List {
+                pages: Pages::Numbered { date },
+                ..
+            } = s.kind
+            {
+                assert!(keys.date(date).is_some(), "{}: {date}", s.name);
+            }
+        }
+    }
+
+    #[test]
     fn names_are_unique_and_parents_exist() {
         for (i, s) in STREAMS.iter().enumerate() {
             assert!(STREAMS[..i].iter().all(|o| o.name != s.name), "{}", s.name);

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -86,6 +87,24 @@ pub(super) fn row_keys(
     keys: &RecordKeys<'_>,
     parent: Option<i64>,
 ) -> Result<Vec<Key>, String> {
+    Ok(dated_row_keys(derived, raw, keys, parent)?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
+}
+
+/// A row's key and when it was created, where it says.
+pub(super) type DatedKey = (Key, Option<DateTime<Utc>>);
+
+/// The keys of the rows (see [`row_keys`]), each with the row's own `created_at` where it has
+/// one (a project assignment's task assignments do): a row added to a source long after the
+/// source was created is new, as a record is.
+pub(super) fn dated_row_keys(
+    derived: &Derived,
+    raw: &str,
+    keys: &RecordKeys<'_>,
+    parent: Option<i64>,
+) -> Result<Vec<DatedKey>, String> {
     let first = match derived.source_parent_id {
         Some(_) => parent.ok_or_else(|| "it was listed without its parent's id".to_string())?,
         None => keys.id()?,
@@ -95,24 +114,34 @@ pub(super) fn row_keys(
     };
     let text = value.get();
     let wrong = |what: &str| format!("its {} is not {what}: {text:.40}", derived.field);
-    let ids: Vec<i64> = match derived.rows {
-        Rows::Object => vec![0],
+    let rows: Vec<(i64, Option<DateTime<Utc>>)> = match derived.rows {
+        Rows::Object => vec![(0, None)],
         Rows::Objects => {
             #[derive(serde::Deserialize)]
-            struct Row {
+            struct Row<'a> {
                 id: Option<i64>,
+                #[serde(borrow)]
+                created_at: Option<std::borrow::Cow<'a, str>>,
             }
             let rows: Vec<Option<Row>> =
                 serde_json::from_str(text).map_err(|_| wrong("an array of objects"))?;
-            rows.into_iter().flatten().filter_map(|r| r.id).collect()
+            (rows.into_iter().flatten())
+                .filter_map(|r| {
+                    let created = r.created_at.as_deref().and_then(crate::time::parse_instant);
+                    Some((r.id?, created))
+                })
+                .collect()
         }
         Rows::Ids(_) => {
             let ids: Vec<Option<i64>> =
                 serde_json::from_str(text).map_err(|_| wrong("an array of integers"))?;
-            ids.into_iter().flatten().collect()
+            ids.into_iter().flatten().map(|id| (id, None)).collect()
         }
     };
-    Ok(ids.into_iter().map(|id| (first, id)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, created)| ((first, id), created))
+        .collect())
 }
 
 /// The columns of a derived stream's row with the key `key` (see [`row_keys`]), in the order
@@ -325,6 +354,14 @@ mod tests {
             Ok(vec![(5, 9)])
         );
         assert!(row_keys(user_tasks, tasks, &keys, None).is_err());
+        let dated = r#"{"id":7,"task_assignments":[{"id":9,"created_at":"2026-01-02T03:04:05Z"},{"id":8,"created_at":null}]}"#;
+        assert_eq!(
+            dated_row_keys(user_tasks, dated, &keys, Some(5)),
+            Ok(vec![
+                ((5, 9), crate::time::parse_instant("2026-01-02T03:04:05Z")),
+                ((5, 8), None)
+            ])
+        );
         assert_eq!(key_columns(user_tasks, (5, 9)), [("user_id", 5), ("id", 9)]);
         assert_eq!(key_columns(external, (7, 0)), [("time_entry_id", 7)]);
     }

@@ -39,7 +39,7 @@ pub struct Ledger {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pending_derived: BTreeMap<String, Vec<(i64, i64)>>,
     /// A child stream's digests of the children of the parents read whole most recently
-    /// (base64; see `read::deletions::digest`).
+    /// (base64; see `crate::digest`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub parents: String,
 }
@@ -48,7 +48,11 @@ pub struct Ledger {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DerivedRound {
     /// As [`Round::seen`], of the rows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub seen: String,
+    /// As [`Round::fresh`], of the rows.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fresh: String,
     /// As [`Round::taken`], of the rows.
     pub taken: String,
 }
@@ -86,6 +90,9 @@ pub struct ListingParts {
     /// The same, of each derived stream's rows, by stream.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub derived: BTreeMap<String, Vec<Option<String>>>,
+    /// The furthest position of a record counted into each part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lasts: Vec<i64>,
 }
 
 /// One derived stream's tables in the parts of a listing under way.
@@ -120,6 +127,9 @@ pub struct RoundParts {
     /// The furthest position its own pages read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub furthest: Option<i64>,
+    /// The furthest position of a record counted into each of its parts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lasts: Vec<i64>,
     /// The hash below which a key's position is sampled.
     #[serde(default = "all_hashes")]
     pub sample_below: u32,
@@ -145,8 +155,13 @@ pub struct Round {
     /// The next page (path and query under the API's origin); `None` once the last was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    /// The table of the keys read so far.
+    /// The table of the keys read so far, as states written before `fresh` hold it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub seen: String,
+    /// The table of the keys read so far minus `taken`: mostly the records created since the
+    /// listing began, few, so it is written sparse (about 5 kB less than the whole table).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fresh: String,
     /// The table of the keys read so far of records created by `created_by`: the listing this
     /// one is compared with, minus this, is what no longer lists.
     pub taken: String,
@@ -180,6 +195,15 @@ pub struct Round {
     /// The derived streams some sync of it did not read (their tables are not whole).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uncounted: Vec<String>,
+}
+
+/// The field holding a listing's `seen` keys: `fresh`, or `seen` in states written before it.
+fn seen<'a>(seen: &'a String, fresh: &'a String) -> (&'static str, &'a String) {
+    if fresh.is_empty() {
+        ("seen", seen)
+    } else {
+        ("fresh", fresh)
+    }
 }
 
 /// Reads the `deletions` object, naming what is wrong with it: it is ours alone, so anything
@@ -217,10 +241,12 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
     }
     for (name, round) in [("round", &ledger.round), ("upcoming", &ledger.upcoming)] {
         if let Some(r) = round {
-            tables.push((format!("deletions.{name}.seen"), &r.seen));
+            let (field, table) = seen(&r.seen, &r.fresh);
+            tables.push((format!("deletions.{name}.{field}"), table));
             tables.push((format!("deletions.{name}.taken"), &r.taken));
             for (stream, d) in &r.derived {
-                tables.push((format!("deletions.{name}.derived.{stream}.seen"), &d.seen));
+                let (field, table) = seen(&d.seen, &d.fresh);
+                tables.push((format!("deletions.{name}.derived.{stream}.{field}"), table));
                 tables.push((format!("deletions.{name}.derived.{stream}.taken"), &d.taken));
             }
             for (i, table) in r.parts.tables.iter().enumerate() {
@@ -242,14 +268,8 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
         }
     }
     if !ledger.parents.is_empty() {
-        let bytes = base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD_NO_PAD,
-            &ledger.parents,
-        );
-        if !bytes.is_ok_and(|b| b.len() % 32 == 0) {
-            let what = "is not a list of digests (base64 of 32 bytes each)";
-            return Err(("deletions.parents".into(), says(format!("{what}; {fix}"))));
-        }
+        crate::digest::Digests::decode(&ledger.parents)
+            .map_err(|e| ("deletions.parents".into(), says(format!("{e}; {fix}"))))?;
     }
     for (field, text) in tables {
         crate::iblt::Table::decode_text(text).map_err(|e| (field, says(format!("{e}; {fix}"))))?;
@@ -288,6 +308,17 @@ mod tests {
         let mut bad = good.clone();
         bad["parents"] = json!("AAAA");
         assert_eq!(checked(bad), Err("deletions.parents".into()));
+        let round = json!({
+            "at": "2026-01-01T00:00:00Z", "last": "2026-01-01T00:00:00Z", "fresh": table,
+            "taken": table, "total": 0,
+        });
+        let mut bad = good.clone();
+        bad["round"] = round.clone();
+        assert_eq!(checked(bad.clone()), Ok(()));
+        bad["round"]["fresh"] = json!("~AAAA");
+        assert_eq!(checked(bad.clone()), Err("deletions.round.fresh".into()));
+        bad["round"]["fresh"] = json!("");
+        assert_eq!(checked(bad), Err("deletions.round.seen".into()));
         let mut bad = good;
         bad["known"]["parts"]["bounds"] = json!("5");
         assert_eq!(checked(bad), Err("deletions".into()));

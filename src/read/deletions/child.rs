@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::digest::{Digests, WholeRead};
 use super::parts::part_of;
 use super::{add_pending, Capture, Counted};
+use crate::digest::{Digests, WholeRead};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
 use crate::page::Record;
@@ -33,19 +33,40 @@ pub(in crate::read) struct Rounds {
 
 impl Rounds {
     /// The rounds of a sync whose sweep is `slice` (`None`: every parent, read whole) over the
-    /// parents `ids` (ascending).
-    pub(in crate::read) fn of(slice: Option<&SweepSlice>, ids: &[i64]) -> Rounds {
+    /// parents `ids` (ascending), with a round `under_way` or none.
+    ///
+    /// A round begins with the first parent (the lowest id): one begun half-way round would
+    /// end with the last, having listed only the parents after where it began, and the next
+    /// round would be compared with that. Without a round under way, the parents swept
+    /// before the sweep wrapped round to the first belong to no round, and are not counted.
+    pub(in crate::read) fn of(slice: Option<&SweepSlice>, ids: &[i64], under_way: bool) -> Rounds {
         match slice {
             None => Rounds {
                 swept: ids.iter().copied().collect(),
                 completes: true,
                 every_parent: true,
             },
-            Some(slice) => Rounds {
+            Some(slice) if under_way => Rounds {
                 swept: slice.ids.clone(),
                 completes: ids.last().is_some_and(|l| slice.ids.contains(l)),
                 every_parent: false,
             },
+            Some(slice) => {
+                // The sweep reads in ascending id from where it was, wrapping round to the
+                // first parent, and stops at `after_id`.
+                let swept: BTreeSet<i64> = match ids.first() {
+                    Some(first) if slice.ids.contains(first) => (slice.ids.iter())
+                        .copied()
+                        .filter(|id| *id <= slice.next.after_id)
+                        .collect(),
+                    _ => BTreeSet::new(),
+                };
+                Rounds {
+                    completes: ids.last().is_some_and(|l| swept.contains(l)),
+                    swept,
+                    every_parent: false,
+                }
+            }
         }
     }
 }
@@ -117,7 +138,7 @@ impl Capture {
     }
 
     /// Counts a page of the children of `parent`, read whole at the server's time `date`, for
-    /// its digest (see [`super::digest`]).
+    /// its digest (see [`crate::digest`]).
     pub(in crate::read) fn observe_whole(
         &mut self,
         parent: i64,
@@ -287,20 +308,44 @@ mod tests {
 
     #[test]
     fn reading_every_parent_is_a_whole_round() {
-        let rounds = Rounds::of(None, &[1, 2, 3, 4]);
+        let rounds = Rounds::of(None, &[1, 2, 3, 4], true);
         assert_eq!(rounds.swept.len(), 4);
         assert!(rounds.completes && rounds.every_parent);
     }
 
     #[test]
     fn a_slice_before_the_last_parent_goes_on_with_the_round() {
-        let rounds = Rounds::of(Some(&slice(&[2, 3])), &[1, 2, 3, 4]);
+        let rounds = Rounds::of(Some(&slice(&[2, 3])), &[1, 2, 3, 4], true);
         assert!(!rounds.completes && !rounds.every_parent);
     }
 
     #[test]
+    fn without_a_round_one_begins_with_the_first_parent_and_those_swept_after_it() {
+        // The sweep read 4 (the end of a round there is none of), then 1 and 2.
+        let mut wrapped = slice(&[1, 2, 4]);
+        wrapped.next.after_id = 2;
+        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], false);
+        assert_eq!(rounds.swept, BTreeSet::from([1, 2]));
+        assert!(!rounds.completes);
+        // The same slice with a round under way: 4 ends it, 1 and 2 begin the next.
+        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], true);
+        assert_eq!(rounds.swept.len(), 3);
+        assert!(rounds.completes);
+        // Half-way round, no round begins.
+        let mut middle = slice(&[2, 3]);
+        middle.next.after_id = 3;
+        assert!(Rounds::of(Some(&middle), &[1, 2, 3, 4], false)
+            .swept
+            .is_empty());
+        // Every parent from the first: a round begins and ends.
+        let mut all = slice(&[1, 2, 3, 4]);
+        all.next.after_id = 4;
+        assert!(Rounds::of(Some(&all), &[1, 2, 3, 4], false).completes);
+    }
+
+    #[test]
     fn a_slice_that_reads_the_last_parent_ends_the_round() {
-        assert!(Rounds::of(Some(&slice(&[1, 4])), &[1, 2, 3, 4]).completes);
-        assert!(Rounds::of(Some(&slice(&[1, 2, 3, 4])), &[1, 2, 3, 4]).completes);
+        assert!(Rounds::of(Some(&slice(&[1, 4])), &[1, 2, 3, 4], true).completes);
+        assert!(Rounds::of(Some(&slice(&[1, 2, 3, 4])), &[1, 2, 3, 4], true).completes);
     }
 }

@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
-use super::parts::{decode_part, encode_part, KnownParts, Sample, Split, WorkingParts};
+use super::parts::{
+    decode_part, encode_part, KnownParts, Sample, Split, WorkingParts, DERIVED_PART_CELLS,
+    PART_CELLS,
+};
 use super::{CELLS, RECENT_PAGES};
 use crate::iblt::{Key, Table};
 use crate::read::cursor::OVERLAP;
@@ -75,12 +78,24 @@ impl Known {
             Some(p) => {
                 let mut derived = BTreeMap::new();
                 for (name, tables) in &p.derived {
-                    derived.insert(stream_name(name)?, known_tables(tables)?);
+                    derived.insert(
+                        stream_name(name)?,
+                        known_tables(tables, DERIVED_PART_CELLS)?,
+                    );
                 }
+                let tables = known_tables(&p.tables, PART_CELLS)?;
+                // Without a furthest position per part (a state written before them), parts
+                // end at their bounds.
+                let lasts = if p.lasts.len() == tables.len() {
+                    p.lasts.clone()
+                } else {
+                    Vec::new()
+                };
                 Some(KnownParts {
                     bounds: p.bounds.clone(),
-                    tables: known_tables(&p.tables)?,
+                    tables,
                     derived,
+                    lasts,
                 })
             }
         };
@@ -108,6 +123,7 @@ impl Known {
                 .collect(),
             parts: self.parts.as_ref().map(|p| ListingParts {
                 bounds: p.bounds.clone(),
+                lasts: p.lasts.clone(),
                 tables: stored_known_tables(&p.tables),
                 derived: p
                     .derived
@@ -120,12 +136,12 @@ impl Known {
     }
 }
 
-/// A known listing's part tables from the state's text (`null`: compared).
-fn known_tables(texts: &[Option<String>]) -> Option<Vec<Option<Table>>> {
+/// A known listing's part tables of `cells` cells from the state's text (`null`: compared).
+fn known_tables(texts: &[Option<String>], cells: usize) -> Option<Vec<Option<Table>>> {
     texts
         .iter()
         .map(|t| match t {
-            Some(text) => decode_part(text).ok().map(Some),
+            Some(text) => decode_part(text, cells).ok().map(Some),
             None => Some(None),
         })
         .collect()
@@ -135,18 +151,19 @@ fn stored_known_tables(tables: &[Option<Table>]) -> Vec<Option<String>> {
     tables.iter().map(|t| t.as_ref().map(encode_part)).collect()
 }
 
-/// One stream's part tables from the state's text.
-fn split(tables: &[String], taken: &BTreeMap<usize, String>) -> Option<Split> {
+/// One stream's part tables of `cells` cells from the state's text.
+fn split(tables: &[String], taken: &BTreeMap<usize, String>, cells: usize) -> Option<Split> {
     let mut parts = Split {
+        cells,
         tables: tables
             .iter()
-            .map(|t| decode_part(t))
+            .map(|t| decode_part(t, cells))
             .collect::<Result<_, _>>()
             .ok()?,
         taken: BTreeMap::new(),
     };
     for (part, text) in taken {
-        parts.taken.insert(*part, decode_part(text).ok()?);
+        parts.taken.insert(*part, decode_part(text, cells).ok()?);
     }
     Some(parts)
 }
@@ -160,6 +177,26 @@ fn stored_split(split: &Split) -> (Vec<String>, BTreeMap<usize, String>) {
             .map(|(part, t)| (*part, encode_part(t)))
             .collect(),
     )
+}
+
+/// The text of a listing's `seen` keys for the state: less those `taken` too, since most are
+/// (see `Round::fresh`).
+fn fresh(seen: &Table, taken: &Table) -> String {
+    seen.minus(taken)
+        .expect("a listing's tables have one size")
+        .encode()
+}
+
+/// A listing's `seen` keys from the state: `fresh` plus `taken`, or `seen` as states written
+/// before `fresh` hold it; `None` when the text is no table of `taken`'s size.
+fn seen_from(seen: &str, fresh: &str, taken: &Table) -> Option<Table> {
+    if fresh.is_empty() {
+        Table::decode_text(seen)
+            .ok()
+            .filter(|s| s.cells() == taken.cells())
+    } else {
+        taken.plus(&Table::decode_text(fresh).ok()?)
+    }
 }
 
 /// A listing under way.
@@ -225,24 +262,31 @@ impl Working {
     pub(super) fn restore(round: &Round) -> Option<Working> {
         let mut derived = BTreeMap::new();
         for (name, d) in &round.derived {
-            let tables = (
-                Table::decode_text(&d.seen).ok()?,
-                Table::decode_text(&d.taken).ok()?,
-            );
-            derived.insert(stream_name(name)?, tables);
+            let taken = Table::decode_text(&d.taken).ok()?;
+            let seen = seen_from(&d.seen, &d.fresh, &taken)?;
+            derived.insert(stream_name(name)?, (seen, taken));
         }
         let stored = &round.parts;
         let mut derived_parts = BTreeMap::new();
         for (name, d) in &stored.derived {
-            derived_parts.insert(stream_name(name)?, split(&d.tables, &d.taken)?);
+            derived_parts.insert(
+                stream_name(name)?,
+                split(&d.tables, &d.taken, DERIVED_PART_CELLS)?,
+            );
         }
         let parts = WorkingParts {
             bounds: stored.bounds.clone(),
-            own: split(&stored.tables, &stored.taken)?,
+            own: split(&stored.tables, &stored.taken, PART_CELLS)?,
             derived: derived_parts,
             against: stored.against.clone(),
             compared: stored.compared,
             furthest: stored.furthest,
+            // Unknown (a state written before them): at the end of each part's range.
+            lasts: if stored.bounds.is_empty() || stored.lasts.len() == stored.bounds.len() + 1 {
+                stored.lasts.clone()
+            } else {
+                vec![i64::MAX; stored.bounds.len() + 1]
+            },
             sample: Sample {
                 below: stored.sample_below,
                 picks: stored.sample.clone(),
@@ -253,12 +297,13 @@ impl Working {
         if !(fits(&parts.own) && parts.derived.values().all(fits)) {
             return None;
         }
+        let taken = Table::decode_text(&round.taken).ok()?;
         Some(Working {
             at: round.at,
             last: round.last,
             next: round.next.clone(),
-            seen: Table::decode_text(&round.seen).ok()?,
-            taken: Table::decode_text(&round.taken).ok()?,
+            seen: seen_from(&round.seen, &round.fresh, &taken)?,
+            taken,
             against: round.against,
             created_by: round.created_by,
             total: round.total,
@@ -281,7 +326,8 @@ impl Working {
             at: self.at,
             last: self.last,
             next: self.next.clone(),
-            seen: self.seen.encode(),
+            seen: String::new(),
+            fresh: fresh(&self.seen, &self.taken),
             taken: self.taken.encode(),
             against: self.against,
             created_by: self.created_by,
@@ -295,7 +341,8 @@ impl Working {
                 .iter()
                 .map(|(name, (seen, taken))| {
                     let tables = DerivedRound {
-                        seen: seen.encode(),
+                        seen: String::new(),
+                        fresh: fresh(seen, taken),
                         taken: taken.encode(),
                     };
                     (name.to_string(), tables)
@@ -311,6 +358,7 @@ impl Working {
                     taken,
                     compared: self.parts.compared,
                     furthest: self.parts.furthest,
+                    lasts: self.parts.lasts.clone(),
                     sample_below: self.parts.sample.below,
                     sample: self.parts.sample.picks.clone(),
                     derived: self
@@ -354,22 +402,32 @@ impl Working {
         self.total += 1;
     }
 
-    /// Counts the rows of a derived stream one record of the listing, at `position`, holds.
-    pub(super) fn count_rows(
-        &mut self,
-        stream: &'static str,
-        rows: &[Key],
-        position: i64,
-        created: Option<DateTime<Utc>>,
-    ) {
-        let taken = Working::takes(self.created_by, created);
-        self.parts.count_rows(stream, rows, position, taken);
+    /// Notes that a derived stream is read with the listing's pages: its tables count, rows
+    /// or none (a stream whose rows all went has empty ones). Returns them.
+    pub(super) fn reads(&mut self, stream: &'static str) -> (&mut Table, &mut Table) {
         let (seen, taken) = self
             .derived
             .entry(stream)
             .or_insert_with(|| (Table::new(CELLS), Table::new(CELLS)));
-        for key in rows {
-            Working::count_into(self.created_by, (seen, taken), *key, created);
+        (seen, taken)
+    }
+
+    /// Counts rows of a derived stream, each with when it was created, held by a record at
+    /// `position`.
+    pub(super) fn count_rows(
+        &mut self,
+        stream: &'static str,
+        rows: &[crate::read::derive::DatedKey],
+        position: i64,
+    ) {
+        let created_by = self.created_by;
+        let taken = rows
+            .iter()
+            .map(|(key, c)| (*key, Working::takes(created_by, *c)));
+        self.parts.count_rows(stream, taken, position);
+        let (seen, taken) = self.reads(stream);
+        for (key, created) in rows {
+            Working::count_into(created_by, (seen, taken), *key, *created);
         }
     }
 }
@@ -382,13 +440,13 @@ impl Working {
 pub(in crate::read) enum Counted {
     /// Every record: the listing is one read, begun and ended in this sync.
     All,
-    /// Those created by the time the listing began (a listing spread over syncs).
+    /// Those created before the listing began (a listing spread over syncs).
     CreatedByStart,
-    /// Those created after the listing began, in `[from, to)`: the new records of an
-    /// incremental read whose creation falls between the start of the previous sync and the
-    /// start of this one, so that consecutive reads count each once.
+    /// Those created since the listing began (in its very second or after), in `[from, to)`:
+    /// the new records of an incremental read whose creation falls between the start of the
+    /// previous sync and the start of this one, so that consecutive reads count each once.
     CreatedIn(DateTime<Utc>, DateTime<Utc>),
-    /// A swept parent's children: those created by the time the round began, and those
+    /// A swept parent's children: those created before the round began, and those
     /// `CreatedIn(from, to)` (a child of this pass, which no other read of it counts).
     SweptIn(DateTime<Utc>, DateTime<Utc>),
 }
@@ -401,9 +459,11 @@ impl Counted {
     ) -> bool {
         match self {
             Counted::All => true,
-            Counted::CreatedByStart => created.is_none_or(|c| c <= listing_began),
+            // A record created in the very second the listing began may come after its page
+            // was read: it is left to the incremental reads, which see it.
+            Counted::CreatedByStart => created.is_none_or(|c| c < listing_began),
             Counted::CreatedIn(from, to) => {
-                created.is_some_and(|c| c > listing_began && c >= from && c < to)
+                created.is_some_and(|c| c >= listing_began && c >= from && c < to)
             }
             Counted::SweptIn(from, to) => {
                 Counted::CreatedByStart.counts(created, listing_began)

@@ -12,7 +12,7 @@
 //!
 //! A listing is compared part by part ([`parts`]) as it goes, so that a deletion is found
 //! within one sweep interval; a child stream also keeps digests of the parents read whole most
-//! recently ([`digest`]), so that a child deleted is found as soon as its parent moves.
+//! recently ([`crate::digest`]), so that a child deleted is found as soon as its parent moves.
 //!
 //! What a listing is, and how a candidate is confirmed, depends on the stream:
 //! - [`entity`]: a list stream's pages, whole in every sync when they fit in one page, else a
@@ -31,12 +31,11 @@
 
 pub(super) mod child;
 pub(super) mod derived;
-mod digest;
 pub(super) mod entity;
 mod listing;
 mod parts;
 
-use digest::{Digest, Digests, WholeRead};
+use crate::digest::{Digest, Digests, WholeRead};
 pub(in crate::read) use listing::Counted;
 use listing::{stream_name, Known, Recent, Working};
 use parts::{position, WorkingParts};
@@ -193,6 +192,11 @@ impl Capture {
         }
     }
 
+    /// Whether a listing is under way.
+    pub(in crate::read) fn has_round(&self) -> bool {
+        self.round.is_some()
+    }
+
     /// Starts a listing at the server's time `at` that is this sync's read, dropping any
     /// listing under way (its pages would be counted twice).
     pub(super) fn begin_anew(&mut self, at: DateTime<Utc>) {
@@ -259,12 +263,16 @@ impl Capture {
         };
         // A derived stream this sync does not read counts nothing: its table of this listing is
         // not whole.
-        let unread: Vec<&'static str> = (self.known.iter().flat_map(|k| k.derived.keys()))
-            .chain(listing.derived.keys())
-            .copied()
-            .filter(|name| !self.derived.iter().any(|d| d.name == *name))
-            .collect();
-        listing.uncounted.extend(unread);
+        let derived = &self.derived;
+        listing.uncounted.extend(
+            (self.known.iter().flat_map(|k| k.derived.keys()))
+                .chain(listing.derived.keys())
+                .copied()
+                .filter(|name| !derived.iter().any(|d| d.name == *name)),
+        );
+        for def in &self.derived {
+            listing.reads(def.name);
+        }
         // The listing's own pages pace it; what an incremental read adds does not.
         if !matches!(counted, Counted::CreatedIn(..)) {
             listing.read += records.len() as u64;
@@ -300,17 +308,36 @@ impl Capture {
                 continue;
             }
             let created = fields.created_at();
-            if !counted.counts(created, listing.at) {
-                continue;
+            // A record counted (itself or a row of it) is not counted again by a later read
+            // of this sync.
+            let mut counts = counted.counts(created, listing.at);
+            if counts {
+                listing.count(key, position, created);
             }
-            keys.push(key);
-            listing.count(key, position, created);
+            // A row is as new as the later of its own creation and its source's: a task
+            // assigned to a project long after a user was assigned to it is a new row of that
+            // user's, counted by the pass that first reads it, as a new record is.
             for def in &self.derived {
                 let derivation = def.derived().expect("only derived streams tap a source");
                 // A record whose rows cannot be read fails its derived stream when emitted.
-                if let Ok(rows) = derive::row_keys(derivation, record.raw, fields, parent) {
-                    listing.count_rows(def.name, &rows, position, created);
+                let Ok(mut rows) = derive::dated_row_keys(derivation, record.raw, fields, parent)
+                else {
+                    continue;
+                };
+                for (_, row_created) in &mut rows {
+                    *row_created = match (*row_created, created) {
+                        (Some(row), Some(source)) => Some(row.max(source)),
+                        (row, source) => row.or(source),
+                    };
                 }
+                rows.retain(|(_, c)| counted.counts(*c, listing.at));
+                if !rows.is_empty() {
+                    listing.count_rows(def.name, &rows, position);
+                    counts = true;
+                }
+            }
+            if counts {
+                keys.push(key);
             }
         }
         self.recent.push(keys);
@@ -366,8 +393,8 @@ impl Capture {
         let mut round = self.round.take()?;
         let previous = self.known.take();
         let comparable = std::mem::replace(&mut self.comparable, true);
-        // A derived stream some sync of this listing did not read, or of which it counted no
-        // row (a listing that read nothing of it), has no whole table of this listing.
+        // A derived stream some sync of this listing did not read, or that no page of it was
+        // read with, has no whole table of this listing.
         let mut uncounted = std::mem::take(&mut round.uncounted);
         if let Some(known) = &previous {
             let none = known
@@ -417,6 +444,7 @@ impl Capture {
                 .collect(),
             tables: known_tables(parts.own),
             bounds: parts.bounds,
+            lasts: parts.lasts,
         });
         self.known = Some(Known {
             at: round.at,

@@ -11,8 +11,9 @@
 //! ahead of the listing too. The first listing has one part (its whole table), the second is
 //! compared whole with it, and every later one part by part.
 //!
-//! A part's table is small ([`PART_CELLS`]): a part whose differences do not decode is left
-//! to the whole listing's comparison when the listing completes, which finds them later.
+//! A part's table is small ([`PART_CELLS`], [`DERIVED_PART_CELLS`] for derived rows): a part
+//! whose differences do not decode is left to the whole listing's comparison when the listing
+//! completes, which finds them later.
 
 use std::collections::BTreeMap;
 
@@ -21,12 +22,16 @@ use chrono::Datelike;
 use super::{add_pending, Capture};
 use crate::iblt::{Key, Table};
 use crate::page::Record;
-use crate::read::derive;
 use crate::streams::{Kind, Pages, StreamDef};
 
 /// Cells of a part's table: 32 decode 8 differences in every one of the 200 trials in this
 /// module's tests; 1 kB of the state's text each.
 pub(super) const PART_CELLS: usize = 32;
+
+/// Cells of a part's table of a derived stream's rows: a source record holds several rows
+/// (a project assignment a row per task of its project), and a source deleted takes them all
+/// at once, so these decode 24 differences; 2 kB of the state's text each.
+pub(super) const DERIVED_PART_CELLS: usize = 64;
 
 /// Parts of a listing: the more, the sooner a part is compared after its records were read
 /// (a part is read over a sync or two), and the larger the state.
@@ -47,17 +52,18 @@ pub(super) fn end_of(bounds: &[i64], index: usize) -> i64 {
 
 /// The text of a part's table for the state: empty when the table holds nothing.
 pub(super) fn encode_part(table: &Table) -> String {
-    if *table == Table::new(PART_CELLS) {
+    if *table == Table::new(table.cells()) {
         String::new()
     } else {
         table.encode()
     }
 }
 
-/// A part's table from [`encode_part`]'s text.
-pub(super) fn decode_part(text: &str) -> Result<Table, String> {
+/// A part's table of `cells` cells from [`encode_part`]'s text (one of another size, from a
+/// state written with other sizes, is compared with none).
+pub(super) fn decode_part(text: &str, cells: usize) -> Result<Table, String> {
     if text.is_empty() {
-        Ok(Table::new(PART_CELLS))
+        Ok(Table::new(cells))
     } else {
         Table::decode_text(text)
     }
@@ -71,11 +77,28 @@ pub(super) struct KnownParts {
     pub(super) tables: Vec<Option<Table>>,
     /// The same, of each derived stream's rows (counted at their source's position).
     pub(super) derived: BTreeMap<&'static str, Vec<Option<Table>>>,
+    /// The furthest position counted into each part (none from states written before).
+    pub(super) lasts: Vec<i64>,
+}
+
+impl KnownParts {
+    /// Where part `index` ends for the listing under way: past its furthest record, or at the
+    /// next part's bound. A part whose last records sit well before its bound (parents
+    /// without children after them, days without entries) is compared as soon as the listing
+    /// passes them, not when it reaches the next bound.
+    fn end(&self, index: usize) -> i64 {
+        let bound = end_of(&self.bounds, index);
+        self.lasts
+            .get(index)
+            .map_or(bound, |last| bound.min(last.saturating_add(1)))
+    }
 }
 
 /// One stream's tables in the parts of a listing under way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Split {
+    /// The cells of each of its tables.
+    pub(super) cells: usize,
     /// Its own parts' tables (none when it has one part).
     pub(super) tables: Vec<Table>,
     /// The keys it took from each part of the compared listing not compared yet (see
@@ -84,13 +107,15 @@ pub(super) struct Split {
 }
 
 impl Split {
-    fn new(bounds: &[i64]) -> Split {
+    /// The empty tables of a listing's parts with `bounds`, of `cells` cells each.
+    fn new(bounds: &[i64], cells: usize) -> Split {
         let tables = if bounds.is_empty() {
             Vec::new()
         } else {
-            vec![Table::new(PART_CELLS); bounds.len() + 1]
+            vec![Table::new(cells); bounds.len() + 1]
         };
         Split {
+            cells,
             tables,
             taken: BTreeMap::new(),
         }
@@ -112,6 +137,9 @@ pub(super) struct WorkingParts {
     pub(super) compared: usize,
     /// The furthest position its own pages read (a cursor list's progress).
     pub(super) furthest: Option<i64>,
+    /// The furthest position counted into each of its parts (`i64::MIN`: none); none when it
+    /// has one part.
+    pub(super) lasts: Vec<i64>,
     /// Positions it read, to place the bounds of the listing after it.
     pub(super) sample: Sample,
 }
@@ -121,7 +149,12 @@ impl WorkingParts {
     /// bounds `against`.
     pub(super) fn new(bounds: Vec<i64>, against: Option<Vec<i64>>) -> WorkingParts {
         WorkingParts {
-            own: Split::new(&bounds),
+            lasts: if bounds.is_empty() {
+                Vec::new()
+            } else {
+                vec![i64::MIN; bounds.len() + 1]
+            },
+            own: Split::new(&bounds, PART_CELLS),
             derived: BTreeMap::new(),
             bounds,
             against,
@@ -131,10 +164,75 @@ impl WorkingParts {
         }
     }
 
+    /// Where this listing's keys go (borrowing the fields a count reads, not the tables).
+    fn place<'a>(bounds: &'a [i64], against: &'a Option<Vec<i64>>, compared: usize) -> Place<'a> {
+        Place {
+            bounds,
+            against: against.as_deref(),
+            compared,
+        }
+    }
+
+    /// Takes `key` at `position` as read from the compared listing's part (a key found
+    /// missing otherwise, which that part's comparison must not name again).
+    pub(super) fn take(&mut self, key: Key, position: i64) {
+        let place = WorkingParts::place(&self.bounds, &self.against, self.compared);
+        place.take_into(&mut self.own, key, position);
+    }
+
+    /// Counts a record's key at `position` (see [`Place::count_into`]).
+    pub(super) fn count(&mut self, key: Key, position: i64, taken: bool) {
+        let place = WorkingParts::place(&self.bounds, &self.against, self.compared);
+        place.count_into(&mut self.own, key, position, taken);
+        self.reach(position);
+        // A record's first id: a child's parent, not the child, so that parts hold about as
+        // many parents each, and the sweep reads a part in about the same time as any other.
+        self.sample.add((key.0, 0), position);
+    }
+
+    /// Counts the keys of a derived stream's rows, at their source's `position`, each into
+    /// the keys taken when its flag says so.
+    pub(super) fn count_rows(
+        &mut self,
+        stream: &'static str,
+        rows: impl IntoIterator<Item = (Key, bool)>,
+        position: i64,
+    ) {
+        let place = WorkingParts::place(&self.bounds, &self.against, self.compared);
+        let split = self
+            .derived
+            .entry(stream)
+            .or_insert_with(|| Split::new(place.bounds, DERIVED_PART_CELLS));
+        for (key, taken) in rows {
+            place.count_into(split, key, position, taken);
+        }
+        self.reach(position);
+    }
+
+    /// Notes that a part holds a key at `position`.
+    fn reach(&mut self, position: i64) {
+        if let Some(last) = self.lasts.get_mut(part_of(&self.bounds, position)) {
+            *last = (*last).max(position);
+        }
+    }
+}
+
+/// The parts a key of a listing under way goes to: its own, and the compared listing's.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    /// The listing's own bounds.
+    bounds: &'a [i64],
+    /// The compared listing's bounds, when it has parts.
+    against: Option<&'a [i64]>,
+    /// How many of the compared listing's parts were compared already.
+    compared: usize,
+}
+
+impl Place<'_> {
     /// Counts a key at `position` into `split`'s part, and into the keys taken from the
     /// compared listing's part when `taken`.
-    fn count_into(&self, split: &mut Split, key: Key, position: i64, taken: bool) {
-        if let Some(table) = split.tables.get_mut(part_of(&self.bounds, position)) {
+    fn count_into(self, split: &mut Split, key: Key, position: i64, taken: bool) {
+        if let Some(table) = split.tables.get_mut(part_of(self.bounds, position)) {
             table.insert(key);
         }
         if taken {
@@ -143,55 +241,20 @@ impl WorkingParts {
     }
 
     /// Counts a key at `position` into the keys `split` took from the compared listing's part.
-    fn take_into(&self, split: &mut Split, key: Key, position: i64) {
-        let Some(against) = &self.against else {
+    fn take_into(self, split: &mut Split, key: Key, position: i64) {
+        let Some(against) = self.against else {
             return;
         };
         let part = part_of(against, position);
         // A part compared already is not compared again.
         if part >= self.compared {
+            let cells = split.cells;
             split
                 .taken
                 .entry(part)
-                .or_insert_with(|| Table::new(PART_CELLS))
+                .or_insert_with(|| Table::new(cells))
                 .insert(key);
         }
-    }
-
-    /// Takes `key` at `position` as read from the compared listing's part (a key found
-    /// missing otherwise, which that part's comparison must not name again).
-    pub(super) fn take(&mut self, key: Key, position: i64) {
-        let mut own = std::mem::replace(&mut self.own, Split::new(&[]));
-        self.take_into(&mut own, key, position);
-        self.own = own;
-    }
-
-    /// Counts a record's key at `position` (see [`WorkingParts::count_into`]).
-    pub(super) fn count(&mut self, key: Key, position: i64, taken: bool) {
-        let mut own = std::mem::replace(&mut self.own, Split::new(&[]));
-        self.count_into(&mut own, key, position, taken);
-        self.own = own;
-        // A record's first id: a child's parent, not the child, so that parts hold about as
-        // many parents each, and the sweep reads a part in about the same time as any other.
-        self.sample.add((key.0, 0), position);
-    }
-
-    /// Counts the keys of a derived stream's rows, at their source's `position`.
-    pub(super) fn count_rows(
-        &mut self,
-        stream: &'static str,
-        rows: &[Key],
-        position: i64,
-        taken: bool,
-    ) {
-        let mut split = self
-            .derived
-            .remove(stream)
-            .unwrap_or_else(|| Split::new(&self.bounds));
-        for key in rows {
-            self.count_into(&mut split, *key, position, taken);
-        }
-        self.derived.insert(stream, split);
     }
 }
 
@@ -287,7 +350,7 @@ impl Capture {
             return;
         };
         while round.parts.compared < parts.tables.len()
-            && end_of(&parts.bounds, round.parts.compared) <= reached
+            && parts.end(round.parts.compared) <= reached
         {
             let part = round.parts.compared;
             round.parts.compared += 1;
@@ -299,8 +362,8 @@ impl Capture {
             } else {
                 tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone; it is compared when the listing completes");
             }
-            // A derived stream some sync of the listing did not read, or of which it counted
-            // no row yet, is not compared.
+            // A derived stream some sync of the listing did not read, or that no page of it
+            // was read with yet, is not compared.
             let mut found = Vec::new();
             for (stream, tables) in parts.derived.iter_mut().filter(|(stream, _)| {
                 !round.uncounted.contains(*stream)
@@ -332,7 +395,7 @@ fn compare_part(
     part: usize,
 ) -> Option<Vec<Key>> {
     let old = tables.get_mut(part)?.take()?;
-    let taken = taken.unwrap_or_else(|| Table::new(PART_CELLS));
+    let taken = taken.unwrap_or_else(|| Table::new(old.cells()));
     Some(old.minus(&taken)?.decode().ok()?.only_first)
 }
 
@@ -349,11 +412,8 @@ pub(super) fn position(def: &StreamDef, record: &Record<'_>, parent: Option<i64>
         Kind::List {
             pages: Pages::Numbered { date },
             ..
-        } => derive::member(record.raw, date)
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_str::<&str>(v.get()).ok())
-            .and_then(crate::time::parse_date)
+        } => fields
+            .date(date)
             .map_or(i64::MAX, |d| i64::from(d.num_days_from_ce())),
         _ => fields.created_at().map_or(i64::MAX, |c| -c.timestamp()),
     }
@@ -362,6 +422,25 @@ pub(super) fn position(def: &StreamDef, record: &Record<'_>, parent: Option<i64>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_ends_past_its_furthest_record_or_at_the_next_bound() {
+        let parts = KnownParts {
+            bounds: vec![10, 20],
+            tables: vec![None, None, None],
+            derived: BTreeMap::new(),
+            lasts: vec![4, i64::MIN, 25],
+        };
+        assert_eq!(parts.end(0), 5);
+        assert_eq!(parts.end(1), i64::MIN + 1, "no record: compared at once");
+        assert_eq!(parts.end(2), 26);
+        // A state written before the furthest positions: the bounds.
+        let before = KnownParts {
+            lasts: Vec::new(),
+            ..parts
+        };
+        assert_eq!((before.end(0), before.end(2)), (10, i64::MAX));
+    }
 
     #[test]
     fn positions_fall_in_the_part_whose_range_holds_them() {
@@ -408,19 +487,21 @@ mod tests {
     }
 
     #[test]
-    fn eight_differences_decode_in_a_part_table() {
-        for seed in 0..200i64 {
-            let mut before = Table::new(PART_CELLS);
-            let mut after = Table::new(PART_CELLS);
-            for id in 0..5_000 {
-                before.insert((id, 0));
-                after.insert((id, 0));
+    fn eight_differences_decode_in_a_part_table_and_24_in_a_derived_ones() {
+        for (cells, differences) in [(PART_CELLS, 8), (DERIVED_PART_CELLS, 24)] {
+            for seed in 0..200i64 {
+                let mut before = Table::new(cells);
+                let mut after = Table::new(cells);
+                for id in 0..5_000 {
+                    before.insert((id, 0));
+                    after.insert((id, 0));
+                }
+                for i in 0..differences {
+                    before.insert((seed * 1_000_003 + i * 7919 + 10_000, 0));
+                }
+                let diff = before.minus(&after).unwrap().decode().unwrap();
+                assert_eq!(diff.only_first.len(), differences as usize, "seed {seed}");
             }
-            for i in 0..8 {
-                before.insert((seed * 1_000_003 + i * 7919 + 10_000, 0));
-            }
-            let diff = before.minus(&after).unwrap().decode().unwrap();
-            assert_eq!(diff.only_first.len(), 8, "seed {seed}");
         }
     }
 
@@ -428,9 +509,10 @@ mod tests {
     fn an_empty_part_is_stored_as_nothing_and_read_back() {
         let empty = Table::new(PART_CELLS);
         assert_eq!(encode_part(&empty), "");
-        assert_eq!(decode_part("").unwrap(), empty);
-        let mut one = Table::new(PART_CELLS);
+        assert_eq!(decode_part("", PART_CELLS).unwrap(), empty);
+        let mut one = Table::new(DERIVED_PART_CELLS);
         one.insert((3, 0));
-        assert_eq!(decode_part(&encode_part(&one)).unwrap(), one);
+        assert_eq!(encode_part(&Table::new(DERIVED_PART_CELLS)), "");
+        assert_eq!(decode_part(&encode_part(&one), PART_CELLS).unwrap(), one);
     }
 }

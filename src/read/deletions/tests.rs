@@ -505,3 +505,119 @@ fn a_derived_stream_not_read_in_every_sync_of_a_listing_is_compared_with_the_las
     let third = invoices_listing(&second, t(30), &[(true, &[(1, &[11]), (2, &[21])])]);
     assert_eq!(third.pending_derived["invoice_line_items"], [(1, 12)]);
 }
+
+#[test]
+fn a_round_written_whole_before_fresh_resumes_as_the_one_written_fresh() {
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    let all = clients_newest_first(80, &[3]);
+    spread_sync(&mut c, t(120), &all[..30]);
+    let written = c.ledger();
+    let round = written.round.as_ref().unwrap();
+    // Every key read was taken too: what is written of `seen` is an empty table, sparse.
+    assert!(round.seen.is_empty() && round.fresh.len() < 20, "{round:?}");
+    let mut before_fresh = written.clone();
+    let old = before_fresh.round.as_mut().unwrap();
+    old.seen = c.round.as_ref().unwrap().seen.encode();
+    old.fresh = String::new();
+    for ledger in [written, before_fresh] {
+        let position = Position {
+            deletions: Some(ledger),
+            ..Position::default()
+        };
+        let mut c = capture(&position, "a");
+        c.acting_as(Some("user 7".into()));
+        spread_sync(&mut c, t(121), &all[30..]);
+        c.complete();
+        assert_eq!(c.pending, [(3, 0)]);
+    }
+}
+
+#[test]
+fn a_derived_stream_read_with_every_page_whose_rows_all_went_names_them_all() {
+    let none = Position::default();
+    let first = invoices_listing(&none, t(10), &[(true, &[(1, &[11, 12]), (2, &[21])])]);
+    let first = Position {
+        deletions: Some(first.ledger()),
+        ..Position::default()
+    };
+    let second = invoices_listing(&first, t(20), &[(true, &[(1, &[]), (2, &[])])]);
+    assert_eq!(
+        second.pending_derived["invoice_line_items"],
+        [(1, 11), (1, 12), (2, 21)]
+    );
+}
+
+#[test]
+fn a_record_created_in_the_second_a_listing_began_is_left_to_the_incremental_reads() {
+    let began = t(20);
+    assert!(!Counted::CreatedByStart.counts(Some(began), began));
+    assert!(Counted::CreatedByStart.counts(Some(began - Duration::seconds(1)), began));
+    let pass = Counted::new_in_pass(began - OVERLAP, t(21) - OVERLAP);
+    assert!(pass.counts(Some(began), began));
+    assert!(!pass.counts(Some(began - Duration::seconds(1)), began));
+}
+
+/// A page of one invoice created before t(0) whose line items say when each was created.
+fn invoice_with_dated_items(id: i64, items: &[(i64, DateTime<Utc>)]) -> String {
+    let items: Vec<_> = (items.iter())
+        .map(|(i, created)| json!({"id": i, "created_at": crate::time::format_instant(*created)}))
+        .collect();
+    json!({"invoices": [{"id": id, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-06-01T00:00:00Z", "issue_date": "2025-01-01", "line_items": items}]}).to_string()
+}
+
+#[test]
+fn a_row_added_to_a_source_the_listing_read_already_is_counted_by_the_pass_that_reads_it() {
+    let old = t(0);
+    let invoices = |position: &Position| {
+        let derived = [selected("invoice_line_items")];
+        let mut c = Capture::new(&config("a"), &selected("invoices"), &derived, position).unwrap();
+        c.acting_as(Some("user 7".into()));
+        c
+    };
+    let observe = |c: &mut Capture, body: &str, at: DateTime<Utc>, counted: Counted| {
+        let page = page::parse(body, "invoices").unwrap();
+        c.observe(&page.records, Some(at), counted);
+    };
+    let first = invoices_listing(&Position::default(), t(10), &[(true, &[(1, &[11])])]);
+    let first = Position {
+        deletions: Some(first.ledger()),
+        ..Position::default()
+    };
+    // The second listing reads invoice 1 at t(20); item 12 is added at t(21), and the next
+    // sync's incremental pass reads the invoice again before the listing completes.
+    let mut c = invoices(&first);
+    c.begin(t(20));
+    observe(
+        &mut c,
+        &invoice_with_dated_items(1, &[(11, old)]),
+        t(20),
+        Counted::CreatedByStart,
+    );
+    c.paused_at(Some("/v2/invoices?page=2".into()));
+    let next_sync = Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    };
+    let mut c = invoices(&next_sync);
+    c.begin(t(22));
+    let pass = Counted::new_in_pass(t(20) - OVERLAP, t(22) - OVERLAP);
+    let updated = invoice_with_dated_items(1, &[(11, old), (12, t(21))]);
+    observe(&mut c, &updated, t(22), pass);
+    c.complete();
+    let second = Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    };
+    // Item 12 goes: the third listing names it.
+    let mut c = invoices(&second);
+    c.begin(t(30));
+    observe(
+        &mut c,
+        &invoice_with_dated_items(1, &[(11, old)]),
+        t(30),
+        Counted::CreatedByStart,
+    );
+    c.complete();
+    assert_eq!(c.pending_derived["invoice_line_items"], [(1, 12)]);
+}

@@ -49,7 +49,8 @@ pub(super) async fn read_children(
     };
     let mut capture = Capture::new(&run.config, &job.sel, &job.derived, &job.position)
         .filter(|_| cursors.may_read_whole(now));
-    let rounds = Rounds::of(slice.as_ref(), &list.ids());
+    let under_way = capture.as_ref().is_some_and(Capture::has_round);
+    let rounds = Rounds::of(slice.as_ref(), &list.ids(), under_way);
     let plan = child_plan::plan(PlanInput {
         parents: &list.parents,
         slice: slice.as_ref(),

@@ -1,7 +1,8 @@
-//! Parents' digests: what a child stream's capture remembers of the children of the parents it
-//! read whole most recently, so that a child deleted since is found the next time its parent's
-//! children are read whole (a deleted payment moves its invoice, whose payments the next sync
-//! lists), without waiting for the sweep's comparison of the parent's part.
+//! Parents' digests: what a child stream's deletion capture (`crate::read::deletions`)
+//! remembers of the children of the parents it read whole most recently, so that a child
+//! deleted since is found the next time its parent's children are read whole (a deleted
+//! payment moves its invoice, whose payments the next sync lists), without waiting for the
+//! sweep's comparison of the parent's part.
 //!
 //! A digest is the count of a parent's children, the XOR of their ids and the XOR of a check
 //! hash of each: one child missing from the next list is named by the XOR of the two digests,
@@ -9,7 +10,7 @@
 //! before the last read, say), which names nothing. Only children created by the time of the
 //! last read are compared with it. More than one missing names nothing either: the sweep's
 //! comparison finds those. A digest is 32 bytes of the state: the most recently read
-//! [`MAX_PARENTS`] parents are kept.
+//! `MAX_PARENTS` parents are kept.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,7 @@ const MAX_PARENTS: usize = 100;
 
 /// The children of one parent, summarised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Digest {
+pub struct Digest {
     count: u32,
     ids: u64,
     checks: u32,
@@ -50,23 +51,23 @@ impl Digest {
 
 /// The children of a parent read whole in this sync, page by page.
 #[derive(Debug)]
-pub(super) struct WholeRead {
+pub struct WholeRead {
     parent: i64,
     at: DateTime<Utc>,
     children: Vec<(Key, Option<DateTime<Utc>>)>,
     /// Whether the round under way had counted this parent's children before this sync.
-    pub(super) counted: bool,
+    pub counted: bool,
 }
 
 /// The digests of the parents read whole most recently, with when each was read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Digests {
+pub struct Digests {
     by_parent: BTreeMap<i64, (Digest, DateTime<Utc>)>,
 }
 
 impl Digests {
     /// Starts the whole read of `parent`'s children at the server's time `at`.
-    pub(super) fn begin(parent: i64, at: DateTime<Utc>) -> WholeRead {
+    pub fn begin(parent: i64, at: DateTime<Utc>) -> WholeRead {
         WholeRead {
             parent,
             at,
@@ -76,8 +77,8 @@ impl Digests {
     }
 
     /// The child of `read`'s parent that its last digest holds and `read` lacks (see
-    /// [`Digest::missing_one`]), and the parent's new digest.
-    pub(super) fn compare(&self, read: &WholeRead) -> (Option<Key>, Digest) {
+    /// `Digest::missing_one`), and the parent's new digest.
+    pub fn compare(&self, read: &WholeRead) -> (Option<Key>, Digest) {
         let mut all = Digest::default();
         let mut by_then = Digest::default();
         let last = self.by_parent.get(&read.parent);
@@ -94,8 +95,8 @@ impl Digests {
     }
 
     /// Keeps `digest` as `parent`'s, read at `at`, forgetting the least recently read beyond
-    /// [`MAX_PARENTS`].
-    pub(super) fn keep(&mut self, parent: i64, digest: Digest, at: DateTime<Utc>) {
+    /// `MAX_PARENTS`.
+    pub fn keep(&mut self, parent: i64, digest: Digest, at: DateTime<Utc>) {
         self.by_parent.insert(parent, (digest, at));
         while self.by_parent.len() > MAX_PARENTS {
             let oldest = self
@@ -110,12 +111,12 @@ impl Digests {
     }
 
     /// Forgets every digest (they were made as another user).
-    pub(super) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.by_parent.clear();
     }
 
     /// The digests as text for the state (base64 of 32 bytes each); empty without any.
-    pub(super) fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         let mut bytes = Vec::with_capacity(self.by_parent.len() * 32);
         for (parent, (digest, at)) in &self.by_parent {
             bytes.extend_from_slice(&parent.to_le_bytes());
@@ -128,7 +129,7 @@ impl Digests {
     }
 
     /// Digests from [`Digests::encode`]'s text, or why the text is not that.
-    pub(super) fn decode(text: &str) -> Result<Digests, String> {
+    pub fn decode(text: &str) -> Result<Digests, String> {
         let bytes = STANDARD_NO_PAD
             .decode(text)
             .map_err(|e| format!("not base64 ({e})"))?;
@@ -154,15 +155,15 @@ impl Digests {
 
 impl WholeRead {
     /// Counts the children of one page.
-    pub(super) fn add(&mut self, key: Key, created: Option<DateTime<Utc>>) {
+    pub fn add(&mut self, key: Key, created: Option<DateTime<Utc>>) {
         self.children.push((key, created));
     }
 
-    pub(super) fn parent(&self) -> i64 {
+    pub fn parent(&self) -> i64 {
         self.parent
     }
 
-    pub(super) fn at(&self) -> DateTime<Utc> {
+    pub fn at(&self) -> DateTime<Utc> {
         self.at
     }
 }
