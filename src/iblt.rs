@@ -25,6 +25,9 @@ const CELL_BYTES: usize = 4 + 16 + 4;
 /// What begins the text of a table written sparse (not a base64 character).
 const SPARSE: char = '~';
 
+/// The most cells a table written sparse may have (the largest the state holds has 160).
+const MAX_SPARSE_CELLS: usize = 4096;
+
 /// The parts a table is split into: each key has one cell in each.
 const PARTS: usize = 4;
 
@@ -213,7 +216,7 @@ impl Table {
             .filter(|(_, c)| !c.is_empty())
             .collect();
         let mut bytes;
-        let indexed = self.cells.len() <= 1 << 16;
+        let indexed = self.cells.len() <= MAX_SPARSE_CELLS;
         if indexed && full.len() * (2 + CELL_BYTES) + 4 < self.cells.len() * CELL_BYTES {
             bytes = Vec::with_capacity(4 + full.len() * (2 + CELL_BYTES));
             bytes.extend_from_slice(&(self.cells.len() as u32).to_le_bytes());
@@ -251,7 +254,8 @@ impl Table {
             .get(..4)
             .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
         let cells = count.map_or(0, |c| c as usize);
-        if cells == 0 || cells % PARTS != 0 || cells > usize::from(u16::MAX) + 1 {
+        // A few characters could otherwise ask for a table of any size: tables are small.
+        if cells == 0 || cells % PARTS != 0 || cells > MAX_SPARSE_CELLS {
             return Err(format!(
                 "a sparse table of {cells} cells is not a whole table"
             ));
@@ -369,6 +373,7 @@ mod tests {
         // A count that is no table, cells cut short, an index past the end.
         let sparse = |bytes: &[u8]| format!("{SPARSE}{}", STANDARD_NO_PAD.encode(bytes));
         assert!(Table::decode_text(&sparse(&7u32.to_le_bytes())).is_err());
+        assert!(Table::decode_text(&sparse(&65_536u32.to_le_bytes())).is_err());
         assert!(Table::decode_text(&sparse(&[])).is_err());
         let mut cut = 8u32.to_le_bytes().to_vec();
         cut.extend_from_slice(&[0; 10]);

@@ -117,17 +117,21 @@ pub(super) fn dated_row_keys(
     let rows: Vec<(i64, Option<DateTime<Utc>>)> = match derived.rows {
         Rows::Object => vec![(0, None)],
         Rows::Objects => {
+            // A `created_at` that is no date-time string is as if missing: the row's key is
+            // what matters.
             #[derive(serde::Deserialize)]
             struct Row<'a> {
                 id: Option<i64>,
                 #[serde(borrow)]
-                created_at: Option<std::borrow::Cow<'a, str>>,
+                created_at: Option<&'a RawValue>,
             }
             let rows: Vec<Option<Row>> =
                 serde_json::from_str(text).map_err(|_| wrong("an array of objects"))?;
             (rows.into_iter().flatten())
                 .filter_map(|r| {
-                    let created = r.created_at.as_deref().and_then(crate::time::parse_instant);
+                    let created = (r.created_at)
+                        .and_then(|v| serde_json::from_str::<&str>(v.get()).ok())
+                        .and_then(crate::time::parse_instant);
                     Some((r.id?, created))
                 })
                 .collect()
@@ -354,12 +358,13 @@ mod tests {
             Ok(vec![(5, 9)])
         );
         assert!(row_keys(user_tasks, tasks, &keys, None).is_err());
-        let dated = r#"{"id":7,"task_assignments":[{"id":9,"created_at":"2026-01-02T03:04:05Z"},{"id":8,"created_at":null}]}"#;
+        let dated = r#"{"id":7,"task_assignments":[{"id":9,"created_at":"2026-01-02T03:04:05Z"},{"id":8,"created_at":null},{"id":6,"created_at":17}]}"#;
         assert_eq!(
             dated_row_keys(user_tasks, dated, &keys, Some(5)),
             Ok(vec![
                 ((5, 9), crate::time::parse_instant("2026-01-02T03:04:05Z")),
-                ((5, 8), None)
+                ((5, 8), None),
+                ((5, 6), None)
             ])
         );
         assert_eq!(key_columns(user_tasks, (5, 9)), [("user_id", 5), ("id", 9)]);

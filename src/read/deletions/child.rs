@@ -23,50 +23,74 @@ use crate::read::Run;
 /// Which parents of this sync the sweep reads, and whether its round ends in it.
 #[derive(Debug, PartialEq, Eq)]
 pub(in crate::read) struct Rounds {
-    /// The parents read whole for the sweep.
+    /// The parents the sweep reads whole in this sync that a round counts: the round under
+    /// way's next ones, and the next round's first ones.
     swept: BTreeSet<i64>,
-    /// Whether the round under way reads its last parent in this sync.
+    /// Whether the round under way (or one begun in this sync) reads its last parent in it.
     completes: bool,
     /// Whether this sync reads every parent whole: its round is one read.
     every_parent: bool,
 }
 
+/// The round under way, as [`Rounds::of`] needs it: `None` without one, else the last parent
+/// it counted (`Some(None)`: none yet).
+pub(in crate::read) type UnderWay = Option<Option<i64>>;
+
 impl Rounds {
     /// The rounds of a sync whose sweep is `slice` (`None`: every parent, read whole) over the
-    /// parents `ids` (ascending), with a round `under_way` or none.
+    /// parents `ids` (ascending), with the round `under_way`.
     ///
     /// A round begins with the first parent (the lowest id): one begun half-way round would
     /// end with the last, having listed only the parents after where it began, and the next
-    /// round would be compared with that. Without a round under way, the parents swept
-    /// before the sweep wrapped round to the first belong to no round, and are not counted.
-    pub(in crate::read) fn of(slice: Option<&SweepSlice>, ids: &[i64], under_way: bool) -> Rounds {
-        match slice {
-            None => Rounds {
+    /// round would be compared with that. So without a round under way, the parents swept
+    /// before the sweep wrapped round to the first belong to no round and are not counted;
+    /// and a round that counted some of this slice already (a sync tried again after it
+    /// failed: the sweep moves only when a sync completes) goes on after the last it counted.
+    pub(in crate::read) fn of(
+        slice: Option<&SweepSlice>,
+        ids: &[i64],
+        under_way: UnderWay,
+    ) -> Rounds {
+        let Some(slice) = slice else {
+            return Rounds {
                 swept: ids.iter().copied().collect(),
                 completes: true,
                 every_parent: true,
-            },
-            Some(slice) if under_way => Rounds {
-                swept: slice.ids.clone(),
-                completes: ids.last().is_some_and(|l| slice.ids.contains(l)),
-                every_parent: false,
-            },
-            Some(slice) => {
-                // The sweep reads in ascending id from where it was, wrapping round to the
-                // first parent, and stops at `after_id`.
-                let swept: BTreeSet<i64> = match ids.first() {
-                    Some(first) if slice.ids.contains(first) => (slice.ids.iter())
-                        .copied()
-                        .filter(|id| *id <= slice.next.after_id)
-                        .collect(),
-                    _ => BTreeSet::new(),
-                };
-                Rounds {
-                    completes: ids.last().is_some_and(|l| swept.contains(l)),
-                    swept,
-                    every_parent: false,
-                }
+            };
+        };
+        // The order the sweep reads in: ascending from where it was, wrapping round to the
+        // first parent, up to `after_id`.
+        let after = slice.next.after_id;
+        let order: Vec<i64> = (slice.ids.iter().filter(|id| **id > after))
+            .chain(slice.ids.iter().filter(|id| **id <= after))
+            .copied()
+            .collect();
+        let from = |i: usize| order[i..].iter().copied().collect::<BTreeSet<i64>>();
+        let last = ids.last();
+        let (swept, completes) = match under_way {
+            None => {
+                let swept = (ids.first())
+                    .and_then(|first| order.iter().position(|id| id == first))
+                    .map_or_else(BTreeSet::new, from);
+                let completes = last.is_some_and(|l| swept.contains(l));
+                (swept, completes)
             }
+            Some(through) => match through.and_then(|t| order.iter().position(|id| *id == t)) {
+                Some(i) => {
+                    let swept = from(i + 1);
+                    let completes = last.is_some_and(|l| through == Some(*l) || swept.contains(l));
+                    (swept, completes)
+                }
+                None => (
+                    slice.ids.clone(),
+                    last.is_some_and(|l| slice.ids.contains(l)),
+                ),
+            },
+        };
+        Rounds {
+            swept,
+            completes,
+            every_parent: false,
         }
     }
 }
@@ -122,7 +146,8 @@ impl Capture {
     }
 
     /// Counts the children of `parent` an incremental sync read for another reason than the
-    /// sweep (the parent moved, related changes touched it) that are new: created after the
+    /// sweep (the parent moved, related changes touched it), or that the sweep read for no
+    /// round (before it wrapped round to the first parent), that are new: created since the
     /// round began, between the previous sync and this one (see [`Counted::CreatedIn`]).
     pub(in crate::read) fn observe_new_children(
         &mut self,
@@ -308,14 +333,14 @@ mod tests {
 
     #[test]
     fn reading_every_parent_is_a_whole_round() {
-        let rounds = Rounds::of(None, &[1, 2, 3, 4], true);
+        let rounds = Rounds::of(None, &[1, 2, 3, 4], Some(Some(1)));
         assert_eq!(rounds.swept.len(), 4);
         assert!(rounds.completes && rounds.every_parent);
     }
 
     #[test]
     fn a_slice_before_the_last_parent_goes_on_with_the_round() {
-        let rounds = Rounds::of(Some(&slice(&[2, 3])), &[1, 2, 3, 4], true);
+        let rounds = Rounds::of(Some(&slice(&[2, 3])), &[1, 2, 3, 4], Some(Some(1)));
         assert!(!rounds.completes && !rounds.every_parent);
     }
 
@@ -324,28 +349,41 @@ mod tests {
         // The sweep read 4 (the end of a round there is none of), then 1 and 2.
         let mut wrapped = slice(&[1, 2, 4]);
         wrapped.next.after_id = 2;
-        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], false);
+        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], None);
         assert_eq!(rounds.swept, BTreeSet::from([1, 2]));
         assert!(!rounds.completes);
-        // The same slice with a round under way: 4 ends it, 1 and 2 begin the next.
-        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], true);
+        // The same slice with a round under way through 3: 4 ends it, 1 and 2 begin the next.
+        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], Some(Some(3)));
         assert_eq!(rounds.swept.len(), 3);
         assert!(rounds.completes);
         // Half-way round, no round begins.
         let mut middle = slice(&[2, 3]);
         middle.next.after_id = 3;
-        assert!(Rounds::of(Some(&middle), &[1, 2, 3, 4], false)
+        assert!(Rounds::of(Some(&middle), &[1, 2, 3, 4], None)
             .swept
             .is_empty());
         // Every parent from the first: a round begins and ends.
         let mut all = slice(&[1, 2, 3, 4]);
         all.next.after_id = 4;
-        assert!(Rounds::of(Some(&all), &[1, 2, 3, 4], false).completes);
+        assert!(Rounds::of(Some(&all), &[1, 2, 3, 4], None).completes);
+    }
+
+    #[test]
+    fn a_sync_tried_again_goes_on_after_the_last_parent_its_round_counted() {
+        let mut wrapped = slice(&[1, 2, 4]);
+        wrapped.next.after_id = 2;
+        // The round begun by 1 and 2 counted them: 4 is not its, and it does not end.
+        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], Some(Some(2)));
+        assert!(rounds.swept.is_empty() && !rounds.completes);
+        // The round under way counted 4, its last: it ends, and 1 and 2 begin the next.
+        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], Some(Some(4)));
+        assert_eq!(rounds.swept, BTreeSet::from([1, 2]));
+        assert!(rounds.completes);
     }
 
     #[test]
     fn a_slice_that_reads_the_last_parent_ends_the_round() {
-        assert!(Rounds::of(Some(&slice(&[1, 4])), &[1, 2, 3, 4], true).completes);
-        assert!(Rounds::of(Some(&slice(&[1, 2, 3, 4])), &[1, 2, 3, 4], true).completes);
+        assert!(Rounds::of(Some(&slice(&[1, 4])), &[1, 2, 3, 4], Some(Some(3))).completes);
+        assert!(Rounds::of(Some(&slice(&[1, 2, 3, 4])), &[1, 2, 3, 4], Some(Some(3))).completes);
     }
 }

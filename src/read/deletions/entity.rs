@@ -255,9 +255,11 @@ pub(in crate::read) async fn confirm(run: &Run, capture: &mut Capture) -> Vec<Ke
         Kind::List {
             pages: Pages::Cursor,
             ..
-        } => by_listing(run, capture, candidates).await,
-        _ => by_lookup(run, capture, candidates).await,
+        } => by_listing(run, capture, candidates.clone()).await,
+        _ => by_lookup(run, capture, candidates.clone()).await,
     };
+    let alive = (candidates.into_iter()).filter(|k| !deleted.contains(k) && !waiting.contains(k));
+    capture.alive(alive.collect::<Vec<_>>());
     capture.pending = waiting;
     deleted
 }

@@ -40,7 +40,7 @@ pub(in crate::read) use listing::Counted;
 use listing::{stream_name, Known, Recent, Working};
 use parts::{position, WorkingParts};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
@@ -84,6 +84,8 @@ pub(super) struct Capture {
     upcoming: Option<Working>,
     pending: Vec<Key>,
     pending_derived: BTreeMap<&'static str, Vec<Key>>,
+    /// The candidates a part's comparison named in this sync (see [`Capture::alive`]).
+    named_by_parts: BTreeSet<Key>,
     recent: Recent,
     /// A child stream's digests of the parents read whole most recently.
     digests: Digests,
@@ -130,6 +132,7 @@ impl Capture {
             round: None,
             upcoming: None,
             pending: Vec::new(),
+            named_by_parts: BTreeSet::new(),
             pending_derived: BTreeMap::new(),
             recent: Recent::default(),
             digests: Digests::default(),
@@ -192,9 +195,23 @@ impl Capture {
         }
     }
 
-    /// Whether a listing is under way.
-    pub(in crate::read) fn has_round(&self) -> bool {
-        self.round.is_some()
+    /// Candidates Harvest still serves: one a part's comparison named is not taken from the
+    /// last listing after all. Its position moved (a time entry's date changed to one the
+    /// listing has not read yet), and the listing counts it when it gets there; were it
+    /// deleted before then, the whole comparison must still find it.
+    pub(super) fn alive(&mut self, keys: impl IntoIterator<Item = Key>) {
+        for key in keys {
+            if self.named_by_parts.remove(&key) {
+                if let Some(round) = &mut self.round {
+                    round.taken.remove(key);
+                }
+            }
+        }
+    }
+
+    /// The listing under way, if any, with the last parent it counted (a child stream's).
+    pub(in crate::read) fn round_through(&self) -> child::UnderWay {
+        self.round.as_ref().map(|r| r.through)
     }
 
     /// Starts a listing at the server's time `at` that is this sync's read, dropping any
@@ -308,11 +325,11 @@ impl Capture {
                 continue;
             }
             let created = fields.created_at();
-            // A record counted (itself or a row of it) is not counted again by a later read
-            // of this sync.
-            let mut counts = counted.counts(created, listing.at);
-            if counts {
+            // A record counted is not counted again by a later read of this sync (the
+            // listing's own page after an incremental read of it, say).
+            if counted.counts(created, listing.at) {
                 listing.count(key, position, created);
+                keys.push(key);
             }
             // A row is as new as the later of its own creation and its source's: a task
             // assigned to a project long after a user was assigned to it is a new row of that
@@ -333,11 +350,7 @@ impl Capture {
                 rows.retain(|(_, c)| counted.counts(*c, listing.at));
                 if !rows.is_empty() {
                     listing.count_rows(def.name, &rows, position);
-                    counts = true;
                 }
-            }
-            if counts {
-                keys.push(key);
             }
         }
         self.recent.push(keys);
@@ -390,6 +403,7 @@ impl Capture {
     /// now the one under way. Returns when the last page was read.
     pub(super) fn complete(&mut self) -> Option<DateTime<Utc>> {
         self.compare_parts_before(i64::MAX);
+        self.named_by_parts.clear();
         let mut round = self.round.take()?;
         let previous = self.known.take();
         let comparable = std::mem::replace(&mut self.comparable, true);

@@ -137,8 +137,8 @@ pub(super) struct WorkingParts {
     pub(super) compared: usize,
     /// The furthest position its own pages read (a cursor list's progress).
     pub(super) furthest: Option<i64>,
-    /// The furthest position counted into each of its parts (`i64::MIN`: none); none when it
-    /// has one part.
+    /// The furthest position counted into each of its parts (`i64::MIN`: none; `i64::MAX`:
+    /// unknown, in a state written before them); none when it has one part.
     pub(super) lasts: Vec<i64>,
     /// Positions it read, to place the bounds of the listing after it.
     pub(super) sample: Sample,
@@ -357,7 +357,10 @@ impl Capture {
             let name = self.def.name;
             let taken = round.parts.own.taken.remove(&part);
             if let Some(gone) = compare_part(&mut parts.tables, taken, part) {
-                gone.iter().for_each(|key| round.taken.insert(*key));
+                for key in &gone {
+                    round.taken.insert(*key);
+                    self.named_by_parts.insert(*key);
+                }
                 add_pending(&mut self.pending, gone);
             } else {
                 tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone; it is compared when the listing completes");

@@ -621,3 +621,19 @@ fn a_row_added_to_a_source_the_listing_read_already_is_counted_by_the_pass_that_
     c.complete();
     assert_eq!(c.pending_derived["invoice_line_items"], [(1, 12)]);
 }
+
+#[test]
+fn a_candidate_a_part_named_that_harvest_still_serves_is_compared_again_at_the_end() {
+    let mut c = capture(&after_two_listings(), "a");
+    c.acting_as(Some("user 7".into()));
+    let all = clients_newest_first(80, &[75]);
+    spread_sync(&mut c, t(120), &all[..29]);
+    assert_eq!(c.pending, [(75, 0)]);
+    // Harvest still serves it (it moved ahead of the listing), and it goes before the
+    // listing gets there: the whole comparison names it again.
+    let named = std::mem::take(&mut c.pending);
+    c.alive(named);
+    spread_sync(&mut c, t(121), &all[29..]);
+    c.complete();
+    assert_eq!(c.pending, [(75, 0)]);
+}

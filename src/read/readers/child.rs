@@ -49,7 +49,7 @@ pub(super) async fn read_children(
     };
     let mut capture = Capture::new(&run.config, &job.sel, &job.derived, &job.position)
         .filter(|_| cursors.may_read_whole(now));
-    let under_way = capture.as_ref().is_some_and(Capture::has_round);
+    let under_way = capture.as_ref().and_then(Capture::round_through);
     let rounds = Rounds::of(slice.as_ref(), &list.ids(), under_way);
     let plan = child_plan::plan(PlanInput {
         parents: &list.parents,
