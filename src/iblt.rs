@@ -146,30 +146,25 @@ impl Table {
 
     /// This table minus `other`, cell by cell; `None` when their sizes differ.
     pub fn minus(&self, other: &Table) -> Option<Table> {
-        (self.cells.len() == other.cells.len()).then(|| Table {
-            cells: self
-                .cells
-                .iter()
-                .zip(&other.cells)
-                .map(|(a, b)| Cell {
-                    count: a.count.wrapping_sub(b.count),
-                    key: (a.key.0 ^ b.key.0, a.key.1 ^ b.key.1),
-                    check: a.check ^ b.check,
-                })
-                .collect(),
-        })
+        self.cell_by_cell(other, i32::wrapping_sub)
     }
 
     /// This table plus `other`, cell by cell (undoes [`Table::minus`]); `None` when their
     /// sizes differ.
     pub fn plus(&self, other: &Table) -> Option<Table> {
+        self.cell_by_cell(other, i32::wrapping_add)
+    }
+
+    /// The cells of this table and `other` combined: counts by `count`, keys and checks by XOR
+    /// (their own inverse, so adding and taking away are the same).
+    fn cell_by_cell(&self, other: &Table, count: fn(i32, i32) -> i32) -> Option<Table> {
         (self.cells.len() == other.cells.len()).then(|| Table {
             cells: self
                 .cells
                 .iter()
                 .zip(&other.cells)
                 .map(|(a, b)| Cell {
-                    count: a.count.wrapping_add(b.count),
+                    count: count(a.count, b.count),
                     key: (a.key.0 ^ b.key.0, a.key.1 ^ b.key.1),
                     check: a.check ^ b.check,
                 })

@@ -579,45 +579,30 @@ fn a_row_added_to_a_source_the_listing_read_already_is_counted_by_the_pass_that_
         let page = page::parse(body, "invoices").unwrap();
         c.observe(&page.records, Some(at), counted);
     };
-    let first = invoices_listing(&Position::default(), t(10), &[(true, &[(1, &[11])])]);
-    let first = Position {
-        deletions: Some(first.ledger()),
-        ..Position::default()
-    };
-    // The second listing reads invoice 1 at t(20); item 12 is added at t(21), and the next
-    // sync's incremental pass reads the invoice again before the listing completes.
-    let mut c = invoices(&first);
-    c.begin(t(20));
-    observe(
-        &mut c,
-        &invoice_with_dated_items(1, &[(11, old)]),
-        t(20),
-        Counted::CreatedByStart,
-    );
-    c.paused_at(Some("/v2/invoices?page=2".into()));
-    let next_sync = Position {
+    let ledger = |c: &Capture| Position {
         deletions: Some(c.ledger()),
         ..Position::default()
     };
-    let mut c = invoices(&next_sync);
+    let first = invoices_listing(&Position::default(), t(10), &[(true, &[(1, &[11])])]);
+    let listed = |at| (invoice_with_dated_items(1, &[(11, old)]), at);
+    // The second listing reads invoice 1 at t(20); item 12 is added at t(21), and the next
+    // sync's incremental pass reads the invoice again before the listing completes.
+    let mut c = invoices(&ledger(&first));
+    c.begin(t(20));
+    let (body, at) = listed(t(20));
+    observe(&mut c, &body, at, Counted::CreatedByStart);
+    c.paused_at(Some("/v2/invoices?page=2".into()));
+    let mut c = invoices(&ledger(&c));
     c.begin(t(22));
     let pass = Counted::new_in_pass(t(20) - OVERLAP, t(22) - OVERLAP);
     let updated = invoice_with_dated_items(1, &[(11, old), (12, t(21))]);
     observe(&mut c, &updated, t(22), pass);
     c.complete();
-    let second = Position {
-        deletions: Some(c.ledger()),
-        ..Position::default()
-    };
     // Item 12 goes: the third listing names it.
-    let mut c = invoices(&second);
+    let mut c = invoices(&ledger(&c));
     c.begin(t(30));
-    observe(
-        &mut c,
-        &invoice_with_dated_items(1, &[(11, old)]),
-        t(30),
-        Counted::CreatedByStart,
-    );
+    let (body, at) = listed(t(30));
+    observe(&mut c, &body, at, Counted::CreatedByStart);
     c.complete();
     assert_eq!(c.pending_derived["invoice_line_items"], [(1, 12)]);
 }
