@@ -281,11 +281,11 @@ impl Working {
             against: stored.against.clone(),
             compared: stored.compared,
             furthest: stored.furthest,
-            // Unknown (a state written before them): at the end of each part's range.
-            lasts: if stored.bounds.is_empty() || stored.lasts.len() == stored.bounds.len() + 1 {
+            // Unknown in a state written before them: none, and its parts end at their bounds.
+            lasts: if stored.lasts.len() == stored.bounds.len() + 1 {
                 stored.lasts.clone()
             } else {
-                vec![i64::MAX; stored.bounds.len() + 1]
+                Vec::new()
             },
             sample: Sample {
                 below: stored.sample_below,

@@ -137,8 +137,9 @@ pub(super) struct WorkingParts {
     pub(super) compared: usize,
     /// The furthest position its own pages read (a cursor list's progress).
     pub(super) furthest: Option<i64>,
-    /// The furthest position counted into each of its parts (`i64::MIN`: none; `i64::MAX`:
-    /// unknown, in a state written before them); none when it has one part.
+    /// The furthest position counted into each of its parts (`i64::MIN`: none); none when it
+    /// has one part, or was restored from a state written before them (its parts then end at
+    /// their bounds, see [`KnownParts::end`]).
     pub(super) lasts: Vec<i64>,
     /// Positions it read, to place the bounds of the listing after it.
     pub(super) sample: Sample,
