@@ -45,8 +45,9 @@ pub fn parse<'a>(body: &'a str, key: &str) -> Result<Page<'a>, String> {
     let page = PageSeed { key, body }
         .deserialize(&mut de)
         .map_err(|e| format!("the response is not a page of `{key}`: {e}"))?;
-    de.end()
-        .map_err(|e| format!("trailing data after the page: {e}"))?;
+    de.end().map_err(|e| {
+        format!("the response is not a page of `{key}`: trailing data after it: {e}")
+    })?;
     page
 }
 

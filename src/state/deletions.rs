@@ -77,6 +77,10 @@ pub struct Listing {
     /// Where the parts of the listing after it begin (from a sample of its positions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_bounds: Vec<i64>,
+    /// Where it stood after each sync that read some of it: `[time of its last page,
+    /// position]` (the listing after it keeps pace with these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<(DateTime<Utc>, i64)>,
 }
 
 /// The parts of a complete listing (see `read::deletions::parts`).
@@ -195,6 +199,9 @@ pub struct Round {
     /// The derived streams some sync of it did not read (their tables are not whole).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uncounted: Vec<String>,
+    /// As [`Listing::marks`], so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<(DateTime<Utc>, i64)>,
 }
 
 /// The field holding a listing's `seen` keys: `fresh`, or `seen` in states written before it.

@@ -763,3 +763,79 @@ fn deletions_all_along_a_listing_spread_over_syncs_arrive_within_one_interval() 
         "every deletion within one interval and a sync, and no other"
     );
 }
+
+/// A list Harvest pages by cursor is newest first: records created between two listings push
+/// the old ones onto later pages, so a listing paced only by its share of the stream reads a
+/// record later than the listing before it did (its first page read ahead of its share in
+/// one, the record on the second page read on its share in the next: 9 syncs after its
+/// deletion here, for a six-hour interval). Every sync here creates a contact and then deletes
+/// the one at the end of the first page: each deletion arrives within one interval and a sync,
+/// as the child sweep's changes do (6 syncs at most here), and no other.
+#[test]
+fn a_listing_keeps_pace_with_the_last_one_when_new_records_push_old_ones_onto_later_pages() {
+    let emu = emulator(Scale::Small);
+    let contacts = || {
+        let mut all = served_records(&emu, "/contacts", "contacts");
+        all.sort_by(|a, b| {
+            (b["created_at"].as_str(), b["id"].as_i64())
+                .cmp(&(a["created_at"].as_str(), a["id"].as_i64()))
+        });
+        all
+    };
+    // Two pages, the second of one contact: read when the listing is all but due.
+    let page_size = contacts().len() - 1;
+    assert!(page_size >= 4, "a first page of a few contacts");
+    let input = ReadInput::new(
+        &config(
+            &emu,
+            json!({"child_sweep_hours": 6, "page_size": page_size}),
+        ),
+        &["contacts"],
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let mut state = first.final_state();
+    // Capture's first two listings (two intervals).
+    for _ in 0..12 {
+        emu.advance_clock(3600);
+        let next = input.read(Some(&state));
+        assert_eq!(next.code, 0, "{}", next.logs());
+        state = next.final_state();
+    }
+    let mut deleted_after: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut sent: BTreeMap<i64, usize> = BTreeMap::new();
+    for sync in 0..26 {
+        // Three intervals with deletions, then one and a sync for the last ones to arrive.
+        if sync < 18 {
+            emu.create("contacts", json!({"title": format!("Pace {sync}")}));
+        }
+        emu.advance_clock(3600);
+        let next = input.read(Some(&state));
+        assert_eq!(next.code, 0, "{}", next.logs());
+        state = next.final_state();
+        for id in tombstones(&next).remove("contacts").unwrap_or_default() {
+            assert!(sent.insert(id, sync).is_none(), "contact {id} sent twice");
+        }
+        if sync < 18 {
+            let last_of_first_page = contacts()[page_size - 1]["id"].as_i64().unwrap();
+            assert!(emu.delete("contacts", last_of_first_page));
+            deleted_after.insert(last_of_first_page, sync);
+        }
+    }
+    assert_eq!(
+        sent.keys().collect::<Vec<_>>(),
+        deleted_after.keys().collect::<Vec<_>>(),
+        "every deleted contact, and no other"
+    );
+    let late: Vec<String> = deleted_after
+        .iter()
+        .filter(|(id, after)| sent[id] - **after > 7)
+        .map(|(id, after)| format!("{id}: deleted after sync {after}, sent in {}", sent[id]))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "later than one interval and a sync: {late:?}"
+    );
+}

@@ -126,6 +126,20 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
                 *at = json!("<this run's server time>");
             }
         }
+        // Where the listing stood after each sync of it: this run's times.
+        if let Some(marks) = state.pointer_mut("/deletions/known/marks") {
+            for mark in marks.as_array_mut().expect("marks as a list") {
+                let listed: DateTime<Utc> = mark[0]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("{what}: {stream} mark {mark}"));
+                assert!(
+                    listed >= timed.started - chrono::Duration::seconds(1) && listed <= timed.ended,
+                    "{what}: {stream} marked at {listed}, not in this run"
+                );
+                mark[0] = json!("<this run's server time>");
+            }
+        }
         // The digests of the parents read whole: 32 bytes each, the last 8 the time of the
         // read, which must fall in this run.
         if let Some(parents) = state.pointer_mut("/deletions/parents") {

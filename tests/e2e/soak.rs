@@ -23,7 +23,7 @@
 //!
 //! What may differ, and is counted instead:
 //! * a record deleted in an entity or child stream, and a derived row whose source went, until
-//!   the third sync after the first one that starts a full sweep interval after the sync before
+//!   the sync after the first one that starts a full sweep interval after the sync before
 //!   the deletion (see `DELETION_SLACK_SYNCS`; two intervals while capture makes its first two
 //!   listings; with `child_sweep_hours: 0`, the next sync); after that it is a mismatch;
 //! * a child change that does not bump its parent, until the sync after the first one that
@@ -524,11 +524,11 @@ fn cursor_of(stream: &str, data: &Value) -> Option<i64> {
 }
 
 /// Syncs a deletion's tombstone may come after the first sync that starts a full sweep
-/// interval after the sync before the deletion: a part of a listing is compared once the
-/// listing has read past it, and a part can be read over two syncs (whole pages, whole date
-/// windows, whole parents); a sync killed or failed before its listing moved on puts it a sync
-/// behind, which the next syncs catch up.
-const DELETION_SLACK_SYNCS: usize = 3;
+/// interval after the sync before the deletion, as a child change the sweep reads: a listing
+/// keeps pace with the last one (where that one stood one interval ago), and its part is
+/// compared once the listing has read past it, whole pages, windows or parents at a time, so
+/// the last of an interval can fall a sync late.
+const DELETION_SLACK_SYNCS: usize = 1;
 
 /// Whether the tombstone of a record deleted after the start of sync `before` is due after
 /// sync `sync` (see [`DELETION_SLACK_SYNCS`]). Until capture has made two complete listings

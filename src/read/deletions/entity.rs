@@ -52,26 +52,6 @@ impl Capture {
             self.round = None;
         }
     }
-
-    /// How many records the listing may read in this sync at the server's time `now`, so that
-    /// it completes within `interval` (all of it when there is no interval or no listing yet):
-    /// the share of the stream the time since the listing began is due, less what it read
-    /// already (a sync that read a large window ahead of time lets the next ones read less).
-    fn records_due(&self, interval: Option<Duration>, now: DateTime<Utc>) -> u64 {
-        let Some(interval) = interval.filter(|i| *i > Duration::zero()) else {
-            return u64::MAX;
-        };
-        // Due from the end of the last listing: the next one begins where it left off.
-        let (since, total, read) = match (&self.round, &self.known) {
-            (Some(r), Some(k)) => (k.last, k.total.max(r.total), r.read),
-            (Some(r), None) => (r.at, r.total, r.read),
-            (None, Some(k)) => (k.last, k.total, 0),
-            (None, None) => return u64::MAX,
-        };
-        let elapsed = (now - since).max(Duration::zero());
-        let share = elapsed.num_milliseconds() as f64 / interval.num_milliseconds() as f64;
-        ((total.max(1) as f64 * share).ceil() as u64).saturating_sub(read)
-    }
 }
 
 /// Goes on with the stream's listing by the pages this sync is due (see [`Capture`]), after
@@ -82,8 +62,9 @@ pub(in crate::read) async fn advance(
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StreamError> {
     let def = capture.def;
-    let due = capture.records_due(run.config.child_sweep, now);
-    if due == 0 {
+    let interval = run.config.child_sweep;
+    let due = capture.records_due(interval, now);
+    if due == 0 && !capture.behind(interval, now) {
         return Ok(None);
     }
     let since = vec![("updated_since", crate::time::format_instant(capture.start))];
@@ -99,32 +80,38 @@ pub(in crate::read) async fn advance(
         } => advance_by_window(run, capture, now, due, date, query).await,
         _ => {
             capture.keep_round_if(|next| next.starts_with('/'));
-            let first = match capture.round.as_ref().and_then(|r| r.next.clone()) {
+            let mut next = match capture.round.as_ref().and_then(|r| r.next.clone()) {
                 Some(link) => run.links.resume(&link)?,
                 None => run.first_url(def.path, query),
             };
-            let pages = due.div_ceil(u64::from(run.config.page_size.max(1)));
-            let pages = usize::try_from(pages).unwrap_or(usize::MAX);
-            let stopped = walk::walk_pages(
-                &run.client,
-                &run.links,
-                def,
-                first,
-                pages,
-                |page, date, _| {
-                    capture.begin(date.unwrap_or(now));
-                    capture.observe(&page.records, date, Counted::CreatedByStart);
-                    Ok(())
-                },
-            )
-            .await?;
-            match stopped {
-                Some(link) => {
-                    capture.paused_at(Some(link));
+            let pages = due.div_ceil(u64::from(run.config.page_size.max(1))).max(1);
+            let mut pages = usize::try_from(pages).unwrap_or(usize::MAX);
+            // The pages due, then one at a time while behind the last listing.
+            loop {
+                let stopped = walk::walk_pages(
+                    &run.client,
+                    &run.links,
+                    def,
+                    next,
+                    pages,
+                    |page, date, _| {
+                        capture.begin(date.unwrap_or(now));
+                        capture.observe(&page.records, date, Counted::CreatedByStart);
+                        Ok(())
+                    },
+                )
+                .await?;
+                let Some(link) = stopped else {
+                    return Ok(capture.complete());
+                };
+                next = run.links.resume(&link)?;
+                capture.paused_at(Some(link));
+                if !capture.behind(interval, now) {
+                    capture.mark_progress();
                     capture.compare_parts();
-                    Ok(None)
+                    return Ok(None);
                 }
-                None => Ok(capture.complete()),
+                pages = 1;
             }
         }
     }
@@ -216,7 +203,8 @@ async fn advance_by_window(
         if let Some(round) = &mut capture.round {
             round.span = span;
         }
-        if read >= due {
+        if read >= due && !capture.behind(run.config.child_sweep, now) {
+            capture.mark_progress();
             capture.compare_parts();
             return Ok(None);
         }

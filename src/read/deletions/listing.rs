@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+use super::pace::Marks;
 use super::parts::{
     decode_part, encode_part, KnownParts, Sample, Split, WorkingParts, DERIVED_PART_CELLS,
     PART_CELLS,
@@ -65,6 +66,8 @@ pub(super) struct Known {
     pub(super) parts: Option<KnownParts>,
     /// Where the parts of the next listing begin.
     pub(super) next_bounds: Vec<i64>,
+    /// Where it stood after each sync (see [`super::pace`]).
+    pub(super) marks: Marks,
 }
 
 impl Known {
@@ -107,6 +110,7 @@ impl Known {
             derived,
             parts,
             next_bounds: listing.next_bounds.clone(),
+            marks: listing.marks.clone(),
         })
     }
 
@@ -132,6 +136,7 @@ impl Known {
                     .collect(),
             }),
             next_bounds: self.next_bounds.clone(),
+            marks: self.marks.clone(),
         }
     }
 }
@@ -226,6 +231,8 @@ pub(super) struct Working {
     pub(super) parts: WorkingParts,
     /// The derived streams some sync of it did not read: their tables are not whole.
     pub(super) uncounted: BTreeSet<&'static str>,
+    /// Where it stood after each sync so far (see [`super::pace`]).
+    pub(super) marks: Marks,
 }
 
 /// The name of a stream of the table, as `&'static str`, from a state's text.
@@ -256,6 +263,7 @@ impl Working {
             derived: BTreeMap::new(),
             parts,
             uncounted: BTreeSet::new(),
+            marks: Marks::new(),
         }
     }
 
@@ -318,6 +326,7 @@ impl Working {
                 .iter()
                 .filter_map(|n| stream_name(n))
                 .collect(),
+            marks: round.marks.clone(),
         })
     }
 
@@ -349,6 +358,7 @@ impl Working {
                 })
                 .collect(),
             uncounted: self.uncounted.iter().map(|n| n.to_string()).collect(),
+            marks: self.marks.clone(),
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
                 RoundParts {

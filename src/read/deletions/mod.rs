@@ -33,6 +33,7 @@ pub(super) mod child;
 pub(super) mod derived;
 pub(super) mod entity;
 mod listing;
+mod pace;
 mod parts;
 
 use crate::digest::{Digest, Digests, WholeRead};
@@ -403,6 +404,9 @@ impl Capture {
     /// now the one under way. Returns when the last page was read.
     pub(super) fn complete(&mut self) -> Option<DateTime<Utc>> {
         self.compare_parts_before(i64::MAX);
+        if matches!(self.def.kind, Kind::List { .. }) {
+            self.mark_complete();
+        }
         self.named_by_parts.clear();
         let mut round = self.round.take()?;
         let previous = self.known.take();
@@ -468,6 +472,7 @@ impl Capture {
             derived,
             parts,
             next_bounds,
+            marks: round.marks,
         });
         self.round = self.upcoming.take();
         Some(round.last)

@@ -314,20 +314,7 @@ impl Capture {
     /// Compares the parts of the last listing that the listing under way has read past (see
     /// this module): called where it pauses, once the user was checked.
     pub(super) fn compare_parts(&mut self) {
-        let Some(round) = &self.round else { return };
-        let reached = match self.def.kind {
-            Kind::Child { .. } => round.through.map(|t| t.saturating_add(1)),
-            Kind::List {
-                pages: Pages::Numbered { .. },
-                ..
-            } => round
-                .next
-                .as_deref()
-                .and_then(crate::time::parse_date)
-                .map(|d| i64::from(d.num_days_from_ce())),
-            _ => round.parts.furthest,
-        };
-        if let Some(reached) = reached {
+        if let Some(reached) = self.reached() {
             self.compare_parts_before(reached);
         }
     }
