@@ -1,7 +1,8 @@
 //! Deletion capture of an entity list stream: its listing is its pages, read whole by every
 //! incremental sync when the last listing fit in one page (the one request its read makes
 //! anyway), else a slice per sync after its incremental read, so that a listing completes
-//! within the sweep interval (`child_sweep_hours`; 0: every sync). Lists Harvest pages by
+//! within the sweep interval (`child_sweep_hours`; 0: every sync) and keeps pace with the last
+//! one ([`super::pace`]). Lists Harvest pages by
 //! cursor can stop anywhere; numbered pages shift when records are created or deleted, so
 //! those go a whole window of their date (`from`/`to`) at a time. A candidate is confirmed by
 //! its lookup by id answering 404.
@@ -84,9 +85,14 @@ pub(in crate::read) async fn advance(
                 Some(link) => run.links.resume(&link)?,
                 None => run.first_url(def.path, query),
             };
-            let pages = due.div_ceil(u64::from(run.config.page_size.max(1))).max(1);
-            let mut pages = usize::try_from(pages).unwrap_or(usize::MAX);
-            // The pages due, then one at a time while behind the last listing.
+            let page_size = u64::from(run.config.page_size.max(1));
+            let mut pages = usize::try_from(due.div_ceil(page_size).max(1)).unwrap_or(usize::MAX);
+            // The pages due, then one at a time while behind the last listing: at most as many
+            // more as that one had, whatever the links say.
+            let mut catch_up = capture
+                .known
+                .as_ref()
+                .map_or(0, |k| k.total.div_ceil(page_size) + 2);
             loop {
                 let stopped = walk::walk_pages(
                     &run.client,
@@ -104,13 +110,15 @@ pub(in crate::read) async fn advance(
                 let Some(link) = stopped else {
                     return Ok(capture.complete());
                 };
-                next = run.links.resume(&link)?;
+                // The link as the page gave it: a resume link would step back a page.
+                next = run.links.next(&link)?.1;
                 capture.paused_at(Some(link));
-                if !capture.behind(interval, now) {
+                if catch_up == 0 || !capture.behind(interval, now) {
                     capture.mark_progress();
                     capture.compare_parts();
                     return Ok(None);
                 }
+                catch_up -= 1;
                 pages = 1;
             }
         }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
-use super::pace::Marks;
+use super::pace::{self, Marks};
 use super::parts::{
     decode_part, encode_part, KnownParts, Sample, Split, WorkingParts, DERIVED_PART_CELLS,
     PART_CELLS,
@@ -110,7 +110,7 @@ impl Known {
             derived,
             parts,
             next_bounds: listing.next_bounds.clone(),
-            marks: listing.marks.clone(),
+            marks: pace::restored(&listing.marks),
         })
     }
 
@@ -326,7 +326,7 @@ impl Working {
                 .iter()
                 .filter_map(|n| stream_name(n))
                 .collect(),
-            marks: round.marks.clone(),
+            marks: pace::restored(&round.marks),
         })
     }
 

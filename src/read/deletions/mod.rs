@@ -10,8 +10,8 @@
 //! after it) are taken away, so what the new one adds (records created since) does not crowd
 //! the table; a record created while a listing ran and listed by it is known from then on.
 //!
-//! A listing is compared part by part ([`parts`]) as it goes, so that a deletion is found
-//! within one sweep interval; a child stream also keeps digests of the parents read whole most
+//! A listing is compared part by part ([`parts`]) as it goes, and keeps pace with the last
+//! one ([`pace`]), so that a deletion is found within one sweep interval; a child stream also keeps digests of the parents read whole most
 //! recently ([`crate::digest`]), so that a child deleted is found as soon as its parent moves.
 //!
 //! What a listing is, and how a candidate is confirmed, depends on the stream:

@@ -26,6 +26,17 @@ const MARKS: usize = 32;
 /// page read, and the position every record before which was listed (ascending in both).
 pub(super) type Marks = Vec<(DateTime<Utc>, i64)>;
 
+/// Marks from the state, when both columns ascend (a damaged list is dropped: it could ask
+/// for the whole stream at once, never for less than the share).
+pub(super) fn restored(marks: &Marks) -> Marks {
+    let ascending = marks.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
+    if ascending {
+        marks.clone()
+    } else {
+        Marks::new()
+    }
+}
+
 /// Adds a mark at `at`, `reached`, merging the two closest ones beyond [`MARKS`].
 fn mark(marks: &mut Marks, at: DateTime<Utc>, reached: i64) {
     if marks.last().is_some_and(|(_, r)| *r >= reached) {
@@ -141,6 +152,17 @@ mod tests {
         );
         assert_eq!(due_position(&marks, six, at(7)), Some(20));
         assert_eq!(due_position(&marks, six, at(11)), Some(i64::MAX));
+    }
+
+    #[test]
+    fn marks_that_do_not_ascend_are_dropped() {
+        let good = vec![(at(0), 10), (at(1), 20)];
+        assert_eq!(restored(&good), good);
+        assert_eq!(
+            restored(&vec![(at(0), i64::MAX), (at(1), 20)]),
+            Marks::new()
+        );
+        assert_eq!(restored(&vec![(at(1), 10), (at(0), 20)]), Marks::new());
     }
 
     #[test]
