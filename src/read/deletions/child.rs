@@ -75,17 +75,23 @@ impl Rounds {
                 let completes = last.is_some_and(|l| swept.contains(l));
                 (swept, completes)
             }
-            Some(through) => match through.and_then(|t| order.iter().position(|id| *id == t)) {
-                Some(i) => {
-                    let swept = from(i + 1);
-                    let completes = last.is_some_and(|l| through == Some(*l) || swept.contains(l));
-                    (swept, completes)
+            Some(through) => {
+                // A round that counted the last parent, or one after it (a parent deleted
+                // since), has listed every parent: it ends, and what this sync sweeps begins
+                // the next one.
+                let past_last = |l: &i64| through.is_some_and(|t| t >= *l);
+                match through.and_then(|t| order.iter().position(|id| *id == t)) {
+                    Some(i) => {
+                        let swept = from(i + 1);
+                        let completes = last.is_some_and(|l| past_last(l) || swept.contains(l));
+                        (swept, completes)
+                    }
+                    None => (
+                        slice.ids.clone(),
+                        last.is_some_and(|l| past_last(l) || slice.ids.contains(l)),
+                    ),
                 }
-                None => (
-                    slice.ids.clone(),
-                    last.is_some_and(|l| slice.ids.contains(l)),
-                ),
-            },
+            }
         };
         Rounds {
             swept,
@@ -379,6 +385,22 @@ mod tests {
         let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4], Some(Some(4)));
         assert_eq!(rounds.swept, BTreeSet::from([1, 2]));
         assert!(rounds.completes);
+    }
+
+    #[test]
+    fn a_round_that_counted_the_last_parent_ends_when_the_sweep_wraps_round() {
+        // The round counted up to 5 while 6 was the last parent; 6 was deleted before the
+        // sweep got to it, and the sweep wraps round to 1. The round has listed every parent:
+        // it ends (it used to wait for a parent created after 5, syncs later).
+        let rounds = Rounds::of(Some(&slice(&[1])), &[1, 2, 3, 5], Some(Some(5)));
+        assert_eq!(rounds.swept, BTreeSet::from([1]));
+        assert!(rounds.completes);
+        // It counted 6, deleted since: 5 is the last now.
+        let rounds = Rounds::of(Some(&slice(&[1])), &[1, 2, 3, 5], Some(Some(6)));
+        assert!(rounds.completes);
+        // A round short of the last parent goes on.
+        let rounds = Rounds::of(Some(&slice(&[1])), &[1, 2, 3, 5], Some(Some(3)));
+        assert!(!rounds.completes);
     }
 
     #[test]
