@@ -107,6 +107,14 @@ fn delete(
     }
 }
 
+/// One sync an hour after the last, from `state`; it must complete.
+fn an_hour_later(emu: &harvest_emulator::Emulator, input: &ReadInput, state: &Value) -> Run {
+    emu.advance_clock(3600);
+    let run = input.read(Some(state));
+    assert_eq!(run.code, 0, "{}", run.logs());
+    run
+}
+
 fn first_id(run: &Run, stream: &str, nth: usize) -> i64 {
     let records = run.stream(stream);
     assert!(records.len() > nth, "{stream} has records");
@@ -154,9 +162,7 @@ fn deleted_records_and_their_cascades_arrive_as_tombstones_and_no_live_record_ge
     );
 
     // An hour later: streams of one page are listed whole, so their deletions arrive now.
-    emu.advance_clock(3600);
-    let second = input.read(Some(&first.final_state()));
-    assert_eq!(second.code, 0, "{}", second.logs());
+    let second = an_hour_later(&emu, &input, &first.final_state());
     let now = tombstones(&second);
     for stream in [
         "clients",
@@ -227,9 +233,7 @@ fn a_state_from_before_capture_and_capture_turned_off_send_no_tombstone() {
     );
     let mut gone = BTreeMap::new();
     delete(&emu, "contacts", first_id(&first, "contacts", 0), &mut gone);
-    emu.advance_clock(3600);
-    let second = off.read(Some(&state));
-    assert_eq!(second.code, 0, "{}", second.logs());
+    let second = an_hour_later(&emu, &off, &state);
     assert!(tombstones(&second).is_empty());
 
     // Turned on with that state (as a state from before capture existed): the deletion made
@@ -240,9 +244,7 @@ fn a_state_from_before_capture_and_capture_turned_off_send_no_tombstone() {
     assert!(tombstones(&third).is_empty(), "{:?}", tombstones(&third));
     let mut gone = BTreeMap::new();
     delete(&emu, "contacts", first_id(&first, "contacts", 1), &mut gone);
-    emu.advance_clock(3600);
-    let fourth = on.read(Some(&third.final_state()));
-    assert_eq!(fourth.code, 0, "{}", fourth.logs());
+    let fourth = an_hour_later(&emu, &on, &third.final_state());
     assert_eq!(
         tombstones(&fourth).get("contacts"),
         gone.get("contacts"),
@@ -479,9 +481,7 @@ fn derived_rows_removed_or_gone_with_their_source_arrive_as_tombstones() {
     assert!(!tasks.is_empty(), "the assignment's project has tasks");
     expected.insert("user_project_tasks", tasks);
 
-    emu.advance_clock(3600);
-    let second = input.read(Some(&first.final_state()));
-    assert_eq!(second.code, 0, "{}", second.logs());
+    let second = an_hour_later(&emu, &input, &first.final_state());
     let replica = replica_of(union(keyed(&first.messages), keyed(&second.messages)));
     for (stream, rows) in &expected {
         assert_eq!(
@@ -557,9 +557,7 @@ fn a_time_entry_moved_to_a_window_already_listed_is_looked_up_not_tombstoned() {
     let first = input.read(None);
     assert_eq!(first.code, 0, "{}", first.logs());
     // An hour later the listing begins: a slice of the windows, oldest first.
-    emu.advance_clock(3600);
-    let second = input.read(Some(&first.final_state()));
-    assert_eq!(second.code, 0, "{}", second.logs());
+    let second = an_hour_later(&emu, &input, &first.final_state());
     let state = second.final_state();
     let entries_state = state
         .as_array()
@@ -645,9 +643,7 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
         .unwrap();
     // A payment recorded twice: the invoice moves, the next sync lists its payments whole.
     let twice = emu.create("invoice_payments", json!({"parent_id": invoice}));
-    emu.advance_clock(3600);
-    let second = input.read(Some(&first.final_state()));
-    assert_eq!(second.code, 0, "{}", second.logs());
+    let second = an_hour_later(&emu, &input, &first.final_state());
     assert!(tombstones(&second).is_empty(), "{:?}", tombstones(&second));
 
     // The duplicate deleted, and another payment recorded: an hour later, one sync.
@@ -672,9 +668,7 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
     // The sweep's own comparison, a day later, does not name it again.
     let mut state = third.final_state();
     for _ in 0..26 {
-        emu.advance_clock(3600);
-        let next = input.read(Some(&state));
-        assert_eq!(next.code, 0, "{}", next.logs());
+        let next = an_hour_later(&emu, &input, &state);
         assert!(tombstones(&next).is_empty(), "{:?}", tombstones(&next));
         state = next.final_state();
     }
@@ -703,9 +697,7 @@ fn deletions_all_along_a_listing_spread_over_syncs_arrive_within_one_interval() 
     // has read about half of each stream.
     let mut state = first.final_state();
     for _ in 0..15 {
-        emu.advance_clock(3600);
-        let next = input.read(Some(&state));
-        assert_eq!(next.code, 0, "{}", next.logs());
+        let next = an_hour_later(&emu, &input, &state);
         state = next.final_state();
     }
     let spread = |stream: &str, by: &str, n: usize| -> Vec<i64> {
@@ -746,9 +738,7 @@ fn deletions_all_along_a_listing_spread_over_syncs_arrive_within_one_interval() 
     // One interval (6 syncs) and a sync.
     let mut sent: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
     for _ in 0..7 {
-        emu.advance_clock(3600);
-        let next = input.read(Some(&state));
-        assert_eq!(next.code, 0, "{}", next.logs());
+        let next = an_hour_later(&emu, &input, &state);
         for (stream, ids) in tombstones(&next) {
             let all = sent.entry(stream).or_default();
             assert!(all.is_disjoint(&ids), "a deletion sent twice");
@@ -799,9 +789,7 @@ fn a_listing_keeps_pace_with_the_last_one_when_new_records_push_old_ones_onto_la
     let mut state = first.final_state();
     // Capture's first two listings (two intervals).
     for _ in 0..12 {
-        emu.advance_clock(3600);
-        let next = input.read(Some(&state));
-        assert_eq!(next.code, 0, "{}", next.logs());
+        let next = an_hour_later(&emu, &input, &state);
         state = next.final_state();
     }
     let mut deleted_after: BTreeMap<i64, usize> = BTreeMap::new();
@@ -811,9 +799,7 @@ fn a_listing_keeps_pace_with_the_last_one_when_new_records_push_old_ones_onto_la
         if sync < 18 {
             emu.create("contacts", json!({"title": format!("Pace {sync}")}));
         }
-        emu.advance_clock(3600);
-        let next = input.read(Some(&state));
-        assert_eq!(next.code, 0, "{}", next.logs());
+        let next = an_hour_later(&emu, &input, &state);
         state = next.final_state();
         for id in tombstones(&next).remove("contacts").unwrap_or_default() {
             assert!(sent.insert(id, sync).is_none(), "contact {id} sent twice");

@@ -75,6 +75,22 @@ fn timed_read(input: &ReadInput, state: Option<&Value>) -> Timed {
 /// same shape and the same values (report windows' `to`, full-refresh markers), no unfinished
 /// pass (`resume`) left behind, and every watermark the server time of its own run minus the
 /// overlap — never later (which could skip records) and never from another run.
+/// Replaces `at`, a time the run wrote into `stream`'s state (`field`), by a placeholder, once
+/// it is checked to fall within the run (a second of the server's clock before its start).
+fn of_this_run(what: &str, stream: &str, field: &str, at: &mut Value, timed: &Timed) {
+    let time: DateTime<Utc> = at
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: {stream} {field} {at}"));
+    assert!(
+        time >= timed.started - chrono::Duration::seconds(1) && time <= timed.ended,
+        "{what}: {stream} {field} {time}, not in this run ({} – {})",
+        timed.started,
+        timed.ended
+    );
+    *at = json!("<this run's server time>");
+}
+
 fn normalised_state(what: &str, timed: &Timed) -> Value {
     let states = timed.run.final_stream_states();
     let mut out = serde_json::Map::new();
@@ -98,46 +114,18 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
             *mark = json!("<this run's server time minus the overlap>");
         }
         if let Some(at) = state.pointer_mut("/sweep/at") {
-            let swept: DateTime<Utc> = at
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| panic!("{what}: {stream} sweep time {at}"));
-            assert!(
-                swept >= timed.started - chrono::Duration::seconds(1) && swept <= timed.ended,
-                "{what}: {stream} swept at {swept}, not in this run ({} – {})",
-                timed.started,
-                timed.ended
-            );
-            *at = json!("<this run's server time>");
+            of_this_run(what, &stream, "sweep time", at, timed);
         }
         // A first sync's listing for deletion capture began and ended in this run.
         for field in ["/deletions/known/at", "/deletions/known/last"] {
             if let Some(at) = state.pointer_mut(field) {
-                let listed: DateTime<Utc> = at
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_else(|| panic!("{what}: {stream} {field} {at}"));
-                assert!(
-                    listed >= timed.started - chrono::Duration::seconds(1) && listed <= timed.ended,
-                    "{what}: {stream} {field} {listed}, not in this run ({} – {})",
-                    timed.started,
-                    timed.ended
-                );
-                *at = json!("<this run's server time>");
+                of_this_run(what, &stream, field, at, timed);
             }
         }
         // Where the listing stood after each sync of it: this run's times.
         if let Some(marks) = state.pointer_mut("/deletions/known/marks") {
             for mark in marks.as_array_mut().expect("marks as a list") {
-                let listed: DateTime<Utc> = mark[0]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_else(|| panic!("{what}: {stream} mark {mark}"));
-                assert!(
-                    listed >= timed.started - chrono::Duration::seconds(1) && listed <= timed.ended,
-                    "{what}: {stream} marked at {listed}, not in this run"
-                );
-                mark[0] = json!("<this run's server time>");
+                of_this_run(what, &stream, "mark", &mut mark[0], timed);
             }
         }
         // The digests of the parents read whole: 32 bytes each, the last 8 the time of the
