@@ -622,3 +622,38 @@ fn a_candidate_a_part_named_that_harvest_still_serves_is_compared_again_at_the_e
     c.complete();
     assert_eq!(c.pending, [(75, 0)]);
 }
+
+/// Pacing (see `pace`): the listing under way is behind once an interval has passed since the
+/// last one read past a place, until it reads past that place too; an interval after the last
+/// one ended, until it ends.
+#[test]
+fn a_listing_is_behind_until_it_reads_as_far_as_the_last_one_had_an_interval_before() {
+    let six = Some(Duration::hours(6));
+    let read = |c: &mut Capture, records: &[(i64, i64)], at: DateTime<Utc>| {
+        let body = page_of(records);
+        let page = page::parse(&body, "clients").unwrap();
+        c.begin(at);
+        c.observe(&page.records, Some(at), Counted::CreatedByStart);
+    };
+    // The last listing, newest first: its first page at t(10), its second at t(11).
+    let mut c = capture(&Position::default(), "a");
+    read(&mut c, &[(4, 9), (3, 8)], t(10));
+    c.paused_at(Some("/v2/clients?cursor=3".into()));
+    c.mark_progress();
+    read(&mut c, &[(2, 2), (1, 1)], t(11));
+    c.complete();
+    assert!(!c.behind(six, t(12)), "nothing is due before an interval");
+
+    // The next one reads the records created since first: 4 is as far as it got.
+    read(&mut c, &[(5, 11), (4, 9)], t(12));
+    c.paused_at(Some("/v2/clients?cursor=4".into()));
+    assert!(!c.behind(six, t(15)));
+    assert!(c.behind(six, t(16)), "the last one had read 3 by t(10)");
+    assert!(
+        !c.behind(None, t(16)),
+        "without an interval, nothing is due"
+    );
+    read(&mut c, &[(3, 8)], t(16));
+    assert!(!c.behind(six, t(16)));
+    assert!(c.behind(six, t(17)), "the last one had ended by t(11)");
+}
