@@ -115,6 +115,22 @@ fn an_hour_later(emu: &harvest_emulator::Emulator, input: &ReadInput, state: &Va
     run
 }
 
+/// The state after a first sync, a minute from now, and `hours` hourly syncs after it.
+fn first_sync_and_hours(
+    emu: &harvest_emulator::Emulator,
+    input: &ReadInput,
+    hours: usize,
+) -> Value {
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let mut state = first.final_state();
+    for _ in 0..hours {
+        state = an_hour_later(emu, input, &state).final_state();
+    }
+    state
+}
+
 fn first_id(run: &Run, stream: &str, nth: usize) -> i64 {
     let records = run.stream(stream);
     assert!(records.len() > nth, "{stream} has records");
@@ -690,16 +706,9 @@ fn deletions_all_along_a_listing_spread_over_syncs_arrive_within_one_interval() 
         &streams,
         "incremental",
     );
-    emu.advance_clock(60);
-    let first = input.read(None);
-    assert_eq!(first.code, 0, "{}", first.logs());
     // Capture's first two listings (two intervals), then half an interval: the third listing
     // has read about half of each stream.
-    let mut state = first.final_state();
-    for _ in 0..15 {
-        let next = an_hour_later(&emu, &input, &state);
-        state = next.final_state();
-    }
+    let mut state = first_sync_and_hours(&emu, &input, 15);
     let spread = |stream: &str, by: &str, n: usize| -> Vec<i64> {
         let mut records = served_records(&emu, &format!("/{stream}"), stream);
         if stream == "invoice_payments" {
@@ -783,15 +792,8 @@ fn a_listing_keeps_pace_with_the_last_one_when_new_records_push_old_ones_onto_la
         &["contacts"],
         "incremental",
     );
-    emu.advance_clock(60);
-    let first = input.read(None);
-    assert_eq!(first.code, 0, "{}", first.logs());
-    let mut state = first.final_state();
     // Capture's first two listings (two intervals).
-    for _ in 0..12 {
-        let next = an_hour_later(&emu, &input, &state);
-        state = next.final_state();
-    }
+    let mut state = first_sync_and_hours(&emu, &input, 12);
     let mut deleted_after: BTreeMap<i64, usize> = BTreeMap::new();
     let mut sent: BTreeMap<i64, usize> = BTreeMap::new();
     for sync in 0..26 {
