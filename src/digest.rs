@@ -63,6 +63,8 @@ pub struct WholeRead {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Digests {
     by_parent: BTreeMap<i64, (Digest, DateTime<Utc>)>,
+    /// The latest time a parent whose digest was forgotten was read whole.
+    forgotten: Option<DateTime<Utc>>,
 }
 
 impl Digests {
@@ -105,14 +107,43 @@ impl Digests {
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(parent, _)| *parent);
             if let Some(parent) = oldest {
-                self.by_parent.remove(&parent);
+                self.forget(parent);
             }
+        }
+    }
+
+    fn forget(&mut self, parent: i64) {
+        if let Some((_, at)) = self.by_parent.remove(&parent) {
+            self.forgotten = self.forgotten.max(Some(at));
         }
     }
 
     /// Forgets every digest (they were made as another user).
     pub fn clear(&mut self) {
-        self.by_parent.clear();
+        let parents: Vec<i64> = self.by_parent.keys().copied().collect();
+        for parent in parents {
+            self.forget(parent);
+        }
+    }
+
+    /// When `parent`'s children were last read whole, as far as the digests know: the time of
+    /// its digest, else the latest time of a forgotten one (it was read by then, if at all);
+    /// `None` when no digest was ever forgotten and `parent` has none.
+    pub fn last_read(&self, parent: i64) -> Option<DateTime<Utc>> {
+        (self.by_parent.get(&parent))
+            .map(|(_, at)| *at)
+            .or(self.forgotten)
+    }
+
+    /// The latest time a parent whose digest was forgotten was read whole, for the state.
+    pub fn forgotten(&self) -> Option<DateTime<Utc>> {
+        self.forgotten
+    }
+
+    /// The digests, having forgotten parents read whole by `forgotten` (from the state).
+    pub fn forgetting(mut self, forgotten: Option<DateTime<Utc>>) -> Digests {
+        self.forgotten = self.forgotten.max(forgotten);
+        self
     }
 
     /// The digests as text for the state (base64 of 32 bytes each); empty without any.
@@ -231,6 +262,26 @@ mod tests {
         assert_eq!(digests.by_parent.len(), MAX_PARENTS);
         assert!(!digests.by_parent.contains_key(&4));
         assert!(digests.by_parent.contains_key(&5));
+    }
+
+    #[test]
+    fn a_parent_without_a_digest_was_last_read_by_the_latest_forgotten_read() {
+        let mut digests = Digests::default();
+        digests.keep(1, Digest::default(), t(1));
+        assert_eq!(digests.last_read(1), Some(t(1)));
+        assert_eq!(digests.last_read(2), None, "nothing forgotten: never read");
+        for parent in 10..(10 + MAX_PARENTS as i64) {
+            digests.keep(parent, Digest::default(), t(2));
+        }
+        assert_eq!(digests.last_read(1), Some(t(1)), "forgotten, read at t(1)");
+        assert_eq!(digests.last_read(2), Some(t(1)));
+        assert_eq!(digests.last_read(10), Some(t(2)));
+        digests.clear();
+        assert_eq!(digests.last_read(10), Some(t(2)));
+        let restored = Digests::decode(&digests.encode())
+            .unwrap()
+            .forgetting(digests.forgotten());
+        assert_eq!(restored.last_read(3), Some(t(2)));
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct Ledger {
     /// (base64; see `crate::digest`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub parents: String,
+    /// The latest time a parent whose digest is no longer kept was read whole: a read of a
+    /// parent without a digest counts the children created since as new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parents_forgotten: Option<DateTime<Utc>>,
 }
 
 /// The tables of a derived stream's rows in a listing under way: its source's listing.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::parts::part_of;
-use super::{add_pending, Capture, Counted};
+use super::{add_pending, Capture, Counted, Target};
 use crate::digest::{Digests, WholeRead};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
@@ -102,23 +102,32 @@ impl Rounds {
 }
 
 impl Capture {
-    /// Counts the children of `parent` read whole at the server's time `date`, if the sweep
-    /// read it in this sync: into the round under way, or, for a parent that round counted
-    /// already (the sweep went round), into the next one. `new` says which children created
-    /// since the round began count too: those of this incremental pass.
+    /// Counts a page of the children of `parent`, read whole at the server's time `date`.
+    ///
+    /// If the sweep read it for a round, the round counts every child created before it
+    /// began; into the round under way, or, for a parent that round counted already (the
+    /// sweep went round), into the next one. Besides, each listing under way counts the
+    /// children created since it began that are new to this read: created since the parent's
+    /// last read, up to this one ([`Capture::new_children`]). Each child is so counted by the
+    /// first read after its creation, whatever it was read for (the parent moved, related
+    /// changes touched it, the sweep), and by no other: a child created without moving its
+    /// parent and deleted with it before the next round is in the round's table.
     pub(in crate::read) fn observe_children(
         &mut self,
         rounds: &Rounds,
         parent: i64,
         records: &[Record<'_>],
         date: Option<DateTime<Utc>>,
-        new: Counted,
+        window: Counted,
     ) {
+        let new = self.new_children(parent, window);
         if !rounds.swept.contains(&parent) {
+            let targets = [(Target::Round, new), (Target::Upcoming, new)];
+            self.observe_into(records, None, Some(parent), &targets);
             return;
         }
         let at = date.unwrap_or_else(Utc::now);
-        let (upcoming, counted) = if rounds.every_parent {
+        let upcoming = if rounds.every_parent {
             // One read of every parent: a round counted by slices would count them twice.
             if self.round.as_ref().is_some_and(|r| !r.whole) {
                 self.round = None;
@@ -127,20 +136,27 @@ impl Capture {
             if let Some(round) = &mut self.round {
                 round.whole = true;
             }
-            (false, Counted::All)
+            self.observe_into(
+                records,
+                date,
+                Some(parent),
+                &[(Target::Round, Counted::All)],
+            );
+            false
         } else {
             let counted = self.round.as_ref().and_then(|r| r.through);
-            let upcoming = counted.is_some_and(|through| parent <= through);
-            if upcoming {
+            if counted.is_some_and(|through| parent <= through) {
                 self.begin_upcoming(at);
+                let targets = [(Target::Upcoming, new.swept())];
+                self.observe_into(records, date, Some(parent), &targets);
+                true
             } else {
                 self.begin(at);
+                let targets = [(Target::Round, new.swept()), (Target::Upcoming, new)];
+                self.observe_into(records, date, Some(parent), &targets);
+                false
             }
-            (upcoming, new.swept())
         };
-        // A parent's children are one page or a few; what repeats across pages of one parent
-        // is told apart by the key, which holds the parent.
-        self.observe_into(records, date, Some(parent), upcoming, counted);
         let listing = if upcoming {
             &mut self.upcoming
         } else {
@@ -151,21 +167,20 @@ impl Capture {
         }
     }
 
-    /// Counts the children of `parent` an incremental sync read for another reason than the
-    /// sweep (the parent moved, related changes touched it), or that the sweep read for no
-    /// round (before it wrapped round to the first parent), that are new: created since the
-    /// round began, between the previous sync and this one (see [`Counted::CreatedIn`]).
-    pub(in crate::read) fn observe_new_children(
-        &mut self,
-        rounds: &Rounds,
-        parent: i64,
-        records: &[Record<'_>],
-        new: Counted,
-    ) {
-        if rounds.swept.contains(&parent) {
-            return;
+    /// Which of `parent`'s children created since a listing began its read now counts: those
+    /// created since its last whole read (its digest's time) and before this one began, which
+    /// no other read counts. A parent whose digest was forgotten was last read by the latest
+    /// time of a forgotten one. Without either (a parent never read whole since capture
+    /// began), those created in this incremental pass's `window`, as every read counted
+    /// before digests kept their time: a read in the pass before counted those of its own.
+    fn new_children(&self, parent: i64, window: Counted) -> Counted {
+        let now = (self.reading.as_ref())
+            .filter(|r| r.parent() == parent)
+            .map(WholeRead::at);
+        match (self.digests.last_read(parent), now) {
+            (Some(from), Some(to)) => Counted::CreatedIn(from, to),
+            _ => window,
         }
-        self.observe_into(records, None, Some(parent), false, new);
     }
 
     /// Counts a page of the children of `parent`, read whole at the server's time `date`, for

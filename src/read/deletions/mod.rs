@@ -67,6 +67,13 @@ const RECENT_PAGES: usize = 4;
 /// The column destinations read a deletion from.
 pub(in crate::read) const DELETED_AT: &str = "_ab_cdc_deleted_at";
 
+/// A listing a page is counted into: the one under way, or the upcoming one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Round,
+    Upcoming,
+}
+
 /// Deletion capture of one stream's incremental read.
 pub(super) struct Capture {
     def: &'static StreamDef,
@@ -163,7 +170,9 @@ impl Capture {
             .iter()
             .filter_map(|(name, keys)| Some((stream_name(name)?, keys.clone())))
             .collect();
-        self.digests = Digests::decode(&ledger.parents).unwrap_or_default();
+        self.digests = Digests::decode(&ledger.parents)
+            .unwrap_or_default()
+            .forgetting(ledger.parents_forgotten);
     }
 
     /// Checks, before a listing is compared, that the token acts as the user (with the roles)
@@ -261,99 +270,103 @@ impl Capture {
         }
     }
 
-    /// Counts a page of the listing under way (or of the upcoming one), read at the server's
-    /// time `date`; the records of a child stream are keyed by their parent and their id.
+    /// Counts a page into each listing of `targets` (the listing under way, the upcoming one)
+    /// what its [`Counted`] says, read at the server's time `date`; the records of a child
+    /// stream are keyed by their parent and their id.
     fn observe_into(
         &mut self,
         records: &[Record<'_>],
         date: Option<DateTime<Utc>>,
         parent: Option<i64>,
-        upcoming: bool,
-        counted: Counted,
+        targets: &[(Target, Counted)],
     ) {
-        let listing = if upcoming {
-            &mut self.upcoming
-        } else {
-            &mut self.round
-        };
-        let Some(listing) = listing else {
-            return;
-        };
-        // A derived stream this sync does not read counts nothing: its table of this listing is
-        // not whole.
-        let derived = &self.derived;
-        listing.uncounted.extend(
-            (self.known.iter().flat_map(|k| k.derived.keys()))
-                .chain(listing.derived.keys())
-                .copied()
-                .filter(|name| !derived.iter().any(|d| d.name == *name)),
-        );
-        for def in &self.derived {
-            listing.reads(def.name);
-        }
-        // The listing's own pages pace it; what an incremental read adds does not.
-        if !matches!(counted, Counted::CreatedIn(..)) {
-            listing.read += records.len() as u64;
-            if let Some(date) = date {
-                listing.last = listing.last.max(date);
-            }
-        }
         let mut keys = Vec::with_capacity(records.len());
-        let mut on_page = std::collections::HashSet::with_capacity(records.len());
-        let own_pages = !matches!(counted, Counted::CreatedIn(..));
-        for record in records {
-            let Ok(fields) = &record.keys else { continue };
-            let Ok(id) = fields.id() else { continue };
-            let key = match parent {
-                Some(parent) => (parent, id),
-                None => (id, 0),
+        for (target, counted) in targets {
+            let listing = match target {
+                Target::Round => &mut self.round,
+                Target::Upcoming => &mut self.upcoming,
             };
-            let position = position(self.def, record, parent);
-            if own_pages && position != i64::MAX {
-                let furthest = &mut listing.parts.furthest;
-                *furthest = Some(furthest.map_or(position, |f| f.max(position)));
-            }
-            // Records updated before the start date were never replicated: not counted, so
-            // that their deletion sends nothing.
-            let updated = fields
-                .updated_at()
-                .ok()
-                .and_then(crate::time::parse_instant);
-            if updated.is_some_and(|u| u < self.start)
-                || self.recent.contains(&key)
-                || !on_page.insert(key)
-            {
+            let Some(listing) = listing else {
                 continue;
-            }
-            let created = fields.created_at();
-            // A record counted is not counted again by a later read of this sync (the
-            // listing's own page after an incremental read of it, say).
-            if counted.counts(created, listing.at) {
-                listing.count(key, position, created);
-                keys.push(key);
-            }
-            // A row is as new as the later of its own creation and its source's: a task
-            // assigned to a project long after a user was assigned to it is a new row of that
-            // user's, counted by the pass that first reads it, as a new record is.
+            };
+            // A derived stream this sync does not read counts nothing: its table of this
+            // listing is not whole.
+            let derived = &self.derived;
+            listing.uncounted.extend(
+                (self.known.iter().flat_map(|k| k.derived.keys()))
+                    .chain(listing.derived.keys())
+                    .copied()
+                    .filter(|name| !derived.iter().any(|d| d.name == *name)),
+            );
             for def in &self.derived {
-                let derivation = def.derived().expect("only derived streams tap a source");
-                // A record whose rows cannot be read fails its derived stream when emitted.
-                let Ok(mut rows) = derive::dated_row_keys(derivation, record.raw, fields, parent)
-                else {
-                    continue;
-                };
-                for (_, row_created) in &mut rows {
-                    *row_created = match (*row_created, created) {
-                        (Some(row), Some(source)) => Some(row.max(source)),
-                        (row, source) => row.or(source),
-                    };
+                listing.reads(def.name);
+            }
+            // The listing's own pages pace it; what an incremental read adds does not.
+            let own_pages = !matches!(counted, Counted::CreatedIn(..));
+            if own_pages {
+                listing.read += records.len() as u64;
+                if let Some(date) = date {
+                    listing.last = listing.last.max(date);
                 }
-                rows.retain(|(_, c)| counted.counts(*c, listing.at));
-                if !rows.is_empty() {
-                    listing.count_rows(def.name, &rows, position);
+            }
+            let mut on_page = std::collections::HashSet::with_capacity(records.len());
+            for record in records {
+                let Ok(fields) = &record.keys else { continue };
+                let Ok(id) = fields.id() else { continue };
+                let key = match parent {
+                    Some(parent) => (parent, id),
+                    None => (id, 0),
+                };
+                let position = position(self.def, record, parent);
+                if own_pages && position != i64::MAX {
+                    let furthest = &mut listing.parts.furthest;
+                    *furthest = Some(furthest.map_or(position, |f| f.max(position)));
+                }
+                // Records updated before the start date were never replicated: not counted, so
+                // that their deletion sends nothing.
+                let updated = fields
+                    .updated_at()
+                    .ok()
+                    .and_then(crate::time::parse_instant);
+                if updated.is_some_and(|u| u < self.start)
+                    || self.recent.contains(&key)
+                    || !on_page.insert(key)
+                {
+                    continue;
+                }
+                let created = fields.created_at();
+                // A record counted is not counted again by a later read of this sync (the
+                // listing's own page after an incremental read of it, say).
+                if counted.counts(created, listing.at) {
+                    listing.count(key, position, created);
+                    keys.push(key);
+                }
+                // A row is as new as the later of its own creation and its source's: a task
+                // assigned to a project long after a user was assigned to it is a new row of
+                // that user's, counted by the pass that first reads it, as a new record is.
+                for def in &self.derived {
+                    let derivation = def.derived().expect("only derived streams tap a source");
+                    // A record whose rows cannot be read fails its derived stream when emitted.
+                    let Ok(mut rows) =
+                        derive::dated_row_keys(derivation, record.raw, fields, parent)
+                    else {
+                        continue;
+                    };
+                    for (_, row_created) in &mut rows {
+                        *row_created = match (*row_created, created) {
+                            (Some(row), Some(source)) => Some(row.max(source)),
+                            (row, source) => row.or(source),
+                        };
+                    }
+                    rows.retain(|(_, c)| counted.counts(*c, listing.at));
+                    if !rows.is_empty() {
+                        listing.count_rows(def.name, &rows, position);
+                    }
                 }
             }
         }
+        keys.sort_unstable();
+        keys.dedup();
         self.recent.push(keys);
     }
 
@@ -364,7 +377,7 @@ impl Capture {
         date: Option<DateTime<Utc>>,
         counted: Counted,
     ) {
-        self.observe_into(records, date, None, false, counted);
+        self.observe_into(records, date, None, &[(Target::Round, counted)]);
     }
 
     /// Where the listing under way goes on (a page link or the first day of a window).
@@ -383,6 +396,15 @@ impl Capture {
 
     /// What the state keeps.
     pub(super) fn ledger(&self) -> Ledger {
+        // The parents read whole so far in this sync counted their children up to that read:
+        // a sync that fails after this checkpoint must not count them again from the last
+        // digests. Their comparisons with the last digests wait for the end of the sync (see
+        // [`child::Capture::end_children`]); one that fails forgoes them, and the rounds find
+        // those children.
+        let mut digests = self.digests.clone();
+        for (read, _, digest) in &self.read_whole {
+            digests.keep(read.parent(), *digest, read.at());
+        }
         Ledger {
             by: self.by.clone(),
             user: self.user.clone(),
@@ -395,7 +417,8 @@ impl Capture {
                 .iter()
                 .map(|(name, keys)| (name.to_string(), keys.clone()))
                 .collect(),
-            parents: self.digests.encode(),
+            parents: digests.encode(),
+            parents_forgotten: digests.forgotten(),
         }
     }
 

@@ -657,3 +657,183 @@ fn a_listing_is_behind_until_it_reads_as_far_as_the_last_one_had_an_interval_bef
     assert!(!c.behind(six, t(16)));
     assert!(c.behind(six, t(17)), "the last one had ended by t(11)");
 }
+
+/// An estimate's messages `(id, created)`, all updated after the start date.
+type Messages<'a> = &'a [(i64, DateTime<Utc>)];
+
+/// A page of estimate messages.
+fn messages_page(messages: Messages<'_>) -> String {
+    let messages: Vec<_> = (messages.iter())
+        .map(|(id, created)| json!({"id": id, "created_at": crate::time::format_instant(*created), "updated_at": "2025-06-01T00:00:00Z"}))
+        .collect();
+    json!({ "estimate_messages": messages }).to_string()
+}
+
+/// The estimates there are in a sync, each with its messages.
+type Estimates<'a> = &'a [(i64, Messages<'a>)];
+
+/// One sync of a sweep of estimate messages at t(`hour`), the one before at t(`hour` - 1):
+/// the sweep reads `swept` of `estimates`, and the estimates that `moved` are read too, each
+/// whole. Returns the capture, its candidates taken (they would be confirmed).
+fn messages_sync(
+    position: &Position,
+    hour: i64,
+    estimates: Estimates<'_>,
+    swept: &[i64],
+    moved: &[i64],
+) -> (Capture, Vec<Key>) {
+    let mut c = Capture::new(&config("a"), &selected("estimate_messages"), &[], position).unwrap();
+    let ids: Vec<i64> = estimates.iter().map(|(id, _)| *id).collect();
+    let slice = crate::read::cursor::SweepSlice {
+        ids: swept.iter().copied().collect(),
+        next: crate::state::Sweep {
+            after_id: *swept.last().unwrap(),
+            at: t(hour),
+        },
+    };
+    let rounds = child::Rounds::of(Some(&slice), &ids, c.round_through());
+    let window = Counted::new_in_pass(t(hour - 1) - OVERLAP, t(hour) - OVERLAP);
+    for (id, messages) in estimates {
+        if swept.contains(id) || moved.contains(id) {
+            let body = messages_page(messages);
+            let page = page::parse(&body, "estimate_messages").unwrap();
+            c.observe_whole(*id, &page.records, Some(t(hour)));
+            c.observe_children(&rounds, *id, &page.records, Some(t(hour)), window);
+            c.end_whole(*id, true);
+        }
+    }
+    c.acting_as(Some("user 7".into()));
+    c.end_children(&rounds);
+    let pending = std::mem::take(&mut c.pending);
+    (c, pending)
+}
+
+fn state_of(c: &Capture) -> Position {
+    Position {
+        deletions: Some(c.ledger()),
+        ..Position::default()
+    }
+}
+
+fn minutes_after(hour: i64, minutes: i64) -> DateTime<Utc> {
+    t(hour) + Duration::minutes(minutes)
+}
+
+/// Syncs one estimate each of the estimates 1 to 4, one message each, from hour 1 to hour 4:
+/// the first round. Returns the state after it.
+fn after_a_round_of_four_estimates() -> Position {
+    let mut state = Position::default();
+    for hour in 1..=4 {
+        let estimates: Estimates<'_> = &[
+            (1, &[(10, t(0))]),
+            (2, &[(20, t(0))]),
+            (3, &[(30, t(0))]),
+            (4, &[(40, t(0))]),
+        ];
+        let (c, pending) = messages_sync(&state, hour, estimates, &[hour], &[]);
+        assert!(pending.is_empty());
+        state = state_of(&c);
+    }
+    state
+}
+
+/// Soak seed 2's estimate message: created without moving its estimate after the second round
+/// began, first read by that round's sweep, then deleted with its estimate. No pass's window
+/// holds its creation, yet the sweep's read is the first after it: the round counts it, and
+/// the next round names it.
+#[test]
+fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_it() {
+    let mut state = after_a_round_of_four_estimates();
+    let one: Messages<'_> = &[(10, t(0))];
+    let two: Messages<'_> = &[(20, t(0))];
+    let four: Messages<'_> = &[(40, t(0))];
+    // The second round begins at hour 5; 31 is created at 5:30, in the pass of hour 6,
+    // which reads estimate 2.
+    let three: Messages<'_> = &[(30, t(0)), (31, minutes_after(5, 30))];
+    let syncs: [(i64, Estimates<'_>, i64); 7] = [
+        (5, &[(1, one), (2, two), (3, &[(30, t(0))]), (4, four)], 1),
+        (6, &[(1, one), (2, two), (3, three), (4, four)], 2),
+        (7, &[(1, one), (2, two), (3, three), (4, four)], 3),
+        // Estimate 3 is deleted with its messages.
+        (8, &[(1, one), (2, two), (4, four)], 4),
+        (9, &[(1, one), (2, two), (4, four)], 1),
+        (10, &[(1, one), (2, two), (4, four)], 2),
+        (11, &[(1, one), (2, two), (4, four)], 4),
+    ];
+    let mut named = Vec::new();
+    for (hour, estimates, swept) in syncs {
+        let (c, pending) = messages_sync(&state, hour, estimates, &[swept], &[]);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    assert_eq!(named, [(11, (3, 30)), (11, (3, 31))]);
+}
+
+/// A child read by several reads of one round (its parent moved before the sweep read it, or
+/// after, or twice) is counted by the first only: counted twice, its key would cancel out of
+/// the table, and the next round would name nothing of its parent's.
+#[test]
+fn a_child_read_by_several_reads_of_a_round_is_counted_once() {
+    let mut state = after_a_round_of_four_estimates();
+    let one: Messages<'_> = &[(10, t(0))];
+    // 22 comes after the sweep read estimate 2 (hour 6), 32 and 42 before the sweep reads
+    // theirs; 3 moves at hour 6, 2 at hours 7 and 8, 4 at hours 6 and 7.
+    let two: Messages<'_> = &[(20, t(0)), (22, minutes_after(6, 30))];
+    let three: Messages<'_> = &[(30, t(0)), (32, minutes_after(5, 30))];
+    let four: Messages<'_> = &[(40, t(0)), (42, minutes_after(5, 30))];
+    let all: Estimates<'_> = &[(1, one), (2, two), (3, three), (4, four)];
+    let syncs: [(i64, i64, &[i64]); 4] =
+        [(5, 1, &[]), (6, 2, &[3, 4]), (7, 3, &[2, 4]), (8, 4, &[2])];
+    for (hour, swept, moved) in syncs {
+        let (c, pending) = messages_sync(&state, hour, all, &[swept], moved);
+        assert!(pending.is_empty(), "hour {hour}: {pending:?}");
+        state = state_of(&c);
+    }
+    // Estimates 2, 3 and 4 are deleted: the round that reads estimate 1 alone names all their
+    // messages.
+    let (_, pending) = messages_sync(&state, 9, &[(1, one)], &[1], &[]);
+    assert_eq!(
+        pending,
+        [(2, 20), (2, 22), (3, 30), (3, 32), (4, 40), (4, 42)]
+    );
+}
+
+/// A sync that fails after a checkpoint goes on from it: the parents read before the
+/// checkpoint counted their new children, and their next read must not count them again.
+#[test]
+fn a_checkpoint_keeps_when_each_parent_read_so_far_counted_its_new_children() {
+    let state = after_a_round_of_four_estimates();
+    let one: Messages<'_> = &[(10, t(0))];
+    let three: Messages<'_> = &[(30, t(0)), (32, minutes_after(5, 30))];
+    let all: Estimates<'_> = &[(1, one), (2, &[(20, t(0))]), (3, three), (4, &[(40, t(0))])];
+    let (c, _) = messages_sync(&state, 5, all, &[1], &[]);
+    // Hour 6: estimate 3 moved and was read, a checkpoint was written, and the sync failed.
+    let state = state_of(&c);
+    let mut c = Capture::new(&config("a"), &selected("estimate_messages"), &[], &state).unwrap();
+    let rounds = child::Rounds::of(
+        Some(&crate::read::cursor::SweepSlice {
+            ids: [2].into(),
+            next: crate::state::Sweep {
+                after_id: 2,
+                at: t(6),
+            },
+        }),
+        &[1, 2, 3, 4],
+        c.round_through(),
+    );
+    let body = messages_page(three);
+    let page = page::parse(&body, "estimate_messages").unwrap();
+    c.observe_whole(3, &page.records, Some(t(6)));
+    let window = Counted::new_in_pass(t(5) - OVERLAP, t(6) - OVERLAP);
+    c.observe_children(&rounds, 3, &page.records, Some(t(6)), window);
+    c.end_whole(3, true);
+    let mut state = state_of(&c);
+    // The sync is tried again and goes on after estimate 3; the sweep reads 2, 3 and 4.
+    for hour in [7, 8, 9] {
+        let (c, pending) = messages_sync(&state, hour, all, &[hour - 5], &[]);
+        assert!(pending.is_empty());
+        state = state_of(&c);
+    }
+    let (_, pending) = messages_sync(&state, 10, &[(1, one)], &[1], &[]);
+    assert_eq!(pending, [(2, 20), (3, 30), (3, 32), (4, 40)]);
+}

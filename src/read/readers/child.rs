@@ -97,15 +97,14 @@ pub(super) async fn read_children(
         let mut pages = 0;
         let walked = walk::walk(&run.client, &run.links, def, first, |page, date, _| {
             pages += 1;
-            // A swept parent's children count in the sweep's round; another's, if new. Any
+            // A swept parent's children count in the sweep's round; any parent's, if new. Any
             // parent's read whole is checked against its last whole read.
             if let Some(capture) = &mut capture {
                 if reach != Portion::Changed {
                     capture.observe_whole(id, &page.records, date);
                 }
-                let new = Counted::new_in_pass(lower, watermark);
-                capture.observe_children(&rounds, id, &page.records, date, new);
-                capture.observe_new_children(&rounds, id, &page.records, new);
+                let window = Counted::new_in_pass(lower, watermark);
+                capture.observe_children(&rounds, id, &page.records, date, window);
             }
             out.records(&page.records, filter, &extras);
             out.flush_page()
