@@ -206,6 +206,10 @@ pub struct Round {
     /// As [`Listing::marks`], so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub marks: Vec<(DateTime<Utc>, i64)>,
+    /// A child stream's round: the parents it read before its sweep did (see
+    /// `read::deletions::child`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub early: Vec<i64>,
 }
 
 /// The field holding a listing's `seen` keys: `fresh`, or `seen` in states written before it.

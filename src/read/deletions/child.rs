@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::parts::part_of;
-use super::{add_pending, Capture, Counted, Target};
+use super::{add_pending, Capture, Count, Counted, Target};
 use crate::digest::{Digests, WholeRead};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
@@ -19,6 +19,10 @@ use crate::page::Record;
 use crate::read::cursor::SweepSlice;
 use crate::read::error::StreamError;
 use crate::read::Run;
+
+/// Parents a round may count before its sweep reads them (see [`Capture::observe_children`]);
+/// the others' children are counted by the sweep. About 1 kB of the state.
+const MAX_EARLY: usize = 128;
 
 /// Which parents of this sync the sweep reads, and whether its round ends in it.
 #[derive(Debug, PartialEq, Eq)]
@@ -104,14 +108,15 @@ impl Rounds {
 impl Capture {
     /// Counts a page of the children of `parent`, read whole at the server's time `date`.
     ///
-    /// If the sweep read it for a round, the round counts every child created before it
-    /// began; into the round under way, or, for a parent that round counted already (the
-    /// sweep went round), into the next one. Besides, each listing under way counts the
-    /// children created since it began that are new to this read: created since the parent's
-    /// last read, up to this one ([`Capture::new_children`]). Each child is so counted by the
-    /// first read after its creation, whatever it was read for (the parent moved, related
-    /// changes touched it, the sweep), and by no other: a child created without moving its
-    /// parent and deleted with it before the next round is in the round's table.
+    /// A round holds every child of each parent from the parent's first read since the round
+    /// began on: what that read lists (created before it), and each child created since, at
+    /// the first read after its creation ([`Capture::new_children`]). The first read is the
+    /// sweep's, or one before it (the parent moved, related changes touched it): a child
+    /// created after the last round read its parent, and deleted with it before this round's
+    /// sweep gets there, is in this round's table. Without the time of the parent's last read,
+    /// the sweep counts the children created before the round began. The sweep's read counts
+    /// into the round under way, or, for a parent that round counted already (the sweep went
+    /// round), into the next one; another read, into both.
     pub(in crate::read) fn observe_children(
         &mut self,
         rounds: &Rounds,
@@ -120,14 +125,9 @@ impl Capture {
         date: Option<DateTime<Utc>>,
         window: Counted,
     ) {
-        let new = self.new_children(parent, window);
-        if !rounds.swept.contains(&parent) {
-            let targets = [(Target::Round, new), (Target::Upcoming, new)];
-            self.observe_into(records, None, Some(parent), &targets);
-            return;
-        }
+        let swept = rounds.swept.contains(&parent);
         let at = date.unwrap_or_else(Utc::now);
-        let upcoming = if rounds.every_parent {
+        if swept && rounds.every_parent {
             // One read of every parent: a round counted by slices would count them twice.
             if self.round.as_ref().is_some_and(|r| !r.whole) {
                 self.round = None;
@@ -136,31 +136,88 @@ impl Capture {
             if let Some(round) = &mut self.round {
                 round.whole = true;
             }
-            self.observe_into(
-                records,
-                date,
-                Some(parent),
-                &[(Target::Round, Counted::All)],
-            );
-            false
-        } else {
-            let counted = self.round.as_ref().and_then(|r| r.through);
-            if counted.is_some_and(|through| parent <= through) {
+            let count = Count {
+                into: Target::Round,
+                counted: Counted::All,
+                own: true,
+            };
+            self.observe_into(records, date, Some(parent), &[count]);
+            self.swept_through(Target::Round, parent);
+            return;
+        }
+        let next_round = swept
+            && (self.round.as_ref())
+                .and_then(|r| r.through)
+                .is_some_and(|through| parent <= through);
+        let targets: &[Target] = match (swept, next_round) {
+            (true, true) => {
                 self.begin_upcoming(at);
-                let targets = [(Target::Upcoming, new.swept())];
-                self.observe_into(records, date, Some(parent), &targets);
-                true
-            } else {
+                &[Target::Upcoming]
+            }
+            (true, false) => {
                 self.begin(at);
-                let targets = [(Target::Round, new.swept()), (Target::Upcoming, new)];
-                self.observe_into(records, date, Some(parent), &targets);
-                false
+                &[Target::Round, Target::Upcoming]
+            }
+            (false, _) => &[Target::Round, Target::Upcoming],
+        };
+        let sweeps = if next_round {
+            Target::Upcoming
+        } else {
+            Target::Round
+        };
+        let counts: Vec<Count> = (targets.iter())
+            .filter_map(|into| self.count_of(*into, parent, swept && *into == sweeps, window))
+            .collect();
+        self.observe_into(records, date, Some(parent), &counts);
+        if swept {
+            self.swept_through(sweeps, parent);
+        }
+    }
+
+    /// What a read of `parent` counts into the listing `into`, `own` if it is that listing's
+    /// sweep of it; `None` without that listing.
+    fn count_of(&mut self, into: Target, parent: i64, own: bool, window: Counted) -> Option<Count> {
+        let new = self.new_children(parent, window);
+        let now = (self.reading.as_ref())
+            .filter(|r| r.parent() == parent)
+            .map(WholeRead::at);
+        let last_read = self.digests.last_read(parent);
+        let listing = match into {
+            Target::Round => self.round.as_mut()?,
+            Target::Upcoming => self.upcoming.as_mut()?,
+        };
+        let read_early = if own {
+            listing.early.remove(&parent)
+        } else {
+            listing.early.contains(&parent)
+        };
+        let counted = if own {
+            // A parent read before the sweep got there: that read counted what it listed.
+            if read_early {
+                new
+            } else {
+                new.swept()
+            }
+        } else {
+            let unswept = listing.through.is_none_or(|through| parent > through);
+            // Read last before the listing began: this is its first read since.
+            let first = last_read.is_some_and(|last| last < listing.at);
+            match now {
+                Some(now) if unswept && first && !read_early && listing.early.len() < MAX_EARLY => {
+                    listing.early.insert(parent);
+                    Counted::CreatedBefore(now)
+                }
+                _ => new,
             }
         };
-        let listing = if upcoming {
-            &mut self.upcoming
-        } else {
-            &mut self.round
+        Some(Count { into, counted, own })
+    }
+
+    /// Notes that the sweep of listing `into` read `parent`.
+    fn swept_through(&mut self, into: Target, parent: i64) {
+        let listing = match into {
+            Target::Round => &mut self.round,
+            Target::Upcoming => &mut self.upcoming,
         };
         if let Some(listing) = listing {
             listing.through = Some(listing.through.map_or(parent, |t| t.max(parent)));

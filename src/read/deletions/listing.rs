@@ -233,6 +233,9 @@ pub(super) struct Working {
     pub(super) uncounted: BTreeSet<&'static str>,
     /// Where it stood after each sync so far (see [`super::pace`]).
     pub(super) marks: Marks,
+    /// A child stream's round: the parents whose children it counted before its sweep read
+    /// them (see [`super::child`]).
+    pub(super) early: BTreeSet<i64>,
 }
 
 /// The name of a stream of the table, as `&'static str`, from a state's text.
@@ -264,6 +267,7 @@ impl Working {
             parts,
             uncounted: BTreeSet::new(),
             marks: Marks::new(),
+            early: BTreeSet::new(),
         }
     }
 
@@ -327,6 +331,7 @@ impl Working {
                 .filter_map(|n| stream_name(n))
                 .collect(),
             marks: pace::restored(&round.marks),
+            early: round.early.iter().copied().collect(),
         })
     }
 
@@ -359,6 +364,7 @@ impl Working {
                 .collect(),
             uncounted: self.uncounted.iter().map(|n| n.to_string()).collect(),
             marks: self.marks.clone(),
+            early: self.early.iter().copied().collect(),
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
                 RoundParts {
@@ -459,6 +465,9 @@ pub(in crate::read) enum Counted {
     /// A swept parent's children: those created before the round began, and those
     /// `CreatedIn(from, to)` (a child of this pass, which no other read of it counts).
     SweptIn(DateTime<Utc>, DateTime<Utc>),
+    /// Those created before a read that began at the given time: a parent's children, read
+    /// for the first time since the round began.
+    CreatedBefore(DateTime<Utc>),
 }
 
 impl Counted {
@@ -475,6 +484,7 @@ impl Counted {
             Counted::CreatedIn(from, to) => {
                 created.is_some_and(|c| c >= listing_began && c >= from && c < to)
             }
+            Counted::CreatedBefore(read) => created.is_none_or(|c| c < read),
             Counted::SweptIn(from, to) => {
                 Counted::CreatedByStart.counts(created, listing_began)
                     || Counted::CreatedIn(from, to).counts(created, listing_began)

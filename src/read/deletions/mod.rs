@@ -74,6 +74,16 @@ enum Target {
     Upcoming,
 }
 
+/// What a page counts into one listing.
+#[derive(Clone, Copy, Debug)]
+struct Count {
+    into: Target,
+    counted: Counted,
+    /// Whether the page is the listing's own (a page of its walk, a parent its sweep read),
+    /// which paces it; not one another read adds to it.
+    own: bool,
+}
+
 /// Deletion capture of one stream's incremental read.
 pub(super) struct Capture {
     def: &'static StreamDef,
@@ -270,19 +280,19 @@ impl Capture {
         }
     }
 
-    /// Counts a page into each listing of `targets` (the listing under way, the upcoming one)
-    /// what its [`Counted`] says, read at the server's time `date`; the records of a child
-    /// stream are keyed by their parent and their id.
+    /// Counts a page into each listing of `counts` (the listing under way, the upcoming one)
+    /// what it says, read at the server's time `date`; the records of a child stream are
+    /// keyed by their parent and their id.
     fn observe_into(
         &mut self,
         records: &[Record<'_>],
         date: Option<DateTime<Utc>>,
         parent: Option<i64>,
-        targets: &[(Target, Counted)],
+        counts: &[Count],
     ) {
         let mut keys = Vec::with_capacity(records.len());
-        for (target, counted) in targets {
-            let listing = match target {
+        for &Count { into, counted, own } in counts {
+            let listing = match into {
                 Target::Round => &mut self.round,
                 Target::Upcoming => &mut self.upcoming,
             };
@@ -301,9 +311,8 @@ impl Capture {
             for def in &self.derived {
                 listing.reads(def.name);
             }
-            // The listing's own pages pace it; what an incremental read adds does not.
-            let own_pages = !matches!(counted, Counted::CreatedIn(..));
-            if own_pages {
+            // The listing's own pages pace it; what another read adds does not.
+            if own {
                 listing.read += records.len() as u64;
                 if let Some(date) = date {
                     listing.last = listing.last.max(date);
@@ -318,7 +327,7 @@ impl Capture {
                     None => (id, 0),
                 };
                 let position = position(self.def, record, parent);
-                if own_pages && position != i64::MAX {
+                if own && position != i64::MAX {
                     let furthest = &mut listing.parts.furthest;
                     *furthest = Some(furthest.map_or(position, |f| f.max(position)));
                 }
@@ -377,7 +386,12 @@ impl Capture {
         date: Option<DateTime<Utc>>,
         counted: Counted,
     ) {
-        self.observe_into(records, date, None, &[(Target::Round, counted)]);
+        let count = Count {
+            into: Target::Round,
+            counted,
+            own: !matches!(counted, Counted::CreatedIn(..)),
+        };
+        self.observe_into(records, date, None, &[count]);
     }
 
     /// Where the listing under way goes on (a page link or the first day of a window).

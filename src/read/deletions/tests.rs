@@ -837,3 +837,43 @@ fn a_checkpoint_keeps_when_each_parent_read_so_far_counted_its_new_children() {
     let (_, pending) = messages_sync(&state, 10, &[(1, one)], &[1], &[]);
     assert_eq!(pending, [(2, 20), (3, 30), (3, 32), (4, 40)]);
 }
+
+/// Soak seed 1's user project task, as a message: created after the last round read its
+/// estimate, first read by this round when the estimate moved, before its sweep, then deleted
+/// with the estimate before the sweep got there. The moved read is the estimate's first since
+/// the round began: it counts what it lists, and the sweep does not count it again.
+#[test]
+fn a_parent_read_before_the_sweep_gets_there_counts_its_children_for_the_round_once() {
+    let mut state = Position::default();
+    let one: Messages<'_> = &[(10, t(0))];
+    let four: Messages<'_> = &[(40, t(0))];
+    // 22 and 32 are created at 3:30, after the first round read estimates 2 and 3.
+    let two: Messages<'_> = &[(20, t(0)), (22, minutes_after(3, 30))];
+    let three: Messages<'_> = &[(30, t(0)), (32, minutes_after(3, 30))];
+    let before: Estimates<'_> = &[(1, one), (2, &[(20, t(0))]), (3, &[(30, t(0))]), (4, four)];
+    let after: Estimates<'_> = &[(1, one), (2, two), (3, three), (4, four)];
+    // Estimate 3 is deleted with its messages after hour 5.
+    let gone: Estimates<'_> = &[(1, one), (2, two), (4, four)];
+    let syncs: [(i64, Estimates<'_>, i64, &[i64]); 10] = [
+        (1, before, 1, &[]),
+        (2, before, 2, &[]),
+        (3, before, 3, &[]),
+        (4, after, 4, &[]),
+        // The second round: estimates 2 and 3 move before its sweep reads them.
+        (5, after, 1, &[2, 3]),
+        (6, gone, 2, &[]),
+        (7, gone, 4, &[]),
+        (8, gone, 1, &[]),
+        (9, gone, 2, &[]),
+        (10, gone, 4, &[]),
+    ];
+    let mut named = Vec::new();
+    for (hour, estimates, swept, moved) in syncs {
+        let (c, pending) = messages_sync(&state, hour, estimates, &[swept], moved);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    // The second round read estimate 3 whole at hour 5: the third names both its messages.
+    // 22, counted twice by the second round, would be named too: the third takes it once.
+    assert_eq!(named, [(10, (3, 30)), (10, (3, 32))]);
+}
