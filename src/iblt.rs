@@ -22,11 +22,21 @@ pub type Key = (i64, i64);
 /// The bytes of one cell: count (i32), key (two i64), check (u32), little-endian.
 const CELL_BYTES: usize = 4 + 16 + 4;
 
-/// What begins the text of a table written sparse (not a base64 character).
+/// What begins the text of a table written packed (not a base64 character): the cell count,
+/// then each cell that holds something as the number of empty cells before it, its count
+/// (zigzag), its two keys (varints: ids are far below 2^64, and a cell's XOR of ids is no
+/// larger than its largest id) and its check (4 bytes). A full cell of ids below 2^32 takes
+/// at most 16 bytes instead of 24, an empty one nothing.
+const PACKED: char = '^';
+
+/// What began the text of a table written sparse before [`PACKED`]: the cell count (u32),
+/// then each cell that holds something as its index (u16) and its bytes. States written then
+/// are still read.
 const SPARSE: char = '~';
 
-/// The most cells a table written sparse may have (the largest the state holds has 160).
-const MAX_SPARSE_CELLS: usize = 4096;
+/// The most cells a table written packed or sparse may have (the largest the state holds has
+/// 160): a few characters could otherwise ask for a table of any size.
+const MAX_INDEXED_CELLS: usize = 4096;
 
 /// The parts a table is split into: each key has one cell in each.
 const PARTS: usize = 4;
@@ -202,73 +212,158 @@ impl Table {
         }
     }
 
-    /// The table as text for the state: base64 of its cells, or, when most cells are empty
-    /// (a part's table, the keys a listing added since it began), `SPARSE` (`~`) and base64 of
-    /// the cell count and of each cell that holds something, with its index: whichever is
-    /// shorter.
+    /// The table as text for the state: [`PACKED`] and base64 of its cells that hold
+    /// something, or base64 of all its cells when that is shorter (a large table, or keys far
+    /// beyond Harvest's ids).
     pub fn encode(&self) -> String {
-        let full: Vec<(usize, &Cell)> = (self.cells.iter().enumerate())
-            .filter(|(_, c)| !c.is_empty())
-            .collect();
-        let mut bytes;
-        let indexed = self.cells.len() <= MAX_SPARSE_CELLS;
-        if indexed && full.len() * (2 + CELL_BYTES) + 4 < self.cells.len() * CELL_BYTES {
-            bytes = Vec::with_capacity(4 + full.len() * (2 + CELL_BYTES));
-            bytes.extend_from_slice(&(self.cells.len() as u32).to_le_bytes());
-            for (index, cell) in full {
-                bytes.extend_from_slice(&(index as u16).to_le_bytes());
-                cell.write(&mut bytes);
+        if self.cells.len() <= MAX_INDEXED_CELLS {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, self.cells.len() as u64);
+            let mut empty_before = 0;
+            for cell in &self.cells {
+                if cell.is_empty() {
+                    empty_before += 1;
+                    continue;
+                }
+                put_varint(&mut bytes, empty_before);
+                empty_before = 0;
+                put_varint(&mut bytes, u64::from(zigzag(cell.count)));
+                put_varint(&mut bytes, cell.key.0);
+                put_varint(&mut bytes, cell.key.1);
+                bytes.extend_from_slice(&cell.check.to_le_bytes());
             }
-            return format!("{SPARSE}{}", STANDARD_NO_PAD.encode(bytes));
+            if bytes.len() < self.cells.len() * CELL_BYTES {
+                return format!("{PACKED}{}", STANDARD_NO_PAD.encode(bytes));
+            }
         }
-        bytes = Vec::with_capacity(self.cells.len() * CELL_BYTES);
+        let mut bytes = Vec::with_capacity(self.cells.len() * CELL_BYTES);
         for cell in &self.cells {
             cell.write(&mut bytes);
         }
         STANDARD_NO_PAD.encode(bytes)
     }
 
-    /// A table from [`Table::encode`]'s text, or why the text is not one.
+    /// A table from [`Table::encode`]'s text (or the sparse text of earlier versions), or why
+    /// the text is not one.
     pub fn decode_text(text: &str) -> Result<Table, String> {
-        let (sparse, text) = match text.strip_prefix(SPARSE) {
-            Some(rest) => (true, rest),
-            None => (false, text),
+        let (form, text) = match text.chars().next() {
+            Some(c @ (PACKED | SPARSE)) => (Some(c), &text[1..]),
+            _ => (None, text),
         };
         let bytes = STANDARD_NO_PAD
             .decode(text)
             .map_err(|e| format!("not base64 ({e})"))?;
-        if !sparse {
-            if bytes.is_empty() || bytes.len() % (CELL_BYTES * PARTS) != 0 {
-                return Err(format!("{} bytes is not a whole table", bytes.len()));
+        match form {
+            Some(PACKED) => Table::read_packed(&bytes),
+            Some(_) => Table::read_sparse(&bytes),
+            None => {
+                if bytes.is_empty() || bytes.len() % (CELL_BYTES * PARTS) != 0 {
+                    return Err(format!("{} bytes is not a whole table", bytes.len()));
+                }
+                let cells = bytes.chunks_exact(CELL_BYTES).map(Cell::read).collect();
+                Ok(Table { cells })
             }
-            let cells = bytes.chunks_exact(CELL_BYTES).map(Cell::read).collect();
-            return Ok(Table { cells });
         }
-        let entries = bytes.get(4..).unwrap_or_default();
-        let count = bytes
-            .get(..4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-        let cells = count.map_or(0, |c| c as usize);
-        // A few characters could otherwise ask for a table of any size: tables are small.
-        if cells == 0 || cells % PARTS != 0 || cells > MAX_SPARSE_CELLS {
-            return Err(format!(
-                "a sparse table of {cells} cells is not a whole table"
-            ));
+    }
+
+    /// An empty table of `cells` cells read from a packed or sparse text's count.
+    fn indexed(cells: u64, form: &str) -> Result<Table, String> {
+        match usize::try_from(cells) {
+            Ok(n) if n != 0 && n % PARTS == 0 && n <= MAX_INDEXED_CELLS => Ok(Table::new(n)),
+            _ => Err(format!(
+                "a {form} table of {cells} cells is not a whole table"
+            )),
         }
-        if entries.len() % (2 + CELL_BYTES) != 0 {
-            return Err(format!("{} bytes are not whole cells", entries.len()));
-        }
-        let mut table = Table::new(cells);
-        for entry in entries.chunks_exact(2 + CELL_BYTES) {
-            let index = usize::from(u16::from_le_bytes([entry[0], entry[1]]));
-            let slot = table
-                .cells
-                .get_mut(index)
-                .ok_or_else(|| format!("cell {index} is beyond the table's {cells}"))?;
-            *slot = Cell::read(&entry[2..]);
+    }
+
+    /// The cell at `index` of a table being read, or why there is none.
+    fn cell_at(&mut self, index: usize) -> Result<&mut Cell, String> {
+        let cells = self.cells.len();
+        self.cells
+            .get_mut(index)
+            .ok_or_else(|| format!("cell {index} is beyond the table's {cells}"))
+    }
+
+    /// A table from [`PACKED`]'s bytes.
+    fn read_packed(bytes: &[u8]) -> Result<Table, String> {
+        let mut bytes = bytes;
+        let mut table = Table::indexed(take_varint(&mut bytes)?, "packed")?;
+        let mut index = 0usize;
+        while !bytes.is_empty() {
+            let skip = usize::try_from(take_varint(&mut bytes)?).unwrap_or(usize::MAX);
+            index = index.saturating_add(skip);
+            let count = u32::try_from(take_varint(&mut bytes)?)
+                .map_err(|_| "a cell's count is out of range".to_string())?;
+            let key = (take_varint(&mut bytes)?, take_varint(&mut bytes)?);
+            let check = bytes
+                .split_first_chunk::<4>()
+                .map(|(check, rest)| {
+                    bytes = rest;
+                    u32::from_le_bytes(*check)
+                })
+                .ok_or("a cell is cut short")?;
+            *table.cell_at(index)? = Cell {
+                count: unzigzag(count),
+                key,
+                check,
+            };
+            index += 1;
         }
         Ok(table)
     }
+
+    /// A table from [`SPARSE`]'s bytes.
+    fn read_sparse(bytes: &[u8]) -> Result<Table, String> {
+        let count = bytes
+            .get(..4)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+        let mut table = Table::indexed(u64::from(count), "sparse")?;
+        let entries = &bytes[4..];
+        if !entries.len().is_multiple_of(2 + CELL_BYTES) {
+            return Err(format!("{} bytes are not whole cells", entries.len()));
+        }
+        for entry in entries.chunks_exact(2 + CELL_BYTES) {
+            let index = usize::from(u16::from_le_bytes([entry[0], entry[1]]));
+            *table.cell_at(index)? = Cell::read(&entry[2..]);
+        }
+        Ok(table)
+    }
+}
+
+/// A count as an unsigned number that is small when the count is near zero either way.
+fn zigzag(n: i32) -> u32 {
+    ((n << 1) ^ (n >> 31)) as u32
+}
+
+/// The count [`zigzag`] made `n` of.
+fn unzigzag(n: u32) -> i32 {
+    ((n >> 1) as i32) ^ -((n & 1) as i32)
+}
+
+/// Appends `n` as a LEB128 varint (7 bits a byte, the high bit set on all but the last).
+fn put_varint(bytes: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        bytes.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    bytes.push(n as u8);
+}
+
+/// Takes a varint [`put_varint`] wrote off the front of `bytes`.
+fn take_varint(bytes: &mut &[u8]) -> Result<u64, String> {
+    let mut n = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        let bits = u64::from(b & 0x7F);
+        if i == 9 && bits > 1 {
+            break;
+        }
+        n |= bits << (7 * i);
+        if b & 0x80 == 0 {
+            *bytes = &bytes[i + 1..];
+            return Ok(n);
+        }
+    }
+    Err("a number is cut short or too long".into())
 }
 
 #[cfg(test)]
@@ -354,19 +449,81 @@ mod tests {
     }
 
     #[test]
-    fn a_mostly_empty_table_is_written_sparse_and_reads_back_the_same() {
+    fn a_table_is_written_packed_and_reads_back_the_same() {
         let few = table(160, [1, 99, -5]);
         let text = few.encode();
-        assert!(text.starts_with(SPARSE), "{text}");
-        assert!(text.len() < 500, "{}", text.len());
+        assert!(text.starts_with(PACKED), "{text}");
+        assert!(text.len() < 200, "{}", text.len());
         assert_eq!(Table::decode_text(&text).unwrap(), few);
         let empty = Table::new(32);
+        assert_eq!(empty.encode(), "^IA");
         assert_eq!(Table::decode_text(&empty.encode()).unwrap(), empty);
-        let many = table(32, 0..100);
-        assert!(!many.encode().starts_with(SPARSE));
-        assert_eq!(Table::decode_text(&many.encode()).unwrap(), many);
+        // Every cell full, of ids the size of Harvest's largest: half the dense text.
+        let full = table(160, (0..2_000).map(|k| 2_500_000_000 + 7 * k));
+        let dense = 160 * CELL_BYTES * 4 / 3;
+        let text = full.encode();
+        assert!(text.starts_with(PACKED));
+        assert!(text.len() * 2 <= dense + 100, "{} of {dense}", text.len());
+        assert_eq!(Table::decode_text(&text).unwrap(), full);
+        // Keys as wide as 64 bits pack longer than dense: written dense.
+        let mut wide = Table::new(32);
+        for k in 0..100 {
+            wide.insert((splitmix64(k) as i64, splitmix64(k + 1_000) as i64));
+        }
+        let text = wide.encode();
+        assert!(!text.starts_with(PACKED) && !text.starts_with(SPARSE));
+        assert_eq!(text.len(), 32 * CELL_BYTES * 4 / 3);
+        assert_eq!(Table::decode_text(&text).unwrap(), wide);
+    }
+
+    #[test]
+    fn bad_packed_text_is_refused() {
+        let packed = |bytes: &[u8]| {
+            Table::decode_text(&format!("{PACKED}{}", STANDARD_NO_PAD.encode(bytes)))
+        };
+        let error = |bytes: &[u8]| packed(bytes).unwrap_err();
+        // A count that is no table: none, not whole parts, too many.
+        assert!(error(&[]).contains("cut short"));
+        assert!(error(&[7]).contains("not a whole table"));
+        assert!(error(&[0x80, 0x40]).contains("not a whole table"));
+        // A cell cut short in its keys or its check, past the end, a count beyond 32 bits, a
+        // number of eleven bytes.
+        assert!(error(&[8, 0, 2, 5]).contains("cut short"));
+        assert!(error(&[8, 0, 2, 5, 0, 1, 2, 3]).contains("cut short"));
+        assert!(error(&[8, 8, 2, 5, 0, 1, 2, 3, 4]).contains("beyond"));
+        assert!(
+            error(&[8, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 5, 0, 1, 2, 3, 4]).contains("out of range")
+        );
+        let mut long = vec![8, 0, 2];
+        long.extend_from_slice(&[0xFF; 10]);
+        long.extend_from_slice(&[0, 1, 2, 3, 4]);
+        assert!(error(&long).contains("too long"));
+        // The same bytes whole: one cell, 5 then 0 as its keys, a count of one.
+        let one = packed(&[8, 0, 2, 5, 0, 1, 2, 3, 4]).unwrap();
+        assert_eq!(one.cells[0].count, 1);
+        assert_eq!(one.cells[0].key, (5, 0));
+        assert_eq!(one.cells[0].check, u32::from_le_bytes([1, 2, 3, 4]));
+        assert!(one.cells[1..].iter().all(Cell::is_empty));
+    }
+
+    /// The sparse text of earlier versions: the cell count, then each cell that holds something
+    /// with its index.
+    fn sparse(bytes: &[u8]) -> String {
+        format!("{SPARSE}{}", STANDARD_NO_PAD.encode(bytes))
+    }
+
+    #[test]
+    fn a_table_written_sparse_by_an_earlier_version_reads_back_the_same() {
+        let few = table(160, [1, 99, -5]);
+        let mut bytes = 160u32.to_le_bytes().to_vec();
+        for (index, cell) in few.cells.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+            bytes.extend_from_slice(&(index as u16).to_le_bytes());
+            cell.write(&mut bytes);
+        }
+        assert_eq!(Table::decode_text(&sparse(&bytes)).unwrap(), few);
+        // As a state of then holds an empty table of 160 cells.
+        assert_eq!(Table::decode_text("~oAAAAA").unwrap(), Table::new(160));
         // A count that is no table, cells cut short, an index past the end.
-        let sparse = |bytes: &[u8]| format!("{SPARSE}{}", STANDARD_NO_PAD.encode(bytes));
         assert!(Table::decode_text(&sparse(&7u32.to_le_bytes())).is_err());
         assert!(Table::decode_text(&sparse(&65_536u32.to_le_bytes())).is_err());
         assert!(Table::decode_text(&sparse(&[])).is_err());
