@@ -172,8 +172,13 @@ struct Figures {
     cascaded_deletions: usize,
     /// Entity records deleted whose tombstone was not due yet (inside the sweep interval).
     tolerated_deletion: u64,
-    /// Syncs from a deletion to its tombstone, at most.
+    /// Syncs from a deletion to its first tombstone, at most, for deletions while capture
+    /// warms up (two intervals after the first sync) and after.
+    max_tombstone_lag_warming_up: usize,
     max_tombstone_lag: usize,
+    /// Tombstones for a record that had one already (a kill or fault before the checkpoint
+    /// that recorded the first, or a later round that named it again).
+    repeated_tombstones: u64,
     /// Deleted records the replica keeps after the last sync, by kind of stream.
     stale_entity: usize,
     stale_child: usize,
@@ -695,6 +700,7 @@ fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {
     let mut figures = Figures::default();
     let mut examples: Vec<String> = Vec::new();
     let mut derived_stale_since: BTreeMap<(&str, String), usize> = BTreeMap::new();
+    let mut tombstoned: BTreeSet<(String, String)> = BTreeSet::new();
 
     for sync in 0..syncs {
         if sync > 0 {
@@ -795,8 +801,15 @@ fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {
                 .deleted
                 .get(&(stream.to_string(), key.clone()))
                 .copied();
-            if let Some(before) = deleted {
-                figures.max_tombstone_lag = figures.max_tombstone_lag.max(sync - before);
+            if !tombstoned.insert((stream.to_string(), key.clone())) {
+                figures.repeated_tombstones += 1;
+            } else if let Some(before) = deleted {
+                let lag = if starts[before] - starts[0] < 2 * sweep_secs {
+                    &mut figures.max_tombstone_lag_warming_up
+                } else {
+                    &mut figures.max_tombstone_lag
+                };
+                *lag = (*lag).max(sync - before);
             }
             // The driver deletes records, not rows: a derived or report row's tombstone is
             // false only for a row Harvest serves.
@@ -1054,14 +1067,16 @@ fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {
     figures.cascaded_deletions = driver.cascaded;
     assert_eq!(figures.tombstones, replica.tombstones);
     println!(
-        "soak {name} deletions: {} deleted records ({} projects deleted, {} records went with a deletion), {} tombstones ({} removed a row, {} false), at most {} syncs after the deletion; {} older copies ignored; {} deleted records tolerated before their tombstone was due; stale rows after the last sync: {} entity, {} child, {} derived",
+        "soak {name} deletions: {} deleted records ({} projects deleted, {} records went with a deletion), {} tombstones ({} removed a row, {} false, {} repeated), the first at most {} syncs after the deletion ({} while capture warmed up); {} older copies ignored; {} deleted records tolerated before their tombstone was due; stale rows after the last sync: {} entity, {} child, {} derived",
         driver.deleted.len(),
         figures.project_deletions,
         figures.cascaded_deletions,
         figures.tombstones,
         figures.tombstoned_rows,
         figures.false_tombstones,
+        figures.repeated_tombstones,
         figures.max_tombstone_lag,
+        figures.max_tombstone_lag_warming_up,
         figures.older_copies_ignored,
         figures.tolerated_deletion,
         figures.stale_entity,
