@@ -126,6 +126,11 @@ impl Digests {
         }
     }
 
+    /// Whether `parent` has a digest (it was read whole since the oldest one kept).
+    pub fn has(&self, parent: i64) -> bool {
+        self.by_parent.contains_key(&parent)
+    }
+
     /// When `parent`'s children were last read whole, as far as the digests know: the time of
     /// its digest, else the latest time of a forgotten one (it was read by then, if at all);
     /// `None` when no digest was ever forgotten and `parent` has none.

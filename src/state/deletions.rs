@@ -210,6 +210,11 @@ pub struct Round {
     /// `read::deletions::child`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub early: Vec<i64>,
+    /// A child stream's round: whether `early` holds every parent read since it began that
+    /// its sweep has not read yet (none was left out for want of room or of its last read's
+    /// time).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early_complete: bool,
 }
 
 /// The field holding a listing's `seen` keys: `fresh`, or `seen` in states written before it.

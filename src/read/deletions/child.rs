@@ -113,8 +113,10 @@ impl Capture {
     /// the first read after its creation ([`Capture::new_children`]). The first read is the
     /// sweep's, or one before it (the parent moved, related changes touched it): a child
     /// created after the last round read its parent, and deleted with it before this round's
-    /// sweep gets there, is in this round's table. Without the time of the parent's last read,
-    /// the sweep counts the children created before the round began. The sweep's read counts
+    /// sweep gets there, is in this round's table. A round knows the parents it read ahead of
+    /// its sweep (`early`), so a parent whose digest was forgotten (more parents than digests)
+    /// still has its first read told apart. Without the time of the parent's last read, the
+    /// sweep counts the children created before the round began. The sweep's read counts
     /// into the round under way, or, for a parent that round counted already (the sweep went
     /// round), into the next one; another read, into both.
     pub(in crate::read) fn observe_children(
@@ -151,11 +153,11 @@ impl Capture {
                 .is_some_and(|through| parent <= through);
         let targets: &[Target] = match (swept, next_round) {
             (true, true) => {
-                self.begin_upcoming(at);
+                self.begin_round(Target::Upcoming, at);
                 &[Target::Upcoming]
             }
             (true, false) => {
-                self.begin(at);
+                self.begin_round(Target::Round, at);
                 &[Target::Round, Target::Upcoming]
             }
             (false, _) => &[Target::Round, Target::Upcoming],
@@ -174,6 +176,19 @@ impl Capture {
         }
     }
 
+    /// Begins the round `into` at the server's time `at` unless it began: a new round keeps
+    /// every parent read ahead of its sweep in `early` until one cannot be kept.
+    fn begin_round(&mut self, into: Target, at: DateTime<Utc>) {
+        let began = self.listing(into).is_some();
+        match into {
+            Target::Round => self.begin(at),
+            Target::Upcoming => self.begin_upcoming(at),
+        }
+        if let Some(listing) = self.listing(into).as_mut().filter(|_| !began) {
+            listing.early_complete = true;
+        }
+    }
+
     /// What a read of `parent` counts into the listing `into`, `own` if it is that listing's
     /// sweep of it; `None` without that listing.
     fn count_of(&mut self, into: Target, parent: i64, own: bool, window: Counted) -> Option<Count> {
@@ -181,11 +196,9 @@ impl Capture {
         let now = (self.reading.as_ref())
             .filter(|r| r.parent() == parent)
             .map(WholeRead::at);
+        let digested = self.digests.has(parent);
         let last_read = self.digests.last_read(parent);
-        let listing = match into {
-            Target::Round => self.round.as_mut()?,
-            Target::Upcoming => self.upcoming.as_mut()?,
-        };
+        let listing = self.listing(into).as_mut()?;
         let read_early = if own {
             listing.early.remove(&parent)
         } else {
@@ -200,14 +213,26 @@ impl Capture {
             }
         } else {
             let unswept = listing.through.is_none_or(|through| parent > through);
-            // Read last before the listing began: this is its first read since.
-            let first = last_read.is_some_and(|last| last < listing.at);
+            // Read last before the listing began: this is its first read since. A parent whose
+            // digest was forgotten may have been read since, before its digest's time: a
+            // listing whose `early` is complete knows it was not when `early` lacks it.
+            let first = if unswept && !digested && listing.early_complete {
+                !read_early
+            } else {
+                last_read.is_some_and(|last| last < listing.at)
+            };
             match now {
                 Some(now) if unswept && first && !read_early && listing.early.len() < MAX_EARLY => {
                     listing.early.insert(parent);
                     Counted::CreatedBefore(now)
                 }
-                _ => new,
+                _ => {
+                    // A parent read ahead of the sweep and not kept.
+                    if unswept && !read_early {
+                        listing.early_complete = false;
+                    }
+                    new
+                }
             }
         };
         Some(Count { into, counted, own })
@@ -215,11 +240,7 @@ impl Capture {
 
     /// Notes that the sweep of listing `into` read `parent`.
     fn swept_through(&mut self, into: Target, parent: i64) {
-        let listing = match into {
-            Target::Round => &mut self.round,
-            Target::Upcoming => &mut self.upcoming,
-        };
-        if let Some(listing) = listing {
+        if let Some(listing) = self.listing(into) {
             listing.through = Some(listing.through.map_or(parent, |t| t.max(parent)));
         }
     }

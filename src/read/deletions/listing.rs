@@ -236,6 +236,9 @@ pub(super) struct Working {
     /// A child stream's round: the parents whose children it counted before its sweep read
     /// them (see [`super::child`]).
     pub(super) early: BTreeSet<i64>,
+    /// A child stream's round: whether `early` holds every parent read since it began that
+    /// its sweep has not read yet.
+    pub(super) early_complete: bool,
 }
 
 /// The name of a stream of the table, as `&'static str`, from a state's text.
@@ -268,6 +271,7 @@ impl Working {
             uncounted: BTreeSet::new(),
             marks: Marks::new(),
             early: BTreeSet::new(),
+            early_complete: false,
         }
     }
 
@@ -332,6 +336,7 @@ impl Working {
                 .collect(),
             marks: pace::restored(&round.marks),
             early: round.early.iter().copied().collect(),
+            early_complete: round.early_complete,
         })
     }
 
@@ -365,6 +370,7 @@ impl Working {
             uncounted: self.uncounted.iter().map(|n| n.to_string()).collect(),
             marks: self.marks.clone(),
             early: self.early.iter().copied().collect(),
+            early_complete: self.early_complete,
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
                 RoundParts {

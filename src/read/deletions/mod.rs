@@ -260,6 +260,14 @@ impl Capture {
         }
     }
 
+    /// The listing `into` stands for.
+    fn listing(&mut self, into: Target) -> &mut Option<Working> {
+        match into {
+            Target::Round => &mut self.round,
+            Target::Upcoming => &mut self.upcoming,
+        }
+    }
+
     /// Starts the listing that follows the one under way, at the server's time `at`, unless it
     /// began already; it is compared with the one under way once that completes.
     fn begin_upcoming(&mut self, at: DateTime<Utc>) {

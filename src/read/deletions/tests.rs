@@ -877,3 +877,47 @@ fn a_parent_read_before_the_sweep_gets_there_counts_its_children_for_the_round_o
     // 22, counted twice by the second round, would be named too: the third takes it once.
     assert_eq!(named, [(10, (3, 30)), (10, (3, 32))]);
 }
+
+/// The Large account's invoices, as estimates: more parents than digests, so that a parent's
+/// digest is forgotten by the time a related change touches it. A message is created without
+/// moving its estimate after the second round began, the estimate moves before the sweep gets
+/// there (its digest forgotten, and forgotten digests as recent as the round), then it is
+/// deleted with its messages. The moved read is the estimate's first since the round began,
+/// as the round's `early` says: it counts both messages.
+#[test]
+fn a_parent_whose_digest_was_forgotten_counts_its_children_at_its_first_read_of_the_round() {
+    const ESTIMATES: i64 = 500;
+    const PER_SYNC: i64 = 100;
+    let created = minutes_after(6, 30);
+    // The estimates of a sync, with their messages.
+    let at = |hour: i64| -> Vec<(i64, Vec<_>)> {
+        (1..=ESTIMATES)
+            .filter(|id| *id != 450 || hour <= 10)
+            .map(|id| {
+                let mut messages = vec![(10 * id, t(0))];
+                if id == 450 && t(hour) > created {
+                    messages.push((10 * id + 2, created));
+                }
+                (id, messages)
+            })
+            .collect()
+    };
+    let mut state = Position::default();
+    let mut named = Vec::new();
+    for hour in 1..=15 {
+        let estimates = at(hour);
+        let estimates: Vec<(i64, Messages<'_>)> = estimates
+            .iter()
+            .map(|(id, m)| (*id, m.as_slice()))
+            .collect();
+        // Five syncs a round, a hundred estimates each.
+        let first = (hour - 1) % 5 * PER_SYNC + 1;
+        let swept: Vec<i64> = (first..first + PER_SYNC).collect();
+        let moved: &[i64] = if hour == 9 { &[450] } else { &[] };
+        let (c, pending) = messages_sync(&state, hour, &estimates, &swept, moved);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    // The second round's digests of its first 200 estimates are forgotten by hour 9.
+    assert_eq!(named, [(15, (450, 4500)), (15, (450, 4502))]);
+}
