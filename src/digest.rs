@@ -126,18 +126,9 @@ impl Digests {
         }
     }
 
-    /// Whether `parent` has a digest (it was read whole since the oldest one kept).
-    pub fn has(&self, parent: i64) -> bool {
-        self.by_parent.contains_key(&parent)
-    }
-
-    /// When `parent`'s children were last read whole, as far as the digests know: the time of
-    /// its digest, else the latest time of a forgotten one (it was read by then, if at all);
-    /// `None` when no digest was ever forgotten and `parent` has none.
-    pub fn last_read(&self, parent: i64) -> Option<DateTime<Utc>> {
-        (self.by_parent.get(&parent))
-            .map(|(_, at)| *at)
-            .or(self.forgotten)
+    /// When `parent`'s children were last read whole, if its digest is kept.
+    pub fn read_at(&self, parent: i64) -> Option<DateTime<Utc>> {
+        self.by_parent.get(&parent).map(|(_, at)| *at)
     }
 
     /// The latest time a parent whose digest was forgotten was read whole, for the state.
@@ -270,23 +261,25 @@ mod tests {
     }
 
     #[test]
-    fn a_parent_without_a_digest_was_last_read_by_the_latest_forgotten_read() {
+    fn a_forgotten_digest_leaves_the_latest_time_a_parent_without_one_was_read_by() {
         let mut digests = Digests::default();
         digests.keep(1, Digest::default(), t(1));
-        assert_eq!(digests.last_read(1), Some(t(1)));
-        assert_eq!(digests.last_read(2), None, "nothing forgotten: never read");
+        assert_eq!(digests.read_at(1), Some(t(1)));
+        assert_eq!(digests.read_at(2), None);
+        assert_eq!(digests.forgotten(), None, "nothing forgotten");
         for parent in 10..(10 + MAX_PARENTS as i64) {
             digests.keep(parent, Digest::default(), t(2));
         }
-        assert_eq!(digests.last_read(1), Some(t(1)), "forgotten, read at t(1)");
-        assert_eq!(digests.last_read(2), Some(t(1)));
-        assert_eq!(digests.last_read(10), Some(t(2)));
+        assert_eq!(digests.read_at(1), None, "forgotten, the oldest");
+        assert_eq!(digests.forgotten(), Some(t(1)));
+        assert_eq!(digests.read_at(10), Some(t(2)));
         digests.clear();
-        assert_eq!(digests.last_read(10), Some(t(2)));
+        assert_eq!(digests.read_at(10), None);
+        assert_eq!(digests.forgotten(), Some(t(2)));
         let restored = Digests::decode(&digests.encode())
             .unwrap()
             .forgetting(digests.forgotten());
-        assert_eq!(restored.last_read(3), Some(t(2)));
+        assert_eq!(restored.forgotten(), Some(t(2)));
     }
 
     #[test]

@@ -206,15 +206,24 @@ pub struct Round {
     /// As [`Listing::marks`], so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub marks: Vec<(DateTime<Utc>, i64)>,
-    /// A child stream's round: the parents it read before its sweep did (see
-    /// `read::deletions::child`).
+    /// A child stream's round, as states written before `reads` hold it: the parents it read
+    /// before its sweep did, without the time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub early: Vec<i64>,
-    /// A child stream's round: whether `early` holds every parent read since it began that
-    /// its sweep has not read yet (none was left out for want of room or of its last read's
-    /// time).
+    /// A child stream's round: the parents it read other than by its sweep, each with the
+    /// time of the last such read (epoch seconds): before its sweep got there, or after (see
+    /// `read::deletions::child`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<(i64, i64)>,
+    /// A child stream's round: whether `reads` holds every read of a parent since it began
+    /// other than its sweep's (none was left out for want of room).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub early_complete: bool,
+    pub reads_complete: bool,
+    /// A child stream's round: after each sync of its sweep, the last parent read and the time
+    /// of its last read (epoch seconds): a parent was swept by the time of the first entry at
+    /// or past it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swept_by: Vec<(i64, i64)>,
 }
 
 /// The field holding a listing's `seen` keys: `fresh`, or `seen` in states written before it.

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use super::listing::Working;
 use super::parts::part_of;
 use super::{add_pending, Capture, Count, Counted, Target};
 use crate::digest::{Digests, WholeRead};
@@ -20,9 +21,73 @@ use crate::read::cursor::SweepSlice;
 use crate::read::error::StreamError;
 use crate::read::Run;
 
-/// Parents a round may count before its sweep reads them (see [`Capture::observe_children`]);
-/// the others' children are counted by the sweep. About 1 kB of the state.
-const MAX_EARLY: usize = 128;
+/// Parents a round keeps the last read of, other than its sweep's (see [`last_read`]):
+/// before the sweep gets there (touched, moved) or after. About 5 kB of the state at most.
+const MAX_READS: usize = 256;
+
+/// Syncs of a round's sweep it keeps the end of (see [`last_read`]): a day of hourly syncs and
+/// more.
+const MAX_SWEPT_BY: usize = 48;
+
+/// When a round's count of a parent's children last read them, as far as it knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LastRead {
+    /// Before the round began: the next read counts every child it lists.
+    BeforeListing,
+    /// At this time, or by it: the next read counts the children created since.
+    By(DateTime<Utc>),
+    /// Unknown (no read kept a time since capture began).
+    Unknown,
+}
+
+/// Whether the sweep of `listing` has yet to read `parent`.
+fn is_unswept(listing: &Working, parent: i64) -> bool {
+    listing.through.is_none_or(|through| parent > through)
+}
+
+/// When `listing` last counted `parent`'s children, from the parent's digest (its time:
+/// `digest`), else from what the listing kept: the time of its last read other than by the
+/// sweep, or the time its sweep had read `parent` by. With more parents than digests, most
+/// have none: a listing that kept every read knows that a parent its sweep has not read and
+/// it kept no read of was not read since it began. Without that, the latest time of a
+/// forgotten digest (`forgotten`) bounds it: a child created between the parent's last read
+/// and that time is missed, never counted twice (which would leave the table undecodable).
+fn last_read(
+    listing: &Working,
+    parent: i64,
+    digest: Option<DateTime<Utc>>,
+    forgotten: Option<DateTime<Utc>>,
+) -> LastRead {
+    let unswept = is_unswept(listing, parent);
+    let before = |at: DateTime<Utc>| {
+        if at < listing.at && unswept {
+            LastRead::BeforeListing
+        } else {
+            LastRead::By(at)
+        }
+    };
+    if let Some(at) = digest {
+        return before(at);
+    }
+    let bound = |at: Option<DateTime<Utc>>| match (at, forgotten) {
+        (Some(at), Some(f)) => LastRead::By(at.min(f)),
+        (Some(at), None) | (None, Some(at)) => before(at),
+        (None, None) => LastRead::Unknown,
+    };
+    match listing.reads.get(&parent) {
+        Some(Some(at)) => LastRead::By(*at),
+        // Kept by a state written before the time was: read since the round began, so by
+        // the latest forgotten time, if its digest was forgotten.
+        Some(None) => forgotten.map_or(LastRead::Unknown, LastRead::By),
+        None if listing.reads_complete && unswept => LastRead::BeforeListing,
+        None if listing.reads_complete => bound(
+            (listing.swept_by.iter())
+                .find(|(through, _)| *through >= parent)
+                .map(|(_, at)| *at),
+        ),
+        None => bound(None),
+    }
+}
 
 /// Which parents of this sync the sweep reads, and whether its round ends in it.
 #[derive(Debug, PartialEq, Eq)]
@@ -144,7 +209,7 @@ impl Capture {
                 own: true,
             };
             self.observe_into(records, date, Some(parent), &[count]);
-            self.swept_through(Target::Round, parent);
+            self.swept_through(Target::Round, parent, at);
             return;
         }
         let next_round = swept
@@ -172,12 +237,15 @@ impl Capture {
             .collect();
         self.observe_into(records, date, Some(parent), &counts);
         if swept {
-            self.swept_through(sweeps, parent);
+            let now = (self.reading.as_ref())
+                .filter(|r| r.parent() == parent)
+                .map_or(at, WholeRead::at);
+            self.swept_through(sweeps, parent, now);
         }
     }
 
     /// Begins the round `into` at the server's time `at` unless it began: a new round keeps
-    /// every parent read ahead of its sweep in `early` until one cannot be kept.
+    /// every read of a parent other than its sweep's in `reads` until one cannot be kept.
     fn begin_round(&mut self, into: Target, at: DateTime<Utc>) {
         let began = self.listing(into).is_some();
         match into {
@@ -185,79 +253,74 @@ impl Capture {
             Target::Upcoming => self.begin_upcoming(at),
         }
         if let Some(listing) = self.listing(into).as_mut().filter(|_| !began) {
-            listing.early_complete = true;
+            listing.reads_complete = true;
         }
     }
 
     /// What a read of `parent` counts into the listing `into`, `own` if it is that listing's
-    /// sweep of it; `None` without that listing.
+    /// sweep of it; `None` without that listing. The read counts the children created since
+    /// the parent's last read that the listing counted ([`last_read`]): every child it lists
+    /// if that came before the listing began; else those created since, up to this read's
+    /// start, which no other read counts.
     fn count_of(&mut self, into: Target, parent: i64, own: bool, window: Counted) -> Option<Count> {
-        let new = self.new_children(parent, window);
         let now = (self.reading.as_ref())
             .filter(|r| r.parent() == parent)
             .map(WholeRead::at);
-        let digested = self.digests.has(parent);
-        let last_read = self.digests.last_read(parent);
+        let digest = self.digests.read_at(parent);
+        let forgotten = self.digests.forgotten();
         let listing = self.listing(into).as_mut()?;
-        let read_early = if own {
-            listing.early.remove(&parent)
-        } else {
-            listing.early.contains(&parent)
+        let last = last_read(listing, parent, digest, forgotten);
+        let read_early = listing.reads.contains_key(&parent) && is_unswept(listing, parent);
+        let counted = match (last, now) {
+            (LastRead::BeforeListing, Some(now)) => Counted::CreatedBefore(now),
+            (LastRead::By(from), Some(now)) => Counted::CreatedIn(from, now),
+            _ => window,
         };
-        let counted = if own {
+        if own {
+            listing.reads.remove(&parent);
             // A parent read before the sweep got there: that read counted what it listed.
-            if read_early {
-                new
-            } else {
-                new.swept()
+            let counted = if read_early { counted } else { counted.swept() };
+            return Some(Count { into, counted, own });
+        }
+        // A first read the listing cannot keep counts as reads did before they were kept, so
+        // that the sweep does not count what it listed again.
+        let kept = match now {
+            Some(now) if listing.reads.len() < MAX_READS || listing.reads.contains_key(&parent) => {
+                listing.reads.insert(parent, Some(now));
+                true
             }
-        } else {
-            let unswept = listing.through.is_none_or(|through| parent > through);
-            // Read last before the listing began: this is its first read since. A parent whose
-            // digest was forgotten may have been read since, before its digest's time: a
-            // listing whose `early` is complete knows it was not when `early` lacks it.
-            let first = if unswept && !digested && listing.early_complete {
-                !read_early
-            } else {
-                last_read.is_some_and(|last| last < listing.at)
-            };
-            match now {
-                Some(now) if unswept && first && !read_early && listing.early.len() < MAX_EARLY => {
-                    listing.early.insert(parent);
-                    Counted::CreatedBefore(now)
-                }
-                _ => {
-                    // A parent read ahead of the sweep and not kept.
-                    if unswept && !read_early {
-                        listing.early_complete = false;
-                    }
-                    new
-                }
-            }
+            _ => false,
+        };
+        if kept {
+            return Some(Count { into, counted, own });
+        }
+        listing.reads_complete = false;
+        let counted = match (digest.or(forgotten), now) {
+            (Some(from), Some(now)) => Counted::CreatedIn(from, now),
+            _ => window,
         };
         Some(Count { into, counted, own })
     }
 
-    /// Notes that the sweep of listing `into` read `parent`.
-    fn swept_through(&mut self, into: Target, parent: i64) {
-        if let Some(listing) = self.listing(into) {
-            listing.through = Some(listing.through.map_or(parent, |t| t.max(parent)));
+    /// Notes that the sweep of listing `into` read `parent`, whose read began at `at`.
+    fn swept_through(&mut self, into: Target, parent: i64, at: DateTime<Utc>) {
+        let Some(listing) = self.listing(into) else {
+            return;
+        };
+        listing.through = Some(listing.through.map_or(parent, |t| t.max(parent)));
+        let through = listing.through.unwrap_or(parent);
+        match listing.swept_by.last_mut() {
+            Some(last) if listing.swept_in_run => *last = (through, last.1.max(at)),
+            _ => listing.swept_by.push((through, at)),
         }
-    }
-
-    /// Which of `parent`'s children created since a listing began its read now counts: those
-    /// created since its last whole read (its digest's time) and before this one began, which
-    /// no other read counts. A parent whose digest was forgotten was last read by the latest
-    /// time of a forgotten one. Without either (a parent never read whole since capture
-    /// began), those created in this incremental pass's `window`, as every read counted
-    /// before digests kept their time: a read in the pass before counted those of its own.
-    fn new_children(&self, parent: i64, window: Counted) -> Counted {
-        let now = (self.reading.as_ref())
-            .filter(|r| r.parent() == parent)
-            .map(WholeRead::at);
-        match (self.digests.last_read(parent), now) {
-            (Some(from), Some(to)) => Counted::CreatedIn(from, to),
-            _ => window,
+        listing.swept_in_run = true;
+        // Beyond a day of hourly syncs and more, the two entries closest in time merge into
+        // the later: a parent of the earlier was swept by then too.
+        if listing.swept_by.len() > MAX_SWEPT_BY {
+            let closest = (1..listing.swept_by.len())
+                .min_by_key(|i| listing.swept_by[*i].1 - listing.swept_by[*i - 1].1)
+                .unwrap_or(1);
+            listing.swept_by.remove(closest - 1);
         }
     }
 

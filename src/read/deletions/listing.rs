@@ -233,12 +233,22 @@ pub(super) struct Working {
     pub(super) uncounted: BTreeSet<&'static str>,
     /// Where it stood after each sync so far (see [`super::pace`]).
     pub(super) marks: Marks,
-    /// A child stream's round: the parents whose children it counted before its sweep read
-    /// them (see [`super::child`]).
-    pub(super) early: BTreeSet<i64>,
-    /// A child stream's round: whether `early` holds every parent read since it began that
-    /// its sweep has not read yet.
-    pub(super) early_complete: bool,
+    /// A child stream's round: the parents it read other than by its sweep, with the time of
+    /// the last such read (`None`: a state written before it kept the time); those its sweep
+    /// has not read yet are its early ones (see [`super::child`]).
+    pub(super) reads: BTreeMap<i64, Option<DateTime<Utc>>>,
+    /// A child stream's round: whether `reads` holds every read since it began other than its
+    /// sweep's.
+    pub(super) reads_complete: bool,
+    /// A child stream's round: after each sync of its sweep, the last parent read and when.
+    pub(super) swept_by: Vec<(i64, DateTime<Utc>)>,
+    /// Whether the last of `swept_by` is this run's (a run begins its own).
+    pub(super) swept_in_run: bool,
+}
+
+/// The instant `secs` epoch seconds stand for, if one.
+fn instant(secs: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, 0)
 }
 
 /// The name of a stream of the table, as `&'static str`, from a state's text.
@@ -270,8 +280,10 @@ impl Working {
             parts,
             uncounted: BTreeSet::new(),
             marks: Marks::new(),
-            early: BTreeSet::new(),
-            early_complete: false,
+            reads: BTreeMap::new(),
+            reads_complete: false,
+            swept_by: Vec::new(),
+            swept_in_run: false,
         }
     }
 
@@ -335,8 +347,19 @@ impl Working {
                 .filter_map(|n| stream_name(n))
                 .collect(),
             marks: pace::restored(&round.marks),
-            early: round.early.iter().copied().collect(),
-            early_complete: round.early_complete,
+            reads: (round.early.iter().map(|parent| (*parent, None)))
+                .chain(
+                    round
+                        .reads
+                        .iter()
+                        .map(|(parent, at)| (*parent, instant(*at))),
+                )
+                .collect(),
+            reads_complete: round.reads_complete,
+            swept_by: (round.swept_by.iter())
+                .filter_map(|(parent, at)| Some((*parent, instant(*at)?)))
+                .collect(),
+            swept_in_run: false,
         })
     }
 
@@ -369,8 +392,17 @@ impl Working {
                 .collect(),
             uncounted: self.uncounted.iter().map(|n| n.to_string()).collect(),
             marks: self.marks.clone(),
-            early: self.early.iter().copied().collect(),
-            early_complete: self.early_complete,
+            early: (self.reads.iter())
+                .filter(|(_, at)| at.is_none())
+                .map(|(parent, _)| *parent)
+                .collect(),
+            reads: (self.reads.iter())
+                .filter_map(|(parent, at)| Some((*parent, at.as_ref()?.timestamp())))
+                .collect(),
+            reads_complete: self.reads_complete,
+            swept_by: (self.swept_by.iter())
+                .map(|(parent, at)| (*parent, at.timestamp()))
+                .collect(),
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
                 RoundParts {
