@@ -40,7 +40,9 @@
 //!   requires them within the sweep interval.
 //!
 //! `SOAK_SYNCS=500 cargo test --release --test e2e soak::` runs 500 syncs instead of 50 (the
-//! benchmark machine's run); `SOAK_SEED=N` changes the seed of everything drawn.
+//! benchmark machine's run); `SOAK_SEED=N` changes the seed of everything drawn;
+//! `SOAK_TIME_ENTRIES=N` soaks an account of N time entries instead of the Tiny one (100,000:
+//! 176 invoices and 88 estimates, more parents than a child stream keeps digests of).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -663,7 +665,10 @@ fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {
     let syncs = number("SOAK_SYNCS").unwrap_or(DEFAULT_SYNCS).max(2);
     let seed = number("SOAK_SEED").map_or(seed, |s| s as u64);
     let started = Instant::now();
-    let emu = emulator(Scale::Tiny);
+    let scale = number("SOAK_TIME_ENTRIES").map_or(Scale::Tiny, |n| Scale::Custom {
+        time_entries: n as u64,
+    });
+    let emu = emulator(scale);
     emu.advance_clock(skew_hours * 3600);
     let api = Api::new(&emu);
     let streams = all_streams();
