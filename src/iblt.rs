@@ -16,6 +16,8 @@
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 
+use crate::varint;
+
 /// A key: a record's id and, for rows keyed by two ids, the second (else 0).
 pub type Key = (i64, i64);
 
@@ -218,18 +220,18 @@ impl Table {
     pub fn encode(&self) -> String {
         if self.cells.len() <= MAX_INDEXED_CELLS {
             let mut bytes = Vec::new();
-            put_varint(&mut bytes, self.cells.len() as u64);
+            varint::put(&mut bytes, self.cells.len() as u64);
             let mut empty_before = 0;
             for cell in &self.cells {
                 if cell.is_empty() {
                     empty_before += 1;
                     continue;
                 }
-                put_varint(&mut bytes, empty_before);
+                varint::put(&mut bytes, empty_before);
                 empty_before = 0;
-                put_varint(&mut bytes, u64::from(zigzag(cell.count)));
-                put_varint(&mut bytes, cell.key.0);
-                put_varint(&mut bytes, cell.key.1);
+                varint::put(&mut bytes, varint::zigzag(i64::from(cell.count)));
+                varint::put(&mut bytes, cell.key.0);
+                varint::put(&mut bytes, cell.key.1);
                 bytes.extend_from_slice(&cell.check.to_le_bytes());
             }
             if bytes.len() < self.cells.len() * CELL_BYTES {
@@ -287,14 +289,14 @@ impl Table {
     /// A table from [`PACKED`]'s bytes.
     fn read_packed(bytes: &[u8]) -> Result<Table, String> {
         let mut bytes = bytes;
-        let mut table = Table::indexed(take_varint(&mut bytes)?, "packed")?;
+        let mut table = Table::indexed(varint::take(&mut bytes)?, "packed")?;
         let mut index = 0usize;
         while !bytes.is_empty() {
-            let skip = usize::try_from(take_varint(&mut bytes)?).unwrap_or(usize::MAX);
+            let skip = usize::try_from(varint::take(&mut bytes)?).unwrap_or(usize::MAX);
             index = index.saturating_add(skip);
-            let count = u32::try_from(take_varint(&mut bytes)?)
+            let count = i32::try_from(varint::unzigzag(varint::take(&mut bytes)?))
                 .map_err(|_| "a cell's count is out of range".to_string())?;
-            let key = (take_varint(&mut bytes)?, take_varint(&mut bytes)?);
+            let key = (varint::take(&mut bytes)?, varint::take(&mut bytes)?);
             let check = bytes
                 .split_first_chunk::<4>()
                 .map(|(check, rest)| {
@@ -302,11 +304,7 @@ impl Table {
                     u32::from_le_bytes(*check)
                 })
                 .ok_or("a cell is cut short")?;
-            *table.cell_at(index)? = Cell {
-                count: unzigzag(count),
-                key,
-                check,
-            };
+            *table.cell_at(index)? = Cell { count, key, check };
             index += 1;
         }
         Ok(table)
@@ -328,42 +326,6 @@ impl Table {
         }
         Ok(table)
     }
-}
-
-/// A count as an unsigned number that is small when the count is near zero either way.
-fn zigzag(n: i32) -> u32 {
-    ((n << 1) ^ (n >> 31)) as u32
-}
-
-/// The count [`zigzag`] made `n` of.
-fn unzigzag(n: u32) -> i32 {
-    ((n >> 1) as i32) ^ -((n & 1) as i32)
-}
-
-/// Appends `n` as a LEB128 varint (7 bits a byte, the high bit set on all but the last).
-fn put_varint(bytes: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        bytes.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    bytes.push(n as u8);
-}
-
-/// Takes a varint [`put_varint`] wrote off the front of `bytes`.
-fn take_varint(bytes: &mut &[u8]) -> Result<u64, String> {
-    let mut n = 0u64;
-    for (i, &b) in bytes.iter().enumerate().take(10) {
-        let bits = u64::from(b & 0x7F);
-        if i == 9 && bits > 1 {
-            break;
-        }
-        n |= bits << (7 * i);
-        if b & 0x80 == 0 {
-            *bytes = &bytes[i + 1..];
-            return Ok(n);
-        }
-    }
-    Err("a number is cut short or too long".into())
 }
 
 #[cfg(test)]

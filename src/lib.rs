@@ -16,6 +16,8 @@ pub mod output;
 pub mod page;
 pub mod protocol;
 pub mod read;
+pub mod read_times;
 pub mod state;
 pub mod streams;
 pub mod time;
+pub mod varint;

@@ -211,19 +211,19 @@ pub struct Round {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub early: Vec<i64>,
     /// A child stream's round: the parents it read other than by its sweep, each with the
-    /// time of the last such read (epoch seconds): before its sweep got there, or after (see
-    /// `read::deletions::child`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reads: Vec<(i64, i64)>,
+    /// time of the last such read, before its sweep got there or after (see
+    /// `read::deletions::child`), as `read_times` writes them from `at`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reads: String,
     /// A child stream's round: whether `reads` holds every read of a parent since it began
     /// other than its sweep's (none was left out for want of room).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reads_complete: bool,
     /// A child stream's round: after each sync of its sweep, the last parent read and the time
-    /// of its last read (epoch seconds): a parent was swept by the time of the first entry at
-    /// or past it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub swept_by: Vec<(i64, i64)>,
+    /// of its last read, as `read_times` writes them from `at`: a parent was swept by the time
+    /// of the first entry at or past it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub swept_by: String,
 }
 
 /// The field holding a listing's `seen` keys: `fresh`, or `seen` in states written before it.
@@ -296,6 +296,20 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
             }
         }
     }
+    for (name, round) in [("round", &ledger.round), ("upcoming", &ledger.upcoming)] {
+        for (field, text) in round
+            .iter()
+            .flat_map(|r| [("reads", &r.reads), ("swept_by", &r.swept_by)])
+        {
+            let at = round.as_ref().map_or_else(Utc::now, |r| r.at);
+            crate::read_times::decode(text, at).map_err(|e| {
+                (
+                    format!("deletions.{name}.{field}"),
+                    says(format!("{e}; {fix}")),
+                )
+            })?;
+        }
+    }
     if !ledger.parents.is_empty() {
         crate::digest::Digests::decode(&ledger.parents)
             .map_err(|e| ("deletions.parents".into(), says(format!("{e}; {fix}"))))?;
@@ -344,6 +358,15 @@ mod tests {
         let mut bad = good.clone();
         bad["round"] = round.clone();
         assert_eq!(checked(bad.clone()), Ok(()));
+        bad["round"]["reads"] = json!("AgIEBA");
+        bad["round"]["swept_by"] = json!("AgI");
+        assert_eq!(checked(bad.clone()), Ok(()));
+        bad["round"]["reads"] = json!("AgIE");
+        assert_eq!(checked(bad.clone()), Err("deletions.round.reads".into()));
+        bad["round"]["reads"] = json!("");
+        bad["round"]["swept_by"] = json!("%");
+        assert_eq!(checked(bad.clone()), Err("deletions.round.swept_by".into()));
+        bad["round"]["swept_by"] = json!("");
         bad["round"]["fresh"] = json!("~AAAA");
         assert_eq!(checked(bad.clone()), Err("deletions.round.fresh".into()));
         bad["round"]["fresh"] = json!("");

@@ -22,8 +22,9 @@ use crate::read::error::StreamError;
 use crate::read::Run;
 
 /// Parents a round keeps the last read of, other than its sweep's (see [`last_read`]):
-/// before the sweep gets there (touched, moved) or after. About 5 kB of the state at most.
-const MAX_READS: usize = 256;
+/// before the sweep gets there (touched, moved) or after. About 7 kB of the state at most
+/// (see [`crate::read_times`]); the Large account's invoices had 77 a few syncs into a round.
+const MAX_READS: usize = 1024;
 
 /// Syncs of a round's sweep it keeps the end of (see [`last_read`]): a day of hourly syncs and
 /// more.
@@ -45,13 +46,14 @@ fn is_unswept(listing: &Working, parent: i64) -> bool {
     listing.through.is_none_or(|through| parent > through)
 }
 
-/// When `listing` last counted `parent`'s children, from the parent's digest (its time:
-/// `digest`), else from what the listing kept: the time of its last read other than by the
-/// sweep, or the time its sweep had read `parent` by. With more parents than digests, most
-/// have none: a listing that kept every read knows that a parent its sweep has not read and
-/// it kept no read of was not read since it began. Without that, the latest time of a
-/// forgotten digest (`forgotten`) bounds it: a child created between the parent's last read
-/// and that time is missed, never counted twice (which would leave the table undecodable).
+/// When `listing` last counted `parent`'s children: the time of its last read other than by
+/// the sweep, as the listing kept it (a digest is kept at the end of the sync, and may be of a
+/// read another listing counted); else the parent's digest's time (`digest`); else the time
+/// its sweep had read `parent` by. With more parents than digests, most have none: a listing
+/// that kept every read knows that a parent its sweep has not read and it kept no read of was
+/// not read since it began. Without that, the latest time of a forgotten digest (`forgotten`)
+/// bounds it: a child created between the parent's last read and that time is missed, never
+/// counted twice (which would leave the table undecodable).
 fn last_read(
     listing: &Working,
     parent: i64,
@@ -66,26 +68,24 @@ fn last_read(
             LastRead::By(at)
         }
     };
-    if let Some(at) = digest {
-        return before(at);
-    }
-    let bound = |at: Option<DateTime<Utc>>| match (at, forgotten) {
-        (Some(at), Some(f)) => LastRead::By(at.min(f)),
-        (Some(at), None) | (None, Some(at)) => before(at),
-        (None, None) => LastRead::Unknown,
-    };
-    match listing.reads.get(&parent) {
-        Some(Some(at)) => LastRead::By(*at),
+    match (listing.reads.get(&parent), digest) {
+        (Some(Some(at)), _) => LastRead::By(*at),
+        (_, Some(at)) => before(at),
         // Kept by a state written before the time was: read since the round began, so by
-        // the latest forgotten time, if its digest was forgotten.
-        Some(None) => forgotten.map_or(LastRead::Unknown, LastRead::By),
-        None if listing.reads_complete && unswept => LastRead::BeforeListing,
-        None if listing.reads_complete => bound(
-            (listing.swept_by.iter())
+        // the latest forgotten time.
+        (Some(None), None) => forgotten.map_or(LastRead::Unknown, LastRead::By),
+        (None, None) if listing.reads_complete && unswept => LastRead::BeforeListing,
+        (None, None) => {
+            let swept_by = (listing.swept_by.iter())
                 .find(|(through, _)| *through >= parent)
-                .map(|(_, at)| *at),
-        ),
-        None => bound(None),
+                .map(|(_, at)| *at)
+                .filter(|_| listing.reads_complete);
+            match (swept_by, forgotten) {
+                (Some(at), Some(f)) => LastRead::By(at.min(f)),
+                (Some(at), None) | (None, Some(at)) => before(at),
+                (None, None) => LastRead::Unknown,
+            }
+        }
     }
 }
 

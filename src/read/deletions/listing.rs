@@ -13,6 +13,7 @@ use super::parts::{
 use super::{CELLS, RECENT_PAGES};
 use crate::iblt::{Key, Table};
 use crate::read::cursor::OVERLAP;
+use crate::read_times;
 use crate::state::{DerivedParts, DerivedRound, Listing, ListingParts, Round, RoundParts};
 use crate::streams;
 
@@ -246,11 +247,6 @@ pub(super) struct Working {
     pub(super) swept_in_run: bool,
 }
 
-/// The instant `secs` epoch seconds stand for, if one.
-fn instant(secs: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(secs, 0)
-}
-
 /// The name of a stream of the table, as `&'static str`, from a state's text.
 pub(super) fn stream_name(name: &str) -> Option<&'static str> {
     streams::find(name).map(|def| def.name)
@@ -288,6 +284,7 @@ impl Working {
     }
 
     pub(super) fn restore(round: &Round) -> Option<Working> {
+        let reads = read_times::decode(&round.reads, round.at).ok()?;
         let mut derived = BTreeMap::new();
         for (name, d) in &round.derived {
             let taken = Table::decode_text(&d.taken).ok()?;
@@ -348,17 +345,10 @@ impl Working {
                 .collect(),
             marks: pace::restored(&round.marks),
             reads: (round.early.iter().map(|parent| (*parent, None)))
-                .chain(
-                    round
-                        .reads
-                        .iter()
-                        .map(|(parent, at)| (*parent, instant(*at))),
-                )
+                .chain(reads.into_iter().map(|(parent, at)| (parent, Some(at))))
                 .collect(),
             reads_complete: round.reads_complete,
-            swept_by: (round.swept_by.iter())
-                .filter_map(|(parent, at)| Some((*parent, instant(*at)?)))
-                .collect(),
+            swept_by: read_times::decode(&round.swept_by, round.at).ok()?,
             swept_in_run: false,
         })
     }
@@ -396,13 +386,12 @@ impl Working {
                 .filter(|(_, at)| at.is_none())
                 .map(|(parent, _)| *parent)
                 .collect(),
-            reads: (self.reads.iter())
-                .filter_map(|(parent, at)| Some((*parent, at.as_ref()?.timestamp())))
-                .collect(),
+            reads: read_times::encode(
+                (self.reads.iter()).filter_map(|(parent, at)| Some((*parent, (*at)?))),
+                self.at,
+            ),
             reads_complete: self.reads_complete,
-            swept_by: (self.swept_by.iter())
-                .map(|(parent, at)| (*parent, at.timestamp()))
-                .collect(),
+            swept_by: read_times::encode(self.swept_by.iter().copied(), self.at),
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
                 RoundParts {

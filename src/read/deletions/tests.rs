@@ -986,19 +986,17 @@ fn a_round_keeps_its_reads_and_its_sweep_s_times_and_reads_a_state_without_them(
     let (c, _) = messages_sync(&state, 5, all, &[1], &[3]);
     let (c, _) = messages_sync(&state_of(&c), 6, all, &[2], &[1]);
     let round = c.ledger().round.unwrap();
-    assert_eq!(round.reads, [(1, t(6).timestamp()), (3, t(5).timestamp())]);
+    let times = |text: &str| crate::read_times::decode(text, round.at).unwrap();
+    assert_eq!(times(&round.reads), [(1, t(6)), (3, t(5))]);
     assert!(round.reads_complete);
-    assert_eq!(
-        round.swept_by,
-        [(1, t(5).timestamp()), (2, t(6).timestamp())]
-    );
+    assert_eq!(times(&round.swept_by), [(1, t(5)), (2, t(6))]);
     assert_eq!(round.early, Vec::<i64>::new());
 
     let mut before = round.clone();
     before.early = vec![3];
-    before.reads = vec![(1, t(6).timestamp())];
+    before.reads = crate::read_times::encode([(1, t(6))], round.at);
     before.reads_complete = false;
-    before.swept_by = Vec::new();
+    before.swept_by = String::new();
     let working = listing::Working::restore(&before).unwrap();
     assert_eq!(working.reads[&3], None);
     assert_eq!(working.reads[&1], Some(t(6)));
