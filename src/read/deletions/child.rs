@@ -70,11 +70,12 @@ fn last_read(
     };
     match (listing.reads.get(&parent), digest) {
         (Some(Some(at)), _) => LastRead::By(*at),
+        // A digest may be of a read the listing did not count (the other listing's sweep).
+        (None, _) if listing.reads_complete && unswept => LastRead::BeforeListing,
         (_, Some(at)) => before(at),
         // Kept by a state written before the time was: read since the round began, so by
         // the latest forgotten time.
         (Some(None), None) => forgotten.map_or(LastRead::Unknown, LastRead::By),
-        (None, None) if listing.reads_complete && unswept => LastRead::BeforeListing,
         (None, None) => {
             let swept_by = (listing.swept_by.iter())
                 .find(|(through, _)| *through >= parent)
@@ -178,12 +179,13 @@ impl Capture {
     /// the first read after its creation ([`Capture::new_children`]). The first read is the
     /// sweep's, or one before it (the parent moved, related changes touched it): a child
     /// created after the last round read its parent, and deleted with it before this round's
-    /// sweep gets there, is in this round's table. A round knows the parents it read ahead of
-    /// its sweep (`early`), so a parent whose digest was forgotten (more parents than digests)
-    /// still has its first read told apart. Without the time of the parent's last read, the
-    /// sweep counts the children created before the round began. The sweep's read counts
-    /// into the round under way, or, for a parent that round counted already (the sweep went
-    /// round), into the next one; another read, into both.
+    /// sweep gets there, is in this round's table. A round keeps its reads of parents other
+    /// than by its sweep, and when its sweep read them ([`last_read`]), so a parent whose
+    /// digest was forgotten (more parents than digests) still has its first read told apart.
+    /// Without the time of the parent's last read, the sweep counts the children created
+    /// before the round began. The sweep's read counts into the round under way alone, or,
+    /// for a parent that round counted already (the sweep went round), into the next one;
+    /// another read, into both.
     pub(in crate::read) fn observe_children(
         &mut self,
         rounds: &Rounds,
@@ -221,9 +223,17 @@ impl Capture {
                 self.begin_round(Target::Upcoming, at);
                 &[Target::Upcoming]
             }
+            // The next round, begun in this sync, is not counted into: its own sweep counts
+            // the parent's children whole when it gets there, so one deleted in between is
+            // missing from that round and named when it completes, not a round later. A
+            // round that does not keep its reads counts them as before.
             (true, false) => {
                 self.begin_round(Target::Round, at);
-                &[Target::Round, Target::Upcoming]
+                if self.upcoming.as_ref().is_some_and(|u| !u.reads_complete) {
+                    &[Target::Round, Target::Upcoming]
+                } else {
+                    &[Target::Round]
+                }
             }
             (false, _) => &[Target::Round, Target::Upcoming],
         };

@@ -1003,3 +1003,38 @@ fn a_round_keeps_its_reads_and_its_sweep_s_times_and_reads_a_state_without_them(
     assert!(!working.reads_complete);
     assert_eq!(working.stored(), before);
 }
+
+/// A sync whose sweep ends one round and begins the next: the first round's read of its last
+/// estimates is not counted into the second, whose own sweep counts them when it gets there.
+/// Two messages of such an estimate deleted after that sync (more than its digest names) are
+/// missing from the second round, which names them when it completes, not a round later.
+#[test]
+fn the_sweep_that_ends_a_round_does_not_count_into_the_next() {
+    let with: Estimates<'_> = &[
+        (1, &[(10, t(0))]),
+        (2, &[(20, t(0))]),
+        (3, &[(30, t(0))]),
+        (4, &[(40, t(0)), (41, t(0)), (42, t(0))]),
+    ];
+    let without: Estimates<'_> = &[
+        (1, &[(10, t(0))]),
+        (2, &[(20, t(0))]),
+        (3, &[(30, t(0))]),
+        (4, &[(41, t(0))]),
+    ];
+    // Three estimates a sync: rounds end at hours 2, 3 and 4 (with estimates 4, 4 and 4).
+    let syncs: [(i64, Estimates<'_>, &[i64]); 4] = [
+        (1, with, &[1, 2, 3]),
+        (2, with, &[4, 1, 2]),
+        (3, without, &[3, 4, 1]),
+        (4, without, &[2, 3, 4]),
+    ];
+    let mut state = Position::default();
+    let mut named = Vec::new();
+    for (hour, estimates, swept) in syncs {
+        let (c, pending) = messages_sync(&state, hour, estimates, swept, &[]);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    assert_eq!(named, [(3, (4, 40)), (3, (4, 42))]);
+}
