@@ -214,7 +214,7 @@ impl Table {
         }
     }
 
-    /// The table as text for the state: [`PACKED`] and base64 of its cells that hold
+    /// The table as text for the state: `^` (packed) and base64 of its cells that hold
     /// something, or base64 of all its cells when that is shorter (a large table, or keys far
     /// beyond Harvest's ids).
     pub fn encode(&self) -> String {

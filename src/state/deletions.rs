@@ -219,6 +219,11 @@ pub struct Round {
     /// other than its sweep's (none was left out for want of room).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reads_complete: bool,
+    /// A child stream's round: the parents read before its sweep got there whose first read
+    /// counted only the children the last round's read of them had not listed, with the time
+    /// of that read, as `read_times` writes them from `at`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub early_since: String,
     /// A child stream's round: after each sync of its sweep, the last parent read and the time
     /// of its last read, as `read_times` writes them from `at`: a parent was swept by the time
     /// of the first entry at or past it.
@@ -297,10 +302,13 @@ pub(super) fn check_ledger(object: &serde_json::Map<String, Value>) -> Result<()
         }
     }
     for (name, round) in [("round", &ledger.round), ("upcoming", &ledger.upcoming)] {
-        for (field, text) in round
-            .iter()
-            .flat_map(|r| [("reads", &r.reads), ("swept_by", &r.swept_by)])
-        {
+        for (field, text) in round.iter().flat_map(|r| {
+            [
+                ("reads", &r.reads),
+                ("early_since", &r.early_since),
+                ("swept_by", &r.swept_by),
+            ]
+        }) {
             let at = round.as_ref().map_or_else(Utc::now, |r| r.at);
             crate::read_times::decode(text, at).map_err(|e| {
                 (

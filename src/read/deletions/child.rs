@@ -176,11 +176,13 @@ impl Capture {
     ///
     /// A round holds every child of each parent from the parent's first read since the round
     /// began on: what that read lists (created before it), and each child created since, at
-    /// the first read after its creation ([`Capture::new_children`]). The first read is the
-    /// sweep's, or one before it (the parent moved, related changes touched it): a child
-    /// created after the last round read its parent, and deleted with it before this round's
-    /// sweep gets there, is in this round's table. A round keeps its reads of parents other
-    /// than by its sweep, and when its sweep read them ([`last_read`]), so a parent whose
+    /// the first read after its creation (see [`last_read`]). The first read is the sweep's,
+    /// or one before it (the parent moved, related changes touched it): a child created after
+    /// the last round read its parent, and deleted with it before this round's sweep gets
+    /// there, is in this round's table. Such an early read counts only what the last round's
+    /// read did not list when the parent's digest says when that was, and the sweep the rest,
+    /// so that a child deleted in between is missing from this round. A round keeps its reads
+    /// of parents other than by its sweep, and when its sweep read them, so a parent whose
     /// digest was forgotten (more parents than digests) still has its first read told apart.
     /// Without the time of the parent's last read, the sweep counts the children created
     /// before the round began. The sweep's read counts into the round under way alone, or,
@@ -288,10 +290,29 @@ impl Capture {
         };
         if own {
             listing.reads.remove(&parent);
-            // A parent read before the sweep got there: that read counted what it listed.
-            let counted = if read_early { counted } else { counted.swept() };
+            let since = listing.early_since.remove(&parent);
+            let counted = match (counted, since) {
+                // A parent read before the sweep got there by a read that counted only what the
+                // last round's read had not listed: the sweep counts those that read listed.
+                (Counted::CreatedIn(from, to), Some(before)) if read_early => {
+                    Counted::SweptSince(before, from, to)
+                }
+                // Else that read counted what it listed.
+                (counted, _) if read_early => counted,
+                (counted, _) => counted.swept(),
+            };
             return Some(Count { into, counted, own });
         }
+        // A first read since the round began, of a parent whose digest says when the last
+        // round last read it, counts only what that read did not list: the others are left to
+        // the sweep, so that one deleted before the sweep gets there is missing from this
+        // round, and named when it completes (not a round later).
+        let (counted, since) = match (last, digest, now) {
+            (LastRead::BeforeListing, Some(before), Some(now)) => {
+                (Counted::CreatedBetween(before, now), Some(before))
+            }
+            _ => (counted, None),
+        };
         // A first read the listing cannot keep counts as reads did before they were kept, so
         // that the sweep does not count what it listed again.
         let kept = match now {
@@ -302,6 +323,9 @@ impl Capture {
             _ => false,
         };
         if kept {
+            if let Some(before) = since {
+                listing.early_since.insert(parent, before);
+            }
             return Some(Count { into, counted, own });
         }
         listing.reads_complete = false;

@@ -241,6 +241,10 @@ pub(super) struct Working {
     /// A child stream's round: whether `reads` holds every read since it began other than its
     /// sweep's.
     pub(super) reads_complete: bool,
+    /// A child stream's round: the parents read before its sweep got there whose first read
+    /// counted only the children the last round's read of them had not listed, with the time
+    /// of that read: their sweep counts those created before it.
+    pub(super) early_since: BTreeMap<i64, DateTime<Utc>>,
     /// A child stream's round: after each sync of its sweep, the last parent read and when.
     pub(super) swept_by: Vec<(i64, DateTime<Utc>)>,
     /// Whether the last of `swept_by` is this run's (a run begins its own).
@@ -278,6 +282,7 @@ impl Working {
             marks: Marks::new(),
             reads: BTreeMap::new(),
             reads_complete: false,
+            early_since: BTreeMap::new(),
             swept_by: Vec::new(),
             swept_in_run: false,
         }
@@ -348,6 +353,9 @@ impl Working {
                 .chain(reads.into_iter().map(|(parent, at)| (parent, Some(at))))
                 .collect(),
             reads_complete: round.reads_complete,
+            early_since: (read_times::decode(&round.early_since, round.at).ok()?)
+                .into_iter()
+                .collect(),
             swept_by: read_times::decode(&round.swept_by, round.at).ok()?,
             swept_in_run: false,
         })
@@ -391,6 +399,10 @@ impl Working {
                 self.at,
             ),
             reads_complete: self.reads_complete,
+            early_since: read_times::encode(
+                self.early_since.iter().map(|(p, at)| (*p, *at)),
+                self.at,
+            ),
             swept_by: read_times::encode(self.swept_by.iter().copied(), self.at),
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
@@ -495,6 +507,14 @@ pub(in crate::read) enum Counted {
     /// Those created before a read that began at the given time: a parent's children, read
     /// for the first time since the round began.
     CreatedBefore(DateTime<Utc>),
+    /// Those created in `[from, to)`, whenever the listing began: a parent's children, read for
+    /// the first time since the round began, that the last round's read of it at `from` did not
+    /// list.
+    CreatedBetween(DateTime<Utc>, DateTime<Utc>),
+    /// A swept parent's children when an earlier read of the round counted those created since
+    /// the last round's read of it (the first time): those created before that read, and those
+    /// `CreatedIn(from, to)`.
+    SweptSince(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>),
 }
 
 impl Counted {
@@ -512,6 +532,11 @@ impl Counted {
                 created.is_some_and(|c| c >= listing_began && c >= from && c < to)
             }
             Counted::CreatedBefore(read) => created.is_none_or(|c| c < read),
+            Counted::CreatedBetween(from, to) => created.is_some_and(|c| c >= from && c < to),
+            Counted::SweptSince(before, from, to) => {
+                created.is_none_or(|c| c < before)
+                    || Counted::CreatedIn(from, to).counts(created, listing_began)
+            }
             Counted::SweptIn(from, to) => {
                 Counted::CreatedByStart.counts(created, listing_began)
                     || Counted::CreatedIn(from, to).counts(created, listing_began)

@@ -841,7 +841,8 @@ fn a_checkpoint_keeps_when_each_parent_read_so_far_counted_its_new_children() {
 /// Soak seed 1's user project task, as a message: created after the last round read its
 /// estimate, first read by this round when the estimate moved, before its sweep, then deleted
 /// with the estimate before the sweep got there. The moved read is the estimate's first since
-/// the round began: it counts what it lists, and the sweep does not count it again.
+/// the round began: it counts what the last round's read did not list, and the sweep neither
+/// counts it again nor misses the rest.
 #[test]
 fn a_parent_read_before_the_sweep_gets_there_counts_its_children_for_the_round_once() {
     let mut state = Position::default();
@@ -873,9 +874,11 @@ fn a_parent_read_before_the_sweep_gets_there_counts_its_children_for_the_round_o
         named.extend(pending.into_iter().map(|key| (hour, key)));
         state = state_of(&c);
     }
-    // The second round read estimate 3 whole at hour 5: the third names both its messages.
-    // 22, counted twice by the second round, would be named too: the third takes it once.
-    assert_eq!(named, [(10, (3, 30)), (10, (3, 32))]);
+    // The second round's read of estimate 3 at hour 5 counted 32, which the first round's
+    // had not listed, and left 30 to the sweep, which never got there: the second round names
+    // 30 when it completes, the third 32. 22, counted twice by the second round, would be
+    // named too: the third takes it once.
+    assert_eq!(named, [(7, (3, 30)), (10, (3, 32))]);
 }
 
 /// The Large account's invoices, as estimates: 500, more than digests, swept a hundred a sync
@@ -990,6 +993,9 @@ fn a_round_keeps_its_reads_and_its_sweep_s_times_and_reads_a_state_without_them(
     assert_eq!(times(&round.reads), [(1, t(6)), (3, t(5))]);
     assert!(round.reads_complete);
     assert_eq!(times(&round.swept_by), [(1, t(5)), (2, t(6))]);
+    // Estimate 3's first read in the round counted what the first round's read at hour 3 had
+    // not listed.
+    assert_eq!(times(&round.early_since), [(3, t(3))]);
     assert_eq!(round.early, Vec::<i64>::new());
 
     let mut before = round.clone();
@@ -997,6 +1003,7 @@ fn a_round_keeps_its_reads_and_its_sweep_s_times_and_reads_a_state_without_them(
     before.reads = crate::read_times::encode([(1, t(6))], round.at);
     before.reads_complete = false;
     before.swept_by = String::new();
+    before.early_since = String::new();
     let working = listing::Working::restore(&before).unwrap();
     assert_eq!(working.reads[&3], None);
     assert_eq!(working.reads[&1], Some(t(6)));
@@ -1037,4 +1044,35 @@ fn the_sweep_that_ends_a_round_does_not_count_into_the_next() {
         state = state_of(&c);
     }
     assert_eq!(named, [(3, (4, 40)), (3, (4, 42))]);
+}
+
+/// An estimate moved before the sweep got there, and two of its messages (more than its
+/// digest names) deleted after that read and before the sweep: the moved read counted nothing
+/// the first round had listed, so the sweep counts only the message left, and the second
+/// round names the two when it completes, not a round later.
+#[test]
+fn a_child_deleted_between_its_parent_s_early_read_and_the_sweep_is_named_by_that_round() {
+    let all: Estimates<'_> = &[
+        (1, &[(10, t(0))]),
+        (2, &[(20, t(0))]),
+        (3, &[(30, t(0)), (31, t(0)), (32, t(0))]),
+        (4, &[(40, t(0))]),
+    ];
+    let fewer: Estimates<'_> = &[
+        (1, &[(10, t(0))]),
+        (2, &[(20, t(0))]),
+        (3, &[(31, t(0))]),
+        (4, &[(40, t(0))]),
+    ];
+    let mut state = Position::default();
+    let mut named = Vec::new();
+    for hour in 1..=12 {
+        let estimates = if hour <= 5 { all } else { fewer };
+        let moved: &[i64] = if hour == 5 { &[3] } else { &[] };
+        let swept = [(hour - 1) % 4 + 1];
+        let (c, pending) = messages_sync(&state, hour, estimates, &swept, moved);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    assert_eq!(named, [(8, (3, 30)), (8, (3, 32))]);
 }
