@@ -35,11 +35,14 @@ pub(super) mod entity;
 mod listing;
 mod pace;
 mod parts;
+mod tombstones;
 
 use crate::digest::{Digest, Digests, WholeRead};
 pub(in crate::read) use listing::Counted;
 use listing::{stream_name, Known, Recent, Working};
 use parts::{position, WorkingParts};
+use tombstones::listed_ids;
+pub(in crate::read) use tombstones::write_tombstones;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -524,43 +527,6 @@ impl Capture {
     }
 }
 
-/// The ids of every record of the list at `first`, walked to its end.
-async fn listed_ids(
-    run: &Run,
-    def: &'static StreamDef,
-    first: url::Url,
-) -> Result<std::collections::BTreeSet<i64>, super::error::StreamError> {
-    let mut listed = std::collections::BTreeSet::new();
-    super::walk::walk(&run.client, &run.links, def, first, |page, _, _| {
-        listed.extend(
-            page.records
-                .iter()
-                .filter_map(|r| r.keys.as_ref().ok().and_then(|k| k.id().ok())),
-        );
-        Ok(())
-    })
-    .await?;
-    Ok(listed)
-}
-
-/// Writes the tombstones of the records Harvest confirmed `gone` (keys of the stream being
-/// read), then confirms its derived streams' candidates and writes theirs, all seen at `at`.
-pub(super) async fn write_tombstones(
-    run: &Run,
-    capture: &mut Capture,
-    out: &mut super::emit::Emitter<'_>,
-    gone: &[Key],
-    at: DateTime<Utc>,
-) -> Result<(), super::error::StreamError> {
-    for key in gone {
-        out.tombstone(&tombstone(capture.def, *key, at));
-    }
-    for (def, key) in derived::confirm(run, capture, gone).await {
-        out.derived_tombstone(def.name, &derived::tombstone(def, key, at));
-    }
-    out.flush_page()
-}
-
 /// The keys of the listing `known` that the listing `taken` from no longer holds.
 fn candidates(stream: &str, known: &Table, taken: &Table) -> Vec<Key> {
     // Tables of other sizes (a state of another version) cannot be compared: nothing is found.
@@ -585,19 +551,6 @@ fn add_pending(pending: &mut Vec<Key>, keys: Vec<Key>) {
             pending.push(key);
         }
     }
-}
-
-/// The record a tombstone is: the key (with the parent of a child record), the cursor and
-/// `_ab_cdc_deleted_at`, set to `at`.
-pub(super) fn tombstone(def: &StreamDef, key: Key, at: DateTime<Utc>) -> String {
-    let at = crate::time::format_instant(at);
-    let cursor = def.cursor_field().unwrap_or("updated_at");
-    let (parent, id) = match def.kind {
-        Kind::Child { .. } => (Some(key.0), key.1),
-        _ => (None, key.0),
-    };
-    let parent = parent.map_or(String::new(), |p| format!(r#""parent_id":{p},"#));
-    format!(r#"{{{parent}"id":{id},"{cursor}":"{at}","{DELETED_AT}":"{at}"}}"#)
 }
 
 #[cfg(test)]

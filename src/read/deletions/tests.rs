@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use super::tombstones::tombstone;
 use super::*;
 use crate::page;
 use crate::streams;
