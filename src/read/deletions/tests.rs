@@ -1077,3 +1077,33 @@ fn a_child_deleted_between_its_parent_s_early_read_and_the_sweep_is_named_by_tha
     }
     assert_eq!(named, [(8, (3, 30)), (8, (3, 32))]);
 }
+
+/// A round longer than the sweep times it keeps (60 syncs, one estimate each) merges the
+/// closest into the later: at most 48, and each still a time by which its sweep had read
+/// every estimate up to it, so that no later read counts a message twice.
+#[test]
+fn a_long_round_keeps_48_sweep_times_each_still_a_bound_of_the_sweep_s_reads() {
+    let estimates: Vec<(i64, Vec<(i64, DateTime<Utc>)>)> =
+        (1..=60).map(|id| (id, vec![(10 * id, t(0))])).collect();
+    let estimates: Vec<(i64, Messages<'_>)> = estimates
+        .iter()
+        .map(|(id, m)| (*id, m.as_slice()))
+        .collect();
+    let mut state = Position::default();
+    let mut c = None;
+    for hour in 1..=119 {
+        let swept = [(hour - 1) % 60 + 1];
+        let (capture, _) = messages_sync(&state, hour, &estimates, &swept, &[]);
+        state = state_of(&capture);
+        c = Some(capture);
+    }
+    // The second round began at hour 61 and has swept estimates 1 to 59, one an hour.
+    let round = c.unwrap().ledger().round.unwrap();
+    let times = crate::read_times::decode(&round.swept_by, round.at).unwrap();
+    assert_eq!(times.len(), 48);
+    assert_eq!(times.last(), Some(&(59, t(119))));
+    for (through, by) in &times {
+        assert!(*by >= t(60 + through), "{through} by {by}");
+    }
+    assert!(times.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+}
