@@ -1083,11 +1083,10 @@ fn a_child_deleted_between_its_parent_s_early_read_and_the_sweep_is_named_by_tha
 /// every estimate up to it, so that no later read counts a message twice.
 #[test]
 fn a_long_round_keeps_48_sweep_times_each_still_a_bound_of_the_sweep_s_reads() {
-    let estimates: Vec<(i64, Vec<(i64, DateTime<Utc>)>)> =
-        (1..=60).map(|id| (id, vec![(10 * id, t(0))])).collect();
-    let estimates: Vec<(i64, Messages<'_>)> = estimates
-        .iter()
-        .map(|(id, m)| (*id, m.as_slice()))
+    let messages: Vec<[(i64, DateTime<Utc>); 1]> = (1..=60).map(|id| [(10 * id, t(0))]).collect();
+    let estimates: Vec<(i64, Messages<'_>)> = (1..=60)
+        .zip(&messages)
+        .map(|(id, m)| (id, m.as_slice()))
         .collect();
     let mut state = Position::default();
     let mut c = None;
