@@ -271,16 +271,20 @@ impl ReportPass {
     }
 }
 
-/// Warns when a stream's state is in the future: such a read is empty until then (Airbyte's
-/// abnormal-state test wants it to succeed, not fail).
-pub(super) fn warn_if_future(def: &StreamDef, position: &Position) {
-    let now = Utc::now();
-    let future = match (position.updated_at, position.to) {
+/// When a stream's state is after `now`, as the state says it: such a read is empty until then.
+pub(super) fn future_by(position: &Position, now: DateTime<Utc>) -> Option<String> {
+    match (position.updated_at, position.to) {
         (Some(t), _) if t > now => Some(crate::time::format_instant(t)),
         (_, Some(d)) if d > now.date_naive() => Some(crate::time::format_date(d)),
         _ => None,
-    };
-    if let Some(when) = future {
+    }
+}
+
+/// Warns when a stream's state is after Harvest's clock `now` (not this machine's, which may be
+/// behind Harvest's): such a read is empty until then (Airbyte's abnormal-state test wants it
+/// to succeed, not fail).
+pub(super) fn warn_if_future(def: &StreamDef, position: &Position, now: DateTime<Utc>) {
+    if let Some(when) = future_by(position, now) {
         tracing::warn!(
             "the state of stream {} is in the future ({when}): nothing will be read until then",
             def.name

@@ -62,8 +62,9 @@ struct Run {
     parents: ParentCache,
     /// The user the token acts as, asked once if deletion capture compares listings.
     identity: tokio::sync::OnceCell<Option<String>>,
-    /// Harvest's day, asked once a sync by the first report stream with dates.
-    today: tokio::sync::OnceCell<chrono::NaiveDate>,
+    /// Harvest's clock, asked once a sync when a report stream or a state ahead of this
+    /// machine's clock needs it.
+    clock: tokio::sync::OnceCell<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Run {
@@ -95,10 +96,11 @@ impl Run {
         self.identity.get_or_init(ask).await.clone()
     }
 
-    /// Harvest's day (its `Date` header, UTC), which says which report windows hold today: the
-    /// same for every report stream of the sync, and not this machine's clock, which may be
-    /// wrong. Asked with the company (one request); this machine's day if Harvest does not say.
-    async fn server_today(&self) -> chrono::NaiveDate {
+    /// Harvest's clock (its `Date` header) when first asked in this sync, which says which
+    /// report windows hold today and whether a state is in the future: the same for every
+    /// stream of the sync, and not this machine's clock, which may be wrong. Asked with the
+    /// company (one request); this machine's clock if Harvest does not say.
+    async fn server_now(&self) -> chrono::DateTime<chrono::Utc> {
         let ask = || async {
             let url = self.client.url("/company", &[]);
             let date = match self.client.get(&url, crate::harvest::Bucket::General).await {
@@ -109,12 +111,18 @@ impl Run {
                 }
             };
             date.unwrap_or_else(|| {
-                tracing::warn!("Harvest did not say its date: report windows are chosen by this machine's clock");
+                tracing::warn!(
+                    "Harvest did not say its date: this machine's clock is used instead"
+                );
                 chrono::Utc::now()
             })
-            .date_naive()
         };
-        *self.today.get_or_init(ask).await
+        *self.clock.get_or_init(ask).await
+    }
+
+    /// Harvest's day (UTC) by [`Run::server_now`].
+    async fn server_today(&self) -> chrono::NaiveDate {
+        self.server_now().await.date_naive()
     }
 
     /// The first page of `path` with `query`, at the configured page size.
@@ -135,7 +143,6 @@ pub async fn read(
     let mut positions = Vec::with_capacity(selected.len());
     for sel in selected {
         let position = input.position(sel.def).map_err(ReadError::Config)?;
-        cursor::warn_if_future(sel.def, &position);
         positions.push((sel, position));
     }
     // A state may hold streams the catalog does not select (deselected ones, whose state the
@@ -162,8 +169,18 @@ pub async fn read(
         output,
         parents: ParentCache::default(),
         identity: tokio::sync::OnceCell::new(),
-        today: tokio::sync::OnceCell::new(),
+        clock: tokio::sync::OnceCell::new(),
     });
+    // Only a state ahead of this machine's clock costs the request for Harvest's.
+    if positions
+        .iter()
+        .any(|(_, p)| cursor::future_by(p, chrono::Utc::now()).is_some())
+    {
+        let now = run.server_now().await;
+        for (sel, position) in &positions {
+            cursor::warn_if_future(sel.def, position, now);
+        }
+    }
     let mut jobs = plan(positions);
     plan_shared_listings(&run.parents, &mut jobs);
     // Registered before any stream starts, so that a cancel is never missed.

@@ -5,6 +5,7 @@
 //! then holds what Harvest serves, report windows included, and (once Harvest's clock is past
 //! the overlap) the sync after that reads nothing again. Without a `Date` header the watermark
 //! is this machine's clock, whose overlap re-reads what changed in the five minutes before.
+//! A state is in the future only by Harvest's clock: ahead of ours, it warns of nothing.
 
 use std::collections::BTreeSet;
 
@@ -46,6 +47,12 @@ fn changes_arrive_once(skew_hours: i64, date_header: bool) {
     }
     let second = input.read(Some(&first.final_state()));
     assert_eq!(second.code, 0, "{}", second.logs());
+    // The state is Harvest's time, after ours when Harvest's clock is ahead: not the future.
+    assert!(
+        !second.logs().contains("is in the future"),
+        "{what}: {}",
+        second.logs()
+    );
     assert_eq!(
         ids(&second.stream("clients")),
         BTreeSet::from([client]),
