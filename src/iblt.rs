@@ -93,6 +93,10 @@ pub struct Difference {
     pub only_first: Vec<Key>,
     /// Keys of the second table that the first lacks.
     pub only_second: Vec<Key>,
+    /// Keys of the first table left unnamed when the table does not decode: how many more it
+    /// holds of the first table's than of the second's (every key counts once in each of its
+    /// slots); 0 when it decodes.
+    pub unnamed: usize,
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -210,6 +214,8 @@ impl Table {
         if self.cells.iter().all(Cell::is_empty) {
             Ok(found)
         } else {
+            let net: i64 = self.cells.iter().map(|c| i64::from(c.count)).sum();
+            found.unnamed = usize::try_from(net / PARTS as i64).unwrap_or(0);
             Err(found)
         }
     }
@@ -378,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn too_many_differences_fail_to_decode_instead_of_inventing_keys() {
+    fn too_many_differences_fail_to_decode_and_count_the_keys_left_instead_of_inventing_them() {
         let before = table(30, 1..=1000);
         let after = table(30, 501..=1000);
         let partial = before.minus(&after).unwrap().decode().unwrap_err();
@@ -388,6 +394,9 @@ mod tests {
             .iter()
             .all(|(k, _)| (1..=500).contains(k)));
         assert!(partial.only_second.is_empty());
+        // What was not peeled is counted: the 500 keys are named or counted, none twice.
+        assert_eq!(partial.only_first.len() + partial.unnamed, 500);
+        assert!(partial.unnamed > 400, "{}", partial.unnamed);
     }
 
     #[test]

@@ -46,6 +46,21 @@ pub struct Ledger {
     /// parent without a digest counts the children created since as new.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parents_forgotten: Option<DateTime<Utc>>,
+    /// Records gone from Harvest that a comparison could not name (more than its table
+    /// holds), by stream: still in the destination until the stream is refreshed, which
+    /// clears this state. Every sync warns of them until then.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unnamed: BTreeMap<String, Unnamed>,
+}
+
+/// Records of one stream that comparisons found gone without naming them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unnamed {
+    /// How many: what the tables' counts say (fewer when records were also added unseen).
+    pub records: u64,
+    /// When the earliest listing they were missing from the next of began: they were deleted
+    /// after it.
+    pub since: DateTime<Utc>,
 }
 
 /// The tables of a derived stream's rows in a listing under way: its source's listing.

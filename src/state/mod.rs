@@ -18,7 +18,9 @@ mod deletions;
 mod input;
 mod report;
 
-pub use deletions::{DerivedParts, DerivedRound, Ledger, Listing, ListingParts, Round, RoundParts};
+pub use deletions::{
+    DerivedParts, DerivedRound, Ledger, Listing, ListingParts, Round, RoundParts, Unnamed,
+};
 pub use input::InputState;
 use input::{says, StateError};
 pub use report::{ReportWindows, RowKeys, WindowRows};

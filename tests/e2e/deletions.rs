@@ -827,3 +827,75 @@ fn a_listing_keeps_pace_with_the_last_one_when_new_records_push_old_ones_onto_la
         "later than one interval and a sync: {late:?}"
     );
 }
+
+/// A project deleted with more time entries than a listing's summary can name: the
+/// tombstones name what they can, and the rest, still in the destination, are counted exactly
+/// and announced in every sync until the stream is refreshed. Never silent.
+#[test]
+fn deletions_beyond_what_a_summary_names_are_counted_and_announced_until_a_refresh() {
+    let emu = emulator(Scale::Small);
+    let entries = served_records(&emu, "/time_entries", "time_entries");
+    let mut by_project: BTreeMap<i64, usize> = BTreeMap::new();
+    for entry in &entries {
+        *by_project
+            .entry(entry["project"]["id"].as_i64().unwrap())
+            .or_default() += 1;
+    }
+    let (&project, &tracked) = by_project.iter().max_by_key(|(_, n)| **n).unwrap();
+    assert!(
+        tracked > 200,
+        "the largest project has {tracked} time entries"
+    );
+    let streams = ["projects", "time_entries"];
+    let input = ReadInput::new(
+        &config(&emu, json!({"child_sweep_hours": 0})),
+        &streams,
+        "incremental",
+    );
+    let first = first_sync_and_hours(&emu, &input, 0);
+    let mut gone = BTreeMap::new();
+    delete(&emu, "projects", project, &mut gone);
+    assert_eq!(gone["time_entries"].len(), tracked);
+
+    let second = an_hour_later(&emu, &input, &first);
+    let named = tombstones(&second)
+        .remove("time_entries")
+        .unwrap_or_default();
+    assert!(named.is_subset(&gone["time_entries"]), "{named:?}");
+    let stale = tracked - named.len();
+    assert!(
+        stale > 0,
+        "{tracked} time entries were all named: no overflow"
+    );
+    let unnamed = |run: &Run| {
+        run.final_stream_states()["time_entries"]["deletions"]["unnamed"]["time_entries"]["records"]
+            .as_u64()
+    };
+    // Counted exactly: what the tombstones did not name.
+    assert_eq!(unnamed(&second), Some(stale as u64));
+    assert!(
+        second.logs().contains(&format!(
+            "stream time_entries: about {tracked} records disappeared since the previous listing"
+        )),
+        "{}",
+        second.logs()
+    );
+    // The next sync names nothing more, and says so again.
+    let third = an_hour_later(&emu, &input, &second.final_state());
+    assert!(!tombstones(&third).contains_key("time_entries"));
+    assert_eq!(unnamed(&third), Some(stale as u64));
+    assert!(
+        third.logs().contains(&format!(
+            "\"WARN\" stream time_entries: about {stale} records deleted in Harvest since"
+        )) && third
+            .logs()
+            .contains("refresh stream time_entries to remove them"),
+        "{}",
+        third.logs()
+    );
+    // A refresh (a read without state) has nothing to say.
+    let refreshed = input.read(None);
+    assert_eq!(refreshed.code, 0, "{}", refreshed.logs());
+    assert!(!refreshed.logs().contains("could not be named"));
+    assert_eq!(unnamed(&refreshed), None);
+}

@@ -56,7 +56,7 @@ use crate::page::Record;
 use crate::protocol::SyncMode;
 use crate::read::cursor::OVERLAP;
 use crate::read::Run;
-use crate::state::{Ledger, Position};
+use crate::state::{Ledger, Position, Unnamed};
 use crate::streams::{Cursor, Kind, StreamDef};
 
 /// Cells of a table: 160 decode 80 differences per listing in every one of the trials in
@@ -115,6 +115,8 @@ pub(super) struct Capture {
     /// The parents read whole in this sync: the child their digest says is missing, and their
     /// new digest, kept once the user is checked ([`Capture::end_children`]).
     read_whole: Vec<(WholeRead, Option<Key>, Digest)>,
+    /// Records gone that comparisons could not name, by stream (see [`Ledger::unnamed`]).
+    unnamed: BTreeMap<&'static str, Unnamed>,
 }
 
 /// What listings depend on besides the user: the start date (records updated before it are not
@@ -159,7 +161,15 @@ impl Capture {
             digests: Digests::default(),
             reading: None,
             read_whole: Vec::new(),
+            unnamed: BTreeMap::new(),
         };
+        // Kept whatever else starts again: those records are in the destination all the same.
+        if let Some(ledger) = &position.deletions {
+            capture.unnamed = (ledger.unnamed.iter())
+                .filter_map(|(name, u)| Some((stream_name(name)?, *u)))
+                .collect();
+            capture.warn_unnamed();
+        }
         match &position.deletions {
             Some(ledger) if ledger.by != capture.by => tracing::info!(
                 "stream {}: the start date changed since the last listing; deletion capture starts again with the next complete listing",
@@ -186,6 +196,32 @@ impl Capture {
         self.digests = Digests::decode(&ledger.parents)
             .unwrap_or_default()
             .forgetting(ledger.parents_forgotten);
+    }
+
+    /// Says which records gone from Harvest are still in the destination: every sync, until
+    /// a refresh of the stream clears them with its state.
+    fn warn_unnamed(&self) {
+        for (stream, u) in &self.unnamed {
+            tracing::warn!(
+                "stream {stream}: about {} records deleted in Harvest since {} could not be named by deletion capture and are still in the destination; refresh stream {} to remove them",
+                u.records,
+                crate::time::format_instant(u.since),
+                self.def.name,
+            );
+        }
+    }
+
+    /// Counts `records` of `stream` gone since `since` that a comparison could not name.
+    fn count_unnamed(&mut self, stream: &'static str, records: usize, since: DateTime<Utc>) {
+        if records == 0 {
+            return;
+        }
+        let u = self
+            .unnamed
+            .entry(stream)
+            .or_insert(Unnamed { records: 0, since });
+        u.records += records as u64;
+        u.since = u.since.min(since);
     }
 
     /// Checks, before a listing is compared, that the token acts as the user (with the roles)
@@ -444,6 +480,9 @@ impl Capture {
                 .collect(),
             parents: digests.encode(),
             parents_forgotten: digests.forgotten(),
+            unnamed: (self.unnamed.iter())
+                .map(|(name, u)| (name.to_string(), *u))
+                .collect(),
         }
     }
 
@@ -474,16 +513,21 @@ impl Capture {
             .filter(|k| comparable && Some(k.at) == round.against);
         if let Some(known) = compared {
             let name = self.def.name;
-            let gone = candidates(name, &known.keys, &round.taken);
+            let (gone, unnamed) = candidates(name, &known.keys, &round.taken);
             add_pending(&mut self.pending, gone);
+            let mut unnamed = vec![(name, unnamed)];
             let compared = (round.derived.iter()).filter(|(stream, _)| {
                 !uncounted.contains(*stream) && self.derived.iter().any(|d| d.name == **stream)
             });
             for (stream, (_, taken)) in compared {
                 if let Some(keys) = known.derived.get(stream) {
-                    let gone = candidates(stream, keys, taken);
+                    let (gone, left) = candidates(stream, keys, taken);
                     add_pending(self.pending_derived.entry(stream).or_default(), gone);
+                    unnamed.push((*stream, left));
                 }
+            }
+            for (stream, records) in unnamed {
+                self.count_unnamed(stream, records, known.at);
             }
         }
         let mut derived: BTreeMap<&'static str, Table> = std::mem::take(&mut round.derived)
@@ -527,21 +571,24 @@ impl Capture {
     }
 }
 
-/// The keys of the listing `known` that the listing `taken` from no longer holds.
-fn candidates(stream: &str, known: &Table, taken: &Table) -> Vec<Key> {
+/// The keys of the listing `known` that the listing `taken` from no longer holds, and how many
+/// more it no longer holds that the tables cannot name.
+fn candidates(stream: &str, known: &Table, taken: &Table) -> (Vec<Key>, usize) {
     // Tables of other sizes (a state of another version) cannot be compared: nothing is found.
     let Some(difference) = known.minus(taken).map(Table::decode) else {
         tracing::info!("stream {stream}: its last listing was summarised otherwise; deletion capture starts again with this one");
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     let found = difference.unwrap_or_else(|partial| {
         tracing::warn!(
-            "stream {stream}: more records disappeared since the previous listing than its summary can name; {} of them are checked now, and the others stay in the destination until a full refresh of the stream",
+            "stream {stream}: about {} records disappeared since the previous listing, more than its summary can name (about {}); {} of them are checked now, and the others stay in the destination until the stream is refreshed (every sync says so until then)",
+            partial.only_first.len() + partial.unnamed,
+            CELLS / 2,
             partial.only_first.len()
         );
         partial
     });
-    found.only_first
+    (found.only_first, found.unnamed)
 }
 
 /// Adds keys to a list of pending ones, once each.

@@ -101,6 +101,66 @@ fn records_created_since_the_last_listing_are_never_candidates() {
     assert_eq!(c.pending, [(6, 0)]);
 }
 
+/// The state a capture keeps, as it goes through the state's JSON.
+fn kept(c: &Capture) -> Position {
+    let ledger = serde_json::to_value(c.ledger()).unwrap();
+    Position {
+        deletions: Some(serde_json::from_value(ledger).unwrap()),
+        ..Position::default()
+    }
+}
+
+#[test]
+fn records_gone_beyond_what_a_table_names_are_counted_and_kept_until_the_state_is_cleared() {
+    let all: Vec<(i64, i64)> = (1..=600).map(|id| (id, 0)).collect();
+    let mut c = capture(&Position::default(), "a");
+    listing(&mut c, t(10), &[&all]);
+    // 500 gone: far more than 160 cells name.
+    let mut c = capture(&kept(&c), "a");
+    listing(&mut c, t(20), &[&all[..100]]);
+    let unnamed = c.unnamed["clients"];
+    assert!(c.pending.iter().all(|(id, _)| *id > 100), "{:?}", c.pending);
+    assert_eq!(c.pending.len() as u64 + unnamed.records, 500);
+    assert!(unnamed.records > 300, "{unnamed:?}");
+    assert_eq!(
+        unnamed.since,
+        t(10),
+        "deleted after the listing that last had them"
+    );
+    // Kept by the next syncs, whose comparisons find nothing more.
+    let mut c = capture(&kept(&c), "a");
+    listing(&mut c, t(30), &[&all[..100]]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    assert_eq!(c.unnamed["clients"], unnamed);
+    // Records created unseen (before the last listing began, and not listed by it) do not
+    // decode either, and are not counted as gone.
+    let mut c = capture(&kept(&c), "a");
+    let more: Vec<(i64, i64)> = (1000..1300).map(|id| (id, 25)).collect();
+    listing(&mut c, t(40), &[&all[..100], &more]);
+    assert_eq!(c.unnamed["clients"], unnamed);
+    // And a later overflow adds to them, from the earliest time.
+    let mut c = capture(&kept(&c), "a");
+    listing(&mut c, t(50), &[&all[..10]]);
+    let later = c.unnamed["clients"];
+    assert_eq!(
+        later.records + c.pending.len() as u64,
+        unnamed.records + 390
+    );
+    assert_eq!(later.since, t(10));
+    // Kept when capture starts again (another user): those rows are still in the destination.
+    let c = capture(&kept(&c), "b");
+    assert_eq!(c.unnamed["clients"], later);
+    // A state without them (an earlier version's, or a refresh's) has none.
+    let mut ledger = serde_json::to_value(c.ledger()).unwrap();
+    ledger.as_object_mut().unwrap().remove("unnamed");
+    let position = Position {
+        deletions: Some(serde_json::from_value(ledger).unwrap()),
+        ..Position::default()
+    };
+    assert!(capture(&position, "a").unnamed.is_empty());
+    assert!(capture(&Position::default(), "a").unnamed.is_empty());
+}
+
 #[test]
 fn a_record_read_twice_as_pages_shift_counts_once() {
     let mut c = capture(&after_first_listing(), "a");
