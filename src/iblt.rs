@@ -160,6 +160,24 @@ impl Table {
         self.toggle(raw(key), -1);
     }
 
+    /// The table the same keys make with `cells` cells: each cell added to the one its slot
+    /// falls in at that size (a slot is a hash modulo the part's size, so a part whose size
+    /// divides this one's folds exactly). `None` when it does not divide it.
+    pub fn fold(&self, cells: usize) -> Option<Table> {
+        let (from, to) = (self.cells.len() / PARTS, cells / PARTS);
+        if !cells.is_multiple_of(PARTS) || to == 0 || !from.is_multiple_of(to) {
+            return None;
+        }
+        let mut out = Table::new(cells);
+        for (i, cell) in self.cells.iter().enumerate() {
+            let into = &mut out.cells[i / from * to + i % from % to];
+            into.count = into.count.wrapping_add(cell.count);
+            into.key = (into.key.0 ^ cell.key.0, into.key.1 ^ cell.key.1);
+            into.check ^= cell.check;
+        }
+        Some(out)
+    }
+
     /// This table minus `other`, cell by cell; `None` when their sizes differ.
     pub fn minus(&self, other: &Table) -> Option<Table> {
         self.cell_by_cell(other, i32::wrapping_sub)
@@ -397,6 +415,38 @@ mod tests {
         // What was not peeled is counted: the 500 keys are named or counted, none twice.
         assert_eq!(partial.only_first.len() + partial.unnamed, 500);
         assert!(partial.unnamed > 400, "{}", partial.unnamed);
+    }
+
+    #[test]
+    fn a_table_folds_to_the_table_of_a_size_that_divides_its_own() {
+        let keys = (0..5_000).map(|k| k * 7 + 3);
+        let large = table(640, keys.clone());
+        assert_eq!(large.fold(160).unwrap(), table(160, keys.clone()));
+        assert_eq!(large.fold(320).unwrap(), table(320, keys.clone()));
+        assert_eq!(large.fold(640).unwrap(), large);
+        assert!(
+            large.fold(480).is_none(),
+            "160 per part does not divide into 120"
+        );
+        assert!(
+            table(160, keys).fold(640).is_none(),
+            "a table does not unfold"
+        );
+        // Folded, a large table of one listing compares with a smaller one of the next.
+        let gone = table(640, (0..5_000).filter(|k| k % 100 != 0).map(|k| k * 7 + 3));
+        let diff = large.fold(160).unwrap().minus(&gone.fold(160).unwrap());
+        assert_eq!(diff.unwrap().decode().unwrap().only_first.len(), 50);
+    }
+
+    #[test]
+    fn three_hundred_differences_decode_in_a_table_of_640_cells() {
+        for seed in 0..50i64 {
+            let gone: Vec<i64> = (0..300).map(|i| seed * 1_000_003 + i * 7919).collect();
+            let before = table(640, (0..20_000).chain(gone.iter().map(|g| g + 1_000_000)));
+            let after = table(640, 0..20_000);
+            let diff = before.minus(&after).unwrap().decode().unwrap();
+            assert_eq!(diff.only_first.len(), 300, "seed {seed}");
+        }
     }
 
     #[test]

@@ -828,9 +828,10 @@ fn a_listing_keeps_pace_with_the_last_one_when_new_records_push_old_ones_onto_la
     );
 }
 
-/// A project deleted with more time entries than a listing's summary can name: the
-/// tombstones name what they can, and the rest, still in the destination, are counted exactly
-/// and announced in every sync until the stream is refreshed. Never silent.
+/// Projects deleted with their time entries: a listing of the 4,000 entries names the 292 of
+/// the largest project one by one (its summary grows with the stream); more than that at once,
+/// it names what it can, and the rest, still in the destination, are counted exactly and
+/// announced in every sync until the stream is refreshed. Never silent.
 #[test]
 fn deletions_beyond_what_a_summary_names_are_counted_and_announced_until_a_refresh() {
     let emu = emulator(Scale::Small);
@@ -841,7 +842,9 @@ fn deletions_beyond_what_a_summary_names_are_counted_and_announced_until_a_refre
             .entry(entry["project"]["id"].as_i64().unwrap())
             .or_default() += 1;
     }
-    let (&project, &tracked) = by_project.iter().max_by_key(|(_, n)| **n).unwrap();
+    let mut projects: Vec<(i64, usize)> = by_project.into_iter().collect();
+    projects.sort_by_key(|(id, n)| (std::cmp::Reverse(*n), *id));
+    let (largest, tracked) = projects[0];
     assert!(
         tracked > 200,
         "the largest project has {tracked} time entries"
@@ -854,18 +857,34 @@ fn deletions_beyond_what_a_summary_names_are_counted_and_announced_until_a_refre
     );
     let first = first_sync_and_hours(&emu, &input, 0);
     let mut gone = BTreeMap::new();
-    delete(&emu, "projects", project, &mut gone);
+    delete(&emu, "projects", largest, &mut gone);
     assert_eq!(gone["time_entries"].len(), tracked);
+    let named = an_hour_later(&emu, &input, &first);
+    assert_eq!(
+        tombstones(&named).remove("time_entries"),
+        gone.remove("time_entries"),
+        "a project's {tracked} time entries, each named"
+    );
 
-    let second = an_hour_later(&emu, &input, &first);
+    // The next projects, together more than twice as many.
+    let mut deleted = 0;
+    for (project, n) in &projects[1..] {
+        if deleted > 2 * tracked {
+            break;
+        }
+        delete(&emu, "projects", *project, &mut gone);
+        deleted += n;
+    }
+    assert_eq!(gone["time_entries"].len(), deleted);
+    let second = an_hour_later(&emu, &input, &named.final_state());
     let named = tombstones(&second)
         .remove("time_entries")
         .unwrap_or_default();
     assert!(named.is_subset(&gone["time_entries"]), "{named:?}");
-    let stale = tracked - named.len();
+    let stale = deleted - named.len();
     assert!(
         stale > 0,
-        "{tracked} time entries were all named: no overflow"
+        "{deleted} time entries were all named: no overflow"
     );
     let unnamed = |run: &Run| {
         run.final_stream_states()["time_entries"]["deletions"]["unnamed"]["time_entries"]["records"]
@@ -875,7 +894,7 @@ fn deletions_beyond_what_a_summary_names_are_counted_and_announced_until_a_refre
     assert_eq!(unnamed(&second), Some(stale as u64));
     assert!(
         second.logs().contains(&format!(
-            "stream time_entries: about {tracked} records disappeared since the previous listing"
+            "stream time_entries: about {deleted} records disappeared since the previous listing"
         )),
         "{}",
         second.logs()

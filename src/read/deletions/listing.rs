@@ -262,13 +262,14 @@ impl Working {
         against: Option<DateTime<Utc>>,
         created_by: Option<DateTime<Utc>>,
         parts: WorkingParts,
+        cells: usize,
     ) -> Working {
         Working {
             at,
             last: at,
             next: None,
-            seen: Table::new(CELLS),
-            taken: Table::new(CELLS),
+            seen: Table::new(cells),
+            taken: Table::new(cells),
             against,
             created_by,
             total: 0,

@@ -49,7 +49,7 @@ fn capture(position: &Position, token: &str) -> Capture {
 
 /// One complete listing of `records` that began at `at`.
 fn listing(capture: &mut Capture, at: DateTime<Utc>, pages: &[&[(i64, i64)]]) {
-    capture.begin_anew(at);
+    capture.begin_anew(at, None);
     for records in pages {
         let body = page_of(records);
         let page = page::parse(&body, "clients").unwrap();
@@ -162,6 +162,39 @@ fn records_gone_beyond_what_a_table_names_are_counted_and_kept_until_the_state_i
 }
 
 #[test]
+fn a_listing_s_table_grows_with_the_stream_and_compares_with_a_smaller_one_folded() {
+    assert_eq!(
+        [0, 1_280, 1_281, 2_560, 2_561, 1_000_000].map(cells_for),
+        [160, 160, 320, 320, 640, 640]
+    );
+    let all: Vec<(i64, i64)> = (1..=4_000).map(|id| (id, 0)).collect();
+    let cells = |c: &Capture| c.known.as_ref().unwrap().keys.cells();
+    // The first listing, not told its size, has the smallest table; the next is sized by it.
+    let mut c = capture(&Position::default(), "a");
+    listing(&mut c, t(10), &[&all]);
+    assert_eq!(cells(&c), 160);
+    let mut c = capture(&kept(&c), "a");
+    let without = |gone: std::ops::Range<i64>| -> Vec<(i64, i64)> {
+        all.iter()
+            .copied()
+            .filter(|(id, _)| !gone.contains(id))
+            .collect()
+    };
+    listing(&mut c, t(20), &[&without(1..51)]);
+    assert_eq!(cells(&c), 640);
+    assert_eq!(c.pending, (1..51).map(|id| (id, 0)).collect::<Vec<_>>());
+    // Two tables of 640 cells name 300 deletions, which 160 could not.
+    let mut c = capture(&kept(&c), "a");
+    listing(&mut c, t(30), &[&without(1..351)]);
+    assert_eq!(c.pending.len(), 350, "{:?}", c.unnamed);
+    assert!(c.unnamed.is_empty(), "{:?}", c.unnamed);
+    // Told its size (Harvest's `total_entries`), a first listing is sized at once.
+    let mut c = capture(&Position::default(), "a");
+    c.begin_anew(t(10), Some(4_000));
+    assert_eq!(c.round.as_ref().unwrap().taken.cells(), 640);
+}
+
+#[test]
 fn a_record_read_twice_as_pages_shift_counts_once() {
     let mut c = capture(&after_first_listing(), "a");
     // A record created meanwhile pushed 3 onto the next page: read twice in one walk.
@@ -184,7 +217,7 @@ fn a_record_read_twice_as_pages_shift_counts_once() {
 fn a_listing_cut_short_is_never_compared_and_a_resumed_one_goes_on() {
     let first = after_first_listing();
     let mut c = capture(&first, "a");
-    c.begin_anew(t(20));
+    c.begin_anew(t(20), None);
     let body = page_of(&[(1, 0), (2, 0)]);
     c.observe(
         &page::parse(&body, "clients").unwrap().records,
@@ -270,7 +303,7 @@ fn a_state_without_a_listing_starts_capturing_with_the_next_complete_one() {
 fn records_updated_before_the_start_date_are_not_counted() {
     // Never replicated (the start date excludes them), so their deletion sends nothing.
     let mut c = capture(&Position::default(), "a");
-    c.begin_anew(t(10));
+    c.begin_anew(t(10), None);
     let body = json!({"clients": [
         {"id": 1, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-02-01T00:00:00Z"},
         {"id": 2, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2025-02-01T00:00:00Z"},
@@ -308,7 +341,7 @@ fn tombstones_hold_the_key_the_parent_and_the_cursor() {
 #[test]
 fn a_record_created_while_a_listing_spread_over_syncs_runs_is_counted_once() {
     let mut c = capture(&after_first_listing(), "a");
-    c.begin_anew(t(20));
+    c.begin_anew(t(20), None);
     let page = |records: &[(i64, i64)]| page_of(records);
     // The listing's own pages count what existed when it began, not 6 (created at t(21)).
     let body = page(&[(1, 0), (2, 0), (6, 21)]);

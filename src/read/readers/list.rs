@@ -80,7 +80,7 @@ pub(super) async fn read_list(
                 out.estimate(total)?;
             }
             if let Some(capture) = capture.as_mut().filter(|_| whole) {
-                capture.begin_anew(date.unwrap_or_else(Utc::now));
+                capture.begin_anew(date.unwrap_or_else(Utc::now), page.total_entries);
             }
         }
         // A pass resumed on numbered pages reads the page before its link again (records may
