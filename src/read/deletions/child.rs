@@ -246,11 +246,12 @@ impl Capture {
             };
             return Some(Count { into, counted, own });
         }
-        // A first read since the round began, of a parent whose digest says when the last
-        // round last read it, counts only what that read did not list: the others are left to
-        // the sweep, so that one deleted before the sweep gets there is missing from this
-        // round, and named when it completes (not a round later).
-        let (counted, since) = match (last, digest, now) {
+        // A first read since the round began counts only what the last round's read of the
+        // parent did not list, as far as it knows: those created since that read (its digest
+        // says when), or since that round began. The others are left to the sweep, so that
+        // one deleted before the sweep gets there is missing from this round, and named when
+        // it completes (not a round later).
+        let (counted, since) = match (last, digest.or(listing.against), now) {
             (LastRead::BeforeListing, Some(before), Some(now)) => {
                 (Counted::CreatedBetween(before, now), Some(before))
             }

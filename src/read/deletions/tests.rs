@@ -1036,6 +1036,44 @@ fn a_parent_whose_digest_was_forgotten_counts_its_children_at_its_first_read_of_
     assert_eq!(named, [(15, (450, 4500)), (15, (450, 4502))]);
 }
 
+/// Estimate 450 of 500, its digest forgotten, moves at hour 7 before the second round's sweep
+/// gets to it at hour 10, and one of its two messages is deleted after that read: the read
+/// counted only messages created since the first round began (none), and left the others to
+/// the sweep, so the second round names the message when it completes, not the third.
+#[test]
+fn a_child_deleted_after_its_parent_s_early_read_without_a_digest_is_named_by_that_round() {
+    let mut state = Position::default();
+    let mut named = Vec::new();
+    for hour in 1..=15 {
+        let messages: Vec<(i64, Vec<(i64, DateTime<Utc>)>)> = (1..=500)
+            .map(|id| {
+                let mut m = vec![(10 * id, t(0))];
+                if id == 450 && hour <= 7 {
+                    m.push((10 * id + 1, t(0)));
+                }
+                (id, m)
+            })
+            .collect();
+        let estimates: Vec<(i64, Messages<'_>)> =
+            messages.iter().map(|(id, m)| (*id, m.as_slice())).collect();
+        let first = (hour - 1) % 5 * 100 + 1;
+        let swept: Vec<i64> = (first..first + 100).collect();
+        let moved: &[i64] = if hour == 7 { &[450] } else { &[] };
+        if hour == 7 {
+            let c = Capture::new(&config("a"), &selected("estimate_messages"), &[], &state);
+            assert_eq!(
+                c.unwrap().digests.read_at(450),
+                None,
+                "its digest is forgotten"
+            );
+        }
+        let (c, pending) = messages_sync(&state, hour, &estimates, &swept, moved);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    assert_eq!(named, [(10, (450, 4501))]);
+}
+
 /// A message created just after its estimate was swept at hour 7, the estimate moving at hour
 /// 10, its digest forgotten (the latest forgotten read is of hour 8): the round knows its sweep
 /// had read the estimate by the end of hour 7's sweep, so the move counts the message.
