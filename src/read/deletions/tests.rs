@@ -1045,15 +1045,14 @@ fn a_child_deleted_after_its_parent_s_early_read_without_a_digest_is_named_by_th
     let mut state = Position::default();
     let mut named = Vec::new();
     for hour in 1..=15 {
-        let messages: Vec<(i64, Vec<(i64, DateTime<Utc>)>)> = (1..=500)
-            .map(|id| {
-                let mut m = vec![(10 * id, t(0))];
-                if id == 450 && hour <= 7 {
-                    m.push((10 * id + 1, t(0)));
-                }
-                (id, m)
-            })
-            .collect();
+        let messages = |id: i64| {
+            let mut m = vec![(10 * id, t(0))];
+            if id == 450 && hour <= 7 {
+                m.push((10 * id + 1, t(0)));
+            }
+            m
+        };
+        let messages: Vec<_> = (1..=500).map(|id| (id, messages(id))).collect();
         let estimates: Vec<(i64, Messages<'_>)> =
             messages.iter().map(|(id, m)| (*id, m.as_slice())).collect();
         let first = (hour - 1) % 5 * 100 + 1;
