@@ -438,26 +438,28 @@ mod tests {
         assert_eq!(diff.unwrap().decode().unwrap().only_first.len(), 50);
     }
 
-    #[test]
-    fn three_hundred_differences_decode_in_a_table_of_640_cells() {
+    /// Asserts that `differences` keys missing from 20,000 decode from tables of `cells`
+    /// cells, in each of 50 trials.
+    fn decodes_in_every_trial(cells: usize, differences: i64) {
         for seed in 0..50i64 {
-            let gone: Vec<i64> = (0..300).map(|i| seed * 1_000_003 + i * 7919).collect();
-            let before = table(640, (0..20_000).chain(gone.iter().map(|g| g + 1_000_000)));
-            let after = table(640, 0..20_000);
+            let gone: Vec<i64> = (0..differences)
+                .map(|i| seed * 1_000_003 + i * 7919)
+                .collect();
+            let before = table(cells, (0..20_000).chain(gone.iter().map(|g| g + 1_000_000)));
+            let after = table(cells, 0..20_000);
             let diff = before.minus(&after).unwrap().decode().unwrap();
-            assert_eq!(diff.only_first.len(), 300, "seed {seed}");
+            assert_eq!(diff.only_first.len() as i64, differences, "seed {seed}");
         }
     }
 
     #[test]
+    fn three_hundred_differences_decode_in_a_table_of_640_cells() {
+        decodes_in_every_trial(640, 300);
+    }
+
+    #[test]
     fn eighty_differences_decode_in_a_table_of_160_cells() {
-        for seed in 0..50i64 {
-            let gone: Vec<i64> = (0..80).map(|i| seed * 1_000_003 + i * 7919).collect();
-            let before = table(160, (0..20_000).chain(gone.iter().map(|g| g + 1_000_000)));
-            let after = table(160, 0..20_000);
-            let diff = before.minus(&after).unwrap().decode().unwrap();
-            assert_eq!(diff.only_first.len(), 80, "seed {seed}");
-        }
+        decodes_in_every_trial(160, 80);
     }
 
     #[test]
