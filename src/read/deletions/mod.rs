@@ -215,14 +215,19 @@ impl Capture {
     }
 
     /// Says which records gone from Harvest are still in the destination: every sync, until
-    /// a refresh of the stream clears them with its state.
+    /// a refresh of the stream clears them with its state (a derived stream's rows are counted
+    /// in its source's).
     fn warn_unnamed(&self) {
         for (stream, u) in &self.unnamed {
+            let refresh = if *stream == self.def.name {
+                format!("refresh stream {stream}")
+            } else {
+                format!("refresh streams {stream} and {}", self.def.name)
+            };
             tracing::warn!(
-                "stream {stream}: about {} records deleted in Harvest since {} could not be named by deletion capture and are still in the destination; refresh stream {} to remove them",
+                "stream {stream}: about {} records deleted in Harvest since {} could not be named by deletion capture and are still in the destination; {refresh} to remove them",
                 u.records,
                 crate::time::format_instant(u.since),
-                self.def.name,
             );
         }
     }

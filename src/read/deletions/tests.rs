@@ -572,6 +572,40 @@ fn invoices_listing(position: &Position, at: DateTime<Utc>, syncs: &[InvoicesSyn
     last.unwrap()
 }
 
+/// Line items taken off invoices beyond what the derived stream's table names are counted as
+/// the derived stream's, apart from the invoices' own.
+#[test]
+fn a_derived_stream_s_rows_gone_unnamed_are_counted_as_its_own() {
+    let items: Vec<Vec<i64>> = (1..=300)
+        .map(|id| vec![10 * id, 10 * id + 1, 10 * id + 2])
+        .collect();
+    let invoices = |items_kept: usize| -> Vec<(i64, &[i64])> {
+        (1..=300)
+            .zip(&items)
+            .map(|(id, i)| (id, &i[..if id <= 10 { 3 } else { items_kept }]))
+            .collect()
+    };
+    let first = invoices_listing(&Position::default(), t(10), &[(true, &invoices(3))]);
+    let first = Position {
+        deletions: Some(first.ledger()),
+        ..Position::default()
+    };
+    // 290 invoices lose two line items each: more than 160 cells name.
+    let second = invoices_listing(&first, t(20), &[(true, &invoices(1))]);
+    let named = second
+        .pending_derived
+        .get("invoice_line_items")
+        .map_or(0, Vec::len);
+    let unnamed = second.unnamed["invoice_line_items"];
+    assert_eq!(named as u64 + unnamed.records, 580);
+    assert_eq!(unnamed.since, t(10));
+    assert!(
+        !second.unnamed.contains_key("invoices"),
+        "{:?}",
+        second.unnamed
+    );
+}
+
 #[test]
 fn a_derived_stream_not_read_in_every_sync_of_a_listing_is_compared_with_the_last_whole_one() {
     let none = Position::default();
