@@ -77,7 +77,7 @@ impl Run {
             let response = match self.client.get(&url, crate::harvest::Bucket::General).await {
                 Ok(response) => response,
                 Err(e) => {
-                    tracing::warn!("could not ask Harvest which user the token acts as ({e}); no deletions are reported in this sync");
+                    tracing::warn!("could not ask Harvest which user the token acts as ({e}); no deletions are reported in this sync, and the next compares its listings with the last ones compared");
                     return None;
                 }
             };

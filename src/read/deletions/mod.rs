@@ -110,6 +110,9 @@ pub(super) struct Capture {
     user: Option<String>,
     /// Whether the listing under way may be compared with the known one when it completes.
     comparable: bool,
+    /// Whether Harvest did not say which user the token acts as: the listing under way is
+    /// then dropped, and the known one kept for the next ([`Capture::complete`]).
+    user_unknown: bool,
     /// The derived streams read with it: their rows' keys are listed with their sources.
     derived: Vec<&'static StreamDef>,
     by: String,
@@ -164,6 +167,7 @@ impl Capture {
             def: sel.def,
             user: None,
             comparable: true,
+            user_unknown: false,
             derived: derived.iter().map(|d| d.def).collect(),
             by: fingerprint(config),
             start: config.start_date,
@@ -261,7 +265,10 @@ impl Capture {
     /// comparison needs to be the user of the last one.
     fn acting_as(&mut self, user: Option<String>) {
         match user {
-            None => self.comparable = false,
+            None => {
+                self.comparable = false;
+                self.user_unknown = true;
+            }
             Some(user) => {
                 if self.user.as_ref().is_some_and(|u| *u != user) {
                     tracing::info!(
@@ -531,8 +538,15 @@ impl Capture {
         }
         self.named_by_parts.clear();
         let mut round = self.round.take()?;
-        let previous = self.known.take();
         let comparable = std::mem::replace(&mut self.comparable, true);
+        // Harvest did not say who the token acts as (an error after the retries): this listing
+        // cannot be compared, and replacing the last one with it would lose the deletions
+        // between them. The last one stays, to be compared with the next listing.
+        if std::mem::take(&mut self.user_unknown) {
+            self.upcoming = None;
+            return Some(round.last);
+        }
+        let previous = self.known.take();
         // A derived stream some sync of this listing did not read, or that no page of it was
         // read with, has no whole table of this listing.
         let mut uncounted = std::mem::take(&mut round.uncounted);

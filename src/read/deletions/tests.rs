@@ -261,11 +261,16 @@ fn listings_made_for_another_user_start_date_or_account_are_never_compared() {
     c.acting_as(Some("user 8 as manager".into()));
     listing(&mut c, t(20), &[&[(1, 0)]]);
     assert!(c.pending.is_empty(), "{:?}", c.pending);
-    // Harvest did not say who the token acts as: nothing is compared either.
+    // Harvest did not say who the token acts as: nothing is compared either, and the last
+    // listing is kept, so that the next one (the user known) still finds 2 and 3 gone.
     let mut c = capture(&position, "a");
     c.acting_as(None);
     listing(&mut c, t(20), &[&[(1, 0)]]);
     assert!(c.pending.is_empty(), "{:?}", c.pending);
+    let mut c = capture(&state_of(&c), "a");
+    c.acting_as(Some("user 7 as administrator".into()));
+    listing(&mut c, t(30), &[&[(1, 0)]]);
+    assert_eq!(c.pending, [(2, 0), (3, 0)]);
     // The same user: compared.
     let mut c = capture(&position, "a");
     c.acting_as(Some("user 7 as administrator".into()));
