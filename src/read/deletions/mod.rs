@@ -10,8 +10,8 @@
 //! after it) are taken away, so what the new one adds (records created since) does not crowd
 //! the table; a record created while a listing ran and listed by it is known from then on.
 //!
-//! A listing is compared part by part ([`parts`]) as it goes, and keeps pace with the last
-//! one ([`pace`]), so that a deletion is found within one sweep interval; a child stream also keeps digests of the parents read whole most
+//! A listing is compared part by part ([`parts`]) as it goes, and whole when it completes
+//! ([`whole`]), and keeps pace with the last one ([`pace`]), so that a deletion is found within one sweep interval; a child stream also keeps digests of the parents read whole most
 //! recently ([`crate::digest`]), so that a child deleted is found as soon as its parent moves.
 //!
 //! What a listing is, and how a candidate is confirmed, depends on the stream:
@@ -36,6 +36,7 @@ mod listing;
 mod pace;
 mod parts;
 mod tombstones;
+mod whole;
 
 use crate::digest::{Digest, Digests, WholeRead};
 pub(in crate::read) use listing::Counted;
@@ -43,6 +44,7 @@ use listing::{stream_name, Known, Recent, Working};
 use parts::{position, WorkingParts};
 use tombstones::listed_ids;
 pub(in crate::read) use tombstones::write_tombstones;
+use whole::{candidates, cells_for, CELLS};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,26 +60,6 @@ use crate::read::cursor::OVERLAP;
 use crate::read::Run;
 use crate::state::{Ledger, Position, Unnamed};
 use crate::streams::{Cursor, Kind, StreamDef};
-
-/// Cells of a table: 160 decode 80 differences per listing in every one of the trials in
-/// `iblt`'s tests (about 100 in most); 3.8 kB each, 5 kB as the state's text.
-const CELLS: usize = 160;
-
-/// Cells of the largest table of an entity stream's listing: 640 decode 300 differences in
-/// every one of the trials in `iblt`'s tests; 15 kB each, 20 kB as the state's text at most.
-const MAX_CELLS: usize = 640;
-
-/// Cells of the table of a listing of `records`: enough to name about one record in sixteen
-/// (a project deleted takes its share of time entries with it), from [`CELLS`] doubling up to
-/// [`MAX_CELLS`]. Each size divides the next, so tables of listings of other sizes compare
-/// folded ([`Table::fold`]).
-fn cells_for(records: u64) -> usize {
-    let mut cells = CELLS;
-    while cells < MAX_CELLS && (cells as u64) * 8 < records {
-        cells *= 2;
-    }
-    cells
-}
 
 /// Keys of the last pages read, to tell a record read twice in one walk (pages read again after
 /// a step back, or shifted by a record created meanwhile) from two records.
@@ -216,37 +198,6 @@ impl Capture {
         self.digests = Digests::decode(&ledger.parents)
             .unwrap_or_default()
             .forgetting(ledger.parents_forgotten);
-    }
-
-    /// Says which records gone from Harvest are still in the destination: every sync, until
-    /// a refresh of the stream clears them with its state (a derived stream's rows are counted
-    /// in its source's).
-    fn warn_unnamed(&self) {
-        for (stream, u) in &self.unnamed {
-            let refresh = if *stream == self.def.name {
-                format!("refresh stream {stream}")
-            } else {
-                format!("refresh streams {stream} and {}", self.def.name)
-            };
-            tracing::warn!(
-                "stream {stream}: about {} records deleted in Harvest since {} could not be named by deletion capture and are still in the destination; {refresh} to remove them",
-                u.records,
-                crate::time::format_instant(u.since),
-            );
-        }
-    }
-
-    /// Counts `records` of `stream` gone since `since` that a comparison could not name.
-    fn count_unnamed(&mut self, stream: &'static str, records: usize, since: DateTime<Utc>) {
-        if records == 0 {
-            return;
-        }
-        let u = self
-            .unnamed
-            .entry(stream)
-            .or_insert(Unnamed { records: 0, since });
-        u.records += records as u64;
-        u.since = u.since.min(since);
     }
 
     /// Checks, before a listing is compared, that the token acts as the user (with the roles)
@@ -618,29 +569,6 @@ impl Capture {
         self.round = self.upcoming.take();
         Some(round.last)
     }
-}
-
-/// The keys of the listing `known` that the listing `taken` from no longer holds, and how many
-/// more it no longer holds that the tables cannot name.
-fn candidates(stream: &str, known: &Table, taken: &Table) -> (Vec<Key>, usize) {
-    // Tables of different sizes compare at the smaller one; tables that do not fold (a state
-    // of another version) cannot be compared, and nothing is found.
-    let cells = known.cells().min(taken.cells());
-    let folded = known.fold(cells).zip(taken.fold(cells));
-    let Some(difference) = folded.and_then(|(k, t)| k.minus(&t)).map(Table::decode) else {
-        tracing::info!("stream {stream}: its last listing was summarised otherwise; deletion capture starts again with this one");
-        return (Vec::new(), 0);
-    };
-    let found = difference.unwrap_or_else(|partial| {
-        tracing::warn!(
-            "stream {stream}: about {} records disappeared since the previous listing, more than its summary can name (about {}); {} of them are checked now, and the others stay in the destination until the stream is refreshed (every sync says so until then)",
-            partial.only_first.len() + partial.unnamed,
-            cells / 2,
-            partial.only_first.len()
-        );
-        partial
-    });
-    (found.only_first, found.unnamed)
 }
 
 /// Adds keys to a list of pending ones, once each.
