@@ -147,8 +147,16 @@ fn records_gone_beyond_what_a_table_names_are_counted_and_kept_until_the_state_i
         unnamed.records + 390
     );
     assert_eq!(later.since, t(10));
-    // Kept when capture starts again (another user): those rows are still in the destination.
-    let c = capture(&kept(&c), "b");
+    // Kept when capture starts again (another start date, whose listings are not restored):
+    // those rows are still in the destination.
+    let other_start = Config::from_json(&json!({
+        "account_id": "1",
+        "replication_start_date": "2025-01-01T00:00:00Z",
+        "credentials": {"auth_type": "Token", "api_token": "a"},
+    }))
+    .unwrap();
+    let c = Capture::new(&other_start, &selected("clients"), &[], &kept(&c)).unwrap();
+    assert!(c.known.is_none(), "capture starts again");
     assert_eq!(c.unnamed["clients"], later);
     // A state without them (an earlier version's, or a refresh's) has none.
     let mut ledger = serde_json::to_value(c.ledger()).unwrap();
