@@ -51,6 +51,21 @@ pub struct Ledger {
     /// clears this state. Every sync warns of them until then.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unnamed: BTreeMap<String, Unnamed>,
+    /// The records incremental passes counted although created after their window (see
+    /// `read::deletions::ahead`): the last pass's, and the one's under way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ahead: Vec<Ahead>,
+}
+
+/// The records one incremental pass counted although created after it began.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ahead {
+    /// Where its window ended (its start): the next pass's window begins there.
+    pub to: DateTime<Utc>,
+    /// When the listing it counted them into began.
+    pub listing: DateTime<Utc>,
+    /// Their keys (`[id, 0]`, or a derived row's), by stream.
+    pub keys: BTreeMap<String, Vec<(i64, i64)>>,
 }
 
 /// Records of one stream that comparisons found gone without naming them.

@@ -19,7 +19,7 @@ mod input;
 mod report;
 
 pub use deletions::{
-    DerivedParts, DerivedRound, Ledger, Listing, ListingParts, Round, RoundParts, Unnamed,
+    Ahead, DerivedParts, DerivedRound, Ledger, Listing, ListingParts, Round, RoundParts, Unnamed,
 };
 pub use input::InputState;
 use input::{says, StateError};

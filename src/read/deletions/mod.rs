@@ -29,6 +29,7 @@
 //! did not complete is never compared; listings made with other credentials (which may see
 //! fewer records) are never compared.
 
+mod ahead;
 pub(super) mod child;
 pub(super) mod derived;
 pub(super) mod entity;
@@ -39,6 +40,7 @@ mod tombstones;
 mod whole;
 
 use crate::digest::{Digest, Digests, WholeRead};
+use ahead::Ahead;
 pub(in crate::read) use listing::Counted;
 use listing::{stream_name, Known, Recent, Working};
 use parts::{position, WorkingParts};
@@ -118,6 +120,8 @@ pub(super) struct Capture {
     read_whole: Vec<(WholeRead, Option<Key>, Digest)>,
     /// Records gone that comparisons could not name, by stream (see [`Ledger::unnamed`]).
     unnamed: BTreeMap<&'static str, Unnamed>,
+    /// The records incremental passes counted although created after their window.
+    ahead: Ahead,
 }
 
 /// What listings depend on besides the user: the start date (records updated before it are not
@@ -164,6 +168,7 @@ impl Capture {
             reading: None,
             read_whole: Vec::new(),
             unnamed: BTreeMap::new(),
+            ahead: Ahead::default(),
         };
         // Kept whatever else starts again: those records are in the destination all the same.
         if let Some(ledger) = &position.deletions {
@@ -189,6 +194,7 @@ impl Capture {
         self.round = ledger.round.as_ref().and_then(Working::restore);
         self.upcoming = ledger.upcoming.as_ref().and_then(Working::restore);
         self.user = ledger.user.clone();
+        self.ahead = Ahead::restore(&ledger.ahead);
         self.pending = ledger.pending.clone();
         self.pending_derived = ledger
             .pending_derived
@@ -332,6 +338,12 @@ impl Capture {
     ) {
         let mut keys = Vec::with_capacity(records.len());
         for &Count { into, counted, own } in counts {
+            // An entity stream's incremental pass also counts what it reads of records created
+            // after it began (see [`ahead`]).
+            let pass = match (parent, counted) {
+                (None, Counted::CreatedIn(from, to)) => Some((from, to)),
+                _ => None,
+            };
             let listing = match into {
                 Target::Round => &mut self.round,
                 Target::Upcoming => &mut self.upcoming,
@@ -384,9 +396,14 @@ impl Capture {
                     continue;
                 }
                 let created = fields.created_at();
+                let name = self.def.name;
+                let counts = match pass {
+                    Some(window) => self.ahead.counts(name, key, created, window, listing.at),
+                    None => counted.counts(created, listing.at),
+                };
                 // A record counted is not counted again by a later read of this sync (the
                 // listing's own page after an incremental read of it, say).
-                if counted.counts(created, listing.at) {
+                if counts {
                     listing.count(key, position, created);
                     keys.push(key);
                 }
@@ -407,7 +424,11 @@ impl Capture {
                             (row, source) => row.or(source),
                         };
                     }
-                    rows.retain(|(_, c)| counted.counts(*c, listing.at));
+                    let at = listing.at;
+                    rows.retain(|(row, c)| match pass {
+                        Some(window) => self.ahead.counts(def.name, *row, *c, window, at),
+                        None => counted.counts(*c, at),
+                    });
                     if !rows.is_empty() {
                         listing.count_rows(def.name, &rows, position);
                     }
@@ -426,6 +447,9 @@ impl Capture {
         date: Option<DateTime<Utc>>,
         counted: Counted,
     ) {
+        if let Counted::CreatedIn(from, to) = counted {
+            self.ahead.pass(from, to);
+        }
         let count = Count {
             into: Target::Round,
             counted,
@@ -476,6 +500,7 @@ impl Capture {
             unnamed: (self.unnamed.iter())
                 .map(|(name, u)| (name.to_string(), *u))
                 .collect(),
+            ahead: self.ahead.stored(),
         }
     }
 
