@@ -259,6 +259,10 @@ pub struct Round {
     /// of the first entry at or past it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub swept_by: String,
+    /// The records gone from parts of the last listing too changed to name alone, by stream:
+    /// counted as unnamed at once, and settled when it completes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overflowed: BTreeMap<String, u64>,
 }
 
 /// The field holding a listing's `seen` keys: `fresh`, or `seen` in states written before it.

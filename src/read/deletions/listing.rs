@@ -249,6 +249,9 @@ pub(super) struct Working {
     pub(super) swept_by: Vec<(i64, DateTime<Utc>)>,
     /// Whether the last of `swept_by` is this run's (a run begins its own).
     pub(super) swept_in_run: bool,
+    /// The records gone from parts of the last listing too changed to name alone, by stream
+    /// (see [`Capture::settle_unnamed`](super::Capture::settle_unnamed)).
+    pub(super) overflowed: BTreeMap<&'static str, u64>,
 }
 
 /// The name of a stream of the table, as `&'static str`, from a state's text.
@@ -286,6 +289,7 @@ impl Working {
             early_since: BTreeMap::new(),
             swept_by: Vec::new(),
             swept_in_run: false,
+            overflowed: BTreeMap::new(),
         }
     }
 
@@ -359,6 +363,9 @@ impl Working {
                 .collect(),
             swept_by: read_times::decode(&round.swept_by, round.at).ok()?,
             swept_in_run: false,
+            overflowed: (round.overflowed.iter())
+                .filter_map(|(name, records)| Some((stream_name(name)?, *records)))
+                .collect(),
         })
     }
 
@@ -405,6 +412,9 @@ impl Working {
                 self.at,
             ),
             swept_by: read_times::encode(self.swept_by.iter().copied(), self.at),
+            overflowed: (self.overflowed.iter())
+                .map(|(name, records)| (name.to_string(), *records))
+                .collect(),
             parts: {
                 let (tables, taken) = stored_split(&self.parts.own);
                 RoundParts {

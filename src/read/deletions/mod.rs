@@ -172,10 +172,7 @@ impl Capture {
         };
         // Kept whatever else starts again: those records are in the destination all the same.
         if let Some(ledger) = &position.deletions {
-            capture.unnamed = (ledger.unnamed.iter())
-                .filter_map(|(name, u)| Some((stream_name(name)?, *u)))
-                .collect();
-            capture.warn_unnamed();
+            capture.unnamed = restored_unnamed(ledger);
         }
         match &position.deletions {
             Some(ledger) if ledger.by != capture.by => tracing::info!(
@@ -185,6 +182,7 @@ impl Capture {
             Some(ledger) => capture.restore(ledger),
             None => {}
         }
+        capture.warn_unnamed();
         Some(capture)
     }
 
@@ -194,6 +192,7 @@ impl Capture {
         self.round = ledger.round.as_ref().and_then(Working::restore);
         self.upcoming = ledger.upcoming.as_ref().and_then(Working::restore);
         self.user = ledger.user.clone();
+        self.unnamed = restored_unnamed(ledger);
         self.ahead = Ahead::restore(&ledger.ahead);
         self.pending = ledger.pending.clone();
         self.pending_derived = ledger
@@ -520,6 +519,10 @@ impl Capture {
         // between them. The last one stays, to be compared with the next listing.
         if std::mem::take(&mut self.user_unknown) {
             self.upcoming = None;
+            // Its parts' counts too: the next listing finds those records again.
+            for (stream, records) in &round.overflowed {
+                self.settle_unnamed(stream, *records);
+            }
             return Some(round.last);
         }
         let previous = self.known.take();
@@ -553,6 +556,10 @@ impl Capture {
             }
             for (stream, records) in unnamed {
                 self.count_unnamed(stream, records, known.at);
+            }
+            // What its parts counted, this comparison counted again or named.
+            for (stream, records) in &round.overflowed {
+                self.settle_unnamed(stream, *records);
             }
         }
         let mut derived: BTreeMap<&'static str, Table> = std::mem::take(&mut round.derived)
@@ -594,6 +601,13 @@ impl Capture {
         self.round = self.upcoming.take();
         Some(round.last)
     }
+}
+
+/// The records gone unnamed that `ledger` counts, by stream.
+fn restored_unnamed(ledger: &Ledger) -> BTreeMap<&'static str, Unnamed> {
+    (ledger.unnamed.iter())
+        .filter_map(|(name, u)| Some((stream_name(name)?, *u)))
+        .collect()
 }
 
 /// Adds keys to a list of pending ones, once each.

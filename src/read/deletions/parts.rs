@@ -337,6 +337,8 @@ impl Capture {
         else {
             return;
         };
+        let since = known.at;
+        let mut overflowed = Vec::new();
         while round.parts.compared < parts.tables.len()
             && parts.end(round.parts.compared) <= reached
         {
@@ -344,14 +346,20 @@ impl Capture {
             round.parts.compared += 1;
             let name = self.def.name;
             let taken = round.parts.own.taken.remove(&part);
-            if let Some(gone) = compare_part(&mut parts.tables, taken, part) {
-                for key in &gone {
-                    round.taken.insert(*key);
-                    self.named_by_parts.insert(*key);
+            match compare_part(&mut parts.tables, taken, part) {
+                Some(PartDifference::Named(gone)) => {
+                    for key in &gone {
+                        round.taken.insert(*key);
+                        self.named_by_parts.insert(*key);
+                    }
+                    add_pending(&mut self.pending, gone);
                 }
-                add_pending(&mut self.pending, gone);
-            } else {
-                tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone; it is compared when the listing completes");
+                Some(PartDifference::TooMany(records)) => {
+                    tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone (about {records} records gone); it is compared when the listing completes");
+                    *round.overflowed.entry(name).or_default() += records as u64;
+                    overflowed.push((name, records));
+                }
+                None => {}
             }
             // A derived stream some sync of the listing did not read, or that no page of it
             // was read with yet, is not compared.
@@ -363,8 +371,13 @@ impl Capture {
             }) {
                 let taken =
                     (round.parts.derived.get_mut(stream)).and_then(|s| s.taken.remove(&part));
-                if let Some(gone) = compare_part(tables, taken, part) {
-                    found.push((*stream, gone));
+                match compare_part(tables, taken, part) {
+                    Some(PartDifference::Named(gone)) => found.push((*stream, gone)),
+                    Some(PartDifference::TooMany(records)) => {
+                        *round.overflowed.entry(*stream).or_default() += records as u64;
+                        overflowed.push((*stream, records));
+                    }
+                    None => {}
                 }
             }
             // What a part named is taken: the whole comparison does not name it again.
@@ -375,19 +388,35 @@ impl Capture {
                 add_pending(self.pending_derived.entry(stream).or_default(), gone);
             }
         }
+        // Said now, not when the listing completes (up to an interval later): the whole
+        // comparison then settles the count (see [`Capture::settle_unnamed`]).
+        for (stream, records) in overflowed {
+            self.count_unnamed(stream, records, since);
+        }
     }
 }
 
+/// What comparing a part of the last listing with the one under way found.
+enum PartDifference {
+    /// The keys it holds that the listing under way did not take from it.
+    Named(Vec<Key>),
+    /// More than its table names: about this many.
+    TooMany(usize),
+}
+
 /// The keys part `part` of a known listing's `tables` holds that the listing under way did
-/// not take from it (`taken`); `None` when they are too many to name (or it was compared).
+/// not take from it (`taken`); `None` when it was compared already.
 fn compare_part(
     tables: &mut [Option<Table>],
     taken: Option<Table>,
     part: usize,
-) -> Option<Vec<Key>> {
+) -> Option<PartDifference> {
     let old = tables.get_mut(part)?.take()?;
     let taken = taken.unwrap_or_else(|| Table::new(old.cells()));
-    Some(old.minus(&taken)?.decode().ok()?.only_first)
+    Some(match old.minus(&taken)?.decode() {
+        Ok(difference) => PartDifference::Named(difference.only_first),
+        Err(partial) => PartDifference::TooMany(partial.only_first.len() + partial.unnamed),
+    })
 }
 
 /// Where a listing meets a record (see this module): a child's parent, a numbered list's date,

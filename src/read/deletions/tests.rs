@@ -508,23 +508,28 @@ fn clients_newest_first(n: i64, without: &[i64]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// The state after two complete listings of 80 clients: the second has parts, placed by a
+/// The state after two complete listings of `n` clients (at t(n + 20) and t(n + 30)): the second has parts, placed by a
 /// sample of the first.
-fn after_two_listings() -> Position {
+fn after_two_listings_of(n: i64) -> Position {
     let mut c = capture(&Position::default(), "a");
-    listing(&mut c, t(100), &[&clients_newest_first(80, &[])]);
+    listing(&mut c, t(n + 20), &[&clients_newest_first(n, &[])]);
     let first = Position {
         deletions: Some(c.ledger()),
         ..Position::default()
     };
     let mut c = capture(&first, "a");
-    listing(&mut c, t(110), &[&clients_newest_first(80, &[])]);
+    listing(&mut c, t(n + 30), &[&clients_newest_first(n, &[])]);
     let known = c.known.as_ref().unwrap();
     assert!(known.parts.as_ref().unwrap().bounds.len() >= 4);
     Position {
         deletions: Some(c.ledger()),
         ..Position::default()
     }
+}
+
+/// The same, of 80 clients.
+fn after_two_listings() -> Position {
+    after_two_listings_of(80)
 }
 
 /// Goes on with a listing spread over syncs: one sync's pages, then where it pauses.
@@ -564,6 +569,44 @@ fn a_record_gone_from_a_part_the_listing_read_past_is_a_candidate_before_it_comp
     spread_sync(&mut c, t(121), &all[30..]);
     c.complete();
     assert_eq!(c.pending, [(3, 0)]);
+}
+
+#[test]
+fn records_gone_from_a_part_beyond_what_it_names_are_counted_at_once_and_settled_at_the_end() {
+    // The 60 newest of 300 clients go: more than the first part's table names.
+    let gone: Vec<i64> = (241..=300).collect();
+    let all = clients_newest_first(300, &gone);
+    let first_sync = |user: Option<&str>| {
+        let mut c = capture(&after_two_listings_of(300), "a");
+        c.acting_as(Some("user 7".into()));
+        spread_sync(&mut c, t(340), &all[..60]);
+        let counted = c.unnamed.get("clients").map_or(0, |u| u.records);
+        assert!(counted > 0, "an overflowing part is counted when compared");
+        assert_eq!(c.pending.len() as u64 + counted, 60, "{:?}", c.pending);
+        let named_by_parts = c.pending.clone();
+        let mut c = capture(&kept(&c), "a");
+        c.acting_as(user.map(str::to_string));
+        (c, named_by_parts)
+    };
+    // The listing completes: the whole comparison names them all, and the count is taken back.
+    let (mut c, named_by_parts) = first_sync(Some("user 7"));
+    spread_sync(&mut c, t(341), &all[60..]);
+    c.complete();
+    let named: Vec<Key> = gone.iter().map(|id| (*id, 0)).collect();
+    assert_eq!(c.pending.len(), 60);
+    assert!(
+        named.iter().all(|k| c.pending.contains(k)),
+        "{:?}",
+        c.pending
+    );
+    assert!(named_by_parts.iter().all(|k| c.pending.contains(k)));
+    assert!(c.unnamed.is_empty(), "{:?}", c.unnamed);
+    // A listing that is not compared (Harvest did not say who the token acts as) takes its
+    // parts' count back too: the next listing finds those records again.
+    let (mut c, _) = first_sync(None);
+    spread_sync(&mut c, t(341), &all[60..]);
+    c.complete();
+    assert!(c.unnamed.is_empty(), "{:?}", c.unnamed);
 }
 
 #[test]

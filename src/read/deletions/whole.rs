@@ -62,8 +62,18 @@ impl Capture {
             } else {
                 format!("refresh streams {stream} and {}", self.def.name)
             };
+            // Those of parts the listing under way compared may still be named when it
+            // completes.
+            let overflowed = (self.round.iter())
+                .filter_map(|r| r.overflowed.get(stream))
+                .sum::<u64>();
+            let later = if overflowed > 0 {
+                format!(" ({overflowed} of them may still be named when the listing under way completes)")
+            } else {
+                String::new()
+            };
             tracing::warn!(
-                "stream {stream}: about {} records deleted in Harvest since {} could not be named by deletion capture and are still in the destination; {refresh} to remove them",
+                "stream {stream}: about {} records deleted in Harvest since {} could not be named by deletion capture and are still in the destination{later}; {refresh} to remove them",
                 u.records,
                 crate::time::format_instant(u.since),
             );
@@ -86,5 +96,18 @@ impl Capture {
             .or_insert(Unnamed { records: 0, since });
         u.records += records as u64;
         u.since = u.since.min(since);
+    }
+
+    /// Takes back `counted` records of `stream` that parts of a listing counted unnamed when
+    /// they were compared, now that the whole comparison has counted (or named) them itself,
+    /// or will not be made.
+    pub(super) fn settle_unnamed(&mut self, stream: &'static str, counted: u64) {
+        let Some(u) = self.unnamed.get_mut(stream) else {
+            return;
+        };
+        u.records = u.records.saturating_sub(counted);
+        if u.records == 0 {
+            self.unnamed.remove(stream);
+        }
     }
 }
