@@ -260,7 +260,8 @@ pub struct Round {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub swept_by: String,
     /// The records gone from parts of the last listing too changed to name alone, by stream:
-    /// counted as unnamed at once, and settled when it completes.
+    /// said with `unnamed` until the listing completes and the whole comparison names or
+    /// counts them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub overflowed: BTreeMap<String, u64>,
 }

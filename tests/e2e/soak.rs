@@ -199,9 +199,14 @@ struct Figures {
 fn announced(platform: &BTreeMap<String, Value>) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for state in platform.values() {
-        let unnamed = &state["stream"]["stream_state"]["deletions"]["unnamed"];
-        for (stream, u) in unnamed.as_object().into_iter().flatten() {
+        let deletions = &state["stream"]["stream_state"]["deletions"];
+        for (stream, u) in deletions["unnamed"].as_object().into_iter().flatten() {
             *out.entry(stream.clone()).or_default() += u["records"].as_u64().unwrap_or(0);
+        }
+        // Found by parts of the last listing, and said until the listing under way completes.
+        let parts = deletions["round"]["overflowed"].as_object();
+        for (stream, records) in parts.into_iter().flatten() {
+            *out.entry(stream.clone()).or_default() += records.as_u64().unwrap_or(0);
         }
     }
     out

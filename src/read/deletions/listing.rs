@@ -249,8 +249,9 @@ pub(super) struct Working {
     pub(super) swept_by: Vec<(i64, DateTime<Utc>)>,
     /// Whether the last of `swept_by` is this run's (a run begins its own).
     pub(super) swept_in_run: bool,
-    /// The records gone from parts of the last listing too changed to name alone, by stream
-    /// (see [`Capture::settle_unnamed`](super::Capture::settle_unnamed)).
+    /// The records gone from parts of the last listing too changed to name alone, by stream:
+    /// said with the records gone unnamed at once, not up to an interval later when the whole
+    /// comparison names or counts them; dropped with the listing if that is never made.
     pub(super) overflowed: BTreeMap<&'static str, u64>,
 }
 

@@ -519,10 +519,6 @@ impl Capture {
         // between them. The last one stays, to be compared with the next listing.
         if std::mem::take(&mut self.user_unknown) {
             self.upcoming = None;
-            // Its parts' counts too: the next listing finds those records again.
-            for (stream, records) in &round.overflowed {
-                self.settle_unnamed(stream, *records);
-            }
             return Some(round.last);
         }
         let previous = self.known.take();
@@ -557,9 +553,10 @@ impl Capture {
             for (stream, records) in unnamed {
                 self.count_unnamed(stream, records, known.at);
             }
-            // What its parts counted, this comparison counted again or named.
+        } else if let Some(known) = &previous {
+            // Replaced without a comparison: what its parts found gone is never named.
             for (stream, records) in &round.overflowed {
-                self.settle_unnamed(stream, *records);
+                self.count_unnamed(stream, *records as usize, known.at);
             }
         }
         let mut derived: BTreeMap<&'static str, Table> = std::mem::take(&mut round.derived)

@@ -322,7 +322,8 @@ impl Capture {
     /// Compares each part of the last listing that ends at or before `reached` (every position
     /// before it was listed) with the keys the listing under way took from it. A part's
     /// candidates are counted as taken, so that the whole comparison does not name them again;
-    /// a part whose differences do not decode is left to the whole comparison.
+    /// a part whose differences do not decode is left to the whole comparison, and counted
+    /// until then with the records gone unnamed (see [`Working::overflowed`]).
     pub(super) fn compare_parts_before(&mut self, reached: i64) {
         let (Some(round), Some(known)) = (&mut self.round, &mut self.known) else {
             return;
@@ -337,8 +338,6 @@ impl Capture {
         else {
             return;
         };
-        let since = known.at;
-        let mut overflowed = Vec::new();
         while round.parts.compared < parts.tables.len()
             && parts.end(round.parts.compared) <= reached
         {
@@ -357,7 +356,6 @@ impl Capture {
                 Some(PartDifference::TooMany(records)) => {
                     tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone (about {records} records gone); it is compared when the listing completes");
                     *round.overflowed.entry(name).or_default() += records as u64;
-                    overflowed.push((name, records));
                 }
                 None => {}
             }
@@ -375,7 +373,6 @@ impl Capture {
                     Some(PartDifference::Named(gone)) => found.push((*stream, gone)),
                     Some(PartDifference::TooMany(records)) => {
                         *round.overflowed.entry(*stream).or_default() += records as u64;
-                        overflowed.push((*stream, records));
                     }
                     None => {}
                 }
@@ -387,11 +384,6 @@ impl Capture {
                 }
                 add_pending(self.pending_derived.entry(stream).or_default(), gone);
             }
-        }
-        // Said now, not when the listing completes (up to an interval later): the whole
-        // comparison then settles the count (see [`Capture::settle_unnamed`]).
-        for (stream, records) in overflowed {
-            self.count_unnamed(stream, records, since);
         }
     }
 }

@@ -572,24 +572,30 @@ fn a_record_gone_from_a_part_the_listing_read_past_is_a_candidate_before_it_comp
 }
 
 #[test]
-fn records_gone_from_a_part_beyond_what_it_names_are_counted_at_once_and_settled_at_the_end() {
+fn records_gone_from_a_part_beyond_what_it_names_are_said_at_once_and_settled_at_the_end() {
     // The 60 newest of 300 clients go: more than the first part's table names.
     let gone: Vec<i64> = (241..=300).collect();
     let all = clients_newest_first(300, &gone);
-    let first_sync = |user: Option<&str>| {
+    let said = |c: &Capture| {
+        c.said_unnamed()
+            .get("clients")
+            .map(|s| (s.records, s.in_parts))
+    };
+    let first_sync = |user: &str| {
         let mut c = capture(&after_two_listings_of(300), "a");
         c.acting_as(Some("user 7".into()));
         spread_sync(&mut c, t(340), &all[..60]);
-        let counted = c.unnamed.get("clients").map_or(0, |u| u.records);
-        assert!(counted > 0, "an overflowing part is counted when compared");
+        let (counted, in_parts) = said(&c).expect("an overflowing part is said when compared");
+        assert_eq!(counted, in_parts);
         assert_eq!(c.pending.len() as u64 + counted, 60, "{:?}", c.pending);
         let named_by_parts = c.pending.clone();
         let mut c = capture(&kept(&c), "a");
-        c.acting_as(user.map(str::to_string));
-        (c, named_by_parts)
+        assert_eq!(said(&c), Some((counted, counted)), "kept by the state");
+        c.acting_as(Some(user.to_string()));
+        (c, named_by_parts, counted)
     };
-    // The listing completes: the whole comparison names them all, and the count is taken back.
-    let (mut c, named_by_parts) = first_sync(Some("user 7"));
+    // The listing completes: the whole comparison names them all, and nothing is said.
+    let (mut c, named_by_parts, _) = first_sync("user 7");
     spread_sync(&mut c, t(341), &all[60..]);
     c.complete();
     let named: Vec<Key> = gone.iter().map(|id| (*id, 0)).collect();
@@ -600,13 +606,22 @@ fn records_gone_from_a_part_beyond_what_it_names_are_counted_at_once_and_settled
         c.pending
     );
     assert!(named_by_parts.iter().all(|k| c.pending.contains(k)));
-    assert!(c.unnamed.is_empty(), "{:?}", c.unnamed);
-    // A listing that is not compared (Harvest did not say who the token acts as) takes its
-    // parts' count back too: the next listing finds those records again.
-    let (mut c, _) = first_sync(None);
+    assert_eq!(said(&c), None);
+    // A listing that replaces the last one without a comparison (made as another user) keeps
+    // them counted: they are never named.
+    let (mut c, _, counted) = first_sync("user 8");
     spread_sync(&mut c, t(341), &all[60..]);
     c.complete();
-    assert!(c.unnamed.is_empty(), "{:?}", c.unnamed);
+    assert_eq!(said(&c), Some((counted, 0)));
+    // One dropped (Harvest did not say who the token acts as) leaves them to the next listing,
+    // compared with the same last one.
+    let mut c = capture(&after_two_listings_of(300), "a");
+    c.acting_as(Some("user 7".into()));
+    spread_sync(&mut c, t(340), &all[..60]);
+    c.acting_as(None);
+    spread_sync(&mut c, t(341), &all[60..]);
+    c.complete();
+    assert_eq!(said(&c), None);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! candidates the difference names, and the records it cannot name (more than the table
 //! holds), which are counted and said every sync until the stream is refreshed.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::Capture;
@@ -54,23 +56,20 @@ pub(super) fn candidates(stream: &str, known: &Table, taken: &Table) -> (Vec<Key
 impl Capture {
     /// Says which records gone from Harvest are still in the destination: every sync, until
     /// a refresh of the stream clears them with its state (a derived stream's rows are counted
-    /// in its source's).
+    /// in its source's). Those of parts of the last listing too changed to name alone are said
+    /// from the sync that compared them: the listing under way may still name them.
     pub(super) fn warn_unnamed(&self) {
-        for (stream, u) in &self.unnamed {
-            let refresh = if *stream == self.def.name {
+        for (stream, u) in self.said_unnamed() {
+            let refresh = if stream == self.def.name {
                 format!("refresh stream {stream}")
             } else {
                 format!("refresh streams {stream} and {}", self.def.name)
             };
-            // Those of parts the listing under way compared may still be named when it
-            // completes.
-            let overflowed = (self.round.iter())
-                .filter_map(|r| r.overflowed.get(stream))
-                .sum::<u64>();
-            let later = if overflowed > 0 {
-                format!(" ({overflowed} of them may still be named when the listing under way completes)")
-            } else {
-                String::new()
+            let later = match u.in_parts {
+                0 => String::new(),
+                n => format!(
+                    " ({n} of them may still be named when the listing under way completes)"
+                ),
             };
             tracing::warn!(
                 "stream {stream}: about {} records deleted in Harvest since {} could not be named by deletion capture and are still in the destination{later}; {refresh} to remove them",
@@ -78,6 +77,34 @@ impl Capture {
                 crate::time::format_instant(u.since),
             );
         }
+    }
+
+    /// The records gone unnamed, by stream, with those the listing under way's parts found.
+    pub(super) fn said_unnamed(&self) -> BTreeMap<&'static str, Said> {
+        let mut said: BTreeMap<&'static str, Said> = (self.unnamed.iter())
+            .map(|(stream, u)| {
+                let said = Said {
+                    records: u.records,
+                    since: u.since,
+                    in_parts: 0,
+                };
+                (*stream, said)
+            })
+            .collect();
+        // Parts are compared against the last listing: their records went after it began.
+        if let Some((round, since)) = (self.round.as_ref()).and_then(|r| Some((r, r.against?))) {
+            for (stream, records) in &round.overflowed {
+                let s = said.entry(stream).or_insert(Said {
+                    records: 0,
+                    since,
+                    in_parts: 0,
+                });
+                s.records += records;
+                s.in_parts += records;
+                s.since = s.since.min(since);
+            }
+        }
+        said
     }
 
     /// Counts `records` of `stream` gone since `since` that a comparison could not name.
@@ -97,17 +124,12 @@ impl Capture {
         u.records += records as u64;
         u.since = u.since.min(since);
     }
+}
 
-    /// Takes back `counted` records of `stream` that parts of a listing counted unnamed when
-    /// they were compared, now that the whole comparison has counted (or named) them itself,
-    /// or will not be made.
-    pub(super) fn settle_unnamed(&mut self, stream: &'static str, counted: u64) {
-        let Some(u) = self.unnamed.get_mut(stream) else {
-            return;
-        };
-        u.records = u.records.saturating_sub(counted);
-        if u.records == 0 {
-            self.unnamed.remove(stream);
-        }
-    }
+/// Records of one stream said gone unnamed.
+pub(super) struct Said {
+    pub(super) records: u64,
+    pub(super) since: DateTime<Utc>,
+    /// Of those, the ones parts of the listing under way's comparison found.
+    pub(super) in_parts: u64,
 }
