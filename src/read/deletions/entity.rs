@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
+use super::listing::Working;
 use super::{Capture, Counted};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
@@ -43,13 +44,14 @@ impl Capture {
     }
 
     /// Drops the listing under way unless it goes on at a place `fits` (a page link, or a
-    /// window's first day, as the stream's pagination calls for).
-    fn keep_round_if(&mut self, fits: impl Fn(&str) -> bool) {
-        if self
-            .round
-            .as_ref()
-            .is_some_and(|r| !r.next.as_deref().is_some_and(&fits))
-        {
+    /// window's first day, as the stream's pagination calls for), or has not read a page of
+    /// its own yet (begun by an incremental pass).
+    pub(super) fn keep_round_if(&mut self, fits: impl Fn(&str) -> bool) {
+        let unfit = |r: &Working| match r.next.as_deref() {
+            Some(next) => !fits(next),
+            None => r.read > 0 || !r.marks.is_empty(),
+        };
+        if self.round.as_ref().is_some_and(unfit) {
             self.round = None;
         }
     }

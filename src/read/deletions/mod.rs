@@ -448,6 +448,14 @@ impl Capture {
     ) {
         if let Counted::CreatedIn(from, to) = counted {
             self.ahead.pass(from, to);
+            // The last listing completed after the last pass: the next one begins where this
+            // pass's window does, so that its pages count the records created before and this
+            // pass those created since. Begun later, a record this pass reads and a deletion
+            // removes before those pages get there would be in neither listing. (A first
+            // listing is read whole in the sync it begins.)
+            if self.known.is_some() {
+                self.begin(from);
+            }
         }
         let count = Count {
             into: Target::Round,
