@@ -457,27 +457,29 @@ fn a_record_a_pass_reads_though_created_after_it_began_is_counted_by_that_pass()
     assert_eq!(named_by_the_next_listing(&state), (vec![(6, 0)], 0));
 }
 
+/// Counts a page of `records` (see [`page_of`]) read at `at`.
+fn observe_clients(c: &mut Capture, records: &[(i64, i64)], at: DateTime<Utc>, counted: Counted) {
+    let body = page_of(records);
+    c.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(at),
+        counted,
+    );
+}
+
 #[test]
 fn a_pass_after_a_listing_completed_counts_into_the_next_one_begun_at_its_window() {
     // The last listing completed in the sync before. This sync's pass reads client 7 (created
     // within its window) and client 6 (created in its very second); both go before the next
     // listing's pages get to them.
-    let observe = |c: &mut Capture, records: &[(i64, i64)], at, counted| {
-        let body = page_of(records);
-        c.observe(
-            &page::parse(&body, "clients").unwrap().records,
-            Some(at),
-            counted,
-        );
-    };
     let mut c = capture(&after_first_listing(), "a");
     let pass = Counted::new_in_pass(t(20) - OVERLAP, t(22) - OVERLAP);
-    observe(&mut c, &[(7, 21), (6, 22)], t(22), pass);
+    observe_clients(&mut c, &[(7, 21), (6, 22)], t(22), pass);
     // The listing's own pages go on from its first page, in this sync or a later one.
     let mut c = capture(&kept(&c), "a");
     c.keep_round_if(|next| next.starts_with('/'));
     c.begin(t(23));
-    observe(
+    observe_clients(
         &mut c,
         &[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)],
         t(23),
@@ -496,17 +498,9 @@ fn a_record_a_pass_counted_past_its_window_counts_again_into_a_listing_begun_sin
     // The pass of t(22) counts client 6 (created in its second) into the listing under way,
     // which then ends; the next listing begins in that same second, so its pages leave 6 to
     // the incremental reads, and the next pass counts it there.
-    let observe = |c: &mut Capture, records: &[(i64, i64)], at, counted| {
-        let body = page_of(records);
-        c.observe(
-            &page::parse(&body, "clients").unwrap().records,
-            Some(at),
-            counted,
-        );
-    };
     let mut c = capture(&after_first_listing(), "a");
     c.begin(t(20));
-    observe(
+    observe_clients(
         &mut c,
         &[(1, 0), (2, 0), (3, 0)],
         t(20),
@@ -515,17 +509,17 @@ fn a_record_a_pass_counted_past_its_window_counts_again_into_a_listing_begun_sin
     c.paused_at(Some("/v2/clients?page=2".into()));
     let mut c = capture(&kept(&c), "a");
     let pass = Counted::new_in_pass(t(20) - OVERLAP, t(22) - OVERLAP);
-    observe(&mut c, &[(6, 22)], t(22), pass);
-    observe(&mut c, &[(4, 0), (5, 0)], t(22), Counted::CreatedByStart);
+    observe_clients(&mut c, &[(6, 22)], t(22), pass);
+    observe_clients(&mut c, &[(4, 0), (5, 0)], t(22), Counted::CreatedByStart);
     c.complete();
     c.begin(t(22));
     let all = [(6, 22), (5, 0), (4, 0), (3, 0), (2, 0), (1, 0)];
-    observe(&mut c, &all, t(22), Counted::CreatedByStart);
+    observe_clients(&mut c, &all, t(22), Counted::CreatedByStart);
     c.paused_at(Some("/v2/clients?page=2".into()));
     let mut c = capture(&kept(&c), "a");
     let pass = Counted::new_in_pass(t(22) - OVERLAP, t(24) - OVERLAP);
-    observe(&mut c, &[(6, 22)], t(24), pass);
-    observe(&mut c, &[], t(24), Counted::CreatedByStart);
+    observe_clients(&mut c, &[(6, 22)], t(24), pass);
+    observe_clients(&mut c, &[], t(24), Counted::CreatedByStart);
     c.complete();
     // Missing from that listing, 6 would be a candidate although Harvest serves it.
     assert!(c.pending.is_empty(), "{:?}", c.pending);
