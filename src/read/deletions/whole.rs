@@ -1,14 +1,18 @@
-//! A listing compared whole with the last one, when it completes: the size of its table, the
-//! candidates the difference names, and the records it cannot name (more than the table
-//! holds), which are counted and said every sync until the stream is refreshed.
+//! A listing compared whole with the last one, when it completes ([`Capture::complete`]): the
+//! size of its table, the candidates the difference names, and the records it cannot name
+//! (more than the table holds), which are counted and said every sync until the stream is
+//! refreshed.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::Capture;
+use super::listing::Known;
+use super::parts::{self, WorkingParts};
+use super::{add_pending, Capture};
 use crate::iblt::{Key, Table};
 use crate::state::Unnamed;
+use crate::streams::Kind;
 
 /// Cells of a table: 160 decode 80 differences per listing in every one of the trials in
 /// `iblt`'s tests (about 100 in most); 3.8 kB each, 5 kB as the state's text.
@@ -32,7 +36,7 @@ pub(super) fn cells_for(records: u64) -> usize {
 
 /// The keys of the listing `known` that the listing `taken` from no longer holds, and how many
 /// more it no longer holds that the tables cannot name.
-pub(super) fn candidates(stream: &str, known: &Table, taken: &Table) -> (Vec<Key>, usize) {
+fn candidates(stream: &str, known: &Table, taken: &Table) -> (Vec<Key>, usize) {
     // Tables of different sizes compare at the smaller one; tables that do not fold (a state
     // of another version) cannot be compared, and nothing is found.
     let cells = known.cells().min(taken.cells());
@@ -54,6 +58,102 @@ pub(super) fn candidates(stream: &str, known: &Table, taken: &Table) -> (Vec<Key
 }
 
 impl Capture {
+    /// Ends the listing under way: it becomes the known one, and the records the previous one
+    /// listed and this one did not become candidates; the upcoming listing, if one began, is
+    /// now the one under way. Returns when the last page was read.
+    pub(in crate::read) fn complete(&mut self) -> Option<DateTime<Utc>> {
+        self.compare_parts_before(i64::MAX);
+        if matches!(self.def.kind, Kind::List { .. }) {
+            self.mark_complete();
+        }
+        self.named_by_parts.clear();
+        let mut round = self.round.take()?;
+        let comparable = std::mem::replace(&mut self.comparable, true);
+        // Harvest did not say who the token acts as (an error after the retries): this listing
+        // cannot be compared, and replacing the last one with it would lose the deletions
+        // between them. The last one stays, to be compared with the next listing.
+        if std::mem::take(&mut self.user_unknown) {
+            self.upcoming = None;
+            return Some(round.last);
+        }
+        let previous = self.known.take();
+        // A derived stream some sync of this listing did not read, or that no page of it was
+        // read with, has no whole table of this listing.
+        let mut uncounted = std::mem::take(&mut round.uncounted);
+        if let Some(known) = &previous {
+            let none = known
+                .derived
+                .keys()
+                .filter(|s| !round.derived.contains_key(*s));
+            uncounted.extend(none.copied().collect::<Vec<_>>());
+        }
+        let compared = previous
+            .as_ref()
+            .filter(|k| comparable && Some(k.at) == round.against);
+        if let Some(known) = compared {
+            let name = self.def.name;
+            let (gone, unnamed) = candidates(name, &known.keys, &round.taken);
+            add_pending(&mut self.pending, gone);
+            let mut unnamed = vec![(name, unnamed)];
+            let compared = (round.derived.iter()).filter(|(stream, _)| {
+                !uncounted.contains(*stream) && self.derived.iter().any(|d| d.name == **stream)
+            });
+            for (stream, (_, taken)) in compared {
+                if let Some(keys) = known.derived.get(stream) {
+                    let (gone, left) = candidates(stream, keys, taken);
+                    add_pending(self.pending_derived.entry(stream).or_default(), gone);
+                    unnamed.push((*stream, left));
+                }
+            }
+            for (stream, records) in unnamed {
+                self.count_unnamed(stream, records, known.at);
+            }
+        } else if let Some(known) = &previous {
+            // Replaced without a comparison: what its parts found gone is never named.
+            for (stream, records) in &round.overflowed {
+                self.count_unnamed(stream, *records as usize, known.at);
+            }
+        }
+        let mut derived: BTreeMap<&'static str, Table> = std::mem::take(&mut round.derived)
+            .into_iter()
+            .filter(|(name, _)| !uncounted.contains(name))
+            .map(|(name, (seen, _))| (name, seen))
+            .collect();
+        // Such a stream keeps the table of the last listing that counted it whole: its rows
+        // deleted since are found against that one.
+        for stream in &uncounted {
+            if let Some(table) = previous.as_ref().and_then(|k| k.derived.get(stream)) {
+                derived.insert(stream, table.clone());
+            }
+        }
+        let parts = std::mem::replace(&mut round.parts, WorkingParts::new(Vec::new(), None));
+        let next_bounds = parts.sample.bounds();
+        let known_tables = |split: parts::Split| split.tables.into_iter().map(Some).collect();
+        let parts = (!parts.bounds.is_empty()).then(|| parts::KnownParts {
+            derived: parts
+                .derived
+                .into_iter()
+                .filter(|(name, _)| !uncounted.contains(name))
+                .map(|(name, split)| (name, known_tables(split)))
+                .collect(),
+            tables: known_tables(parts.own),
+            bounds: parts.bounds,
+            lasts: parts.lasts,
+        });
+        self.known = Some(Known {
+            at: round.at,
+            last: round.last,
+            keys: round.seen,
+            total: round.total,
+            derived,
+            parts,
+            next_bounds,
+            marks: round.marks,
+        });
+        self.round = self.upcoming.take();
+        Some(round.last)
+    }
+
     /// Says which records gone from Harvest are still in the destination: every sync, until
     /// a refresh of the stream clears them with its state (a derived stream's rows are counted
     /// in its source's). Those of parts of the last listing too changed to name alone are said
