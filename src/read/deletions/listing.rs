@@ -511,7 +511,9 @@ pub(in crate::read) enum Counted {
     CreatedByStart,
     /// Those created since the listing began (in its very second or after), in `[from, to)`:
     /// the new records of an incremental read whose creation falls between the start of the
-    /// previous sync and the start of this one, so that consecutive reads count each once.
+    /// previous sync and the start of this one, so that consecutive reads count each once. An
+    /// entity stream's pass also counts those it reads created since it began, and the next
+    /// pass not again (see `ahead`).
     CreatedIn(DateTime<Utc>, DateTime<Utc>),
     /// A swept parent's children: those created before the round began, and those
     /// `CreatedIn(from, to)` (a child of this pass, which no other read of it counts).
