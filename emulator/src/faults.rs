@@ -59,7 +59,7 @@ impl FaultState {
         if c.rate <= 0.0 || total == 0 {
             return None;
         }
-        if !c.paths.is_empty() && !c.paths.iter().any(|p| path.starts_with(p.as_str())) {
+        if !c.paths.is_empty() && !c.paths.iter().any(|p| eligible(p, path, query)) {
             return None;
         }
         let url = format!("{method} {path}?{query}");
@@ -83,6 +83,18 @@ impl FaultState {
             pick -= u64::from(*w);
         }
         None
+    }
+}
+
+/// Whether a request to `path` with `query` matches `pattern` of [`Faults::paths`]: a path
+/// prefix, or a path and the query parameters it must carry (`/v2/clients?page=2`).
+fn eligible(pattern: &str, path: &str, query: &str) -> bool {
+    match pattern.split_once('?') {
+        None => path.starts_with(pattern),
+        Some((wanted_path, wanted)) => {
+            path == wanted_path
+                && (wanted.split('&')).all(|pair| query.split('&').any(|q| q == pair))
+        }
     }
 }
 
@@ -278,6 +290,21 @@ mod tests {
         assert!(a.iter().any(Option::is_some) && a.iter().any(Option::is_none));
         let mut none = FaultState::new(Faults::none());
         assert_eq!(none.draw("GET", "/v2/clients", ""), None);
+    }
+
+    #[test]
+    fn a_path_with_a_query_matches_only_requests_carrying_its_parameters() {
+        let mut s = FaultState::new(Faults {
+            paths: vec!["/v2/clients?page=2".into(), "/v2/roles".into()],
+            ..Faults::mix(7, 1.0, &[FaultKind::Status500])
+        });
+        let fault = Some(FaultKind::Status500);
+        assert_eq!(s.draw("GET", "/v2/clients", "per_page=5&page=2"), fault);
+        assert_eq!(s.draw("GET", "/v2/clients", "page=2"), fault);
+        assert_eq!(s.draw("GET", "/v2/clients", "page=20&per_page=5"), None);
+        assert_eq!(s.draw("GET", "/v2/clients", "per_page=5"), None);
+        assert_eq!(s.draw("GET", "/v2/clients/1", "page=2"), None);
+        assert_eq!(s.draw("GET", "/v2/roles/3", ""), fault);
     }
 
     #[test]

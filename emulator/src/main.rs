@@ -43,7 +43,8 @@ struct Args {
     /// Seed of the fault draws.
     #[arg(long, default_value_t = 1)]
     fault_seed: u64,
-    /// Only paths starting with one of these prefixes get faults (comma-separated).
+    /// Only paths starting with one of these prefixes get faults, or a path with the query
+    /// parameters a request must carry (`/v2/clients?page=2`) (comma-separated).
     #[arg(long, value_delimiter = ',')]
     fault_paths: Vec<String>,
     /// Tokens stop working (401) after this many API requests; OAuth refresh issues a new one.

@@ -26,6 +26,9 @@ pub(super) struct Emitter<'a> {
     visible: bool,
     taps: Vec<Tap<'a>>,
     checkpoint_interval: u64,
+    /// The position at the last boundary the read passed since its last STATE (see
+    /// [`Emitter::checkpoint`]).
+    boundary: Option<Position>,
 }
 
 /// A derived stream fed by its source's records.
@@ -164,6 +167,7 @@ impl<'a> Emitter<'a> {
             visible: true,
             taps: Vec::new(),
             checkpoint_interval: checkpoint_interval.max(1),
+            boundary: None,
         }
     }
 
@@ -317,8 +321,30 @@ impl<'a> Emitter<'a> {
     }
 
     /// Whether a STATE should follow the records read so far.
-    pub(super) fn checkpoint_due(&self) -> bool {
+    fn checkpoint_due(&self) -> bool {
         self.own.since_state >= self.checkpoint_interval
+    }
+
+    /// A boundary the read could resume from (between pages, parents or windows), at
+    /// `position`: its STATE is written when one is due, else kept for [`Emitter::stopped`].
+    pub(super) fn checkpoint(&mut self, position: Position) -> Result<(), StreamError> {
+        if self.checkpoint_due() {
+            self.state(&position)
+        } else {
+            self.boundary = Some(position);
+            Ok(())
+        }
+    }
+
+    /// Writes the STATE of the last boundary the read passed, if it passed one since its last
+    /// STATE: a read that fails resumes there, and keeps what it counted up to there for
+    /// deletion capture. Without it, a record this read sent that Harvest deletes before the
+    /// next sync would be in no listing, its tombstone never sent. Best effort: the read
+    /// failed already, and the output may be why.
+    pub(super) fn stopped(&mut self) {
+        if let Some(position) = self.boundary.take() {
+            let _ = self.state(&position);
+        }
     }
 
     /// The stream's end after its last page: the source's malformed records fail it (see
@@ -330,6 +356,7 @@ impl<'a> Emitter<'a> {
     /// A STATE of every stream written, at `position` (a derived stream's state has its
     /// source's shape, so it could be read alone from it next time).
     pub(super) fn state(&mut self, position: &Position) -> Result<(), StreamError> {
+        self.boundary = None;
         if !self.visible {
             self.own.since_state = 0;
         }

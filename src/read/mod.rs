@@ -407,6 +407,7 @@ async fn run_stream(run: &Run, job: Job) -> Vec<StreamEnd> {
     match read {
         Ok(position) => out.sinks().map(|sink| complete(sink, &position)).collect(),
         Err(error) => {
+            out.stopped();
             let ending = Ending::of(error);
             out.sinks().map(|sink| ending.end(sink)).collect()
         }

@@ -61,6 +61,26 @@ pub fn merge(base: &mut Value, extra: Value) {
     }
 }
 
+/// The state the platform holds after `run`: its last STATE per stream over `state`'s.
+pub fn merged(state: Option<&Value>, run: &Run) -> Value {
+    let name = |s: &Value| {
+        s["stream"]["stream_descriptor"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut by_stream: BTreeMap<String, Value> = state
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| (name(s), s.clone()))
+        .collect();
+    for s in run.final_state().as_array().unwrap() {
+        by_stream.insert(name(s), s.clone());
+    }
+    Value::Array(by_stream.into_values().collect())
+}
+
 /// A directory for one test's files, removed when dropped.
 pub struct Files {
     dir: tempfile::TempDir,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use harvest_emulator::Scale;
+use harvest_emulator::{FaultKind, Faults, Scale};
 use serde_json::{json, Value};
 
 use source_harvest::streams::Kind;
@@ -690,6 +690,58 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
     }
     let truth = served(&emu, true);
     assert!(!truth["invoice_payments"].contains(&twice["id"].as_i64().unwrap()));
+}
+
+/// A sync that fails part-way writes the STATE of the last parent it finished, which holds
+/// what it counted: a payment recorded (its invoice moves), sent by a sync that then fails on
+/// a later invoice, and deleted before the next sync gets its tombstone once that invoice is
+/// read again. Without that STATE it was in no listing: the invoice is read again (the
+/// deletion moves it) against a digest that never held the payment, and no round counted it.
+#[test]
+fn a_child_a_failed_sync_sent_and_harvest_deleted_before_the_next_gets_its_tombstone() {
+    let emu = emulator(Scale::Small);
+    let streams = ["invoices", "invoice_payments"];
+    let input = ReadInput::new(
+        &config(&emu, json!({"child_sweep_hours": 24, "max_retries": 1})),
+        &streams,
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let paid: BTreeSet<i64> = (first.stream("invoice_payments").iter())
+        .map(|r| r["parent_id"].as_i64().unwrap())
+        .collect();
+    let (first_paid, last_paid) = (*paid.first().unwrap(), *paid.last().unwrap());
+    assert!(first_paid < last_paid, "{paid:?}");
+    // A payment on the first invoice, read before the last, which moves too and fails.
+    let payment = emu.create("invoice_payments", json!({"parent_id": first_paid}));
+    let payment = payment["id"].as_i64().unwrap();
+    emu.create("invoice_payments", json!({"parent_id": last_paid}));
+    emu.set_faults(Faults {
+        paths: vec![format!("/v2/invoices/{last_paid}/payments")],
+        ..Faults::mix(1, 1.0, &[FaultKind::Status503])
+    });
+    emu.advance_clock(3600);
+    let failed = input.read(Some(&first.final_state()));
+    assert_eq!(failed.code, 1, "{}", failed.logs());
+    let sent = failed.stream("invoice_payments");
+    assert!(sent.iter().any(|r| r["id"] == payment), "{sent:?}");
+    let state = merged(Some(&first.final_state()), &failed);
+
+    emu.set_faults(Faults::none());
+    let mut gone = BTreeMap::new();
+    delete(&emu, "invoice_payments", payment, &mut gone);
+    // The next sync finishes the failed one's pass (the parents after its STATE); the one
+    // after reads the invoice the deletion moved.
+    let resumed = an_hour_later(&emu, &input, &state);
+    assert!(
+        tombstones(&resumed).is_empty(),
+        "{:?}",
+        tombstones(&resumed)
+    );
+    let next = an_hour_later(&emu, &input, &resumed.final_state());
+    assert_eq!(tombstones(&next), gone, "the payment, in the sync after");
 }
 
 /// A listing spread over the syncs of the sweep interval is compared part by part: records

@@ -395,13 +395,17 @@ fn a_seeded_mix_of_every_fault_loses_and_duplicates_nothing() {
 fn a_fault_that_outlasts_the_retry_budget_ends_only_its_stream_and_the_next_run_finishes() {
     let emu = tiny();
     let input = ReadInput::new(
-        &sync_config(&emu, json!({"max_retries": 2, "checkpoint_interval": 1})),
+        &sync_config(
+            &emu,
+            json!({"max_retries": 2, "checkpoint_interval": 10000}),
+        ),
         &all_streams(),
         "incremental",
     );
     let expected = crate::truth::harvest(&emu, &all_streams());
     // The last invoice with messages is unreachable: every request for its messages is a 503.
-    // invoice_messages reads parents in ascending id order, so it checkpoints before failing.
+    // invoice_messages reads parents in ascending id order; no checkpoint falls due before the
+    // fault, and failing, it writes the STATE of the last invoice it finished.
     let parents: Vec<i64> = expected["invoice_messages"]
         .values()
         .map(|m| m["parent_id"].as_i64().unwrap())
@@ -475,4 +479,51 @@ fn a_fault_that_outlasts_the_retry_budget_ends_only_its_stream_and_the_next_run_
     );
     let union = union(got, keyed(&next.messages));
     assert_same_records("budget then resume", &union, &expected);
+}
+
+/// A list stream that fails part-way, no checkpoint due yet, writes the STATE of the last page
+/// it finished: the next run goes on from there instead of from the start.
+#[test]
+fn a_list_stream_that_fails_part_way_goes_on_next_time_from_the_last_page_it_finished() {
+    let emu = tiny();
+    let streams = ["time_entries"];
+    let input = ReadInput::new(
+        &sync_config(
+            &emu,
+            json!({"max_retries": 1, "checkpoint_interval": 10000}),
+        ),
+        &streams,
+        "incremental",
+    );
+    let expected = crate::truth::harvest(&emu, &streams);
+    let pages = expected["time_entries"].len().div_ceil(PAGE_SIZE as usize) as u64;
+    assert!(pages > 4, "{pages} pages");
+    emu.set_faults(Faults {
+        paths: vec!["/v2/time_entries?page=4".into()],
+        ..Faults::mix(22, 1.0, &[FaultKind::Status503])
+    });
+    let failed = input.read(None);
+    emu.set_faults(Faults::none());
+    assert_eq!(failed.code, 1, "{}", failed.logs());
+    assert_eq!(failed.stream("time_entries").len(), 3 * PAGE_SIZE as usize);
+    let states = failed.of_type("STATE");
+    assert_eq!(
+        states.len(),
+        1,
+        "one STATE, when the stream failed: {states:?}"
+    );
+    let reached = &failed.final_stream_states()["time_entries"];
+    let next = reached["resume"]["next"].as_str().unwrap_or_default();
+    assert!(next.contains("page=4"), "{reached}");
+    let message = failed.errors()[0]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("The last STATE it emitted"), "{message}");
+
+    // The next run reads page 3 again (a numbered page a deletion could have moved records
+    // onto), then pages 4 to the last.
+    emu.reset_request_counts();
+    let next = input.read(Some(&failed.final_state()));
+    assert_eq!(next.code, 0, "{}", next.logs());
+    assert_eq!(emu.request_counts().path("/v2/time_entries"), pages - 2);
+    let union = union(keyed(&failed.messages), keyed(&next.messages));
+    assert_same_records("failed then resumed", &union, &expected);
 }

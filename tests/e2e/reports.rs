@@ -151,26 +151,6 @@ fn sync(input: &ReadInput, state: Option<&Value>, kill: Option<Kill>) -> (Run, V
     (run, next)
 }
 
-/// The state the platform holds after `run`: its last STATE per stream over `state`'s.
-fn merged(state: Option<&Value>, run: &Run) -> Value {
-    let name = |s: &Value| {
-        s["stream"]["stream_descriptor"]["name"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let mut by_stream: BTreeMap<String, Value> = state
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|s| (name(s), s.clone()))
-        .collect();
-    for s in run.final_state().as_array().unwrap() {
-        by_stream.insert(name(s), s.clone());
-    }
-    Value::Array(by_stream.into_values().collect())
-}
-
 #[test]
 fn incremental_syncs_over_days_and_a_month_boundary_keep_every_report_window_harvests() {
     let emu = emulator(Scale::Small);

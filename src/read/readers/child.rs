@@ -23,7 +23,8 @@ use crate::read::{Job, Run};
 use crate::state::{Position, Resume};
 use crate::streams::{ChildRecords, Kind, Touch};
 
-/// Reads the parents' children, checkpointing between parents (`after_parent_id`).
+/// Reads the parents' children, checkpointing between parents (`after_parent_id`, see
+/// [`Emitter::checkpoint`]).
 pub(super) async fn read_children(
     run: &Run,
     job: &Job,
@@ -125,16 +126,14 @@ pub(super) async fn read_children(
             }
             other => other?,
         }
-        if out.checkpoint_due() {
-            let resume = Resume {
-                watermark: cursors.resume_watermark(Some(watermark)),
-                after_parent_id: Some(id),
-                ..Resume::default()
-            };
-            let mut position = cursors.in_progress(resume);
-            position.deletions = capture.as_ref().map(Capture::ledger);
-            out.state(&position)?;
-        }
+        let resume = Resume {
+            watermark: cursors.resume_watermark(Some(watermark)),
+            after_parent_id: Some(id),
+            ..Resume::default()
+        };
+        let mut position = cursors.in_progress(resume);
+        position.deletions = capture.as_ref().map(Capture::ledger);
+        out.checkpoint(position)?;
     }
     let mut position = cursors.completed_child(watermark, slice.as_ref());
     if let Some(capture) = &mut capture {

@@ -13,7 +13,8 @@ use crate::state::{Position, Resume};
 use crate::streams::{Kind, Pages};
 
 /// Reads the stream's pages from its first (with `updated_since` where Harvest filters) or
-/// from the interrupted pass's next page, checkpointing at page boundaries.
+/// from the interrupted pass's next page, checkpointing at page boundaries (see
+/// [`Emitter::checkpoint`]).
 pub(super) async fn read_list(
     run: &Run,
     job: &Job,
@@ -100,7 +101,7 @@ pub(super) async fn read_list(
         }
         out.records(&page.records, &filter, &Extras::none());
         out.flush_page()?;
-        if let Some(next) = next.filter(|_| out.checkpoint_due()) {
+        if let Some(next) = next {
             let resume = Resume {
                 watermark: cursors.resume_watermark(Some(watermark)),
                 next: Some(next.to_string()),
@@ -114,7 +115,7 @@ pub(super) async fn read_list(
                     capture.ledger()
                 });
             }
-            out.state(&position)?;
+            out.checkpoint(position)?;
         }
         Ok(())
     })

@@ -81,9 +81,9 @@ pub(super) async fn read_windows(
                 }
             }
             out.flush_page()?;
-            if let Some(next) = next.filter(|_| out.checkpoint_due()) {
+            if let Some(next) = next {
                 let kept = rows.capture.then_some(&seen);
-                out.state(&pass.in_window(from, next, kept, rows.windows()))?;
+                out.checkpoint(pass.in_window(from, next, kept, rows.windows()))?;
             }
             Ok(())
         })
