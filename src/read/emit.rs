@@ -321,7 +321,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// Whether a STATE should follow the records read so far.
-    fn checkpoint_due(&self) -> bool {
+    pub(super) fn checkpoint_due(&self) -> bool {
         self.own.since_state >= self.checkpoint_interval
     }
 

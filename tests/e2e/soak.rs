@@ -45,7 +45,8 @@
 //! `SOAK_SYNCS=500 cargo test --release --test e2e soak::` runs 500 syncs instead of 50 (the
 //! benchmark machine's run); `SOAK_SEED=N` changes the seed of everything drawn;
 //! `SOAK_TIME_ENTRIES=N` soaks an account of N time entries instead of the Tiny one (100,000:
-//! 176 invoices and 88 estimates, more parents than a child stream keeps digests of).
+//! 176 invoices and 88 estimates, more parents than a child stream keeps digests of);
+//! `SOAK_LOGS=FILE` keeps every run's log lines there (their level from `SOURCE_HARVEST_LOG`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -670,6 +671,7 @@ fn run_once(
         }
     }
     let output = child.wait_with_output().expect("the run ends");
+    keep_logs(&messages);
     if !killed {
         let logs: String = messages
             .iter()
@@ -683,6 +685,27 @@ fn run_once(
         );
     }
     (messages, killed)
+}
+
+/// Appends a run's LOG and TRACE messages to the file `SOAK_LOGS` names, if it does, after a
+/// line `=== run` (with `SOURCE_HARVEST_LOG` set, at that level).
+fn keep_logs(messages: &[Value]) {
+    use std::io::Write;
+    let Ok(path) = std::env::var("SOAK_LOGS") else {
+        return;
+    };
+    let mut text = String::from("=== run\n");
+    for m in messages
+        .iter()
+        .filter(|m| m["type"] == "LOG" || m["type"] == "TRACE")
+    {
+        text.push_str(&format!("{m}\n"));
+    }
+    let mut file = (std::fs::OpenOptions::new().create(true).append(true))
+        .open(&path)
+        .unwrap_or_else(|e| panic!("SOAK_LOGS {path}: {e}"));
+    file.write_all(text.as_bytes())
+        .expect("SOAK_LOGS is written");
 }
 
 fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {

@@ -473,10 +473,13 @@ impl Capture {
     }
 
     /// The state to write at a checkpoint of a read that is itself the listing, paused before
-    /// `next`.
-    pub(super) fn ledger_at(&mut self, next: Option<&str>) -> Ledger {
-        self.paused_at(next.map(str::to_string));
-        self.ledger()
+    /// `next`. The listing under way is left as it is: the read may go on past `next`.
+    pub(super) fn ledger_at(&self, next: Option<&str>) -> Ledger {
+        let mut ledger = self.ledger();
+        if let Some(round) = &mut ledger.round {
+            round.next = next.map(str::to_string);
+        }
+        ledger
     }
 
     /// What the state keeps.

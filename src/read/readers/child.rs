@@ -82,6 +82,19 @@ pub(super) async fn read_children(
         }
     );
     out.running()?;
+    // The STATE after `parent`, the last parent finished: built when written, since the
+    // ledger of a child stream costs more than most parents' reads.
+    let after = |parent: i64, capture: &Option<Capture>| {
+        let resume = Resume {
+            watermark: cursors.resume_watermark(Some(watermark)),
+            after_parent_id: Some(parent),
+            ..Resume::default()
+        };
+        let mut position = cursors.in_progress(resume);
+        position.deletions = capture.as_ref().map(Capture::ledger);
+        position
+    };
+    let mut finished = None;
     for (id, reach) in plan {
         let (since, filter) = match reach {
             Portion::Changed => (lower, &changed_filter),
@@ -124,16 +137,24 @@ pub(super) async fn read_children(
             {
                 tracing::debug!("stream {}: {parent} {id} has none (422)", def.name);
             }
-            other => other?,
+            Err(error) => {
+                // Nothing of this parent was counted (no page came): the capture stands where
+                // the last parent finished left it, the place a failed read writes its STATE.
+                if let Some(parent) = finished.filter(|_| pages == 0) {
+                    out.checkpoint(after(parent, &capture))?;
+                }
+                return Err(error);
+            }
+            Ok(()) => {}
         }
-        let resume = Resume {
-            watermark: cursors.resume_watermark(Some(watermark)),
-            after_parent_id: Some(id),
-            ..Resume::default()
-        };
-        let mut position = cursors.in_progress(resume);
-        position.deletions = capture.as_ref().map(Capture::ledger);
-        out.checkpoint(position)?;
+        finished = Some(id);
+        if out.checkpoint_due() {
+            out.state(&after(id, &capture))?;
+        }
+    }
+    // Confirming candidates can fail too: after every parent's children.
+    if let Some(parent) = finished {
+        out.checkpoint(after(parent, &capture))?;
     }
     let mut position = cursors.completed_child(watermark, slice.as_ref());
     if let Some(capture) = &mut capture {

@@ -1,6 +1,6 @@
 //! A list stream (and a report without dates, read the same way): one pass over its pages.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::protocol::Extras;
 use crate::read::cursor::CursorPolicy;
@@ -69,7 +69,11 @@ pub(super) async fn read_list(
             }
         );
     let mut server_now = None;
-    walk::walk(&run.client, &run.links, def, first, |page, date, next| {
+    // The link of the page after the last one read, once it was counted and written: where
+    // the STATE of a read that fails goes on.
+    let mut passed: Option<String> = None;
+    let walked = walk::walk(&run.client, &run.links, def, first, |page, date, next| {
+        passed = None;
         let watermark = *watermark.get_or_insert_with(|| CursorPolicy::watermark_at(date));
         server_now = server_now.or(date);
         // Not from a state in the future, which reads nothing until then.
@@ -102,24 +106,32 @@ pub(super) async fn read_list(
         out.records(&page.records, &filter, &Extras::none());
         out.flush_page()?;
         if let Some(next) = next {
-            let resume = Resume {
-                watermark: cursors.resume_watermark(Some(watermark)),
-                next: Some(next.to_string()),
-                ..Resume::default()
-            };
-            let mut position = cursors.in_progress(resume);
-            if let Some(capture) = &mut capture {
-                position.deletions = Some(if whole {
-                    capture.ledger_at(Some(next))
-                } else {
-                    capture.ledger()
-                });
+            if out.checkpoint_due() {
+                out.state(&paused_at(
+                    &cursors,
+                    watermark,
+                    next,
+                    capture.as_ref(),
+                    whole,
+                ))?;
             }
-            out.checkpoint(position)?;
+            passed = Some(next.to_string());
         }
         Ok(())
     })
-    .await?;
+    .await;
+    if let Err(error) = walked {
+        if let (Some(next), Some(watermark)) = (&passed, watermark) {
+            out.checkpoint(paused_at(
+                &cursors,
+                watermark,
+                next,
+                capture.as_ref(),
+                whole,
+            ))?;
+        }
+        return Err(error);
+    }
     let mut position = cursors.completed(watermark);
     if let Some(capture) = &mut capture {
         let now = server_now.unwrap_or_else(Utc::now);
@@ -151,4 +163,29 @@ pub(super) async fn read_list(
         publisher.publish(def.name);
     }
     Ok(position)
+}
+
+/// The STATE of a pass paused before the page at `next`, the watermark its first page set; a
+/// pass that is itself the listing pauses that too.
+fn paused_at(
+    cursors: &CursorPolicy,
+    watermark: DateTime<Utc>,
+    next: &str,
+    capture: Option<&Capture>,
+    whole: bool,
+) -> Position {
+    let resume = Resume {
+        watermark: cursors.resume_watermark(Some(watermark)),
+        next: Some(next.to_string()),
+        ..Resume::default()
+    };
+    let mut position = cursors.in_progress(resume);
+    position.deletions = capture.map(|c| {
+        if whole {
+            c.ledger_at(Some(next))
+        } else {
+            c.ledger()
+        }
+    });
+    position
 }
