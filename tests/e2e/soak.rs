@@ -688,18 +688,24 @@ fn run_once(
 }
 
 /// Appends a run's LOG and TRACE messages to the file `SOAK_LOGS` names, if it does, after a
-/// line `=== run` (with `SOURCE_HARVEST_LOG` set, at that level).
+/// line `=== run` (with `SOURCE_HARVEST_LOG` set, at that level), and where each STATE and
+/// tombstone came.
 fn keep_logs(messages: &[Value]) {
     use std::io::Write;
     let Ok(path) = std::env::var("SOAK_LOGS") else {
         return;
     };
     let mut text = String::from("=== run\n");
-    for m in messages
-        .iter()
-        .filter(|m| m["type"] == "LOG" || m["type"] == "TRACE")
-    {
-        text.push_str(&format!("{m}\n"));
+    for m in messages {
+        if m["type"] == "LOG" || m["type"] == "TRACE" {
+            text.push_str(&format!("{m}\n"));
+        } else if m["type"] == "STATE" {
+            let stream = &m["state"]["stream"]["stream_descriptor"]["name"];
+            text.push_str(&format!("STATE {stream}\n"));
+        } else if m["type"] == "RECORD" && is_tombstone(&m["record"]["data"]) {
+            let stream = &m["record"]["stream"];
+            text.push_str(&format!("TOMBSTONE {stream} {}\n", m["record"]["data"]));
+        }
     }
     let mut file = (std::fs::OpenOptions::new().create(true).append(true))
         .open(&path)

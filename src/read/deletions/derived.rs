@@ -118,6 +118,10 @@ pub(in crate::read) async fn confirm(
             match now {
                 Ok(None) => deleted.extend(keys.into_iter().map(|k| (def, k))),
                 Ok(Some(rows)) => {
+                    tracing::debug!(
+                        "stream {name}: candidates {keys:?} of source {first}, which holds {} rows",
+                        rows.len()
+                    );
                     deleted.extend(
                         keys.into_iter()
                             .filter(|k| !rows.contains(k))

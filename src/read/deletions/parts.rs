@@ -355,7 +355,9 @@ impl Capture {
                 }
                 Some(PartDifference::TooMany(records)) => {
                     tracing::debug!("stream {name}: part {part} of its last listing differs too much to compare alone (about {records} records gone); it is compared when the listing completes");
-                    *round.overflowed.entry(name).or_default() += records as u64;
+                    if records > 0 {
+                        *round.overflowed.entry(name).or_default() += records as u64;
+                    }
                 }
                 None => {}
             }
@@ -372,7 +374,10 @@ impl Capture {
                 match compare_part(tables, taken, part) {
                     Some(PartDifference::Named(gone)) => found.push((*stream, gone)),
                     Some(PartDifference::TooMany(records)) => {
-                        *round.overflowed.entry(*stream).or_default() += records as u64;
+                        tracing::debug!("stream {stream}: part {part} of its last listing differs too much to compare alone (about {records} rows gone)");
+                        if records > 0 {
+                            *round.overflowed.entry(*stream).or_default() += records as u64;
+                        }
                     }
                     None => {}
                 }

@@ -652,6 +652,24 @@ fn records_gone_from_a_part_beyond_what_it_names_are_said_at_once_and_settled_at
     assert_eq!(said(&c), None);
 }
 
+/// A part whose records gone are balanced by records moved into it (a date changed) does not
+/// decode and estimates none gone: nothing is said of it ("about 0 records"), the whole
+/// comparison settles it.
+#[test]
+fn a_part_that_estimates_no_record_gone_is_not_said() {
+    let mut c = capture(&after_two_listings_of(300), "a");
+    c.acting_as(Some("user 7".into()));
+    spread_sync(&mut c, t(340), &clients_newest_first(300, &[])[..60]);
+    let mut position = kept(&c);
+    let round = (position.deletions.as_mut())
+        .and_then(|l| l.round.as_mut())
+        .expect("a listing under way");
+    round.overflowed.insert("clients".into(), 0);
+    let c = capture(&position, "a");
+    assert!(c.round.as_ref().is_some_and(|r| r.against.is_some()));
+    assert!(c.said_unnamed().is_empty());
+}
+
 #[test]
 fn a_candidate_a_part_named_is_not_named_again_when_the_listing_completes() {
     let mut c = capture(&after_two_listings(), "a");

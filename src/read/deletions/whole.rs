@@ -101,12 +101,26 @@ impl Capture {
             for (stream, (_, taken)) in compared {
                 if let Some(keys) = known.derived.get(stream) {
                     let (gone, left) = candidates(stream, keys, taken);
+                    tracing::debug!(
+                        "stream {stream}: {} rows named by the whole comparison: {gone:?}",
+                        gone.len()
+                    );
                     add_pending(self.pending_derived.entry(stream).or_default(), gone);
                     unnamed.push((*stream, left));
                 }
             }
             for (stream, records) in unnamed {
+                tracing::debug!(
+                    "stream {stream}: the listing begun at {} compared whole with the one begun at {}: {records} records gone unnamed",
+                    crate::time::format_instant(round.at),
+                    crate::time::format_instant(known.at),
+                );
                 self.count_unnamed(stream, records, known.at);
+            }
+            if !uncounted.is_empty() {
+                tracing::debug!(
+                    "stream {name}: derived streams not compared with its listing: {uncounted:?}"
+                );
             }
         } else if let Some(known) = &previous {
             // Replaced without a comparison: what its parts found gone is never named.
@@ -204,6 +218,8 @@ impl Capture {
                 s.since = s.since.min(since);
             }
         }
+        // A part whose gone records as many moved in (a date changed) estimates none.
+        said.retain(|_, s| s.records > 0);
         said
     }
 
