@@ -72,6 +72,9 @@ pub(super) async fn read_list(
     // The link of the page after the last one read, once it was counted and written: where
     // the STATE of a read that fails goes on.
     let mut passed: Option<String> = None;
+    let pause = |watermark, next: &str, capture: Option<&Capture>| {
+        paused_at(&cursors, watermark, next, capture, whole)
+    };
     let walked = walk::walk(&run.client, &run.links, def, first, |page, date, next| {
         passed = None;
         let watermark = *watermark.get_or_insert_with(|| CursorPolicy::watermark_at(date));
@@ -107,13 +110,7 @@ pub(super) async fn read_list(
         out.flush_page()?;
         if let Some(next) = next {
             if out.checkpoint_due() {
-                out.state(&paused_at(
-                    &cursors,
-                    watermark,
-                    next,
-                    capture.as_ref(),
-                    whole,
-                ))?;
+                out.state(&pause(watermark, next, capture.as_ref()))?;
             }
             passed = Some(next.to_string());
         }
@@ -122,13 +119,7 @@ pub(super) async fn read_list(
     .await;
     if let Err(error) = walked {
         if let (Some(next), Some(watermark)) = (&passed, watermark) {
-            out.checkpoint(paused_at(
-                &cursors,
-                watermark,
-                next,
-                capture.as_ref(),
-                whole,
-            ))?;
+            out.checkpoint(pause(watermark, next, capture.as_ref()))?;
         }
         return Err(error);
     }
