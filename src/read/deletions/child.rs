@@ -43,6 +43,10 @@ pub(in crate::read) struct Rounds {
     completes: bool,
     /// Whether this sync reads every parent whole: its round is one read.
     every_parent: bool,
+    /// The last parent the round under way had counted when the sync began: the sweep's read
+    /// of a parent up to it counts into the next round. Decided once, before any read, since
+    /// a parent's own first page moves the round's `through` to it.
+    counted_through: Option<i64>,
 }
 
 /// The round under way, as [`Rounds::of`] needs it: `None` without one, else the last parent
@@ -69,6 +73,7 @@ impl Rounds {
                 swept: ids.iter().copied().collect(),
                 completes: true,
                 every_parent: true,
+                counted_through: None,
             };
         };
         // The order the sweep reads in: ascending from where it was, wrapping round to the
@@ -110,6 +115,17 @@ impl Rounds {
             swept,
             completes,
             every_parent: false,
+            counted_through: under_way.flatten(),
+        }
+    }
+
+    /// The round the sweep's read of `parent` counts into: the next one if the round under way
+    /// counted that parent before this sync.
+    fn sweeps_into(&self, parent: i64) -> Target {
+        if self.counted_through.is_some_and(|t| parent <= t) {
+            Target::Upcoming
+        } else {
+            Target::Round
         }
     }
 }
@@ -139,8 +155,38 @@ impl Capture {
         date: Option<DateTime<Utc>>,
         window: Counted,
     ) {
-        let swept = rounds.swept.contains(&parent);
         let at = date.unwrap_or_else(Utc::now);
+        // What a read counts is decided at its first page: that page moves the marks the
+        // decision reads (the sweep's last parent, the reads kept), and a later page read
+        // against the moved marks would count other children than the first did.
+        let counts = match &self.counting {
+            Some((read, counts)) if *read == parent => counts.clone(),
+            _ => {
+                let counts = self.counts_of_read(rounds, parent, at, window);
+                self.counting = Some((parent, counts.clone()));
+                counts
+            }
+        };
+        self.observe_into(records, date, Some(parent), &counts);
+        if rounds.swept.contains(&parent) {
+            let sweeps = rounds.sweeps_into(parent);
+            let now = (self.reading.as_ref())
+                .filter(|r| r.parent() == parent)
+                .map_or(at, WholeRead::at);
+            self.swept_through(sweeps, parent, now);
+        }
+    }
+
+    /// What the read of `parent` that began at the server's time `at` counts into each
+    /// listing, beginning the listing its sweep counts into if none did.
+    fn counts_of_read(
+        &mut self,
+        rounds: &Rounds,
+        parent: i64,
+        at: DateTime<Utc>,
+        window: Counted,
+    ) -> Vec<Count> {
+        let swept = rounds.swept.contains(&parent);
         if swept && rounds.every_parent {
             // One read of every parent: a round counted by slices would count them twice.
             if self.round.as_ref().is_some_and(|r| !r.whole) {
@@ -150,19 +196,14 @@ impl Capture {
             if let Some(round) = &mut self.round {
                 round.whole = true;
             }
-            let count = Count {
+            return vec![Count {
                 into: Target::Round,
                 counted: Counted::All,
                 own: true,
-            };
-            self.observe_into(records, date, Some(parent), &[count]);
-            self.swept_through(Target::Round, parent, at);
-            return;
+            }];
         }
-        let next_round = swept
-            && (self.round.as_ref())
-                .and_then(|r| r.through)
-                .is_some_and(|through| parent <= through);
+        let sweeps = rounds.sweeps_into(parent);
+        let next_round = swept && sweeps == Target::Upcoming;
         let targets: &[Target] = match (swept, next_round) {
             (true, true) => {
                 self.begin_round(Target::Upcoming, at);
@@ -182,21 +223,10 @@ impl Capture {
             }
             (false, _) => &[Target::Round, Target::Upcoming],
         };
-        let sweeps = if next_round {
-            Target::Upcoming
-        } else {
-            Target::Round
-        };
         let counts: Vec<Count> = (targets.iter())
             .filter_map(|into| self.count_of(*into, parent, swept && *into == sweeps, window))
             .collect();
-        self.observe_into(records, date, Some(parent), &counts);
-        if swept {
-            let now = (self.reading.as_ref())
-                .filter(|r| r.parent() == parent)
-                .map_or(at, WholeRead::at);
-            self.swept_through(sweeps, parent, now);
-        }
+        counts
     }
 
     /// Begins the round `into` at the server's time `at` unless it began: a new round keeps

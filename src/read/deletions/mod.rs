@@ -115,6 +115,9 @@ pub(super) struct Capture {
     digests: Digests,
     /// The parent whose children are being read whole.
     reading: Option<WholeRead>,
+    /// The parent whose children are being read, and what each page of that read counts into
+    /// which listing (see [`Capture::observe_children`]).
+    counting: Option<(i64, Vec<Count>)>,
     /// The parents read whole in this sync: the child their digest says is missing, and their
     /// new digest, kept once the user is checked ([`Capture::end_children`]).
     read_whole: Vec<(WholeRead, Option<Key>, Digest)>,
@@ -166,6 +169,7 @@ impl Capture {
             recent: Recent::default(),
             digests: Digests::default(),
             reading: None,
+            counting: None,
             read_whole: Vec::new(),
             unnamed: BTreeMap::new(),
             ahead: Ahead::default(),

@@ -1035,6 +1035,18 @@ fn messages_sync(
     swept: &[i64],
     moved: &[i64],
 ) -> (Capture, Vec<Key>) {
+    messages_sync_in_pages(position, hour, estimates, swept, moved, usize::MAX)
+}
+
+/// [`messages_sync`], each estimate's messages read in pages of `per_page`.
+fn messages_sync_in_pages(
+    position: &Position,
+    hour: i64,
+    estimates: Estimates<'_>,
+    swept: &[i64],
+    moved: &[i64],
+    per_page: usize,
+) -> (Capture, Vec<Key>) {
     let mut c = Capture::new(&config("a"), &selected("estimate_messages"), &[], position).unwrap();
     let ids: Vec<i64> = estimates.iter().map(|(id, _)| *id).collect();
     let slice = crate::read::cursor::SweepSlice {
@@ -1048,10 +1060,12 @@ fn messages_sync(
     let window = Counted::new_in_pass(t(hour - 1) - OVERLAP, t(hour) - OVERLAP);
     for (id, messages) in estimates {
         if swept.contains(id) || moved.contains(id) {
-            let body = messages_page(messages);
-            let page = page::parse(&body, "estimate_messages").unwrap();
-            c.observe_whole(*id, &page.records, Some(t(hour)));
-            c.observe_children(&rounds, *id, &page.records, Some(t(hour)), window);
+            for messages in messages.chunks(per_page.min(messages.len()).max(1)) {
+                let body = messages_page(messages);
+                let page = page::parse(&body, "estimate_messages").unwrap();
+                c.observe_whole(*id, &page.records, Some(t(hour)));
+                c.observe_children(&rounds, *id, &page.records, Some(t(hour)), window);
+            }
             c.end_whole(*id, true);
         }
     }
@@ -1120,6 +1134,69 @@ fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_
         state = state_of(&c);
     }
     assert_eq!(named, [(11, (3, 30)), (11, (3, 31))]);
+}
+
+/// Soak seed 4 with 100,000 time entries (pages of ten): a parent whose children take several
+/// pages is one read. Its first page moved the round's last parent to it, and its later
+/// pages were counted into the next round as if the sweep had gone round: the round lacked
+/// them, the next round began half-way, and rows deleted after it were named syncs late.
+#[test]
+fn a_swept_parent_s_children_over_several_pages_count_into_its_round() {
+    let two: Messages<'_> = &[(20, t(0)), (21, t(0)), (22, t(0))];
+    let mut state = Position::default();
+    for hour in 1..=4 {
+        let estimates: Estimates<'_> = &[
+            (1, &[(10, t(0))]),
+            (2, two),
+            (3, &[(30, t(0))]),
+            (4, &[(40, t(0))]),
+        ];
+        let (c, pending) = messages_sync_in_pages(&state, hour, estimates, &[hour], &[], 1);
+        assert!(pending.is_empty());
+        assert!(
+            c.upcoming.is_none(),
+            "hour {hour}: the round has not gone round"
+        );
+        state = state_of(&c);
+    }
+    // Estimate 2 is deleted with its messages before the second round's sweep gets there.
+    let mut named = Vec::new();
+    for hour in 5..=8 {
+        let estimates: Estimates<'_> =
+            &[(1, &[(10, t(0))]), (3, &[(30, t(0))]), (4, &[(40, t(0))])];
+        let swept = [(hour - 1) % 4 + 1];
+        let (c, pending) = messages_sync_in_pages(&state, hour, estimates, &swept, &[], 1);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    assert_eq!(named, [(8, (2, 20)), (8, (2, 21)), (8, (2, 22))]);
+}
+
+/// A parent read before the sweep gets there (it moved) counts the children the last round's
+/// read of it did not list on every page of that read, not only on the first: a message on
+/// the second page, created after the first round read its estimate, is in the second round,
+/// and the third names it once the estimate is deleted.
+#[test]
+fn a_parent_read_early_counts_its_new_children_on_every_page() {
+    let one: Messages<'_> = &[(10, t(0))];
+    let two: Messages<'_> = &[(20, t(0))];
+    let three: Messages<'_> = &[(30, t(0)), (32, minutes_after(3, 30))];
+    let four: Messages<'_> = &[(40, t(0))];
+    let mut state = after_a_round_of_four_estimates();
+    let mut named = Vec::new();
+    for hour in 5..=12 {
+        let mut estimates = vec![(1, one), (2, two), (4, four)];
+        // Estimate 3 moves at hour 5 and is deleted with its messages before hour 6.
+        if hour == 5 {
+            estimates.insert(2, (3, three));
+        }
+        let swept = [(hour - 1) % 4 + 1];
+        let moved: &[i64] = if hour == 5 { &[3] } else { &[] };
+        let (c, pending) = messages_sync_in_pages(&state, hour, &estimates, &swept, moved, 1);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    assert_eq!(named, [(8, (3, 30)), (12, (3, 32))]);
 }
 
 /// A child read by several reads of one round (its parent moved before the sweep read it, or
