@@ -699,13 +699,34 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
 /// deletion moves it) against a digest that never held the payment, and no round counted it.
 #[test]
 fn a_child_a_failed_sync_sent_and_harvest_deleted_before_the_next_gets_its_tombstone() {
+    a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(json!({}), "");
+}
+
+/// The same when the later invoice fails after its first page of payments (more payments than
+/// a page): the STATE is the one after the parent before it, built before that page counted.
+#[test]
+fn a_child_sent_by_a_sync_failing_on_a_parent_s_second_page_gets_its_tombstone() {
+    a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
+        json!({"page_size": 1}),
+        "?ref=next_cursor",
+    );
+}
+
+/// A payment on the first paid invoice, sent by a sync that then fails on the last paid one
+/// (its payments' path with `fault_query`), and deleted before the next sync: its tombstone
+/// comes in the sync after the one that finishes the failed pass.
+fn a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
+    extra: Value,
+    fault_query: &str,
+) {
     let emu = emulator(Scale::Small);
     let streams = ["invoices", "invoice_payments"];
-    let input = ReadInput::new(
-        &config(&emu, json!({"child_sweep_hours": 24, "max_retries": 1})),
-        &streams,
-        "incremental",
-    );
+    let mut config_fields = json!({"child_sweep_hours": 24, "max_retries": 1});
+    config_fields
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let input = ReadInput::new(&config(&emu, config_fields), &streams, "incremental");
     emu.advance_clock(60);
     let first = input.read(None);
     assert_eq!(first.code, 0, "{}", first.logs());
@@ -719,7 +740,7 @@ fn a_child_a_failed_sync_sent_and_harvest_deleted_before_the_next_gets_its_tombs
     let payment = payment["id"].as_i64().unwrap();
     emu.create("invoice_payments", json!({"parent_id": last_paid}));
     emu.set_faults(Faults {
-        paths: vec![format!("/v2/invoices/{last_paid}/payments")],
+        paths: vec![format!("/v2/invoices/{last_paid}/payments{fault_query}")],
         ..Faults::mix(1, 1.0, &[FaultKind::Status503])
     });
     emu.advance_clock(3600);

@@ -96,6 +96,10 @@ pub(super) async fn read_children(
     };
     let mut finished = None;
     for (id, reach) in plan {
+        // A parent whose children take more than a page, the STATE after the parent before
+        // it: built before its first page is counted, so that a failure after that page can
+        // still write what the parents before counted.
+        let mut before = None;
         let (since, filter) = match reach {
             Portion::Changed => (lower, &changed_filter),
             Portion::Whole => (cursors.start(), &whole_filter),
@@ -109,8 +113,11 @@ pub(super) async fn read_children(
         let extras = Extras::new(&[Extra::ParentId(id)]);
         let first = run.first_url(&path, query);
         let mut pages = 0;
-        let walked = walk::walk(&run.client, &run.links, def, first, |page, date, _| {
+        let walked = walk::walk(&run.client, &run.links, def, first, |page, date, next| {
             pages += 1;
+            if pages == 1 && next.is_some() {
+                before = finished.map(|parent| after(parent, &capture));
+            }
             // A swept parent's children count in the sweep's round; any parent's, if new. Any
             // parent's read whole is checked against its last whole read.
             if let Some(capture) = &mut capture {
@@ -138,10 +145,14 @@ pub(super) async fn read_children(
                 tracing::debug!("stream {}: {parent} {id} has none (422)", def.name);
             }
             Err(error) => {
-                // Nothing of this parent was counted (no page came): the capture stands where
-                // the last parent finished left it, the place a failed read writes its STATE.
-                if let Some(parent) = finished.filter(|_| pages == 0) {
-                    out.checkpoint(after(parent, &capture))?;
+                // The place a failed read writes its STATE: where the last parent finished left
+                // the capture, as it stands if no page of this parent came.
+                let stopped = match finished.filter(|_| pages == 0) {
+                    Some(parent) => Some(after(parent, &capture)),
+                    None => before,
+                };
+                if let Some(position) = stopped {
+                    out.checkpoint(position)?;
                 }
                 return Err(error);
             }
