@@ -175,7 +175,7 @@ pub struct Faults {
     pub kinds: Vec<(FaultKind, u32)>,
     /// Only requests whose path starts with one of these are eligible, or, for one with a
     /// query (`/v2/clients?page=2`), whose path is its path and whose query carries its
-    /// parameters; empty = all `/v2` paths.
+    /// parameters and none named with a `!` (`?!updated_since`); empty = all `/v2` paths.
     pub paths: Vec<String>,
     /// Every token stops working (401 `invalid_token`) after this many API requests with it;
     /// an OAuth refresh issues a fresh token with a fresh budget.

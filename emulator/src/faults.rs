@@ -87,13 +87,17 @@ impl FaultState {
 }
 
 /// Whether a request to `path` with `query` matches `pattern` of [`Faults::paths`]: a path
-/// prefix, or a path and the query parameters it must carry (`/v2/clients?page=2`).
+/// prefix, or a path and the query parameters it must carry (`/v2/clients?page=2`) or must
+/// not (`?!updated_since`: a list read whole, not a read of what changed).
 fn eligible(pattern: &str, path: &str, query: &str) -> bool {
     match pattern.split_once('?') {
         None => path.starts_with(pattern),
         Some((wanted_path, wanted)) => {
-            path == wanted_path
-                && (wanted.split('&')).all(|pair| query.split('&').any(|q| q == pair))
+            let carries = |pair: &str| match pair.strip_prefix('!') {
+                Some(name) => !query.split('&').any(|q| q.split('=').next() == Some(name)),
+                None => query.split('&').any(|q| q == pair),
+            };
+            path == wanted_path && wanted.split('&').all(carries)
         }
     }
 }
@@ -304,6 +308,16 @@ mod tests {
         assert_eq!(s.draw("GET", "/v2/clients", "page=20&per_page=5"), None);
         assert_eq!(s.draw("GET", "/v2/clients", "per_page=5"), None);
         assert_eq!(s.draw("GET", "/v2/clients/1", "page=2"), None);
+        // A parameter named with `!` must be absent.
+        let mut whole = FaultState::new(Faults {
+            paths: vec!["/v2/invoices/7/payments?!updated_since".into()],
+            ..Faults::mix(1, 1.0, &[FaultKind::Status500])
+        });
+        let payments = "/v2/invoices/7/payments";
+        assert_eq!(whole.draw("GET", payments, "per_page=5"), fault);
+        assert_eq!(whole.draw("GET", payments, ""), fault);
+        let since = "updated_since=2026-01-01T00%3A00%3A00Z&per_page=5";
+        assert_eq!(whole.draw("GET", payments, since), None);
         assert_eq!(s.draw("GET", "/v2/roles/3", ""), fault);
     }
 

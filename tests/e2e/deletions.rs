@@ -712,6 +712,51 @@ fn a_child_sent_by_a_sync_failing_on_a_parent_s_second_page_gets_its_tombstone()
     );
 }
 
+/// A child sent by a sync that then fails on a later page of the same parent, and deleted
+/// before the next sync, gets its tombstone in that sync: the failed sync's STATE, as of the
+/// parent before (the pages it counted of this one are read again), holds it as a candidate.
+#[test]
+fn a_child_sent_before_a_later_page_of_its_parent_failed_gets_its_tombstone_next_sync() {
+    let emu = emulator(Scale::Small);
+    let streams = ["invoices", "invoice_payments"];
+    let input = ReadInput::new(
+        &config(
+            &emu,
+            json!({"child_sweep_hours": 24, "max_retries": 1, "page_size": 1}),
+        ),
+        &streams,
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let paid: BTreeSet<i64> = (first.stream("invoice_payments").iter())
+        .map(|r| r["parent_id"].as_i64().unwrap())
+        .collect();
+    let (first_paid, last_paid) = (*paid.first().unwrap(), *paid.last().unwrap());
+    // Both invoices move: the first is read before the last, whose newest payment is on its
+    // first page, and whose second page fails.
+    emu.create("invoice_payments", json!({"parent_id": first_paid}));
+    let payment = emu.create("invoice_payments", json!({"parent_id": last_paid}));
+    let payment = payment["id"].as_i64().unwrap();
+    emu.set_faults(Faults {
+        paths: vec![format!("/v2/invoices/{last_paid}/payments?ref=next_cursor")],
+        ..Faults::mix(1, 1.0, &[FaultKind::Status503])
+    });
+    emu.advance_clock(3600);
+    let failed = input.read(Some(&first.final_state()));
+    emu.set_faults(Faults::none());
+    assert_eq!(failed.code, 1, "{}", failed.logs());
+    let sent = failed.stream("invoice_payments");
+    assert!(sent.iter().any(|r| r["id"] == payment), "{sent:?}");
+    let state = merged(Some(&first.final_state()), &failed);
+
+    let mut gone = BTreeMap::new();
+    delete(&emu, "invoice_payments", payment, &mut gone);
+    let next = an_hour_later(&emu, &input, &state);
+    assert_eq!(tombstones(&next), gone, "the payment, in the next sync");
+}
+
 /// A payment on the first paid invoice, sent by a sync that then fails on the last paid one
 /// (its payments' path with `fault_query`), and deleted before the next sync: its tombstone
 /// comes in the sync after the one that finishes the failed pass.
@@ -763,6 +808,75 @@ fn a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
     );
     let next = an_hour_later(&emu, &input, &resumed.final_state());
     assert_eq!(tombstones(&next), gone, "the payment, in the sync after");
+}
+
+/// A child stream that fails after its last parent (confirming a candidate: Harvest answers the
+/// parent's whole list of children with a next link back to itself) writes the STATE after it:
+/// the next sync reads none of the failed pass's parents again. The candidate, whose parent's
+/// new digest that STATE keeps, is named by the sweep's round within the interval.
+#[test]
+fn a_child_stream_that_fails_confirming_a_candidate_goes_on_after_its_last_parent() {
+    let emu = emulator(Scale::Small);
+    let streams = ["invoices", "invoice_payments"];
+    let input = ReadInput::new(
+        &config(
+            &emu,
+            json!({"child_sweep_hours": 24, "max_retries": 1, "checkpoint_interval": 10000}),
+        ),
+        &streams,
+        "incremental",
+    );
+    emu.advance_clock(60);
+    let first = input.read(None);
+    assert_eq!(first.code, 0, "{}", first.logs());
+    let payment = &first.stream("invoice_payments")[0];
+    let invoice = payment["parent_id"].as_i64().unwrap();
+    let mut gone = BTreeMap::new();
+    delete(
+        &emu,
+        "invoice_payments",
+        payment["id"].as_i64().unwrap(),
+        &mut gone,
+    );
+    emu.set_faults(Faults {
+        paths: vec![format!("/v2/invoices/{invoice}/payments?!updated_since")],
+        ..Faults::mix(1, 1.0, &[FaultKind::NextLinkLoop])
+    });
+    emu.advance_clock(3600);
+    let failed = input.read(Some(&first.final_state()));
+    emu.set_faults(Faults::none());
+    assert_eq!(failed.code, 1, "{}", failed.logs());
+    assert!(tombstones(&failed).is_empty(), "{:?}", tombstones(&failed));
+    let states: Vec<&Value> = (failed.of_type("STATE").into_iter())
+        .filter(|m| m["state"]["stream"]["stream_descriptor"]["name"] == "invoice_payments")
+        .collect();
+    assert_eq!(
+        states.len(),
+        1,
+        "one STATE, when the stream failed: {states:?}"
+    );
+    let reached = &failed.final_stream_states()["invoice_payments"];
+    assert!(reached["resume"]["after_parent_id"].is_i64(), "{reached}");
+
+    emu.reset_request_counts();
+    let mut state = merged(Some(&first.final_state()), &failed);
+    let resumed = input.read(Some(&state));
+    assert_eq!(resumed.code, 0, "{}", resumed.logs());
+    let children = emu.request_counts().path("/v2/invoices/{id}/payments");
+    assert_eq!(children, 0, "the failed pass's parents, read again");
+    state = merged(Some(&state), &resumed);
+    let mut named = BTreeMap::new();
+    for _ in 0..26 {
+        let next = an_hour_later(&emu, &input, &state);
+        for (stream, ids) in tombstones(&next) {
+            named
+                .entry(stream)
+                .or_insert_with(BTreeSet::new)
+                .extend(ids);
+        }
+        state = next.final_state();
+    }
+    assert_eq!(named, gone, "the payment, by the round");
 }
 
 /// A listing spread over the syncs of the sweep interval is compared part by part: records

@@ -182,6 +182,8 @@ struct Figures {
     /// warms up (two intervals after the first sync) and after.
     max_tombstone_lag_warming_up: usize,
     max_tombstone_lag: usize,
+    /// The stream of the record whose first tombstone came `max_tombstone_lag` syncs after.
+    max_tombstone_lag_stream: String,
     /// Tombstones for a record that had one already (a kill or fault before the checkpoint
     /// that recorded the first, or a later round that named it again).
     repeated_tombstones: u64,
@@ -862,12 +864,13 @@ fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {
             if !tombstoned.insert((stream.to_string(), key.clone())) {
                 figures.repeated_tombstones += 1;
             } else if let Some(before) = deleted {
-                let lag = if starts[before] - starts[0] < 2 * sweep_secs {
-                    &mut figures.max_tombstone_lag_warming_up
-                } else {
-                    &mut figures.max_tombstone_lag
-                };
-                *lag = (*lag).max(sync - before);
+                if starts[before] - starts[0] < 2 * sweep_secs {
+                    let lag = &mut figures.max_tombstone_lag_warming_up;
+                    *lag = (*lag).max(sync - before);
+                } else if sync - before > figures.max_tombstone_lag {
+                    figures.max_tombstone_lag = sync - before;
+                    figures.max_tombstone_lag_stream = stream.to_string();
+                }
             }
             // The driver deletes records, not rows: a derived or report row's tombstone is
             // false only for a row Harvest serves.
@@ -1143,7 +1146,7 @@ fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {
     figures.cascaded_deletions = driver.cascaded;
     assert_eq!(figures.tombstones, replica.tombstones);
     println!(
-        "soak {name} deletions: {} deleted records ({} projects deleted, {} records went with a deletion), {} tombstones ({} removed a row, {} false, {} repeated), the first at most {} syncs after the deletion ({} while capture warmed up); {} older copies ignored; {} deleted records tolerated before their tombstone was due; stale rows after the last sync: {} entity, {} child, {} derived ({} of them past due and announced as not named by the connector)",
+        "soak {name} deletions: {} deleted records ({} projects deleted, {} records went with a deletion), {} tombstones ({} removed a row, {} false, {} repeated), the first at most {} syncs after the deletion ({}; {} while capture warmed up); {} older copies ignored; {} deleted records tolerated before their tombstone was due; stale rows after the last sync: {} entity, {} child, {} derived ({} of them past due and announced as not named by the connector)",
         driver.deleted.len(),
         figures.project_deletions,
         figures.cascaded_deletions,
@@ -1152,6 +1155,7 @@ fn soak(name: &str, sweep_hours: i64, seed: u64, skew_hours: i64) -> Figures {
         figures.false_tombstones,
         figures.repeated_tombstones,
         figures.max_tombstone_lag,
+        figures.max_tombstone_lag_stream,
         figures.max_tombstone_lag_warming_up,
         figures.older_copies_ignored,
         figures.tolerated_deletion,

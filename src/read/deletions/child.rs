@@ -19,6 +19,7 @@ use crate::page::Record;
 use crate::read::cursor::SweepSlice;
 use crate::read::error::StreamError;
 use crate::read::Run;
+use crate::state::Ledger;
 
 mod last_read;
 
@@ -28,6 +29,10 @@ use last_read::{is_unswept, last_read, LastRead};
 /// before the sweep gets there (touched, moved) or after. About 7 kB of the state at most
 /// (see [`crate::read_times`]); the Large account's invoices had 77 a few syncs into a round.
 const MAX_READS: usize = 1024;
+
+/// Children of one parent at most that a read failing part-way through them adds to the
+/// candidates ([`Capture::sent_unlisted`]).
+const MAX_SENT_UNLISTED: usize = 256;
 
 /// Syncs of a round's sweep it keeps the end of (see [`last_read`]): a day of hourly syncs and
 /// more.
@@ -223,10 +228,9 @@ impl Capture {
             }
             (false, _) => &[Target::Round, Target::Upcoming],
         };
-        let counts: Vec<Count> = (targets.iter())
+        (targets.iter())
             .filter_map(|into| self.count_of(*into, parent, swept && *into == sweeps, window))
-            .collect();
-        counts
+            .collect()
     }
 
     /// Begins the round `into` at the server's time `at` unless it began: a new round keeps
@@ -358,6 +362,30 @@ impl Capture {
             if let Some(id) = record.keys.as_ref().ok().and_then(|k| k.id().ok()) {
                 let created = record.keys.as_ref().ok().and_then(|k| k.created_at());
                 read.add((parent, id), created);
+            }
+        }
+    }
+
+    /// Adds to `ledger`, the STATE of a read that failed part-way through `parent`'s children
+    /// (as of the parent before, since the pages counted cannot be told apart from the next
+    /// read's), the children of `parent` it sent that no listing may hold: those `sent` (id,
+    /// creation) since the parent's last whole read, or all if none is known, the newest
+    /// [`MAX_SENT_UNLISTED`]. The next sync confirms them: one Harvest deletes before it still
+    /// gets its tombstone, one it still serves none.
+    pub(in crate::read) fn sent_unlisted(
+        &self,
+        ledger: &mut Ledger,
+        parent: i64,
+        sent: &[(i64, Option<DateTime<Utc>>)],
+    ) {
+        let since = self.digests.read_at(parent);
+        let mut unlisted: Vec<_> = (sent.iter())
+            .filter(|(_, created)| since.zip(*created).is_none_or(|(s, c)| c >= s))
+            .collect();
+        unlisted.sort_by_key(|(_, created)| std::cmp::Reverse(*created));
+        for (id, _) in unlisted.into_iter().take(MAX_SENT_UNLISTED) {
+            if !ledger.pending.contains(&(parent, *id)) {
+                ledger.pending.push((parent, *id));
             }
         }
     }

@@ -100,6 +100,8 @@ pub(super) async fn read_children(
         // it: built before its first page is counted, so that a failure after that page can
         // still write what the parents before counted.
         let mut before = None;
+        // And the children of such a parent sent before it failed, with their creation times.
+        let mut sent = Vec::new();
         let (since, filter) = match reach {
             Portion::Changed => (lower, &changed_filter),
             Portion::Whole => (cursors.start(), &whole_filter),
@@ -117,6 +119,10 @@ pub(super) async fn read_children(
             pages += 1;
             if pages == 1 && next.is_some() {
                 before = finished.map(|parent| after(parent, &capture));
+            }
+            if before.is_some() {
+                let keys = page.records.iter().filter_map(|r| r.keys.as_ref().ok());
+                sent.extend(keys.filter_map(|k| Some((k.id().ok()?, k.created_at()))));
             }
             // A swept parent's children count in the sweep's round; any parent's, if new. Any
             // parent's read whole is checked against its last whole read.
@@ -149,7 +155,12 @@ pub(super) async fn read_children(
                 // the capture, as it stands if no page of this parent came.
                 let stopped = match finished.filter(|_| pages == 0) {
                     Some(parent) => Some(after(parent, &capture)),
-                    None => before,
+                    None => before.map(|mut position| {
+                        if let (Some(capture), Some(ledger)) = (&capture, &mut position.deletions) {
+                            capture.sent_unlisted(ledger, id, &sent);
+                        }
+                        position
+                    }),
                 };
                 if let Some(position) = stopped {
                     out.checkpoint(position)?;
