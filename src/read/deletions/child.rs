@@ -124,10 +124,15 @@ impl Rounds {
         }
     }
 
+    /// Whether the round under way counted `parent`'s children before this sync.
+    fn counted_before(&self, parent: i64) -> bool {
+        self.counted_through.is_some_and(|t| parent <= t)
+    }
+
     /// The round the sweep's read of `parent` counts into: the next one if the round under way
     /// counted that parent before this sync.
     fn sweeps_into(&self, parent: i64) -> Target {
-        if self.counted_through.is_some_and(|t| parent <= t) {
+        if self.counted_before(parent) {
             Target::Upcoming
         } else {
             Target::Round
@@ -340,6 +345,7 @@ impl Capture {
     /// its digest (see [`crate::digest`]).
     pub(in crate::read) fn observe_whole(
         &mut self,
+        rounds: &Rounds,
         parent: i64,
         records: &[Record<'_>],
         date: Option<DateTime<Utc>>,
@@ -347,12 +353,7 @@ impl Capture {
         if self.reading.as_ref().is_none_or(|r| r.parent() != parent) {
             let at = date.unwrap_or_else(Utc::now);
             let mut read = Digests::begin(parent, at);
-            // Whether the round under way counted this parent's children before this sync.
-            read.counted = self
-                .round
-                .as_ref()
-                .and_then(|r| r.through)
-                .is_some_and(|through| through >= parent);
+            read.counted = rounds.counted_before(parent);
             self.reading = Some(read);
         }
         let Some(read) = &mut self.reading else {

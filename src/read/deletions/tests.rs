@@ -1063,7 +1063,7 @@ fn messages_sync_in_pages(
             for messages in messages.chunks(per_page.min(messages.len()).max(1)) {
                 let body = messages_page(messages);
                 let page = page::parse(&body, "estimate_messages").unwrap();
-                c.observe_whole(*id, &page.records, Some(t(hour)));
+                c.observe_whole(&rounds, *id, &page.records, Some(t(hour)));
                 c.observe_children(&rounds, *id, &page.records, Some(t(hour)), window);
             }
             c.end_whole(*id, true);
@@ -1253,7 +1253,7 @@ fn a_checkpoint_keeps_when_each_parent_read_so_far_counted_its_new_children() {
     );
     let body = messages_page(three);
     let page = page::parse(&body, "estimate_messages").unwrap();
-    c.observe_whole(3, &page.records, Some(t(6)));
+    c.observe_whole(&rounds, 3, &page.records, Some(t(6)));
     let window = Counted::new_in_pass(t(5) - OVERLAP, t(6) - OVERLAP);
     c.observe_children(&rounds, 3, &page.records, Some(t(6)), window);
     c.end_whole(3, true);

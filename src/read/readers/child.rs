@@ -128,7 +128,7 @@ pub(super) async fn read_children(
             // parent's read whole is checked against its last whole read.
             if let Some(capture) = &mut capture {
                 if reach != Portion::Changed {
-                    capture.observe_whole(id, &page.records, date);
+                    capture.observe_whole(&rounds, id, &page.records, date);
                 }
                 let window = Counted::new_in_pass(lower, watermark);
                 capture.observe_children(&rounds, id, &page.records, date, window);
