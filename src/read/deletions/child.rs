@@ -28,7 +28,7 @@ use last_read::{is_unswept, last_read, LastRead};
 /// Parents a round keeps the last read of, other than its sweep's (see [`last_read`]):
 /// before the sweep gets there (touched, moved) or after. About 7 kB of the state at most
 /// (see [`crate::read_times`]); the Large account's invoices had 77 a few syncs into a round.
-const MAX_READS: usize = 1024;
+pub(super) const MAX_READS: usize = 1024;
 
 /// Children of one parent at most that a read failing part-way through them adds to the
 /// candidates ([`Capture::sent_unlisted`]).

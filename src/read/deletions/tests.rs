@@ -1409,6 +1409,41 @@ fn a_child_deleted_after_its_parent_s_early_read_without_a_digest_is_named_by_th
     assert_eq!(named, [(10, (450, 4501))]);
 }
 
+/// More first reads before the sweep gets there than a round keeps (1,200 of 1,600 estimates
+/// move as the second round begins): those past [`child::MAX_READS`] count only the messages
+/// created since the estimate's last whole read, as reads did before rounds kept them, and the
+/// sweep those created before the round began. Each message is counted once: no live one is
+/// named, and one deleted in the third round is named when that round completes.
+#[test]
+fn first_reads_past_what_a_round_keeps_count_each_child_once() {
+    const ESTIMATES: i64 = 1600;
+    const PER_SYNC: i64 = 400;
+    let mut state = Position::default();
+    let mut named = Vec::new();
+    for hour in 1..=12 {
+        // Estimate 1500's message is deleted after the second round, before the third's sweep.
+        let messages: Vec<(i64, Vec<_>)> = (1..=ESTIMATES)
+            .map(|id| {
+                let kept = id != 1500 || hour <= 8;
+                (id, kept.then_some((10 * id, t(0))).into_iter().collect())
+            })
+            .collect();
+        let estimates: Vec<(i64, Messages<'_>)> =
+            messages.iter().map(|(id, m)| (*id, m.as_slice())).collect();
+        let first = (hour - 1) % 4 * PER_SYNC + 1;
+        let swept: Vec<i64> = (first..first + PER_SYNC).collect();
+        let moved: Vec<i64> = if hour == 5 {
+            (PER_SYNC + 1..=ESTIMATES).collect()
+        } else {
+            Vec::new()
+        };
+        let (c, pending) = messages_sync(&state, hour, &estimates, &swept, &moved);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    assert_eq!(named, [(12, (1500, 15000))]);
+}
+
 /// A message created just after its estimate was swept at hour 7, the estimate moving at hour
 /// 10, its digest forgotten (the latest forgotten read is of hour 8): the round knows its sweep
 /// had read the estimate by the end of hour 7's sweep, so the move counts the message.
