@@ -699,7 +699,11 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
 /// deletion moves it) against a digest that never held the payment, and no round counted it.
 #[test]
 fn a_child_a_failed_sync_sent_and_harvest_deleted_before_the_next_gets_its_tombstone() {
-    a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(json!({}), "");
+    a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
+        json!({}),
+        "",
+        Paid::First,
+    );
 }
 
 /// The same when the later invoice fails after its first page of payments (more payments than
@@ -709,6 +713,7 @@ fn a_child_sent_by_a_sync_failing_on_a_parent_s_second_page_gets_its_tombstone()
     a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
         json!({"page_size": 1}),
         "?ref=next_cursor",
+        Paid::First,
     );
 }
 
@@ -717,97 +722,103 @@ fn a_child_sent_by_a_sync_failing_on_a_parent_s_second_page_gets_its_tombstone()
 /// parent before (the pages it counted of this one are read again), holds it as a candidate.
 #[test]
 fn a_child_sent_before_a_later_page_of_its_parent_failed_gets_its_tombstone_next_sync() {
-    let emu = emulator(Scale::Small);
-    let streams = ["invoices", "invoice_payments"];
-    let input = ReadInput::new(
-        &config(
-            &emu,
-            json!({"child_sweep_hours": 24, "max_retries": 1, "page_size": 1}),
-        ),
-        &streams,
-        "incremental",
+    a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
+        json!({"page_size": 1}),
+        "?ref=next_cursor",
+        Paid::Last,
     );
+}
+
+/// The sync an hour after `state` with every request to `path` failing with `kind`: it fails.
+fn an_hour_later_failing(
+    emu: &harvest_emulator::Emulator,
+    input: &ReadInput,
+    state: &Value,
+    path: String,
+    kind: FaultKind,
+) -> Run {
+    emu.set_faults(Faults {
+        paths: vec![path],
+        ..Faults::mix(1, 1.0, &[kind])
+    });
+    emu.advance_clock(3600);
+    let failed = input.read(Some(state));
+    emu.set_faults(Faults::none());
+    assert_eq!(failed.code, 1, "{}", failed.logs());
+    failed
+}
+
+/// The Small account's emulator, an incremental read of invoices and their payments (a
+/// 24-hour sweep, one retry, and `fields`), and its first sync.
+fn invoices_and_payments(fields: Value) -> (harvest_emulator::Emulator, ReadInput, Run) {
+    let emu = emulator(Scale::Small);
+    let mut config = config(&emu, json!({"child_sweep_hours": 24, "max_retries": 1}));
+    merge(&mut config, fields);
+    let input = ReadInput::new(&config, &["invoices", "invoice_payments"], "incremental");
     emu.advance_clock(60);
     let first = input.read(None);
     assert_eq!(first.code, 0, "{}", first.logs());
-    let paid: BTreeSet<i64> = (first.stream("invoice_payments").iter())
-        .map(|r| r["parent_id"].as_i64().unwrap())
-        .collect();
-    let (first_paid, last_paid) = (*paid.first().unwrap(), *paid.last().unwrap());
-    // Both invoices move: the first is read before the last, whose newest payment is on its
-    // first page, and whose second page fails.
-    emu.create("invoice_payments", json!({"parent_id": first_paid}));
-    let payment = emu.create("invoice_payments", json!({"parent_id": last_paid}));
-    let payment = payment["id"].as_i64().unwrap();
-    emu.set_faults(Faults {
-        paths: vec![format!("/v2/invoices/{last_paid}/payments?ref=next_cursor")],
-        ..Faults::mix(1, 1.0, &[FaultKind::Status503])
-    });
-    emu.advance_clock(3600);
-    let failed = input.read(Some(&first.final_state()));
-    emu.set_faults(Faults::none());
-    assert_eq!(failed.code, 1, "{}", failed.logs());
-    let sent = failed.stream("invoice_payments");
-    assert!(sent.iter().any(|r| r["id"] == payment), "{sent:?}");
-    let state = merged(Some(&first.final_state()), &failed);
-
-    let mut gone = BTreeMap::new();
-    delete(&emu, "invoice_payments", payment, &mut gone);
-    let next = an_hour_later(&emu, &input, &state);
-    assert_eq!(tombstones(&next), gone, "the payment, in the next sync");
+    (emu, input, first)
 }
 
-/// A payment on the first paid invoice, sent by a sync that then fails on the last paid one
-/// (its payments' path with `fault_query`), and deleted before the next sync: its tombstone
-/// comes in the sync after the one that finishes the failed pass.
+/// The lowest and the highest id of an invoice `run` sent payments of.
+fn first_and_last_paid(run: &Run) -> (i64, i64) {
+    let paid: BTreeSet<i64> = (run.stream("invoice_payments").iter())
+        .map(|r| r["parent_id"].as_i64().unwrap())
+        .collect();
+    let (first, last) = (*paid.first().unwrap(), *paid.last().unwrap());
+    assert!(first < last, "{paid:?}");
+    (first, last)
+}
+
+/// Which paid invoice's new payment is deleted.
+enum Paid {
+    /// The first: the failed sync finished it. The next sync finishes the failed one's pass
+    /// (the parents after its STATE); the one after reads the invoice the deletion moved.
+    First,
+    /// The last, whose read failed: the next sync confirms the payment, a candidate.
+    Last,
+}
+
+/// A payment each on the first and the last paid invoice, sent by a sync that then fails on
+/// the last one (its payments' path with `fault_query`); the one on `deleted` is deleted
+/// before the next sync, and gets its tombstone when `Paid` says.
 fn a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
     extra: Value,
     fault_query: &str,
+    deleted: Paid,
 ) {
-    let emu = emulator(Scale::Small);
-    let streams = ["invoices", "invoice_payments"];
-    let mut config_fields = json!({"child_sweep_hours": 24, "max_retries": 1});
-    config_fields
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let input = ReadInput::new(&config(&emu, config_fields), &streams, "incremental");
-    emu.advance_clock(60);
-    let first = input.read(None);
-    assert_eq!(first.code, 0, "{}", first.logs());
-    let paid: BTreeSet<i64> = (first.stream("invoice_payments").iter())
-        .map(|r| r["parent_id"].as_i64().unwrap())
-        .collect();
-    let (first_paid, last_paid) = (*paid.first().unwrap(), *paid.last().unwrap());
-    assert!(first_paid < last_paid, "{paid:?}");
-    // A payment on the first invoice, read before the last, which moves too and fails.
-    let payment = emu.create("invoice_payments", json!({"parent_id": first_paid}));
-    let payment = payment["id"].as_i64().unwrap();
-    emu.create("invoice_payments", json!({"parent_id": last_paid}));
-    emu.set_faults(Faults {
-        paths: vec![format!("/v2/invoices/{last_paid}/payments{fault_query}")],
-        ..Faults::mix(1, 1.0, &[FaultKind::Status503])
-    });
-    emu.advance_clock(3600);
-    let failed = input.read(Some(&first.final_state()));
-    assert_eq!(failed.code, 1, "{}", failed.logs());
+    let (emu, input, first) = invoices_and_payments(extra);
+    let (first_paid, last_paid) = first_and_last_paid(&first);
+    // Both invoices move; the first is read before the last. With a page of one payment, the
+    // last's newest is on its first page.
+    let on_first = emu.create("invoice_payments", json!({"parent_id": first_paid}));
+    let on_last = emu.create("invoice_payments", json!({"parent_id": last_paid}));
+    let failed = an_hour_later_failing(
+        &emu,
+        &input,
+        &first.final_state(),
+        format!("/v2/invoices/{last_paid}/payments{fault_query}"),
+        FaultKind::Status503,
+    );
+    let payment = match deleted {
+        Paid::First => on_first["id"].as_i64().unwrap(),
+        Paid::Last => on_last["id"].as_i64().unwrap(),
+    };
     let sent = failed.stream("invoice_payments");
     assert!(sent.iter().any(|r| r["id"] == payment), "{sent:?}");
     let state = merged(Some(&first.final_state()), &failed);
 
-    emu.set_faults(Faults::none());
     let mut gone = BTreeMap::new();
     delete(&emu, "invoice_payments", payment, &mut gone);
-    // The next sync finishes the failed one's pass (the parents after its STATE); the one
-    // after reads the invoice the deletion moved.
     let resumed = an_hour_later(&emu, &input, &state);
-    assert!(
-        tombstones(&resumed).is_empty(),
-        "{:?}",
-        tombstones(&resumed)
-    );
     let next = an_hour_later(&emu, &input, &resumed.final_state());
-    assert_eq!(tombstones(&next), gone, "the payment, in the sync after");
+    let named = [tombstones(&resumed), tombstones(&next)];
+    let expected = match deleted {
+        Paid::First => [BTreeMap::new(), gone],
+        Paid::Last => [gone, BTreeMap::new()],
+    };
+    assert_eq!(named, expected, "the payment's tombstone, by sync");
 }
 
 /// A child stream that fails after its last parent (confirming a candidate: Harvest answers the
@@ -816,19 +827,7 @@ fn a_payment_sent_by_a_sync_failing_on_a_later_invoice_gets_its_tombstone(
 /// new digest that STATE keeps, is named by the sweep's round within the interval.
 #[test]
 fn a_child_stream_that_fails_confirming_a_candidate_goes_on_after_its_last_parent() {
-    let emu = emulator(Scale::Small);
-    let streams = ["invoices", "invoice_payments"];
-    let input = ReadInput::new(
-        &config(
-            &emu,
-            json!({"child_sweep_hours": 24, "max_retries": 1, "checkpoint_interval": 10000}),
-        ),
-        &streams,
-        "incremental",
-    );
-    emu.advance_clock(60);
-    let first = input.read(None);
-    assert_eq!(first.code, 0, "{}", first.logs());
+    let (emu, input, first) = invoices_and_payments(json!({"checkpoint_interval": 10000}));
     let payment = &first.stream("invoice_payments")[0];
     let invoice = payment["parent_id"].as_i64().unwrap();
     let mut gone = BTreeMap::new();
@@ -838,14 +837,13 @@ fn a_child_stream_that_fails_confirming_a_candidate_goes_on_after_its_last_paren
         payment["id"].as_i64().unwrap(),
         &mut gone,
     );
-    emu.set_faults(Faults {
-        paths: vec![format!("/v2/invoices/{invoice}/payments?!updated_since")],
-        ..Faults::mix(1, 1.0, &[FaultKind::NextLinkLoop])
-    });
-    emu.advance_clock(3600);
-    let failed = input.read(Some(&first.final_state()));
-    emu.set_faults(Faults::none());
-    assert_eq!(failed.code, 1, "{}", failed.logs());
+    let failed = an_hour_later_failing(
+        &emu,
+        &input,
+        &first.final_state(),
+        format!("/v2/invoices/{invoice}/payments?!updated_since"),
+        FaultKind::NextLinkLoop,
+    );
     assert!(tombstones(&failed).is_empty(), "{:?}", tombstones(&failed));
     let states: Vec<&Value> = (failed.of_type("STATE").into_iter())
         .filter(|m| m["state"]["stream"]["stream_descriptor"]["name"] == "invoice_payments")
