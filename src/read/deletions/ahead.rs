@@ -18,13 +18,15 @@ use super::Key;
 use crate::state;
 
 /// The most records one pass counts past its window: the state keeps their keys. A pass that
-/// reads more leaves the rest to the next pass, as before this existed.
+/// reads more leaves the rest to the next pass, and says so (a WARN).
 const MAX_AHEAD: usize = 256;
 
 /// The records counted past their window by the last pass and by the one under way.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Ahead {
     passes: Vec<Pass>,
+    /// The streams this run read more such records of than the state keeps: said once each.
+    full: BTreeSet<&'static str>,
 }
 
 /// What one pass counted past its window.
@@ -50,7 +52,10 @@ impl Ahead {
                     .collect(),
             })
             .collect();
-        Ahead { passes }
+        Ahead {
+            passes,
+            full: BTreeSet::new(),
+        }
     }
 
     /// What the state keeps.
@@ -110,7 +115,15 @@ impl Ahead {
                 self.passes.last_mut().expect("just pushed")
             }
         };
-        if own.keys.len() >= MAX_AHEAD || own.keys.contains(&key) {
+        if own.keys.contains(&key) {
+            return false;
+        }
+        if own.keys.len() >= MAX_AHEAD {
+            if self.full.insert(stream) {
+                tracing::warn!(
+                    "stream {stream}: this sync read more than {MAX_AHEAD} records created while it ran, more than the state keeps; the next sync counts the others for deletion capture, so one of them deleted before it would stay in the destination (refresh stream {stream} to be sure)"
+                );
+            }
             return false;
         }
         own.keys.insert(key)
@@ -124,5 +137,37 @@ impl Pass {
             listing,
             keys: BTreeSet::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(hour: i64) -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + chrono::Duration::hours(hour)
+    }
+
+    #[test]
+    fn a_pass_keeps_the_keys_of_what_it_counts_past_its_window_up_to_its_limit() {
+        let mut ahead = Ahead::default();
+        let window = (t(1), t(2));
+        ahead.pass(window.0, window.1);
+        let past = |key: i64| ((key, 0), Some(t(3)));
+        let mut counted = 0;
+        for id in 0..MAX_AHEAD as i64 + 10 {
+            let (key, created) = past(id);
+            counted += usize::from(ahead.counts("clients", key, created, window, t(0)));
+        }
+        assert_eq!(counted, MAX_AHEAD);
+        assert!(ahead.full.contains("clients"));
+        // Read again by the same pass (a page read twice), a kept record is not counted again.
+        let (key, created) = past(0);
+        assert!(!ahead.counts("clients", key, created, window, t(0)));
+        // The next pass, whose window holds them, counts those not kept, not those kept.
+        let next = (t(2), t(4));
+        ahead.pass(next.0, next.1);
+        assert!(!ahead.counts("clients", (0, 0), Some(t(3)), next, t(0)));
+        assert!(ahead.counts("clients", (MAX_AHEAD as i64, 0), Some(t(3)), next, t(0)));
     }
 }
