@@ -442,6 +442,16 @@ pub static STREAMS: [StreamDef; 38] = [
 mod tests {
     use super::*;
 
+    /// The single-record reader reads the company, whose answer the sync's clock shares.
+    #[test]
+    fn the_company_is_the_one_single_record_stream() {
+        let singles: Vec<&str> = (STREAMS.iter())
+            .filter(|s| s.kind == Kind::Single)
+            .map(|s| s.path)
+            .collect();
+        assert_eq!(singles, ["/company"]);
+    }
+
     #[test]
     fn every_numbered_lists_date_is_one_a_records_keys_hold() {
         let keys = crate::keys::RecordKeys {

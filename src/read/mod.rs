@@ -65,6 +65,9 @@ struct Run {
     /// Harvest's clock, asked once a sync when a report stream or a state ahead of this
     /// machine's clock needs it.
     clock: tokio::sync::OnceCell<chrono::DateTime<chrono::Utc>>,
+    /// Harvest's answer to `/company`, kept once it came: the company stream's record and
+    /// Harvest's clock, one request for both.
+    company: tokio::sync::OnceCell<crate::harvest::Response>,
 }
 
 impl Run {
@@ -102,8 +105,7 @@ impl Run {
     /// company (one request); this machine's clock if Harvest does not say.
     async fn server_now(&self) -> chrono::DateTime<chrono::Utc> {
         let ask = || async {
-            let url = self.client.url("/company", &[]);
-            let date = match self.client.get(&url, crate::harvest::Bucket::General).await {
+            let date = match self.company().await {
                 Ok(response) => response.date,
                 Err(e) => {
                     tracing::warn!("could not ask Harvest for its date ({e})");
@@ -118,6 +120,16 @@ impl Run {
             })
         };
         *self.clock.get_or_init(ask).await
+    }
+
+    /// Harvest's answer to `/company`, asked once a sync: the company stream's record, and the
+    /// `Date` header [`Run::server_now`] takes. A failed ask is not kept: the next asks again.
+    async fn company(&self) -> Result<&crate::harvest::Response, crate::harvest::FetchError> {
+        let ask = || async {
+            let url = self.client.url("/company", &[]);
+            self.client.get(&url, crate::harvest::Bucket::General).await
+        };
+        self.company.get_or_try_init(ask).await
     }
 
     /// Harvest's day (UTC) by [`Run::server_now`].
@@ -170,6 +182,7 @@ pub async fn read(
         parents: ParentCache::default(),
         identity: tokio::sync::OnceCell::new(),
         clock: tokio::sync::OnceCell::new(),
+        company: tokio::sync::OnceCell::new(),
     });
     // Only a state ahead of this machine's clock costs the request for Harvest's.
     if positions

@@ -125,6 +125,8 @@ fn requests_are_the_minimum_the_page_size_allows() {
         "invoice_messages",
         "invoice_payments",
         "billable_rates",
+        "company",
+        "time_team",
     ];
     let input = ReadInput::new(
         &config(&emu, json!({"page_size": 100})),
@@ -156,6 +158,9 @@ fn requests_are_the_minimum_the_page_size_allows() {
         counts.by_path["/v2/users/{id}/billable_rates"],
         expected["users"]
     );
+    // The company's record and Harvest's clock (which report windows hold today) share one.
+    assert_eq!(counts.by_path["/v2/company"], 1);
+    assert_eq!(run.stream("company").len(), 1);
 }
 
 #[test]

@@ -6,20 +6,15 @@ use crate::read::error::StreamError;
 use crate::read::{Job, Run};
 use crate::state::Position;
 
-/// Reads the one record; a full refresh every time.
+/// Reads the one record; a full refresh every time. The company is the one such stream
+/// (`streams::tests`), and its answer is the one the sync takes Harvest's clock from.
 pub(super) async fn read_body(
     run: &Run,
     job: &Job,
     out: &mut Emitter<'_>,
 ) -> Result<Position, StreamError> {
     let def = job.sel.def;
-    let response = run
-        .client
-        .get(
-            &run.client.url(def.path, &[]),
-            crate::read::walk::bucket(def),
-        )
-        .await?;
+    let response = run.company().await?;
     let body = std::str::from_utf8(&response.body)
         .ok()
         .filter(|b| b.trim_start().starts_with('{'))
