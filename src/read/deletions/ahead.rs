@@ -81,6 +81,14 @@ impl Ahead {
         self.passes.retain(|p| p.to == from || p.to == to);
     }
 
+    /// Forgets what passes counted into the listing that began at `listing` and just ended:
+    /// its table holds those records, and the next listing, which may begin in that same
+    /// second (a sync run again at the same time has an empty window, and its listing begins
+    /// where the next one will), counts them again.
+    pub(super) fn ended(&mut self, listing: DateTime<Utc>) {
+        self.passes.retain(|p| p.listing != listing);
+    }
+
     /// Whether the pass of window `[from, to)` counts the record `key` of `stream`, created at
     /// `created`, into the listing that began at `listing`. That listing's own pages count the
     /// records created before it began.

@@ -493,6 +493,51 @@ fn a_pass_after_a_listing_completed_counts_into_the_next_one_begun_at_its_window
     );
 }
 
+/// One sync of a listing of clients read whole after its incremental pass (`child_sweep_hours:
+/// 0` on a stream longer than a page): the pass of window `[pass_from, at)` reads `new`, then the
+/// listing's pages `listed`. Returns the state it keeps and the candidates it named.
+fn sync_listing_after_its_pass(
+    position: &Position,
+    pass_from: DateTime<Utc>,
+    at: DateTime<Utc>,
+    new: &[(i64, i64)],
+    listed: &[(i64, i64)],
+) -> (Position, Vec<Key>) {
+    let mut c = capture(position, "a");
+    let body = page_of(new);
+    let pass = Counted::CreatedIn(pass_from, at);
+    c.observe(
+        &page::parse(&body, "clients").unwrap().records,
+        Some(at),
+        pass,
+    );
+    c.begin(at);
+    let body = page_of(listed);
+    let page = page::parse(&body, "clients").unwrap();
+    c.observe(&page.records, Some(at), Counted::CreatedByStart);
+    c.complete();
+    (kept(&c), c.pending.clone())
+}
+
+#[test]
+fn a_record_counted_past_its_window_into_listings_that_ended_counts_into_the_next() {
+    // Client 6 is created in the very second of the sync at t(12), which reads it past its
+    // pass's window; a kill makes the sync run again at the same time, with an empty window
+    // (its listing begins at t(12)); the next sync's listing begins at t(12) too.
+    let five = [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)];
+    let six = [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 12)];
+    let (state, named) =
+        sync_listing_after_its_pass(&after_first_listing(), t(11), t(12), &[(6, 12)], &six);
+    assert!(named.is_empty(), "{named:?}");
+    let (state, named) = sync_listing_after_its_pass(&state, t(12), t(12), &[(6, 12)], &six);
+    assert!(named.is_empty(), "{named:?}");
+    let (state, named) = sync_listing_after_its_pass(&state, t(12), t(13), &[(6, 12)], &six);
+    // Listed by Harvest, 6 is no candidate: the listing begun at t(12) holds it too.
+    assert!(named.is_empty(), "{named:?}");
+    let (_, named) = sync_listing_after_its_pass(&state, t(13), t(14), &[], &five);
+    assert_eq!(named, [(6, 0)]);
+}
+
 #[test]
 fn a_record_a_pass_counted_past_its_window_counts_again_into_a_listing_begun_since() {
     // The pass of t(22) counts client 6 (created in its second) into the listing under way,

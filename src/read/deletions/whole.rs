@@ -68,6 +68,7 @@ impl Capture {
         }
         self.named_by_parts.clear();
         let mut round = self.round.take()?;
+        self.ahead.ended(round.at);
         let comparable = std::mem::replace(&mut self.comparable, true);
         // Harvest did not say who the token acts as (an error after the retries): this listing
         // cannot be compared, and replacing the last one with it would lose the deletions
