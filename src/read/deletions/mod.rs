@@ -110,6 +110,9 @@ pub(super) struct Capture {
     pending_derived: BTreeMap<&'static str, Vec<Key>>,
     /// The candidates a part's comparison named in this sync (see [`Capture::alive`]).
     named_by_parts: BTreeSet<Key>,
+    /// The candidates the whole comparison that made the known listing named in this sync
+    /// (see [`Capture::alive`]).
+    named_by_whole: BTreeSet<Key>,
     recent: Recent,
     /// A child stream's digests of the parents read whole most recently.
     digests: Digests,
@@ -165,6 +168,7 @@ impl Capture {
             upcoming: None,
             pending: Vec::new(),
             named_by_parts: BTreeSet::new(),
+            named_by_whole: BTreeSet::new(),
             pending_derived: BTreeMap::new(),
             recent: Recent::default(),
             digests: Digests::default(),
@@ -245,12 +249,19 @@ impl Capture {
     /// Candidates Harvest still serves: one a part's comparison named is not taken from the
     /// last listing after all. Its position moved (a time entry's date changed to one the
     /// listing has not read yet), and the listing counts it when it gets there; were it
-    /// deleted before then, the whole comparison must still find it.
+    /// deleted before then, the whole comparison must still find it. One the whole comparison
+    /// named is a record the listing now known missed (its date moved to a month the listing
+    /// had read already): it is counted into that listing, else its deletion before the next
+    /// listing reads it would be in no comparison.
     pub(super) fn alive(&mut self, keys: impl IntoIterator<Item = Key>) {
         for key in keys {
             if self.named_by_parts.remove(&key) {
                 if let Some(round) = &mut self.round {
                     round.taken.remove(key);
+                }
+            } else if self.named_by_whole.remove(&key) {
+                if let Some(known) = &mut self.known {
+                    known.keys.insert(key);
                 }
             }
         }

@@ -520,6 +520,27 @@ fn sync_listing_after_its_pass(
 }
 
 #[test]
+fn a_record_a_listing_missed_though_alive_is_counted_into_it_and_its_deletion_found_later() {
+    // The listing at t(20) misses client 5, which Harvest still serves (its place moved to
+    // where the listing had read already); the listing at t(30) misses it because it is gone.
+    let mut c = capture(&after_first_listing(), "a");
+    listing(&mut c, t(20), &[&[(1, 0), (2, 0), (3, 0), (4, 0)]]);
+    assert_eq!(c.pending, [(5, 0)]);
+    // What confirming it does: its lookup answers, it is alive.
+    let alive = std::mem::take(&mut c.pending);
+    c.alive(alive);
+    let mut c = capture(&kept(&c), "a");
+    listing(&mut c, t(30), &[&[(1, 0), (2, 0), (3, 0), (4, 0)]]);
+    assert_eq!(c.pending, [(5, 0)]);
+    // Listed again, it is no candidate.
+    let alive = std::mem::take(&mut c.pending);
+    c.alive(alive);
+    let mut c = capture(&kept(&c), "a");
+    listing(&mut c, t(40), &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+}
+
+#[test]
 fn a_record_counted_past_its_window_into_listings_that_ended_counts_into_the_next() {
     // Client 6 is created in the very second of the sync at t(12), which reads it past its
     // pass's window; a kill makes the sync run again at the same time, with an empty window

@@ -67,6 +67,7 @@ impl Capture {
             self.mark_complete();
         }
         self.named_by_parts.clear();
+        self.named_by_whole.clear();
         let mut round = self.round.take()?;
         self.ahead.ended(round.at);
         let comparable = std::mem::replace(&mut self.comparable, true);
@@ -94,6 +95,7 @@ impl Capture {
         if let Some(known) = compared {
             let name = self.def.name;
             let (gone, unnamed) = candidates(name, &known.keys, &round.taken);
+            self.named_by_whole.extend(gone.iter().copied());
             add_pending(&mut self.pending, gone);
             let mut unnamed = vec![(name, unnamed)];
             let compared = (round.derived.iter()).filter(|(stream, _)| {
