@@ -130,7 +130,12 @@ impl Capture {
                     &[Target::Round]
                 }
             }
-            (false, _) => &[Target::Round, Target::Upcoming],
+            (false, _) => {
+                if rounds.begins {
+                    self.begin_round(Target::Round, at);
+                }
+                &[Target::Round, Target::Upcoming]
+            }
         };
         (targets.iter())
             .filter_map(|into| self.count_of(*into, parent, swept && *into == sweeps, window))

@@ -1118,7 +1118,8 @@ fn messages_sync_in_pages(
     let slice = crate::read::cursor::SweepSlice {
         ids: swept.iter().copied().collect(),
         next: crate::state::Sweep {
-            after_id: *swept.last().unwrap(),
+            // A sync that sweeps no parent stands where the last one left it: at the last.
+            after_id: *swept.last().or(ids.last()).unwrap(),
             at: t(hour),
         },
     };
@@ -1200,6 +1201,30 @@ fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_
         state = state_of(&c);
     }
     assert_eq!(named, [(11, (3, 30)), (11, (3, 31))]);
+}
+
+/// Soak seed 12: the round ended with the last parent, and the next sync's sweep read none.
+/// A parent read in that sync (moved, or touched by a related change) counts into the next
+/// round, begun then: a child it lists that is gone before that round's sweep reads the
+/// parent is in it, and missing from the round after.
+#[test]
+fn a_parent_read_between_two_rounds_counts_into_the_next() {
+    let state = after_a_round_of_four_estimates();
+    let three: Messages<'_> = &[(30, t(0)), (31, minutes_after(4, 30))];
+    let estimates: Estimates<'_> = &[
+        (1, &[(10, t(0))]),
+        (2, &[(20, t(0))]),
+        (3, three),
+        (4, &[(40, t(0))]),
+    ];
+    let (c, pending) = messages_sync(&state, 5, estimates, &[], &[3]);
+    assert!(pending.is_empty());
+    assert_eq!(c.round_through(), Some(None), "a round is under way");
+    let round = c.round.as_ref().unwrap();
+    assert_eq!(round.reads.keys().collect::<Vec<_>>(), [&3]);
+    // The next sync's sweep begins that round with the first parent.
+    let (c, _) = messages_sync(&state_of(&c), 6, estimates, &[1], &[]);
+    assert_eq!(c.round_through(), Some(Some(1)));
 }
 
 /// Soak seed 4 with 100,000 time entries (pages of ten): a parent whose children take several

@@ -17,6 +17,12 @@ pub(in crate::read) struct Rounds {
     pub(super) completes: bool,
     /// Whether this sync reads every parent whole: its round is one read.
     pub(super) every_parent: bool,
+    /// Whether the next round begins in this sync although its sweep reads no parent in it:
+    /// the last round ended with the last parent, so the next begins with the first, and a
+    /// parent read before its sweep gets there (moved, or touched by a related change)
+    /// counts into it. Counted by no round, a child created after the last round's read of
+    /// that parent and deleted before the next round's sweep read it was in no comparison.
+    pub(super) begins: bool,
     /// The last parent the round under way had counted when the sync began: the sweep's read
     /// of a parent up to it counts into the next round. Decided once, before any read, since
     /// a parent's own first page moves the round's `through` to it.
@@ -47,6 +53,7 @@ impl Rounds {
                 swept: ids.iter().copied().collect(),
                 completes: true,
                 every_parent: true,
+                begins: false,
                 counted_through: None,
             };
         };
@@ -60,14 +67,16 @@ impl Rounds {
         let from = |i: usize| order[i..].iter().copied().collect::<BTreeSet<i64>>();
         let last = ids.last();
         let (swept, completes) = match under_way {
-            None => {
+            // No round, or one no sweep read counted yet (begun by a read before its sweep got
+            // to the first parent): the sweep's round begins with the first parent.
+            None | Some(None) => {
                 let swept = (ids.first())
                     .and_then(|first| order.iter().position(|id| id == first))
                     .map_or_else(BTreeSet::new, from);
                 let completes = last.is_some_and(|l| swept.contains(l));
                 (swept, completes)
             }
-            Some(through) => {
+            Some(through @ Some(_)) => {
                 // A round that counted the last parent, or one after it (a parent deleted
                 // since), has listed every parent: it ends, and what this sync sweeps begins
                 // the next one.
@@ -85,10 +94,12 @@ impl Rounds {
                 }
             }
         };
+        let stands_past_last = last.is_some_and(|l| after >= *l);
         Rounds {
             swept,
             completes,
             every_parent: false,
+            begins: under_way.is_none() && slice.ids.is_empty() && stands_past_last,
             counted_through: under_way.flatten(),
         }
     }
@@ -188,6 +199,36 @@ mod tests {
         assert!(rounds.completes);
         // A round short of the last parent goes on.
         let rounds = Rounds::of(Some(&slice(&[1])), &[1, 2, 3, 5], Some(Some(3)));
+        assert!(!rounds.completes);
+    }
+
+    #[test]
+    fn a_sync_whose_sweep_reads_nothing_after_the_last_parent_begins_the_next_round() {
+        // Soak seed 12: the round ended with the last parent; a task added to a project in the
+        // sync after, whose sweep read no parent, touched its users, whose reads counted into
+        // no round; removed before the next round's sweep got to them, its rows were in none.
+        let mut between = slice(&[]);
+        between.next.after_id = 4;
+        assert!(Rounds::of(Some(&between), &[1, 2, 3, 4], None).begins);
+        // Standing half-way round, a round begun now would begin there.
+        between.next.after_id = 2;
+        assert!(!Rounds::of(Some(&between), &[1, 2, 3, 4], None).begins);
+        // A round is under way, or the sweep reads parents: nothing to begin early.
+        between.next.after_id = 4;
+        assert!(!Rounds::of(Some(&between), &[1, 2, 3, 4], Some(Some(4))).begins);
+        let mut all = slice(&[1, 2]);
+        all.next.after_id = 2;
+        assert!(!Rounds::of(Some(&all), &[1, 2, 3, 4], None).begins);
+    }
+
+    #[test]
+    fn a_round_begun_before_its_sweep_read_a_parent_begins_its_sweep_with_the_first() {
+        // Begun by a read of 3 before the sweep got to 1; a parent 5 created since sorts
+        // after where the sweep stood, and is read first.
+        let mut wrapped = slice(&[5, 1, 2]);
+        wrapped.next.after_id = 2;
+        let rounds = Rounds::of(Some(&wrapped), &[1, 2, 3, 4, 5], Some(None));
+        assert_eq!(rounds.swept, BTreeSet::from([1, 2]));
         assert!(!rounds.completes);
     }
 
