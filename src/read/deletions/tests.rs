@@ -495,7 +495,10 @@ fn a_pass_after_a_listing_completed_counts_into_the_next_one_begun_at_its_window
 
 /// One sync of a listing of clients read whole after its incremental pass (`child_sweep_hours:
 /// 0` on a stream longer than a page): the pass of window `[pass_from, at)` reads `new`, then the
-/// listing's pages `listed`. Returns the state it keeps and the candidates it named.
+/// listing's pages `listed`. Returns the state it keeps and the candidates it named. Unlike
+/// [`sync_of_a_spread_listing`], the pass reads its page once: read again after a reload, a
+/// record created inside the window would be counted twice (a resumed pass goes on after its
+/// checkpoint; only the records past the window come back, on pages that shifted).
 fn sync_listing_after_its_pass(
     position: &Position,
     pass_from: DateTime<Utc>,
