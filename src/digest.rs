@@ -55,8 +55,6 @@ pub struct WholeRead {
     parent: i64,
     at: DateTime<Utc>,
     children: Vec<(Key, Option<DateTime<Utc>>)>,
-    /// Whether the round under way had counted this parent's children before this sync.
-    pub counted: bool,
 }
 
 /// The digests of the parents read whole most recently, with when each was read.
@@ -74,7 +72,6 @@ impl Digests {
             parent,
             at,
             children: Vec::new(),
-            counted: false,
         }
     }
 
@@ -116,6 +113,28 @@ impl Digests {
         if let Some((_, at)) = self.by_parent.remove(&parent) {
             self.forgotten = self.forgotten.max(Some(at));
         }
+    }
+
+    /// The one child the digest of `parent` holds, if it holds one: all a parent Harvest
+    /// deleted had when last read whole, for the digest was of that read.
+    pub fn only_child(&self, parent: i64) -> Option<Key> {
+        let (digest, _) = self.by_parent.get(&parent)?;
+        digest.missing_one(&Digest::default(), parent)
+    }
+
+    /// The parents with a digest that `listed` (ascending) lacks: deleted since their last
+    /// whole read, most likely.
+    pub fn unlisted(&self, listed: &[i64]) -> Vec<i64> {
+        (self.by_parent.keys())
+            .filter(|parent| listed.binary_search(parent).is_err())
+            .copied()
+            .collect()
+    }
+
+    /// Drops the digest of a parent Harvest deleted (it answered 404). Unlike a digest
+    /// forgotten, its time bounds no later read: the parent is never read again.
+    pub fn drop_deleted(&mut self, parent: i64) {
+        self.by_parent.remove(&parent);
     }
 
     /// Forgets every digest (they were made as another user).
@@ -246,6 +265,26 @@ mod tests {
         assert_eq!(digests.compare(&mixed).0, None);
         // A parent never read whole before names nothing.
         assert_eq!(digests.compare(&read(8, t(8), &[])).0, None);
+    }
+
+    #[test]
+    fn a_deleted_parent_s_digest_names_its_child_only_if_it_had_one() {
+        let mut digests = after(&[(1, 0)]);
+        let (_, two) = digests.compare(&read(8, t(5), &[(1, 0), (2, 0)]));
+        digests.keep(8, two, t(5));
+        digests.keep(9, Digest::default(), t(5));
+        assert_eq!(digests.only_child(7), Some((7, 1)));
+        assert_eq!(
+            digests.only_child(8),
+            None,
+            "two children: XOR names neither"
+        );
+        assert_eq!(digests.only_child(9), None, "no child");
+        assert_eq!(digests.only_child(10), None, "no digest");
+        assert_eq!(digests.unlisted(&[1, 8, 12]), [7, 9]);
+        digests.drop_deleted(7);
+        assert_eq!(digests.read_at(7), None);
+        assert_eq!(digests.forgotten(), None, "a deleted parent bounds no read");
     }
 
     #[test]

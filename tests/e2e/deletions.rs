@@ -692,6 +692,43 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
     assert!(!truth["invoice_payments"].contains(&twice["id"].as_i64().unwrap()));
 }
 
+/// With a 24-hour sweep, an invoice created with one message and deleted with it a sync later
+/// (soak seed 15): the message's tombstone arrives with the invoice's, in the next sync, not
+/// once the sweep's rounds have gone round twice. The invoice's digest, kept from its read
+/// when it was new, holds the message; no longer listed, the invoice is taken as read with no
+/// messages, and its 404 confirms the message gone. Nothing Harvest serves gets a tombstone.
+#[test]
+fn a_deleted_parent_s_one_child_arrives_in_the_next_sync_with_it() {
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(&emu, json!({"child_sweep_hours": 24})),
+        &["invoices", "invoice_messages"],
+        "incremental",
+    );
+    let state = first_sync_and_hours(&emu, &input, 1);
+    let invoice = emu.create("invoices", json!({}))["id"].as_i64().unwrap();
+    let message = emu.create("invoice_messages", json!({"parent_id": invoice}))["id"]
+        .as_i64()
+        .unwrap();
+    let read = an_hour_later(&emu, &input, &state);
+    assert!(read
+        .stream("invoice_messages")
+        .iter()
+        .any(|r| r["id"] == message));
+
+    let mut gone = BTreeMap::new();
+    delete(&emu, "invoices", invoice, &mut gone);
+    assert_eq!(gone["invoice_messages"], BTreeSet::from([message]));
+    let next = an_hour_later(&emu, &input, &read.final_state());
+    let expected = BTreeMap::from([
+        ("invoice_messages".to_string(), BTreeSet::from([message])),
+        ("invoices".to_string(), BTreeSet::from([invoice])),
+    ]);
+    assert_eq!(tombstones(&next), expected);
+    let truth = served(&emu, true);
+    assert!(!truth["invoices"].contains(&invoice));
+}
+
 /// A sync that fails part-way writes the STATE of the last parent it finished, which holds
 /// what it counted: a payment recorded (its invoice moves), sent by a sync that then fails on
 /// a later invoice, and deleted before the next sync gets its tombstone once that invoice is

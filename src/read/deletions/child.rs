@@ -249,16 +249,13 @@ impl Capture {
     /// its digest (see [`crate::digest`]).
     pub(in crate::read) fn observe_whole(
         &mut self,
-        rounds: &Rounds,
         parent: i64,
         records: &[Record<'_>],
         date: Option<DateTime<Utc>>,
     ) {
         if self.reading.as_ref().is_none_or(|r| r.parent() != parent) {
             let at = date.unwrap_or_else(Utc::now);
-            let mut read = Digests::begin(parent, at);
-            read.counted = rounds.counted_before(parent);
-            self.reading = Some(read);
+            self.reading = Some(Digests::begin(parent, at));
         }
         let Some(read) = &mut self.reading else {
             return;
@@ -308,11 +305,17 @@ impl Capture {
     }
 
     /// Ends the sync's part of the rounds, once the user was checked: the children missing
-    /// from their parent's whole list become candidates and the digests are kept; the round
+    /// from their parent's whole list become candidates and the digests are kept, as do the
+    /// children of parents `listed` (ascending) lacks that their digests name; the round
     /// under way completes if it read its last parent, else the parts of the last round it
     /// read past are compared. Returns when the last page of the completed round was read.
-    pub(in crate::read) fn end_children(&mut self, rounds: &Rounds) -> Option<DateTime<Utc>> {
-        self.keep_whole_reads();
+    pub(in crate::read) fn end_children(
+        &mut self,
+        rounds: &Rounds,
+        listed: &[i64],
+    ) -> Option<DateTime<Utc>> {
+        self.keep_whole_reads(rounds);
+        self.unlisted_parents(rounds, listed);
         if rounds.completes {
             self.complete()
         } else {
@@ -326,16 +329,32 @@ impl Capture {
     /// Takes the children the parents read whole in this sync miss as candidates, and keeps
     /// their digests. Digests are compared only as the user of the last comparison (see
     /// [`Capture::check_user`]); those made as another are forgotten.
-    fn keep_whole_reads(&mut self) {
+    fn keep_whole_reads(&mut self, rounds: &Rounds) {
         let trusted = self.known.is_some() && self.comparable;
         if !self.comparable {
             self.digests.clear();
         }
         for (read, missing, digest) in std::mem::take(&mut self.read_whole) {
             if let Some(key) = missing.filter(|_| trusted) {
-                self.missing_child(&read, key);
+                self.missing_child(rounds, key);
             }
             self.digests.keep(read.parent(), digest, read.at());
+        }
+    }
+
+    /// Takes a parent that left the parent list, its digest kept, as read whole with no
+    /// children: the one child its digest holds, if one, is a candidate, confirmed by the
+    /// parent's 404 (see [`confirm`]). A deleted invoice's one message gets its tombstone in
+    /// the next sync, where the sweep's rounds name it only after the round that counted it:
+    /// up to two intervals after the deletion when it was created in the round under way.
+    fn unlisted_parents(&mut self, rounds: &Rounds, listed: &[i64]) {
+        if self.known.is_none() {
+            return;
+        }
+        for parent in self.digests.unlisted(listed) {
+            if let Some(key) = self.digests.only_child(parent) {
+                self.missing_child(rounds, key);
+            }
         }
     }
 
@@ -343,13 +362,16 @@ impl Capture {
     /// told, so that neither its comparison with the last round nor the next round's with it
     /// names the child again: a round that counted the parent's children before this sync
     /// no longer counts it, and one that did not takes it as read.
-    fn missing_child(&mut self, read: &WholeRead, key: Key) {
+    fn missing_child(&mut self, rounds: &Rounds, key: Key) {
+        if self.pending.contains(&key) {
+            return;
+        }
         add_pending(&mut self.pending, vec![key]);
         let Some(round) = &mut self.round else {
             return;
         };
-        let parent = read.parent();
-        if read.counted {
+        let parent = key.0;
+        if rounds.counted_before(parent) {
             round.seen.remove(key);
             let part = part_of(&round.parts.bounds, parent);
             if let Some(table) = round.parts.own.tables.get_mut(part) {
@@ -386,8 +408,11 @@ pub(in crate::read) async fn confirm(
     for (parent, candidates) in parents.by_ref() {
         let path = def.path.replace("{id}", &parent.to_string());
         let listed = match super::listed_ids(run, def, run.first_url(&path, Vec::new())).await {
-            // A parent gone (404) has no children left.
-            Err(StreamError::Fetch(FetchError::NotFound { .. })) => Ok(BTreeSet::new()),
+            // A parent gone (404) has no children left, nor a digest to keep.
+            Err(StreamError::Fetch(FetchError::NotFound { .. })) => {
+                capture.digests.drop_deleted(parent);
+                Ok(BTreeSet::new())
+            }
             other => other,
         };
         match listed {

@@ -42,7 +42,8 @@ pub(super) async fn read_children(
         .and_then(|r| r.watermark)
         .unwrap_or_else(|| CursorPolicy::watermark_at(list.listed_at));
     let now = list.listed_at.unwrap_or_else(Utc::now);
-    let slice = cursors.sweep(run.config.child_sweep, &list.ids(), now);
+    let ids = list.ids();
+    let slice = cursors.sweep(run.config.child_sweep, &ids, now);
     let touched = if child_plan::needs_touched(slice.as_ref(), list.parents.len()) {
         parents::touched(run, touched_by, lower).await?
     } else {
@@ -51,7 +52,7 @@ pub(super) async fn read_children(
     let mut capture = Capture::new(&run.config, &job.sel, &job.derived, &job.position)
         .filter(|_| cursors.may_read_whole(now));
     let under_way = capture.as_ref().and_then(Capture::round_through);
-    let rounds = Rounds::of(slice.as_ref(), &list.ids(), under_way);
+    let rounds = Rounds::of(slice.as_ref(), &ids, under_way);
     let plan = child_plan::plan(PlanInput {
         parents: &list.parents,
         slice: slice.as_ref(),
@@ -128,7 +129,7 @@ pub(super) async fn read_children(
             // parent's read whole is checked against its last whole read.
             if let Some(capture) = &mut capture {
                 if reach != Portion::Changed {
-                    capture.observe_whole(&rounds, id, &page.records, date);
+                    capture.observe_whole(id, &page.records, date);
                 }
                 let window = Counted::new_in_pass(lower, watermark);
                 capture.observe_children(&rounds, id, &page.records, date, window);
@@ -181,7 +182,7 @@ pub(super) async fn read_children(
     let mut position = cursors.completed_child(watermark, slice.as_ref());
     if let Some(capture) = &mut capture {
         capture.check_user(run).await;
-        let at = capture.end_children(&rounds).unwrap_or(now);
+        let at = capture.end_children(&rounds, &ids).unwrap_or(now);
         let gone = deletions::child::confirm(run, capture).await?;
         deletions::write_tombstones(run, capture, out, &gone, at).await?;
         position.deletions = Some(capture.ledger());
