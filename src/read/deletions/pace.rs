@@ -14,6 +14,7 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 
+use super::parts::part_of;
 use super::Capture;
 use crate::streams::{Kind, Pages};
 
@@ -108,7 +109,34 @@ impl Capture {
             return false;
         };
         due_position(&known.marks, interval, now)
+            .map(|due| self.part_end_at(due))
             .is_some_and(|due| self.reached().is_none_or(|reached| reached < due))
+    }
+
+    /// How far a cursor list's listing must read when the last one had read to `due`: to the
+    /// end of that listing's part holding `due`. The last one may have counted a record
+    /// anywhere in it by then, and a part is compared only once the listing under way has
+    /// read past its end. Without this, a part astride two pages read syncs apart (a short
+    /// stream: its first page in a listing's first sync, its second in its last) was compared
+    /// up to a listing later, and a record counted from the first page and deleted after
+    /// arrived that late (soak seed 13: a task 8 hours after its deletion, with a 6-hour
+    /// interval). A numbered list reads whole windows, several to a part: it keeps to `due`.
+    fn part_end_at(&self, due: i64) -> i64 {
+        let numbered = matches!(
+            self.def.kind,
+            Kind::List {
+                pages: Pages::Numbered { .. },
+                ..
+            }
+        );
+        let compared = self.round.as_ref().and_then(|r| r.parts.against.as_ref());
+        let parts = (self.known.as_ref())
+            .and_then(|k| k.parts.as_ref())
+            .filter(|p| !numbered && compared == Some(&p.bounds));
+        match parts {
+            Some(parts) => due.max(parts.end(part_of(&parts.bounds, due))),
+            None => due,
+        }
     }
 
     /// How many records the listing may read in this sync at the server's time `now`, so that

@@ -86,7 +86,7 @@ impl KnownParts {
     /// next part's bound. A part whose last records sit well before its bound (parents
     /// without children after them, days without entries) is compared as soon as the listing
     /// passes them, not when it reaches the next bound.
-    fn end(&self, index: usize) -> i64 {
+    pub(super) fn end(&self, index: usize) -> i64 {
         let bound = end_of(&self.bounds, index);
         self.lasts
             .get(index)

@@ -1080,6 +1080,58 @@ fn a_listing_is_behind_until_it_reads_as_far_as_the_last_one_had_an_interval_bef
     assert!(c.behind(six, t(17)), "the last one had ended by t(11)");
 }
 
+/// Soak seed 13 (6-hour sweep): a short stream's listing reads its first page in its first
+/// sync and the rest syncs later, so a part of the last listing astride the two was compared
+/// only once the rest was read. A record the last listing counted from its first page and
+/// deleted after arrived up to a listing late. The listing under way is behind until it has
+/// read past the end of the part the last one had read into an interval before, and names the
+/// record in that sync.
+#[test]
+fn a_listing_is_behind_until_it_has_read_past_the_part_the_last_one_had_read_into() {
+    let six = Some(Duration::hours(6));
+    let sync = |state: &Position, at: DateTime<Utc>, records: &[(i64, i64)], completes: bool| {
+        let mut c = capture(state, "a");
+        c.acting_as(Some("user 7".into()));
+        spread_sync(&mut c, at, records);
+        if completes {
+            c.complete();
+        } else {
+            c.mark_progress();
+        }
+        c
+    };
+    // The third listing: the 30 newest (80 to 51) at t(120), the rest at t(124).
+    let all = clients_newest_first(80, &[]);
+    let c = sync(&after_two_listings(), t(120), &all[..30], false);
+    let c = sync(&state_of(&c), t(124), &all[30..], true);
+    let parts = c.known.as_ref().unwrap().parts.as_ref().unwrap();
+    let part = parts::part_of(&parts.bounds, -t(51).timestamp());
+    assert!(
+        parts.end(part) > -t(50).timestamp(),
+        "51 and 50 share a part"
+    );
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+
+    // 51 is deleted. The fourth listing reads the 29 newest left (80 to 52) at t(125); at
+    // t(126) the third's first sync is an interval old, and the listing reads a record at a
+    // time while behind, as `entity::advance` does.
+    let left = clients_newest_first(80, &[51]);
+    let c = sync(&state_of(&c), t(125), &left[..29], false);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    let mut c = capture(&state_of(&c), "a");
+    c.acting_as(Some("user 7".into()));
+    let mut read = 29;
+    while c.behind(six, t(126)) {
+        spread_sync(&mut c, t(126), &left[read..read + 1]);
+        read += 1;
+    }
+    assert!(
+        read > 30,
+        "behind past 50, where the third listing had read"
+    );
+    assert_eq!(c.pending, [(51, 0)]);
+}
+
 /// An estimate's messages `(id, created)`, all updated after the start date.
 type Messages<'a> = &'a [(i64, DateTime<Utc>)];
 
