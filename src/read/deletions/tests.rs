@@ -1232,6 +1232,26 @@ fn after_a_round_of_four_estimates() -> Position {
     state
 }
 
+/// The candidates named, by hour, in hourly syncs over `hours` of the messages of four
+/// estimates, `estimates(hour)` there: the sweep reads one an hour in turn, and the estimates
+/// `moved.1` moved at hour `moved.0`.
+fn named_sweeping_four<'a>(
+    mut state: Position,
+    hours: std::ops::RangeInclusive<i64>,
+    estimates: impl Fn(i64) -> Estimates<'a>,
+    moved: (i64, &[i64]),
+) -> Vec<(i64, Key)> {
+    let mut named = Vec::new();
+    for hour in hours {
+        let swept = [(hour - 1) % 4 + 1];
+        let moved: &[i64] = if hour == moved.0 { moved.1 } else { &[] };
+        let (c, pending) = messages_sync(&state, hour, estimates(hour), &swept, moved);
+        named.extend(pending.into_iter().map(|key| (hour, key)));
+        state = state_of(&c);
+    }
+    named
+}
+
 /// Soak seed 2's estimate message: created without moving its estimate after the second round
 /// began, first read by that round's sweep, then deleted with its estimate. No pass's window
 /// holds its creation, yet the sweep's read is the first after it: the round counts it, and
@@ -1275,7 +1295,6 @@ fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_
 /// gone, never one of a record Harvest serves.
 #[test]
 fn a_deleted_parent_s_one_child_its_digest_holds_is_named_in_the_next_sync() {
-    let mut state = after_a_round_of_four_estimates();
     let four: [(i64, Messages<'_>); 4] = [
         (1, &[(10, t(0))]),
         (2, &[(20, t(0))]),
@@ -1284,15 +1303,8 @@ fn a_deleted_parent_s_one_child_its_digest_holds_is_named_in_the_next_sync() {
     ];
     let five = [(50, minutes_after(4, 30))];
     let with_five = [&four[..], &[(5, &five[..])]].concat();
-    let mut named = Vec::new();
-    for hour in 5..=13 {
-        let estimates: &[(i64, Messages<'_>)] = if hour == 5 { &with_five } else { &four };
-        let moved: &[i64] = if hour == 5 { &[5] } else { &[] };
-        let swept = [(hour - 1) % 4 + 1];
-        let (c, pending) = messages_sync(&state, hour, estimates, &swept, moved);
-        named.extend(pending.into_iter().map(|key| (hour, key)));
-        state = state_of(&c);
-    }
+    let at = |hour| if hour == 5 { &with_five[..] } else { &four[..] };
+    let named = named_sweeping_four(after_a_round_of_four_estimates(), 5..=13, at, (5, &[5]));
     assert_eq!(named, [(6, (5, 50)), (12, (5, 50))]);
 }
 
@@ -1770,16 +1782,8 @@ fn a_child_deleted_between_its_parent_s_early_read_and_the_sweep_is_named_by_tha
         (3, &[(31, t(0))]),
         (4, &[(40, t(0))]),
     ];
-    let mut state = Position::default();
-    let mut named = Vec::new();
-    for hour in 1..=12 {
-        let estimates = if hour <= 5 { all } else { fewer };
-        let moved: &[i64] = if hour == 5 { &[3] } else { &[] };
-        let swept = [(hour - 1) % 4 + 1];
-        let (c, pending) = messages_sync(&state, hour, estimates, &swept, moved);
-        named.extend(pending.into_iter().map(|key| (hour, key)));
-        state = state_of(&c);
-    }
+    let at = |hour| if hour <= 5 { all } else { fewer };
+    let named = named_sweeping_four(Position::default(), 1..=12, at, (5, &[3]));
     assert_eq!(named, [(8, (3, 30)), (8, (3, 32))]);
 }
 
