@@ -4,7 +4,8 @@
 //!   (`child_sweep_hours` for the whole stream), less those read already. This spreads the
 //!   requests evenly over the syncs.
 //! - **Never further behind than one interval**: by the server's time `now`, the listing has
-//!   read every position the last listing had read by `now - interval`. The share alone can
+//!   read every position the last listing had read by `now - interval` (a cursor list: to the
+//!   end of the last listing's part holding it, see [`Capture::behind`]). The share alone can
 //!   fall behind that: a cursor list is newest first, so records created since push the old
 //!   ones onto later pages, and a whole page read ahead of its share in one listing is read on
 //!   its share in the next. A record the last listing read at `t` and deleted after is then
