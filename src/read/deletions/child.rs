@@ -361,7 +361,11 @@ impl Capture {
     /// A child missing from its parent's whole list is a candidate; the round under way is
     /// told, so that neither its comparison with the last round nor the next round's with it
     /// names the child again: a round that counted the parent's children before this sync
-    /// no longer counts it, and one that did not takes it as read.
+    /// no longer counts it, and one that did not takes it as read. A round that read the
+    /// parent before its sweep got there may have counted the child then (one created since
+    /// the last round's read): it no longer counts it either. Where that read had not counted
+    /// it, the removal leaves the round's table one key short of nothing, which the next
+    /// round's comparison decodes as a key of its own side and ignores.
     fn missing_child(&mut self, rounds: &Rounds, key: Key) {
         if self.pending.contains(&key) {
             return;
@@ -371,15 +375,17 @@ impl Capture {
             return;
         };
         let parent = key.0;
-        if rounds.counted_before(parent) {
+        let counted = rounds.counted_before(parent);
+        if !counted {
+            round.taken.insert(key);
+            round.parts.take(key, parent);
+        }
+        if counted || round.reads.contains_key(&parent) {
             round.seen.remove(key);
             let part = part_of(&round.parts.bounds, parent);
             if let Some(table) = round.parts.own.tables.get_mut(part) {
                 table.remove(key);
             }
-        } else {
-            round.taken.insert(key);
-            round.parts.take(key, parent);
         }
     }
 }
