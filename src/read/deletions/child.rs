@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::parts::part_of;
-use super::{add_pending, Capture, Count, Counted, Target};
+use super::{Capture, Count, Counted, Target};
 use crate::digest::{Digests, WholeRead};
 use crate::harvest::FetchError;
 use crate::iblt::Key;
@@ -370,7 +370,7 @@ impl Capture {
         if self.pending.contains(&key) {
             return;
         }
-        add_pending(&mut self.pending, vec![key]);
+        self.pending.push(key);
         let Some(round) = &mut self.round else {
             return;
         };

@@ -1289,10 +1289,8 @@ fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_
 /// read of the estimate follows, and the round that counted the message cannot name it (the
 /// one before lacked it): the third round did, two rounds after the deletion. The estimate's
 /// digest holds that one message, so the next sync, which lists no such estimate, names it
-/// (its confirmation is the estimate's 404). The third round still names it: the estimate's
-/// read counted it into the second, and the digest cannot say so (it keeps no creation
-/// times), so nothing takes it out. That costs one 404 and a second tombstone of a record
-/// gone, never one of a record Harvest serves.
+/// (its confirmation is the estimate's 404). The estimate's read had counted it into the
+/// second round, which no longer counts it then, so the third round does not name it again.
 #[test]
 fn a_deleted_parent_s_one_child_its_digest_holds_is_named_in_the_next_sync() {
     let four: [(i64, Messages<'_>); 4] = [
