@@ -348,7 +348,7 @@ impl Capture {
     /// the next sync, where the sweep's rounds name it only after the round that counted it:
     /// up to two intervals after the deletion when it was created in the round under way.
     fn unlisted_parents(&mut self, rounds: &Rounds, listed: &[i64]) {
-        if self.known.is_none() {
+        if self.known.is_none() || !self.comparable {
             return;
         }
         for parent in self.digests.unlisted(listed) {
