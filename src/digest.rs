@@ -4,13 +4,16 @@
 //! payment moves its invoice, whose payments the next sync lists), without waiting for the
 //! sweep's comparison of the parent's part.
 //!
-//! A digest is the count of a parent's children, the XOR of their ids and the XOR of a check
-//! hash of each: one child missing from the next list is named by the XOR of the two digests,
-//! and the check tells a single child from a mixture (a child deleted and another one created
-//! before the last read, say), which names nothing. Only children created by the time of the
-//! last read are compared with it. More than one missing names nothing either: the sweep's
-//! comparison finds those. A digest is 32 bytes of the state: the most recently read
-//! `MAX_PARENTS` parents are kept.
+//! A digest is the count of a parent's children, the sum of their ids and the sum of their
+//! squares (modulo the prime 2^61 − 1), and the XOR of a check hash of each. Up to two
+//! children missing from the next list are named by the two digests' differences: one by
+//! the difference of the sums, two as the roots of the quadratic both differences give (a
+//! payment recorded twice and both copies deleted, an invoice deleted with its two
+//! messages). The check tells those children from a mixture (a child deleted and another
+//! one created before the last read, say), which names nothing. Only children created by
+//! the time of the last read are compared with it. More than two missing names nothing
+//! either: the sweep's comparison finds those. A digest is 40 bytes of the state: the most
+//! recently read `MAX_PARENTS` parents are kept.
 
 use std::collections::BTreeMap;
 
@@ -20,33 +23,103 @@ use chrono::{DateTime, Utc};
 
 use crate::iblt::{key_hash, Key};
 
-/// Parents whose digest the state keeps: 4.3 kB of its text.
+/// Parents whose digest the state keeps: 5.3 kB of its text.
 const MAX_PARENTS: usize = 100;
+
+/// The prime the sums are taken modulo: Harvest's ids are far below it, so one missing id
+/// is its sum's difference itself, and `(P + 1) / 4` gives square roots (`P % 4 == 3`).
+const P: u64 = (1 << 61) - 1;
+
+/// The first byte of the digests' bytes in the state. A state written before the sums of
+/// squares holds 32 bytes a digest, an even length, and no such byte: this form's length is
+/// odd.
+const FORM: u8 = 2;
+
+/// The bytes of one digest in the state: parent, count, sum, squares, check, time.
+const DIGEST_BYTES: usize = 8 + 4 + 8 + 8 + 4 + 8;
+
+/// The bytes of one digest in a state written before the sums of squares (XOR of ids).
+const OLD_DIGEST_BYTES: usize = 32;
 
 /// The children of one parent, summarised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Digest {
     count: u32,
-    ids: u64,
+    sum: u64,
+    squares: u64,
     checks: u32,
 }
 
 impl Digest {
     fn add(&mut self, key: Key) {
+        let id = residue(key.1);
         self.count = self.count.wrapping_add(1);
-        self.ids ^= key.1 as u64;
+        self.sum = add(self.sum, id);
+        self.squares = add(self.squares, mul(id, id));
         self.checks ^= key_hash(key);
     }
 
-    /// The one child of `parent` this digest holds and `now` lacks, if exactly one is missing
-    /// and nothing else differs.
-    fn missing_one(&self, now: &Digest, parent: i64) -> Option<Key> {
-        if self.count != now.count.wrapping_add(1) {
-            return None;
+    /// The children of `parent` this digest holds and `now` lacks, if one or two are missing
+    /// and nothing else differs; else none.
+    fn missing(&self, now: &Digest, parent: i64) -> Vec<Key> {
+        let sum = sub(self.sum, now.sum);
+        let ids = match self.count.wrapping_sub(now.count) {
+            1 => vec![sum],
+            2 => {
+                // a + b = sum and a² + b² = squares, so (a − b)² = 2·squares − sum².
+                let squares = sub(self.squares, now.squares);
+                match sqrt(sub(mul(2, squares), mul(sum, sum))) {
+                    Some(root) if root != 0 => {
+                        vec![half(add(sum, root)), half(sub(sum, root))]
+                    }
+                    _ => return Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
+        };
+        let mut keys: Vec<Key> = ids.into_iter().map(|id| (parent, id as i64)).collect();
+        keys.sort_unstable();
+        let checks = keys.iter().fold(0, |checks, key| checks ^ key_hash(*key));
+        if checks == self.checks ^ now.checks {
+            keys
+        } else {
+            Vec::new()
         }
-        let key = (parent, (self.ids ^ now.ids) as i64);
-        (key_hash(key) == self.checks ^ now.checks).then_some(key)
     }
+}
+
+/// `id` modulo `P` (a negative id, which Harvest never serves, is never named).
+fn residue(id: i64) -> u64 {
+    (id as i128).rem_euclid(P as i128) as u64
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    (a + b) % P
+}
+
+fn sub(a: u64, b: u64) -> u64 {
+    (a + P - b) % P
+}
+
+fn mul(a: u64, b: u64) -> u64 {
+    (a as u128 * b as u128 % P as u128) as u64
+}
+
+fn half(a: u64) -> u64 {
+    mul(a, P.div_ceil(2))
+}
+
+/// A square root of `a` modulo `P`, if `a` has one.
+fn sqrt(a: u64) -> Option<u64> {
+    let (mut root, mut base, mut exp) = (1, a, (P + 1) / 4);
+    while exp > 0 {
+        if exp & 1 == 1 {
+            root = mul(root, base);
+        }
+        base = mul(base, base);
+        exp >>= 1;
+    }
+    (mul(root, root) == a).then_some(root)
 }
 
 /// The children of a parent read whole in this sync, page by page.
@@ -75,9 +148,9 @@ impl Digests {
         }
     }
 
-    /// The child of `read`'s parent that its last digest holds and `read` lacks (see
-    /// `Digest::missing_one`), and the parent's new digest.
-    pub fn compare(&self, read: &WholeRead) -> (Option<Key>, Digest) {
+    /// The children of `read`'s parent that its last digest holds and `read` lacks (see
+    /// `Digest::missing`), and the parent's new digest.
+    pub fn compare(&self, read: &WholeRead) -> (Vec<Key>, Digest) {
         let mut all = Digest::default();
         let mut by_then = Digest::default();
         let last = self.by_parent.get(&read.parent);
@@ -88,8 +161,14 @@ impl Digests {
             }
         }
         let missing = last
-            .and_then(|(digest, _)| digest.missing_one(&by_then, read.parent))
-            .filter(|key| read.children.iter().all(|(k, _)| k != key));
+            .map(|(digest, _)| digest.missing(&by_then, read.parent))
+            .unwrap_or_default();
+        if missing
+            .iter()
+            .any(|key| read.children.iter().any(|(k, _)| k == key))
+        {
+            return (Vec::new(), all);
+        }
         (missing, all)
     }
 
@@ -115,11 +194,12 @@ impl Digests {
         }
     }
 
-    /// The one child the digest of `parent` holds, if it holds one: all a parent Harvest
-    /// deleted had when last read whole, for the digest was of that read.
-    pub fn only_child(&self, parent: i64) -> Option<Key> {
-        let (digest, _) = self.by_parent.get(&parent)?;
-        digest.missing_one(&Digest::default(), parent)
+    /// The children the digest of `parent` holds, if it holds one or two: all a parent
+    /// Harvest deleted had when last read whole, for the digest was of that read.
+    pub fn children(&self, parent: i64) -> Vec<Key> {
+        (self.by_parent.get(&parent))
+            .map(|(digest, _)| digest.missing(&Digest::default(), parent))
+            .unwrap_or_default()
     }
 
     /// The parents with a digest that `listed` (ascending) lacks: deleted since their last
@@ -161,39 +241,65 @@ impl Digests {
         self
     }
 
-    /// The digests as text for the state (base64 of 32 bytes each); empty without any.
+    /// The digests as text for the state (base64 of `FORM`, then `DIGEST_BYTES` each);
+    /// empty without any.
     pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(self.by_parent.len() * 32);
+        if self.by_parent.is_empty() {
+            return String::new();
+        }
+        let mut bytes = Vec::with_capacity(1 + self.by_parent.len() * DIGEST_BYTES);
+        bytes.push(FORM);
         for (parent, (digest, at)) in &self.by_parent {
             bytes.extend_from_slice(&parent.to_le_bytes());
             bytes.extend_from_slice(&digest.count.to_le_bytes());
-            bytes.extend_from_slice(&digest.ids.to_le_bytes());
+            bytes.extend_from_slice(&digest.sum.to_le_bytes());
+            bytes.extend_from_slice(&digest.squares.to_le_bytes());
             bytes.extend_from_slice(&digest.checks.to_le_bytes());
             bytes.extend_from_slice(&at.timestamp().to_le_bytes());
         }
         STANDARD_NO_PAD.encode(bytes)
     }
 
-    /// Digests from [`Digests::encode`]'s text, or why the text is not that.
+    /// Digests from [`Digests::encode`]'s text, or why the text is not that. The digests of
+    /// a state written before the sums of squares cannot be compared with this form's: they
+    /// are forgotten, which keeps when their parents were read, as the cap does.
     pub fn decode(text: &str) -> Result<Digests, String> {
         let bytes = STANDARD_NO_PAD
             .decode(text)
             .map_err(|e| format!("not base64 ({e})"))?;
-        if bytes.len() % 32 != 0 {
-            return Err(format!("{} bytes is not a list of digests", bytes.len()));
-        }
+        let u64_at = |entry: &[u8], i: usize| {
+            u64::from_le_bytes(entry[i..i + 8].try_into().expect("8 bytes"))
+        };
+        let u32_at = |entry: &[u8], i: usize| {
+            u32::from_le_bytes(entry[i..i + 4].try_into().expect("4 bytes"))
+        };
+        let time_at = |entry: &[u8], i: usize| {
+            DateTime::from_timestamp(u64_at(entry, i) as i64, 0)
+                .ok_or_else(|| "a digest's time is out of range".to_string())
+        };
         let mut digests = Digests::default();
-        for entry in bytes.chunks_exact(32) {
-            let u64_at = |i: usize| u64::from_le_bytes(entry[i..i + 8].try_into().expect("8"));
-            let u32_at = |i: usize| u32::from_le_bytes(entry[i..i + 4].try_into().expect("4"));
-            let at = DateTime::from_timestamp(u64_at(24) as i64, 0)
-                .ok_or_else(|| "a digest's time is out of range".to_string())?;
-            let digest = Digest {
-                count: u32_at(8),
-                ids: u64_at(12),
-                checks: u32_at(20),
-            };
-            digests.by_parent.insert(u64_at(0) as i64, (digest, at));
+        match bytes.split_first() {
+            None => {}
+            Some((&FORM, rest)) if rest.len() % DIGEST_BYTES == 0 => {
+                for entry in rest.chunks_exact(DIGEST_BYTES) {
+                    let digest = Digest {
+                        count: u32_at(entry, 8),
+                        sum: u64_at(entry, 12),
+                        squares: u64_at(entry, 20),
+                        checks: u32_at(entry, 28),
+                    };
+                    let at = time_at(entry, 32)?;
+                    digests
+                        .by_parent
+                        .insert(u64_at(entry, 0) as i64, (digest, at));
+                }
+            }
+            Some(_) if bytes.len() % OLD_DIGEST_BYTES == 0 => {
+                for entry in bytes.chunks_exact(OLD_DIGEST_BYTES) {
+                    digests.forgotten = digests.forgotten.max(Some(time_at(entry, 24)?));
+                }
+            }
+            Some(_) => return Err(format!("{} bytes is not a list of digests", bytes.len())),
         }
         Ok(digests)
     }
@@ -242,49 +348,43 @@ mod tests {
     fn one_child_missing_from_the_next_whole_read_is_named() {
         let digests = after(&[(1, 0), (2, 0), (3, 1)]);
         let (missing, _) = digests.compare(&read(7, t(8), &[(1, 0), (3, 1)]));
-        assert_eq!(missing, Some((7, 2)));
+        assert_eq!(missing, [(7, 2)]);
     }
 
     #[test]
     fn children_created_since_the_last_read_do_not_hide_a_missing_one() {
         let digests = after(&[(1, 0), (2, 0)]);
         let (missing, _) = digests.compare(&read(7, t(8), &[(1, 0), (9, 6), (10, 7)]));
-        assert_eq!(missing, Some((7, 2)));
+        assert_eq!(missing, [(7, 2)]);
     }
 
     #[test]
-    fn nothing_is_named_when_nothing_or_more_than_one_is_missing_or_the_sets_mix() {
-        let digests = after(&[(1, 0), (2, 0), (3, 0)]);
-        let same = read(7, t(8), &[(1, 0), (2, 0), (3, 0)]);
-        assert_eq!(digests.compare(&same).0, None);
-        let two_gone = read(7, t(8), &[(1, 0)]);
-        assert_eq!(digests.compare(&two_gone).0, None);
-        // 2 and 3 gone, 4 (created before the last read, yet not in it) there: one fewer, but
-        // no single child explains it.
+    fn two_children_missing_from_the_next_whole_read_are_named() {
+        let digests = after(&[(1, 0), (27_835_226, 0), (27_835_227, 1), (4, 1)]);
+        let (missing, _) = digests.compare(&read(7, t(8), &[(1, 0), (4, 1), (9, 6)]));
+        assert_eq!(missing, [(7, 27_835_226), (7, 27_835_227)]);
+    }
+
+    #[test]
+    fn nothing_is_named_when_nothing_or_more_than_two_are_missing_or_the_sets_mix() {
+        let digests = after(&[(1, 0), (2, 0), (3, 0), (5, 0)]);
+        let same = read(7, t(8), &[(1, 0), (2, 0), (3, 0), (5, 0)]);
+        assert_eq!(digests.compare(&same).0, []);
+        let three_gone = read(7, t(8), &[(1, 0)]);
+        assert_eq!(digests.compare(&three_gone).0, []);
+        // 2, 3 and 5 gone, 4 (created before the last read, yet not in it) there: two
+        // fewer, but no two children explain it, nor does one for 2 and 5 gone, 4 there.
         let mixed = read(7, t(8), &[(1, 0), (4, 2)]);
-        assert_eq!(digests.compare(&mixed).0, None);
+        assert_eq!(digests.compare(&mixed).0, []);
+        let mixed = read(7, t(8), &[(1, 0), (3, 0), (4, 2)]);
+        assert_eq!(digests.compare(&mixed).0, []);
+        // Two gone whose ids' differences have no square root, or the same id twice.
+        let mut odd = Digest::default();
+        odd.add((7, 1));
+        odd.add((7, 1));
+        assert_eq!(odd.missing(&Digest::default(), 7), []);
         // A parent never read whole before names nothing.
-        assert_eq!(digests.compare(&read(8, t(8), &[])).0, None);
-    }
-
-    #[test]
-    fn a_deleted_parent_s_digest_names_its_child_only_if_it_had_one() {
-        let mut digests = after(&[(1, 0)]);
-        let (_, two) = digests.compare(&read(8, t(5), &[(1, 0), (2, 0)]));
-        digests.keep(8, two, t(5));
-        digests.keep(9, Digest::default(), t(5));
-        assert_eq!(digests.only_child(7), Some((7, 1)));
-        assert_eq!(
-            digests.only_child(8),
-            None,
-            "two children: XOR names neither"
-        );
-        assert_eq!(digests.only_child(9), None, "no child");
-        assert_eq!(digests.only_child(10), None, "no digest");
-        assert_eq!(digests.unlisted(&[1, 8, 12]), [7, 9]);
-        digests.drop_deleted(7);
-        assert_eq!(digests.read_at(7), None);
-        assert_eq!(digests.forgotten(), None, "a deleted parent bounds no read");
+        assert_eq!(digests.compare(&read(8, t(8), &[])).0, []);
     }
 
     #[test]
@@ -328,5 +428,23 @@ mod tests {
         assert_eq!(Digests::decode("").unwrap(), Digests::default());
         assert!(Digests::decode("%%").is_err());
         assert!(Digests::decode("AAAA").is_err());
+    }
+
+    #[test]
+    fn digests_of_a_state_from_before_the_sums_of_squares_are_forgotten_as_of_their_reads() {
+        let mut old = Vec::new();
+        for (parent, at) in [(7_i64, t(3)), (9, t(5))] {
+            old.extend_from_slice(&parent.to_le_bytes());
+            old.extend_from_slice(&[0; 16]);
+            old.extend_from_slice(&at.timestamp().to_le_bytes());
+        }
+        let digests = Digests::decode(&STANDARD_NO_PAD.encode(old)).unwrap();
+        assert_eq!(digests.read_at(7), None);
+        assert_eq!(digests.forgotten(), Some(t(5)));
+        assert_eq!(
+            digests.encode(),
+            "",
+            "nothing of the old form is written back"
+        );
     }
 }

@@ -327,8 +327,11 @@ fn children_deletions(sweep_hours: u32) {
                     "{stream}: every parent read whole, its deletions arrive in the next sync"
                 );
             }
-            let all = sent.entry(stream).or_default();
-            assert!(all.is_disjoint(&ids), "a deletion sent twice");
+            let all = sent.entry(stream.clone()).or_default();
+            assert!(
+                all.is_disjoint(&ids),
+                "a deletion sent twice: {stream} {ids:?} run {i}, sent {all:?}"
+            );
             all.extend(ids);
         }
     }
@@ -640,10 +643,20 @@ fn a_time_entry_moved_to_a_window_already_listed_is_looked_up_not_tombstoned() {
 
 /// With a 24-hour sweep, a child deleted arrives in the very next sync when Harvest moves its
 /// parent for it (a deleted payment moves its invoice): the parent's children, listed whole,
-/// are checked against its last whole read. A payment created since that read does not hide
-/// the deleted one, and nothing else gets a tombstone.
+/// are checked against its last whole read, which names one or two missing. A payment created
+/// since that read does not hide the deleted ones, and nothing else gets a tombstone.
 #[test]
 fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
+    deleted_payments_arrive_in_the_next_sync_when_their_invoice_moves(1);
+}
+
+/// The same with a payment recorded three times and two of the copies deleted at once.
+#[test]
+fn two_children_deleted_at_once_arrive_in_the_next_sync_when_their_parent_moves() {
+    deleted_payments_arrive_in_the_next_sync_when_their_invoice_moves(2);
+}
+
+fn deleted_payments_arrive_in_the_next_sync_when_their_invoice_moves(deleted: usize) {
     let emu = emulator(Scale::Small);
     let streams = ["invoices", "invoice_payments", "invoice_messages"];
     let input = ReadInput::new(
@@ -657,19 +670,23 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
     let invoice = first.stream("invoice_payments")[0]["parent_id"]
         .as_i64()
         .unwrap();
-    // A payment recorded twice: the invoice moves, the next sync lists its payments whole.
-    let twice = emu.create("invoice_payments", json!({"parent_id": invoice}));
+    // A payment recorded again, once or twice: the invoice moves, the next sync lists its
+    // payments whole.
+    let copies: Vec<i64> = (0..deleted)
+        .map(|_| {
+            emu.create("invoice_payments", json!({"parent_id": invoice}))["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
     let second = an_hour_later(&emu, &input, &first.final_state());
     assert!(tombstones(&second).is_empty(), "{:?}", tombstones(&second));
 
-    // The duplicate deleted, and another payment recorded: an hour later, one sync.
+    // The copies deleted, and another payment recorded: an hour later, one sync.
     let mut gone = BTreeMap::new();
-    delete(
-        &emu,
-        "invoice_payments",
-        twice["id"].as_i64().unwrap(),
-        &mut gone,
-    );
+    for copy in &copies {
+        delete(&emu, "invoice_payments", *copy, &mut gone);
+    }
     emu.advance_clock(1800);
     emu.create("invoice_payments", json!({"parent_id": invoice}));
     emu.advance_clock(1800);
@@ -678,18 +695,16 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
     assert_eq!(
         tombstones(&third),
         gone,
-        "the deleted payment, in this sync"
+        "the deleted payments, in this sync"
     );
 
-    // The sweep's own comparison, a day later, does not name it again.
+    // The sweep's own comparison, a day later, does not name them again.
     let mut state = third.final_state();
     for _ in 0..26 {
         let next = an_hour_later(&emu, &input, &state);
         assert!(tombstones(&next).is_empty(), "{:?}", tombstones(&next));
         state = next.final_state();
     }
-    let truth = served(&emu, true);
-    assert!(!truth["invoice_payments"].contains(&twice["id"].as_i64().unwrap()));
 }
 
 /// With a 24-hour sweep, an invoice created with one message and deleted with it a sync later
@@ -700,6 +715,16 @@ fn a_deleted_child_arrives_in_the_next_sync_when_its_parent_moves() {
 /// and the sweep's round that had counted the message does not name it again a day later.
 #[test]
 fn a_deleted_parent_s_one_child_arrives_in_the_next_sync_with_it() {
+    a_deleted_invoice_s_messages_arrive_in_the_next_sync_with_it(1);
+}
+
+/// The same with two messages: the digest names both.
+#[test]
+fn a_deleted_parent_s_two_children_arrive_in_the_next_sync_with_it() {
+    a_deleted_invoice_s_messages_arrive_in_the_next_sync_with_it(2);
+}
+
+fn a_deleted_invoice_s_messages_arrive_in_the_next_sync_with_it(messages: usize) {
     let emu = emulator(Scale::Small);
     let input = ReadInput::new(
         &config(&emu, json!({"child_sweep_hours": 24})),
@@ -708,21 +733,25 @@ fn a_deleted_parent_s_one_child_arrives_in_the_next_sync_with_it() {
     );
     let state = first_sync_and_hours(&emu, &input, 1);
     let invoice = emu.create("invoices", json!({}))["id"].as_i64().unwrap();
-    let message = emu.create("invoice_messages", json!({"parent_id": invoice}))["id"]
-        .as_i64()
-        .unwrap();
+    let sent: BTreeSet<i64> = (0..messages)
+        .map(|_| {
+            emu.create("invoice_messages", json!({"parent_id": invoice}))["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
     let read = an_hour_later(&emu, &input, &state);
-    assert!(read
-        .stream("invoice_messages")
-        .iter()
-        .any(|r| r["id"] == message));
+    let read_ids: BTreeSet<i64> = (read.stream("invoice_messages").iter())
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    assert!(read_ids.is_superset(&sent), "the messages were synced");
 
     let mut gone = BTreeMap::new();
     delete(&emu, "invoices", invoice, &mut gone);
-    assert_eq!(gone["invoice_messages"], BTreeSet::from([message]));
+    assert_eq!(gone["invoice_messages"], sent);
     let next = an_hour_later(&emu, &input, &read.final_state());
     let expected = BTreeMap::from([
-        ("invoice_messages".to_string(), BTreeSet::from([message])),
+        ("invoice_messages".to_string(), sent),
         ("invoices".to_string(), BTreeSet::from([invoice])),
     ]);
     assert_eq!(tombstones(&next), expected);
@@ -978,7 +1007,7 @@ fn deletions_all_along_a_listing_spread_over_syncs_arrive_within_one_interval() 
         let next = an_hour_later(&emu, &input, &state);
         for (stream, ids) in tombstones(&next) {
             let all = sent.entry(stream).or_default();
-            assert!(all.is_disjoint(&ids), "a deletion sent twice");
+            assert!(all.is_disjoint(&ids), "a deletion sent twice: {ids:?}");
             all.extend(ids);
         }
         state = next.final_state();

@@ -128,21 +128,22 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
                 of_this_run(what, &stream, "mark", &mut mark[0], timed);
             }
         }
-        // The digests of the parents read whole: 32 bytes each, the last 8 the time of the
-        // read, which must fall in this run.
+        // The digests of the parents read whole: a form byte, then 40 bytes each, the last 8
+        // the time of the read, which must fall in this run.
         if let Some(parents) = state.pointer_mut("/deletions/parents") {
             let mut bytes = base64::Engine::decode(
                 &base64::engine::general_purpose::STANDARD_NO_PAD,
                 parents.as_str().expect("digests as text"),
             )
             .expect("digests in base64");
-            for digest in bytes.chunks_exact_mut(32) {
-                let read = i64::from_le_bytes(digest[24..32].try_into().unwrap());
+            assert_eq!(bytes[0], 2, "{what}: {stream} digests' form");
+            for digest in bytes[1..].chunks_exact_mut(40) {
+                let read = i64::from_le_bytes(digest[32..40].try_into().unwrap());
                 assert!(
                     read >= timed.started.timestamp() - 1 && read <= timed.ended.timestamp(),
                     "{what}: {stream} parent read at {read}, not in this run"
                 );
-                digest[24..32].fill(0);
+                digest[32..40].fill(0);
             }
             *parents = json!(base64::Engine::encode(
                 &base64::engine::general_purpose::STANDARD_NO_PAD,

@@ -292,8 +292,9 @@ impl Capture {
         }
     }
 
-    /// Ends the whole read of `parent`'s children: when it `completed`, the child its last
-    /// digest says is missing, if one, is kept with its new digest for [`Capture::end_children`].
+    /// Ends the whole read of `parent`'s children: when it `completed`, the children its last
+    /// digest says are missing (one or two), if any, are kept with its new digest for
+    /// [`Capture::end_children`].
     pub(in crate::read) fn end_whole(&mut self, parent: i64, completed: bool) {
         let Some(read) = self.reading.take().filter(|r| r.parent() == parent) else {
             return;
@@ -335,24 +336,26 @@ impl Capture {
             self.digests.clear();
         }
         for (read, missing, digest) in std::mem::take(&mut self.read_whole) {
-            if let Some(key) = missing.filter(|_| trusted) {
-                self.missing_child(rounds, key);
+            if trusted {
+                for key in missing {
+                    self.missing_child(rounds, key);
+                }
             }
             self.digests.keep(read.parent(), digest, read.at());
         }
     }
 
     /// Takes a parent that left the parent list, its digest kept, as read whole with no
-    /// children: the one child its digest holds, if one, is a candidate, confirmed by the
-    /// parent's 404 (see [`confirm`]). A deleted invoice's one message gets its tombstone in
-    /// the next sync, where the sweep's rounds name it only after the round that counted it:
-    /// up to two intervals after the deletion when it was created in the round under way.
+    /// children: the children its digest holds, if one or two, are candidates, confirmed by
+    /// the parent's 404 (see [`confirm`]). A deleted invoice's messages get their tombstones
+    /// in the next sync, where the sweep's rounds name them only after the round that counted
+    /// them: up to two intervals after the deletion when created in the round under way.
     fn unlisted_parents(&mut self, rounds: &Rounds, listed: &[i64]) {
         if self.known.is_none() || !self.comparable {
             return;
         }
         for parent in self.digests.unlisted(listed) {
-            if let Some(key) = self.digests.only_child(parent) {
+            for key in self.digests.children(parent) {
                 self.missing_child(rounds, key);
             }
         }
@@ -372,6 +375,11 @@ impl Capture {
         }
         self.pending.push(key);
         let Some(round) = &mut self.round else {
+            // Between two rounds: the last one, which the next is compared with, no longer
+            // counts it.
+            if let Some(known) = &mut self.known {
+                known.take_out(key, key.0);
+            }
             return;
         };
         let parent = key.0;

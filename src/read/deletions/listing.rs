@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::pace::{self, Marks};
 use super::parts::{
-    decode_part, encode_part, KnownParts, Sample, Split, WorkingParts, DERIVED_PART_CELLS,
+    decode_part, encode_part, part_of, KnownParts, Sample, Split, WorkingParts, DERIVED_PART_CELLS,
     PART_CELLS,
 };
 use super::{CELLS, RECENT_PAGES};
@@ -113,6 +113,19 @@ impl Known {
             next_bounds: listing.next_bounds.clone(),
             marks: pace::restored(&listing.marks),
         })
+    }
+
+    /// Takes `key`, at `position`, out of the listing and the part holding it, if not
+    /// compared yet: a record found deleted otherwise, which the next listing's comparison
+    /// with this one must not name again.
+    pub(super) fn take_out(&mut self, key: Key, position: i64) {
+        self.keys.remove(key);
+        if let Some(parts) = &mut self.parts {
+            let part = part_of(&parts.bounds, position);
+            if let Some(Some(table)) = parts.tables.get_mut(part) {
+                table.remove(key);
+            }
+        }
     }
 
     pub(super) fn stored(&self) -> Listing {

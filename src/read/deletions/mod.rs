@@ -121,9 +121,9 @@ pub(super) struct Capture {
     /// The parent whose children are being read, and what each page of that read counts into
     /// which listing (see [`Capture::observe_children`]).
     counting: Option<(i64, Vec<Count>)>,
-    /// The parents read whole in this sync: the child their digest says is missing, and their
+    /// The parents read whole in this sync: the children their digest says are missing, and their
     /// new digest, kept once the user is checked ([`Capture::end_children`]).
-    read_whole: Vec<(WholeRead, Option<Key>, Digest)>,
+    read_whole: Vec<(WholeRead, Vec<Key>, Digest)>,
     /// Records gone that comparisons could not name, by stream (see [`Ledger::unnamed`]).
     unnamed: BTreeMap<&'static str, Unnamed>,
     /// The records incremental passes counted although created after their window.

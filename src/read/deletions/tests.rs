@@ -1182,7 +1182,12 @@ fn messages_sync_in_pages(
     let window = Counted::new_in_pass(t(hour - 1) - OVERLAP, t(hour) - OVERLAP);
     for (id, messages) in estimates {
         if swept.contains(id) || moved.contains(id) {
-            for messages in messages.chunks(per_page.min(messages.len()).max(1)) {
+            // A parent with no children is read as one empty page, as Harvest serves it.
+            let pages: Vec<Messages<'_>> = match messages.len() {
+                0 => vec![&[]],
+                _ => messages.chunks(per_page).collect(),
+            };
+            for messages in pages {
                 let body = messages_page(messages);
                 let page = page::parse(&body, "estimate_messages").unwrap();
                 c.observe_whole(*id, &page.records, Some(t(hour)));
@@ -1262,9 +1267,13 @@ fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_
     let one: Messages<'_> = &[(10, t(0))];
     let two: Messages<'_> = &[(20, t(0))];
     let four: Messages<'_> = &[(40, t(0))];
-    // The second round begins at hour 5; 31 is created at 5:30, in the pass of hour 6,
-    // which reads estimate 2.
-    let three: Messages<'_> = &[(30, t(0)), (31, minutes_after(5, 30))];
+    // The second round begins at hour 5; 31 and 32 are created at 5:30, in the pass of hour
+    // 6, which reads estimate 2 (three messages: more than the estimate's digest names).
+    let three: Messages<'_> = &[
+        (30, t(0)),
+        (31, minutes_after(5, 30)),
+        (32, minutes_after(5, 30)),
+    ];
     let syncs: [(i64, Estimates<'_>, i64); 7] = [
         (5, &[(1, one), (2, two), (3, &[(30, t(0))]), (4, four)], 1),
         (6, &[(1, one), (2, two), (3, three), (4, four)], 2),
@@ -1281,7 +1290,7 @@ fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_
         named.extend(pending.into_iter().map(|key| (hour, key)));
         state = state_of(&c);
     }
-    assert_eq!(named, [(11, (3, 30)), (11, (3, 31))]);
+    assert_eq!(named, [(11, (3, 30)), (11, (3, 31)), (11, (3, 32))]);
 }
 
 /// Soak seed 15 (6-hour sweep): a message created as the second round began, its estimate
@@ -1306,11 +1315,13 @@ fn a_deleted_parent_s_one_child_its_digest_holds_is_named_in_the_next_sync() {
     assert_eq!(named, [(6, (5, 50))]);
 }
 
-/// The parents whose digests a round keeps that the next sync's list lacks name nothing
-/// when each held more than one child, or none: the rounds name those.
+/// The parents whose digests a round keeps that the next sync's list lacks name their
+/// children when each held one or two (an estimate deleted with its two messages), and
+/// nothing when one held none or three: the rounds name those.
 #[test]
-fn a_deleted_parent_whose_digest_holds_no_child_or_several_names_nothing_in_the_next_sync() {
+fn a_deleted_parent_s_digest_names_its_children_in_the_next_sync_if_it_held_one_or_two() {
     let state = after_a_round_of_four_estimates();
+    let three: Messages<'_> = &[(70, t(0)), (71, t(0)), (72, t(0))];
     let estimates: Estimates<'_> = &[
         (1, &[(10, t(0))]),
         (2, &[(20, t(0))]),
@@ -1318,11 +1329,43 @@ fn a_deleted_parent_whose_digest_holds_no_child_or_several_names_nothing_in_the_
         (4, &[(40, t(0))]),
         (5, &[(50, minutes_after(4, 30)), (51, minutes_after(4, 40))]),
         (6, &[]),
+        (7, three),
     ];
-    let (c, pending) = messages_sync(&state, 5, estimates, &[1], &[5, 6]);
+    let (c, pending) = messages_sync(&state, 5, estimates, &[1], &[5, 6, 7]);
     assert!(pending.is_empty());
     let (_, pending) = messages_sync(&state_of(&c), 6, &estimates[..4], &[2], &[]);
-    assert_eq!(pending, []);
+    assert_eq!(pending, [(5, 50), (5, 51)]);
+}
+
+/// A deleted parent's children that its digest names in a sync between two rounds (the last
+/// one complete, the next not begun: no parent read) are taken out of the last round, so the
+/// next round's comparison with it does not name them again (an invoice deleted with its two
+/// messages an hour after a first sync).
+#[test]
+fn children_a_digest_names_between_two_rounds_are_not_named_again_by_the_next() {
+    let three: Messages<'_> = &[(30, t(0)), (31, t(0))];
+    let all: Estimates<'_> = &[
+        (1, &[(10, t(0))]),
+        (2, &[(20, t(0))]),
+        (3, three),
+        (4, &[(40, t(0))]),
+    ];
+    let mut state = Position::default();
+    for hour in 1..=4 {
+        let (c, pending) = messages_sync(&state, hour, all, &[hour], &[]);
+        assert!(pending.is_empty());
+        state = state_of(&c);
+    }
+    let gone: Estimates<'_> = &[(1, &[(10, t(0))]), (2, &[(20, t(0))]), (4, &[(40, t(0))])];
+    let (c, pending) = messages_sync(&state, 5, gone, &[], &[]);
+    assert!(c.round.is_none(), "no round under way");
+    assert_eq!(pending, [(3, 30), (3, 31)]);
+    state = state_of(&c);
+    for (hour, swept) in [(6, 1), (7, 2), (8, 4), (9, 1), (10, 2), (11, 4)] {
+        let (c, pending) = messages_sync(&state, hour, gone, &[swept], &[]);
+        assert_eq!(pending, [], "hour {hour}");
+        state = state_of(&c);
+    }
 }
 
 /// Soak seed 12: the round ended with the last parent, and the next sync's sweep read none.
@@ -1386,14 +1429,19 @@ fn a_swept_parent_s_children_over_several_pages_count_into_its_round() {
 }
 
 /// A parent read before the sweep gets there (it moved) counts the children the last round's
-/// read of it did not list on every page of that read, not only on the first: a message on
-/// the second page, created after the first round read its estimate, is in the second round,
-/// and the third names it once the estimate is deleted.
+/// read of it did not list on every page of that read, not only on the first: messages on
+/// the second and third pages, created after the first round read their estimate, are in the
+/// second round, and the third names them once the estimate is deleted (with three messages,
+/// more than its digest names).
 #[test]
 fn a_parent_read_early_counts_its_new_children_on_every_page() {
     let one: Messages<'_> = &[(10, t(0))];
     let two: Messages<'_> = &[(20, t(0))];
-    let three: Messages<'_> = &[(30, t(0)), (32, minutes_after(3, 30))];
+    let three: Messages<'_> = &[
+        (30, t(0)),
+        (31, minutes_after(3, 30)),
+        (32, minutes_after(3, 30)),
+    ];
     let four: Messages<'_> = &[(40, t(0))];
     let mut state = after_a_round_of_four_estimates();
     let mut named = Vec::new();
@@ -1409,7 +1457,7 @@ fn a_parent_read_early_counts_its_new_children_on_every_page() {
         named.extend(pending.into_iter().map(|key| (hour, key)));
         state = state_of(&c);
     }
-    assert_eq!(named, [(8, (3, 30)), (12, (3, 32))]);
+    assert_eq!(named, [(8, (3, 30)), (12, (3, 31)), (12, (3, 32))]);
 }
 
 /// A child read by several reads of one round (its parent moved before the sweep read it, or
@@ -1447,7 +1495,11 @@ fn a_child_read_by_several_reads_of_a_round_is_counted_once() {
 fn a_checkpoint_keeps_when_each_parent_read_so_far_counted_its_new_children() {
     let state = after_a_round_of_four_estimates();
     let one: Messages<'_> = &[(10, t(0))];
-    let three: Messages<'_> = &[(30, t(0)), (32, minutes_after(5, 30))];
+    let three: Messages<'_> = &[
+        (30, t(0)),
+        (32, minutes_after(5, 30)),
+        (33, minutes_after(5, 30)),
+    ];
     let all: Estimates<'_> = &[(1, one), (2, &[(20, t(0))]), (3, three), (4, &[(40, t(0))])];
     let (c, _) = messages_sync(&state, 5, all, &[1], &[]);
     // Hour 6: estimate 3 moved and was read, a checkpoint was written, and the sync failed.
@@ -1477,9 +1529,10 @@ fn a_checkpoint_keeps_when_each_parent_read_so_far_counted_its_new_children() {
         assert!(pending.is_empty());
         state = state_of(&c);
     }
-    // Estimates 2 and 4, one message each in their digests, name theirs first.
+    // Estimates 2 and 4, one message each in their digests, name theirs first; estimate 3's
+    // three messages, more than its digest names, are named by the round.
     let (_, pending) = messages_sync(&state, 10, &[(1, one)], &[1], &[]);
-    assert_eq!(pending, [(2, 20), (4, 40), (3, 30), (3, 32)]);
+    assert_eq!(pending, [(2, 20), (4, 40), (3, 30), (3, 32), (3, 33)]);
 }
 
 /// Soak seed 1's user project task, as a message: created after the last round read its
@@ -1492,9 +1545,14 @@ fn a_parent_read_before_the_sweep_gets_there_counts_its_children_for_the_round_o
     let mut state = Position::default();
     let one: Messages<'_> = &[(10, t(0))];
     let four: Messages<'_> = &[(40, t(0))];
-    // 22 and 32 are created at 3:30, after the first round read estimates 2 and 3.
+    // 22, 32 and 33 are created at 3:30, after the first round read estimates 2 and 3 (three
+    // messages: more than its digest names once estimate 3 is deleted).
     let two: Messages<'_> = &[(20, t(0)), (22, minutes_after(3, 30))];
-    let three: Messages<'_> = &[(30, t(0)), (32, minutes_after(3, 30))];
+    let three: Messages<'_> = &[
+        (30, t(0)),
+        (32, minutes_after(3, 30)),
+        (33, minutes_after(3, 30)),
+    ];
     let before: Estimates<'_> = &[(1, one), (2, &[(20, t(0))]), (3, &[(30, t(0))]), (4, four)];
     let after: Estimates<'_> = &[(1, one), (2, two), (3, three), (4, four)];
     // Estimate 3 is deleted with its messages after hour 5.
@@ -1520,9 +1578,9 @@ fn a_parent_read_before_the_sweep_gets_there_counts_its_children_for_the_round_o
     }
     // The second round's read of estimate 3 at hour 5 counted 32, which the first round's
     // had not listed, and left 30 to the sweep, which never got there: the second round names
-    // 30 when it completes, the third 32. 22, counted twice by the second round, would be
-    // named too: the third takes it once.
-    assert_eq!(named, [(7, (3, 30)), (10, (3, 32))]);
+    // 30 when it completes, the third 32 and 33. 22, counted twice by the second round, would
+    // be named too: the third takes it once.
+    assert_eq!(named, [(7, (3, 30)), (10, (3, 32)), (10, (3, 33))]);
 }
 
 /// The Large account's invoices, as estimates: 500, more than digests, swept a hundred a sync
@@ -1762,16 +1820,16 @@ fn the_sweep_that_ends_a_round_does_not_count_into_the_next() {
     assert_eq!(named, [(3, (4, 40)), (3, (4, 42))]);
 }
 
-/// An estimate moved before the sweep got there, and two of its messages (more than its
+/// An estimate moved before the sweep got there, and three of its messages (more than its
 /// digest names) deleted after that read and before the sweep: the moved read counted nothing
 /// the first round had listed, so the sweep counts only the message left, and the second
-/// round names the two when it completes, not a round later.
+/// round names the three when it completes, not a round later.
 #[test]
 fn a_child_deleted_between_its_parent_s_early_read_and_the_sweep_is_named_by_that_round() {
     let all: Estimates<'_> = &[
         (1, &[(10, t(0))]),
         (2, &[(20, t(0))]),
-        (3, &[(30, t(0)), (31, t(0)), (32, t(0))]),
+        (3, &[(30, t(0)), (31, t(0)), (32, t(0)), (33, t(0))]),
         (4, &[(40, t(0))]),
     ];
     let fewer: Estimates<'_> = &[
@@ -1782,27 +1840,27 @@ fn a_child_deleted_between_its_parent_s_early_read_and_the_sweep_is_named_by_tha
     ];
     let at = |hour| if hour <= 5 { all } else { fewer };
     let named = named_sweeping_four(Position::default(), 1..=12, at, (5, &[3]));
-    assert_eq!(named, [(8, (3, 30)), (8, (3, 32))]);
+    assert_eq!(named, [(8, (3, 30)), (8, (3, 32)), (8, (3, 33))]);
 }
 
 /// An estimate moved before the sweep got there, and one of its messages deleted after that
 /// read (which counted none of them: all were older than the first round's read): its digest
 /// names the message when the sweep reads the estimate, and the round takes it out although
-/// that read had not counted it. Nothing is named twice, and the two messages left, deleted
-/// in the next round (more than the digest names), are named when that one completes: the
-/// second round's table, one key short, decodes as before.
+/// that read had not counted it. Nothing is named twice, and the three messages left, deleted
+/// in the next round (more than the digest names), are named when that one's sweep reads
+/// the estimate empty: the second round's table, one key short, decodes as before.
 #[test]
 fn a_child_a_digest_names_after_an_early_read_that_had_not_counted_it_is_named_once() {
     let all: Estimates<'_> = &[
         (1, &[(10, t(0))]),
         (2, &[(20, t(0))]),
-        (3, &[(30, t(0)), (31, t(0)), (32, t(0))]),
+        (3, &[(30, t(0)), (31, t(0)), (32, t(0)), (33, t(0))]),
         (4, &[(40, t(0))]),
     ];
     let without_30: Estimates<'_> = &[
         (1, &[(10, t(0))]),
         (2, &[(20, t(0))]),
-        (3, &[(31, t(0)), (32, t(0))]),
+        (3, &[(31, t(0)), (32, t(0)), (33, t(0))]),
         (4, &[(40, t(0))]),
     ];
     let none: Estimates<'_> = &[
@@ -1817,7 +1875,10 @@ fn a_child_a_digest_names_after_an_early_read_that_had_not_counted_it_is_named_o
         _ => none,
     };
     let named = named_sweeping_four(Position::default(), 1..=12, at, (5, &[3]));
-    assert_eq!(named, [(7, (3, 30)), (12, (3, 31)), (12, (3, 32))]);
+    assert_eq!(
+        named,
+        [(7, (3, 30)), (11, (3, 31)), (11, (3, 32)), (11, (3, 33))]
+    );
 }
 
 /// A round longer than the sweep times it keeps (60 syncs, one estimate each) merges the
