@@ -724,6 +724,13 @@ fn a_deleted_parent_s_two_children_arrive_in_the_next_sync_with_it() {
     a_deleted_invoice_s_messages_arrive_in_the_next_sync_with_it(2);
 }
 
+/// The same with three messages, more than a digest names: the sweep's round under way
+/// counted them as new, and names those of a parent no longer listed.
+#[test]
+fn a_deleted_parent_s_three_children_created_in_the_round_arrive_in_the_next_sync_with_it() {
+    a_deleted_invoice_s_messages_arrive_in_the_next_sync_with_it(3);
+}
+
 fn a_deleted_invoice_s_messages_arrive_in_the_next_sync_with_it(messages: usize) {
     let emu = emulator(Scale::Small);
     let input = ReadInput::new(

@@ -317,6 +317,7 @@ impl Capture {
     ) -> Option<DateTime<Utc>> {
         self.keep_whole_reads(rounds);
         self.unlisted_parents(rounds, listed);
+        self.new_children_of_unlisted_parents(rounds, listed);
         if rounds.completes {
             self.complete()
         } else {
@@ -356,6 +357,29 @@ impl Capture {
         }
         for parent in self.digests.unlisted(listed) {
             for key in self.digests.children(parent) {
+                self.missing_child(rounds, key);
+            }
+        }
+    }
+
+    /// Takes the children the round under way counted as new (created since the last round,
+    /// which lacks them) whose parent left the parent list as candidates, confirmed by the
+    /// parent's 404: a parent deleted with children Harvest created in this round, which the
+    /// last round cannot name and this one would hold until the next round compared with it,
+    /// up to two intervals after the deletion. The round's keys less those it took from the
+    /// last round are those new children, named as far as its table decodes them (a few
+    /// dozen new children a round at 160 cells); the rest wait for the next round, as before.
+    fn new_children_of_unlisted_parents(&mut self, rounds: &Rounds, listed: &[i64]) {
+        if self.known.is_none() || !self.comparable {
+            return;
+        }
+        let Some(new) = (self.round.as_ref()).and_then(|round| round.seen.minus(&round.taken))
+        else {
+            return;
+        };
+        let found = new.decode().unwrap_or_else(|partial| partial);
+        for key in found.only_first {
+            if listed.binary_search(&key.0).is_err() {
                 self.missing_child(rounds, key);
             }
         }

@@ -1259,8 +1259,9 @@ fn named_sweeping_four<'a>(
 
 /// Soak seed 2's estimate message: created without moving its estimate after the second round
 /// began, first read by that round's sweep, then deleted with its estimate. No pass's window
-/// holds its creation, yet the sweep's read is the first after it: the round counts it, and
-/// the next round names it.
+/// holds its creation, yet the sweep's read is the first after it: the round counts it, as
+/// new, and names it in the next sync, which lists no such estimate; the next round names the
+/// estimate's older message.
 #[test]
 fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_it() {
     let mut state = after_a_round_of_four_estimates();
@@ -1290,7 +1291,7 @@ fn a_child_created_without_moving_its_parent_is_counted_by_the_first_read_after_
         named.extend(pending.into_iter().map(|key| (hour, key)));
         state = state_of(&c);
     }
-    assert_eq!(named, [(11, (3, 30)), (11, (3, 31)), (11, (3, 32))]);
+    assert_eq!(named, [(8, (3, 31)), (8, (3, 32)), (11, (3, 30))]);
 }
 
 /// Soak seed 15 (6-hour sweep): a message created as the second round began, its estimate
@@ -1366,6 +1367,29 @@ fn children_a_digest_names_between_two_rounds_are_not_named_again_by_the_next() 
         assert_eq!(pending, [], "hour {hour}");
         state = state_of(&c);
     }
+}
+
+/// A parent created in a round with three children (more than its digest names), read when
+/// new, and deleted with them before the sweep gets there: the round counted them as new, so
+/// the next sync, which lists no such parent, names them (confirmed by the parent's 404), not
+/// the round after next; no round names them again.
+#[test]
+fn a_deleted_parent_s_children_created_in_the_round_under_way_are_named_in_the_next_sync() {
+    let five: Messages<'_> = &[
+        (50, minutes_after(4, 30)),
+        (51, minutes_after(4, 30)),
+        (52, minutes_after(4, 40)),
+    ];
+    let four: [(i64, Messages<'_>); 4] = [
+        (1, &[(10, t(0))]),
+        (2, &[(20, t(0))]),
+        (3, &[(30, t(0))]),
+        (4, &[(40, t(0))]),
+    ];
+    let with_five = [&four[..], &[(5, five)]].concat();
+    let at = |hour| if hour == 5 { &with_five[..] } else { &four[..] };
+    let named = named_sweeping_four(after_a_round_of_four_estimates(), 5..=13, at, (5, &[5]));
+    assert_eq!(named, [(6, (5, 50)), (6, (5, 51)), (6, (5, 52))]);
 }
 
 /// Soak seed 12: the round ended with the last parent, and the next sync's sweep read none.
