@@ -31,8 +31,8 @@ const MAX_PARENTS: usize = 100;
 const P: u64 = (1 << 61) - 1;
 
 /// The first byte of the digests' bytes in the state. A state written before the sums of
-/// squares holds 32 bytes a digest, an even length, and no such byte: this form's length is
-/// odd.
+/// squares holds 32 bytes a digest, with no such byte: its length is even, this form's odd,
+/// which is what tells them apart.
 const FORM: u8 = 2;
 
 /// The bytes of one digest in the state: parent, count, sum, squares, check, time.
@@ -288,6 +288,9 @@ impl Digests {
                         squares: u64_at(entry, 20),
                         checks: u32_at(entry, 28),
                     };
+                    if digest.sum >= P || digest.squares >= P {
+                        return Err("a digest's sums are out of range".into());
+                    }
                     let at = time_at(entry, 32)?;
                     digests
                         .by_parent
@@ -367,8 +370,8 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever the children (Harvest's ids up to 10 digits), one or two of them missing
-        /// from the next read are named exactly; with another child there instead (created
-        /// before the read, yet not in it), nothing is.
+        /// from the next read are named exactly; with one more missing and another child
+        /// there instead (created before the read, yet not in it), nothing is.
         #[test]
         fn one_or_two_missing_of_any_children_are_named_exactly(
             ids in proptest::collection::btree_set(1..10_000_000_000_i64, 3..40),
@@ -381,7 +384,7 @@ mod tests {
             let (named, _) = digests.compare(&read(7, t(8), kept));
             let expected: Vec<Key> = missing.iter().map(|(id, _)| (7, *id)).collect();
             proptest::prop_assert_eq!(named, expected);
-            let mixed = [kept, &[(other, 1)]].concat();
+            let mixed = [&kept[1..], &[(other, 1)]].concat();
             let (named, _) = digests.compare(&read(7, t(8), &mixed));
             proptest::prop_assert_eq!(named, Vec::<Key>::new());
         }
@@ -400,13 +403,41 @@ mod tests {
         assert_eq!(digests.compare(&mixed).0, []);
         let mixed = read(7, t(8), &[(1, 0), (3, 0), (4, 2)]);
         assert_eq!(digests.compare(&mixed).0, []);
-        // Two gone whose ids' differences have no square root, or the same id twice.
+        // Two gone whose sums have no square root for their difference (−1 has none modulo
+        // P), or the same id twice.
+        let no_root = Digest {
+            count: 2,
+            sum: 0,
+            squares: (P - 1) / 2,
+            checks: 0,
+        };
+        assert_eq!(sqrt(P - 1), None);
+        assert_eq!(no_root.missing(&Digest::default(), 7), []);
         let mut odd = Digest::default();
         odd.add((7, 1));
         odd.add((7, 1));
         assert_eq!(odd.missing(&Digest::default(), 7), []);
         // A parent never read whole before names nothing.
         assert_eq!(digests.compare(&read(8, t(8), &[])).0, []);
+    }
+
+    #[test]
+    fn a_deleted_parent_s_digest_names_its_children_only_if_it_had_one_or_two() {
+        let mut digests = after(&[(1, 0)]);
+        let (_, two) = digests.compare(&read(8, t(5), &[(1, 0), (2, 0)]));
+        digests.keep(8, two, t(5));
+        digests.keep(9, Digest::default(), t(5));
+        let (_, three) = digests.compare(&read(10, t(5), &[(1, 0), (2, 0), (3, 0)]));
+        digests.keep(10, three, t(5));
+        assert_eq!(digests.children(7), [(7, 1)]);
+        assert_eq!(digests.children(8), [(8, 1), (8, 2)]);
+        assert_eq!(digests.children(9), [], "no child");
+        assert_eq!(digests.children(10), [], "three children");
+        assert_eq!(digests.children(11), [], "no digest");
+        assert_eq!(digests.unlisted(&[1, 8, 12]), [7, 9, 10]);
+        digests.drop_deleted(7);
+        assert_eq!(digests.read_at(7), None);
+        assert_eq!(digests.forgotten(), None, "a deleted parent bounds no read");
     }
 
     #[test]
@@ -450,18 +481,28 @@ mod tests {
         assert_eq!(Digests::decode("").unwrap(), Digests::default());
         assert!(Digests::decode("%%").is_err());
         assert!(Digests::decode("AAAA").is_err());
+        let mut bytes = vec![FORM];
+        bytes.extend_from_slice(&[0; 12]);
+        bytes.extend_from_slice(&P.to_le_bytes());
+        bytes.extend_from_slice(&[0; 20]);
+        let out_of_range = STANDARD_NO_PAD.encode(bytes);
+        assert_eq!(
+            Digests::decode(&out_of_range),
+            Err("a digest's sums are out of range".into())
+        );
     }
 
     #[test]
     fn digests_of_a_state_from_before_the_sums_of_squares_are_forgotten_as_of_their_reads() {
         let mut old = Vec::new();
-        for (parent, at) in [(7_i64, t(3)), (9, t(5))] {
+        // The first parent's first byte is the form's, which the length tells apart.
+        for (parent, at) in [(258_i64, t(3)), (9, t(5))] {
             old.extend_from_slice(&parent.to_le_bytes());
             old.extend_from_slice(&[0; 16]);
             old.extend_from_slice(&at.timestamp().to_le_bytes());
         }
         let digests = Digests::decode(&STANDARD_NO_PAD.encode(old)).unwrap();
-        assert_eq!(digests.read_at(7), None);
+        assert_eq!(digests.read_at(258), None);
         assert_eq!(digests.forgotten(), Some(t(5)));
         assert_eq!(
             digests.encode(),

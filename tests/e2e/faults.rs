@@ -137,6 +137,11 @@ fn normalised_state(what: &str, timed: &Timed) -> Value {
             )
             .expect("digests in base64");
             assert_eq!(bytes[0], 2, "{what}: {stream} digests' form");
+            assert_eq!(
+                (bytes.len() - 1) % 40,
+                0,
+                "{what}: {stream} digests' length"
+            );
             for digest in bytes[1..].chunks_exact_mut(40) {
                 let read = i64::from_le_bytes(digest[32..40].try_into().unwrap());
                 assert!(

@@ -212,6 +212,9 @@ impl Capture {
         if kept {
             if let Some(before) = since {
                 listing.early_since.insert(parent, before);
+                if into == Target::Round {
+                    self.first_reads.insert(parent);
+                }
             }
             return Some(Count { into, counted, own });
         }
@@ -367,8 +370,11 @@ impl Capture {
     /// parent's 404: a parent deleted with children Harvest created in this round, which the
     /// last round cannot name and this one would hold until the next round compared with it,
     /// up to two intervals after the deletion. The round's keys less those it took from the
-    /// last round are those new children, named as far as its table decodes them (a few
-    /// dozen new children a round at 160 cells); the rest wait for the next round, as before.
+    /// last round are those new children, named when that table decodes whole (up to a few
+    /// dozen new children a round at 160 cells); else they wait for the next round, as before.
+    /// A table that decodes only in part is not trusted: a key taken that its round's table
+    /// lacks (see [`Capture::missing_child`]) shifts counts by two, and a key peeled past it
+    /// can come out with the wrong sign, a child named already named again.
     fn new_children_of_unlisted_parents(&mut self, rounds: &Rounds, listed: &[i64]) {
         if self.known.is_none() || !self.comparable {
             return;
@@ -377,7 +383,9 @@ impl Capture {
         else {
             return;
         };
-        let found = new.decode().unwrap_or_else(|partial| partial);
+        let Ok(found) = new.decode() else {
+            return;
+        };
         for key in found.only_first {
             if listed.binary_search(&key.0).is_err() {
                 self.missing_child(rounds, key);
@@ -389,10 +397,11 @@ impl Capture {
     /// told, so that neither its comparison with the last round nor the next round's with it
     /// names the child again: a round that counted the parent's children before this sync
     /// no longer counts it, and one that did not takes it as read. A round that read the
-    /// parent before its sweep got there may have counted the child then (one created since
-    /// the last round's read): it no longer counts it either. Where that read had not counted
-    /// it, the removal leaves the round's table one key short of nothing, which the next
-    /// round's comparison decodes as a key of its own side and ignores.
+    /// parent before its sweep got there, in an earlier sync, may have counted the child then
+    /// (one created since the last round's read): it no longer counts it either. Where that
+    /// read had not counted it, the removal leaves the round's table one key short of
+    /// nothing, which the next round's comparison decodes as a key of its own side and
+    /// ignores. A first read of the parent in this sync lacks the child: nothing counted it.
     fn missing_child(&mut self, rounds: &Rounds, key: Key) {
         if self.pending.contains(&key) {
             return;
@@ -412,7 +421,8 @@ impl Capture {
             round.taken.insert(key);
             round.parts.take(key, parent);
         }
-        if counted || round.reads.contains_key(&parent) {
+        let read_early = round.reads.contains_key(&parent) && !self.first_reads.contains(&parent);
+        if counted || read_early {
             round.seen.remove(key);
             let part = part_of(&round.parts.bounds, parent);
             if let Some(table) = round.parts.own.tables.get_mut(part) {

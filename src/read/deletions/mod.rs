@@ -121,6 +121,9 @@ pub(super) struct Capture {
     /// The parent whose children are being read, and what each page of that read counts into
     /// which listing (see [`Capture::observe_children`]).
     counting: Option<(i64, Vec<Count>)>,
+    /// The parents whose read in this sync was the round's first, before its sweep: no read
+    /// of the round counted a child such a read lacks (see [`Capture::missing_child`]).
+    first_reads: BTreeSet<i64>,
     /// The parents read whole in this sync: the children their digest says are missing, and their
     /// new digest, kept once the user is checked ([`Capture::end_children`]).
     read_whole: Vec<(WholeRead, Vec<Key>, Digest)>,
@@ -174,6 +177,7 @@ impl Capture {
             digests: Digests::default(),
             reading: None,
             counting: None,
+            first_reads: BTreeSet::new(),
             read_whole: Vec::new(),
             unnamed: BTreeMap::new(),
             ahead: Ahead::default(),
