@@ -7,7 +7,8 @@
 //! A digest is the count of a parent's children, the sum of their ids and the sum of their
 //! squares (modulo the prime 2^61 − 1), and the XOR of a check hash of each. Up to two
 //! children missing from the next list are named by the two digests' differences: one by
-//! the difference of the sums, two as the roots of the quadratic both differences give (a
+//! the difference of the sums (whose square the squares' must be), two as the roots of the
+//! quadratic both differences give (a
 //! payment recorded twice and both copies deleted, an invoice deleted with its two
 //! messages). The check tells those children from a mixture (a child deleted and another
 //! one created before the last read, say), which names nothing. Only children created by
@@ -63,11 +64,11 @@ impl Digest {
     /// and nothing else differs; else none.
     fn missing(&self, now: &Digest, parent: i64) -> Vec<Key> {
         let sum = sub(self.sum, now.sum);
+        let squares = sub(self.squares, now.squares);
         let ids = match self.count.wrapping_sub(now.count) {
-            1 => vec![sum],
+            1 if squares == mul(sum, sum) => vec![sum],
             2 => {
                 // a + b = sum and a² + b² = squares, so (a − b)² = 2·squares − sum².
-                let squares = sub(self.squares, now.squares);
                 match sqrt(sub(mul(2, squares), mul(sum, sum))) {
                     Some(root) if root != 0 => {
                         vec![half(add(sum, root)), half(sub(sum, root))]

@@ -310,9 +310,10 @@ impl Capture {
 
     /// Ends the sync's part of the rounds, once the user was checked: the children missing
     /// from their parent's whole list become candidates and the digests are kept, as do the
-    /// children of parents `listed` (ascending) lacks that their digests name; the round
-    /// under way completes if it read its last parent, else the parts of the last round it
-    /// read past are compared. Returns when the last page of the completed round was read.
+    /// children of parents `listed` (ascending) lacks that their digests name, and those the
+    /// round under way counted as new; the round completes if it read its last parent, else
+    /// the parts of the last round it read past are compared. Returns when the last page of
+    /// the completed round was read.
     pub(in crate::read) fn end_children(
         &mut self,
         rounds: &Rounds,
