@@ -8,13 +8,12 @@
 //! squares (modulo the prime 2^61 − 1), and the XOR of a check hash of each. Up to two
 //! children missing from the next list are named by the two digests' differences: one by
 //! the difference of the sums (whose square the squares' must be), two as the roots of the
-//! quadratic both differences give (a
-//! payment recorded twice and both copies deleted, an invoice deleted with its two
-//! messages). The check tells those children from a mixture (a child deleted and another
-//! one created before the last read, say), which names nothing. Only children created by
-//! the time of the last read are compared with it. More than two missing names nothing
-//! either: the sweep's comparison finds those. A digest is 40 bytes of the state: the most
-//! recently read `MAX_PARENTS` parents are kept.
+//! quadratic both differences give (a payment recorded twice and both copies deleted, an
+//! invoice deleted with its two messages). The check tells those children from a mixture (a
+//! child deleted and another one created before the last read, say), which names nothing.
+//! Only children created by the time of the last read are compared with it. More than two
+//! missing names nothing either: the sweep's comparison finds those. A digest is 40 bytes of
+//! the state: the most recently read `MAX_PARENTS` parents are kept.
 
 use std::collections::BTreeMap;
 
