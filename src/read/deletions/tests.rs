@@ -1222,12 +1222,17 @@ fn minutes_after(hour: i64, minutes: i64) -> DateTime<Utc> {
 /// Syncs one estimate each of the estimates 1 to 4, one message each, from hour 1 to hour 4:
 /// the first round. Returns the state after it.
 fn after_a_round_of_four_estimates() -> Position {
+    after_a_round_of_four_estimates_with(&[(30, t(0))])
+}
+
+/// The same with estimate 3's messages `three`.
+fn after_a_round_of_four_estimates_with(three: Messages<'_>) -> Position {
     let mut state = Position::default();
     for hour in 1..=4 {
         let estimates: Estimates<'_> = &[
             (1, &[(10, t(0))]),
             (2, &[(20, t(0))]),
-            (3, &[(30, t(0))]),
+            (3, three),
             (4, &[(40, t(0))]),
         ];
         let (c, pending) = messages_sync(&state, hour, estimates, &[hour], &[]);
@@ -1235,6 +1240,15 @@ fn after_a_round_of_four_estimates() -> Position {
         state = state_of(&c);
     }
     state
+}
+
+/// Three messages of an estimate 5 created in the second round (more than a digest names).
+fn three_new_messages() -> [(i64, DateTime<Utc>); 3] {
+    [
+        (50, minutes_after(4, 30)),
+        (51, minutes_after(4, 30)),
+        (52, minutes_after(4, 40)),
+    ]
 }
 
 /// The candidates named, by hour, in hourly syncs over `hours` of the messages of four
@@ -1344,19 +1358,7 @@ fn a_deleted_parent_s_digest_names_its_children_in_the_next_sync_if_it_held_one_
 /// messages an hour after a first sync).
 #[test]
 fn children_a_digest_names_between_two_rounds_are_not_named_again_by_the_next() {
-    let three: Messages<'_> = &[(30, t(0)), (31, t(0))];
-    let all: Estimates<'_> = &[
-        (1, &[(10, t(0))]),
-        (2, &[(20, t(0))]),
-        (3, three),
-        (4, &[(40, t(0))]),
-    ];
-    let mut state = Position::default();
-    for hour in 1..=4 {
-        let (c, pending) = messages_sync(&state, hour, all, &[hour], &[]);
-        assert!(pending.is_empty());
-        state = state_of(&c);
-    }
+    let mut state = after_a_round_of_four_estimates_with(&[(30, t(0)), (31, t(0))]);
     let gone: Estimates<'_> = &[(1, &[(10, t(0))]), (2, &[(20, t(0))]), (4, &[(40, t(0))])];
     let (c, pending) = messages_sync(&state, 5, gone, &[], &[]);
     assert!(c.round.is_none(), "no round under way");
@@ -1375,18 +1377,14 @@ fn children_a_digest_names_between_two_rounds_are_not_named_again_by_the_next() 
 /// the round after next; no round names them again.
 #[test]
 fn a_deleted_parent_s_children_created_in_the_round_under_way_are_named_in_the_next_sync() {
-    let five: Messages<'_> = &[
-        (50, minutes_after(4, 30)),
-        (51, minutes_after(4, 30)),
-        (52, minutes_after(4, 40)),
-    ];
+    let five = three_new_messages();
     let four: [(i64, Messages<'_>); 4] = [
         (1, &[(10, t(0))]),
         (2, &[(20, t(0))]),
         (3, &[(30, t(0))]),
         (4, &[(40, t(0))]),
     ];
-    let with_five = [&four[..], &[(5, five)]].concat();
+    let with_five = [&four[..], &[(5, &five[..])]].concat();
     let at = |hour| if hour == 5 { &with_five[..] } else { &four[..] };
     let named = named_sweeping_four(after_a_round_of_four_estimates(), 5..=13, at, (5, &[5]));
     assert_eq!(named, [(6, (5, 50)), (6, (5, 51)), (6, (5, 52))]);
@@ -1400,31 +1398,15 @@ fn a_deleted_parent_s_children_created_in_the_round_under_way_are_named_in_the_n
 /// deleted with them an hour later, has them named in the next sync; nothing is named twice.
 #[test]
 fn a_child_named_at_its_parent_s_first_read_of_the_round_leaves_the_round_s_new_keys_whole() {
-    let three: Messages<'_> = &[(30, t(0)), (31, t(0))];
-    let first: [(i64, Messages<'_>); 4] = [
-        (1, &[(10, t(0))]),
-        (2, &[(20, t(0))]),
-        (3, three),
-        (4, &[(40, t(0))]),
-    ];
-    let mut state = Position::default();
-    for hour in 1..=4 {
-        let (c, pending) = messages_sync(&state, hour, &first, &[hour], &[]);
-        assert!(pending.is_empty());
-        state = state_of(&c);
-    }
-    let five: Messages<'_> = &[
-        (50, minutes_after(4, 30)),
-        (51, minutes_after(4, 30)),
-        (52, minutes_after(4, 40)),
-    ];
+    let state = after_a_round_of_four_estimates_with(&[(30, t(0)), (31, t(0))]);
+    let five = three_new_messages();
     let later: [(i64, Messages<'_>); 4] = [
         (1, &[(10, t(0))]),
         (2, &[(20, t(0))]),
         (3, &[(31, t(0))]),
         (4, &[(40, t(0))]),
     ];
-    let with_five = [&later[..], &[(5, five)]].concat();
+    let with_five = [&later[..], &[(5, &five[..])]].concat();
     let (c, pending) = messages_sync(&state, 5, &with_five, &[1], &[3, 5]);
     assert_eq!(pending, [(3, 30)]);
     let round = c.round.as_ref().unwrap();
