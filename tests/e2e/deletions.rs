@@ -1182,3 +1182,151 @@ fn deletions_beyond_what_a_summary_names_are_counted_and_announced_until_a_refre
     assert!(!refreshed.logs().contains("could not be named"));
     assert_eq!(unnamed(&refreshed), None);
 }
+
+/// Runs the sync an hour after `state` with every request to `stalled` held (the emulator
+/// answers none), and kills it (SIGKILL) once the first of them reached the emulator: a kill
+/// while the sync waits on that request. Returns what it printed, as the platform would keep
+/// it (a line the kill cut off dropped).
+fn an_hour_later_killed_at(
+    emu: &harvest_emulator::Emulator,
+    input: &ReadInput,
+    state: &Value,
+    stalled: &str,
+) -> Run {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    emu.advance_clock(3600);
+    emu.reset_request_counts();
+    emu.set_faults(Faults {
+        paths: vec![stalled.to_string()],
+        ..Faults::mix(1, 1.0, &[FaultKind::Stall])
+    });
+    // Debug lines flush the output after each response, as the messages of other streams do
+    // in a sync of several: a record is out before the stalled request, with or without a
+    // STATE after it.
+    let mut child = input.spawn_with_env(Some(state), &[("SOURCE_HARVEST_LOG", "debug")]);
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (lines, printed) = mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut stdout = std::io::BufReader::new(stdout);
+        loop {
+            let mut line = Vec::new();
+            match stdout.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => lines.send(line).expect("the test reads"),
+            }
+        }
+    });
+    let mut messages: Vec<Value> = Vec::new();
+    let mut killed = false;
+    // Until the output ends: the kill ends it, and so does the run's end (the stalled request
+    // never came) or the watchdog's kill.
+    loop {
+        match printed.recv_timeout(std::time::Duration::from_millis(10)) {
+            Ok(line) if line.ends_with(b"\n") => {
+                messages.push(serde_json::from_slice(&line).expect("a JSON line"));
+            }
+            Ok(_) => assert!(killed, "only a kill cuts a line"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let stalls = emu.request_counts().faults.get("stall").copied();
+        if !killed && stalls.unwrap_or(0) > 0 {
+            child.kill().expect("SIGKILL");
+            killed = true;
+        }
+    }
+    reader.join().expect("the reader ends");
+    let status = child.wait().expect("the run ends");
+    emu.set_faults(Faults::none());
+    assert!(killed, "the sync requested {stalled}: {status}");
+    Run {
+        messages,
+        code: status.code().unwrap_or(-1),
+        stderr: String::new(),
+        stdout: String::new(),
+    }
+}
+
+/// A record created since the last listing, sent by a sync that is then killed, and deleted
+/// before the next sync: no later read lists it, so unless a STATE of the killed sync counted
+/// it, it stays in the destination for good. The STATE after its page (or its parent) comes
+/// before the sync's next request, so a kill at that request (`stalled`) leaves a STATE that
+/// counts it, and its tombstone arrives within `syncs` syncs. `create` makes the record and
+/// says its stream and id; no other record gets a tombstone.
+fn a_record_a_killed_sync_sent_gets_its_tombstone(
+    emu: &harvest_emulator::Emulator,
+    input: &ReadInput,
+    create: impl FnOnce() -> (&'static str, i64),
+    stalled: &str,
+    syncs: usize,
+) {
+    let state = first_sync_and_hours(emu, input, 2);
+    let (stream, id) = create();
+    let killed = an_hour_later_killed_at(emu, input, &state, stalled);
+    let sent = killed.stream(stream);
+    assert!(sent.iter().any(|r| r["id"] == id), "{stream} {id} was sent");
+    let mut state = merged(Some(&state), &killed);
+
+    let mut gone = BTreeMap::new();
+    delete(emu, stream, id, &mut gone);
+    let mut named: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for _ in 0..syncs {
+        let next = an_hour_later(emu, input, &state);
+        for (stream, ids) in tombstones(&next) {
+            named.entry(stream).or_default().extend(ids);
+        }
+        state = next.final_state();
+    }
+    assert_eq!(
+        named, gone,
+        "the record's tombstone within {syncs} syncs, and no other"
+    );
+}
+
+/// A contact, sent by an incremental read of a stream longer than a page, whose sync is killed
+/// as it goes on to list the stream for deletions: named by the listing after next.
+#[test]
+fn a_record_sent_by_a_sync_killed_while_listing_gets_its_tombstone() {
+    let emu = emulator(Scale::Small);
+    let page_size = served_records(&emu, "/contacts", "contacts").len() - 1;
+    let input = ReadInput::new(
+        &config(
+            &emu,
+            json!({"child_sweep_hours": 1, "page_size": page_size}),
+        ),
+        &["contacts"],
+        "incremental",
+    );
+    let create = || {
+        let contact = emu.create("contacts", json!({"title": "Killed"}));
+        ("contacts", contact["id"].as_i64().unwrap())
+    };
+    a_record_a_killed_sync_sent_gets_its_tombstone(
+        &emu,
+        &input,
+        create,
+        "/v2/contacts?ref=next_cursor",
+        2,
+    );
+}
+
+/// A payment, sent by the child sweep of a sync killed as it asks Harvest which user the token
+/// acts as (after its last parent): named in the next sync, by its invoice's digest.
+#[test]
+fn a_child_sent_by_a_sync_killed_after_its_parent_gets_its_tombstone() {
+    let emu = emulator(Scale::Small);
+    let input = ReadInput::new(
+        &config(&emu, json!({"child_sweep_hours": 6})),
+        &["invoice_payments"],
+        "incremental",
+    );
+    let create = || {
+        // The first parent: the others are read after it.
+        let invoices = served_records(&emu, "/invoices", "invoices");
+        let invoice = invoices.iter().filter_map(|i| i["id"].as_i64()).min();
+        let payment = emu.create("invoice_payments", json!({"parent_id": invoice}));
+        ("invoice_payments", payment["id"].as_i64().unwrap())
+    };
+    a_record_a_killed_sync_sent_gets_its_tombstone(&emu, &input, create, "/v2/users/me", 2);
+}

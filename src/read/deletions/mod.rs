@@ -131,6 +131,9 @@ pub(super) struct Capture {
     unnamed: BTreeMap<&'static str, Unnamed>,
     /// The records incremental passes counted although created after their window.
     ahead: Ahead,
+    /// Whether a page counted a record created since the last complete listing began, which
+    /// no STATE holds yet (see [`Capture::take_fresh`]).
+    fresh: bool,
 }
 
 /// What listings depend on besides the user: the start date (records updated before it are not
@@ -181,6 +184,7 @@ impl Capture {
             read_whole: Vec::new(),
             unnamed: BTreeMap::new(),
             ahead: Ahead::default(),
+            fresh: false,
         };
         // Kept whatever else starts again: those records are in the destination all the same.
         if let Some(ledger) = &position.deletions {
@@ -222,16 +226,20 @@ impl Capture {
     /// something to compare. A listing compared with one made by another user (who may see
     /// fewer records) would take the records only the other sees for deletions.
     pub(super) async fn check_user(&mut self, run: &Run) {
-        if self.known.is_none() {
-            return;
+        if self.compares() {
+            let user = run.identity().await;
+            self.acting_as(user);
         }
-        let user = run.identity().await;
-        self.acting_as(user);
+    }
+
+    /// Whether there is a listing to compare with, so that the user must be checked.
+    pub(super) fn compares(&self) -> bool {
+        self.known.is_some()
     }
 
     /// Records that the token acts as `user` (`None`: Harvest did not say), which the next
     /// comparison needs to be the user of the last one.
-    fn acting_as(&mut self, user: Option<String>) {
+    pub(super) fn acting_as(&mut self, user: Option<String>) {
         match user {
             None => {
                 self.comparable = false;
@@ -355,6 +363,11 @@ impl Capture {
         counts: &[Count],
     ) {
         let mut keys = Vec::with_capacity(records.len());
+        // A record created before the last complete listing began is in its table already.
+        let known_at = self.known.as_ref().map(|k| k.at);
+        let fresh = |created: Option<DateTime<Utc>>| {
+            known_at.is_some_and(|k| created.is_some_and(|c| c >= k))
+        };
         for &Count { into, counted, own } in counts {
             // An entity stream's incremental pass also counts what it reads of records created
             // after it began (see [`ahead`]).
@@ -424,6 +437,7 @@ impl Capture {
                 if counts {
                     listing.count(key, position, created);
                     keys.push(key);
+                    self.fresh |= fresh(created);
                 }
                 // A row is as new as the later of its own creation and its source's: a task
                 // assigned to a project long after a user was assigned to it is a new row of
@@ -448,6 +462,7 @@ impl Capture {
                         None => counted.counts(*c, at),
                     });
                     if !rows.is_empty() {
+                        self.fresh |= rows.iter().any(|(_, c)| fresh(*c));
                         listing.count_rows(def.name, &rows, position);
                     }
                 }
@@ -482,6 +497,16 @@ impl Capture {
             own: !matches!(counted, Counted::CreatedIn(..)),
         };
         self.observe_into(records, date, None, &[count]);
+    }
+
+    /// Whether pages counted a record created since the last complete listing began since
+    /// this was last asked: the read then writes a STATE at once, before its next request.
+    /// Such a record is in no other table of the state, and the read sent it: a sync killed
+    /// before a STATE holds it (SIGKILL, or a cancel, which stops the read at its next
+    /// request) would leave it in the destination with no listing holding it, were Harvest
+    /// to delete it before the next sync, which reads it no more.
+    pub(super) fn take_fresh(&mut self) -> bool {
+        std::mem::take(&mut self.fresh)
     }
 
     /// Where the listing under way goes on (a page link or the first day of a window).

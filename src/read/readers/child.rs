@@ -171,7 +171,10 @@ pub(super) async fn read_children(
             Ok(()) => {}
         }
         finished = Some(id);
-        if out.checkpoint_due() {
+        // A parent's new children, in a STATE before the next request (see
+        // [`Capture::take_fresh`]).
+        let fresh = capture.as_mut().is_some_and(Capture::take_fresh);
+        if out.checkpoint_due() || fresh {
             out.state(&after(id, &capture))?;
         }
     }

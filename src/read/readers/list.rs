@@ -75,6 +75,13 @@ pub(super) async fn read_list(
     let pause = |watermark, next: &str, capture: Option<&Capture>| {
         paused_at(&cursors, watermark, next, capture, whole)
     };
+    // Asked before the pages (once a sync, for every stream): the pass's STATE then follows
+    // its last page with no request in between (see [`Capture::take_fresh`]).
+    let user = if capture.as_ref().is_some_and(Capture::compares) {
+        Some(run.identity().await)
+    } else {
+        None
+    };
     let walked = walk::walk(&run.client, &run.links, def, first, |page, date, next| {
         passed = None;
         let watermark = *watermark.get_or_insert_with(|| CursorPolicy::watermark_at(date));
@@ -109,7 +116,8 @@ pub(super) async fn read_list(
         out.records(&page.records, &filter, &Extras::none());
         out.flush_page()?;
         if let Some(next) = next {
-            if out.checkpoint_due() {
+            let fresh = capture.as_mut().is_some_and(Capture::take_fresh);
+            if out.checkpoint_due() || fresh {
                 out.state(&pause(watermark, next, capture.as_ref()))?;
             }
             passed = Some(next.to_string());
@@ -126,9 +134,17 @@ pub(super) async fn read_list(
     let mut position = cursors.completed(watermark);
     if let Some(capture) = &mut capture {
         let now = server_now.unwrap_or_else(Utc::now);
-        capture.check_user(run).await;
-        let seen_at = if whole {
-            capture.complete()
+        if let Some(user) = user {
+            capture.acting_as(user);
+        }
+        let completed = whole.then(|| capture.complete());
+        // What the pass counted that no STATE holds, before the listing's requests.
+        if capture.take_fresh() {
+            position.deletions = Some(capture.ledger());
+            out.state(&position)?;
+        }
+        let seen_at = if let Some(seen_at) = completed {
+            seen_at
         } else {
             let before = capture.ledger();
             match deletions::entity::advance(run, capture, now).await {
