@@ -45,6 +45,10 @@ struct SyncCost {
     records: u64,
     /// Bytes of the largest STATE message the sync emitted (as one line of JSON).
     largest_state_bytes: usize,
+    /// STATE messages the sync emitted, and their bytes together: what checkpoints cost the
+    /// output (deletion capture writes one after a page of new records).
+    states: usize,
+    states_bytes: usize,
     /// The least time Harvest's limits allow for these requests (see [`at_harvest_limit`]).
     seconds_at_harvest_limit: f64,
     wall_seconds_unlimited: f64,
@@ -76,6 +80,9 @@ struct SteadyCost {
     /// Bytes of the largest state of all streams together at the end of a sync (the state file
     /// the next sync starts from): what the platform stores for the connection.
     largest_whole_state_bytes: usize,
+    /// The most and the mean bytes of STATE messages of a sync, all streams together.
+    max_states_bytes: usize,
+    mean_states_bytes: f64,
     child_sweep_hours: f64,
     capture_deletions: bool,
     scale: String,
@@ -231,7 +238,7 @@ fn series(
         "\nincremental syncs an hour apart, {scale:?} account (requests; time at Harvest's limits)"
     );
     println!(
-        "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12} {:>11} {:>12}",
+        "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12} {:>11} {:>12} {:>14}",
         "child_sweep_hours",
         "capture",
         "sync",
@@ -240,7 +247,8 @@ fn series(
         "children",
         "at limit (s)",
         "records",
-        "max STATE (B)"
+        "max STATE (B)",
+        "STATEs (kB)"
     );
     for (&sweep, capture) in sweeps
         .iter()
@@ -275,7 +283,7 @@ fn series(
             let row = cost_of(&emu, &synced, setting, label);
             state = Some(synced.state);
             println!(
-                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12}",
+                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12} {:>14}",
                 row.child_sweep_hours,
                 if row.capture_deletions { "on" } else { "off" },
                 row.sync,
@@ -284,7 +292,8 @@ fn series(
                 row.child_requests,
                 row.seconds_at_harvest_limit,
                 row.records,
-                row.largest_state_bytes
+                row.largest_state_bytes,
+                format!("{} ({:.0})", row.states, kb(row.states_bytes))
             );
             rows.push(Row::Sync(row));
         }
@@ -300,7 +309,7 @@ fn series(
             )?;
             let capture = if row.capture_deletions { "on" } else { "off" };
             println!(
-                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12}",
+                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12} {:>14.0}",
                 row.child_sweep_hours,
                 capture,
                 format!("{} more: max", row.syncs),
@@ -309,14 +318,21 @@ fn series(
                 "",
                 row.max_seconds_at_harvest_limit,
                 "",
-                row.largest_state_bytes
+                row.largest_state_bytes,
+                kb(row.max_states_bytes)
             );
             println!(
-                "  {:<18} {:<8} {:<18} {:>9.1}",
+                "  {:<18} {:<8} {:<18} {:>9.1} {:>8} {:>9} {:>12} {:>11} {:>12} {:>14.0}",
                 row.child_sweep_hours,
                 capture,
                 format!("{} more: mean", row.syncs),
-                row.mean_requests
+                row.mean_requests,
+                "",
+                "",
+                "",
+                "",
+                "",
+                row.mean_states_bytes / 1000.0
             );
             println!(
                 "  {:<28} largest STATE {} B ({}); all streams' state at most {} B, the last in {}",
@@ -355,11 +371,14 @@ fn steady(
         largest_state_bytes: 0,
         largest_state_stream: String::new(),
         largest_whole_state_bytes: 0,
+        max_states_bytes: 0,
+        mean_states_bytes: 0.0,
         child_sweep_hours: setting.sweep,
         capture_deletions: setting.capture,
         scale: format!("{:?}", setting.scale),
     };
     let mut total = 0;
+    let mut states_bytes = 0;
     // Kept ids stay kept (a tombstone's too, and an edited record's twice), so the ones deleted
     // are remembered, not removed.
     let mut deleted: BTreeSet<(&str, i64)> = BTreeSet::new();
@@ -388,9 +407,12 @@ fn steady(
         cost.largest_whole_state_bytes = cost
             .largest_whole_state_bytes
             .max(synced.state.to_string().len());
+        cost.max_states_bytes = cost.max_states_bytes.max(synced.states_bytes);
+        states_bytes += synced.states_bytes;
         state = Some(synced.state);
     }
     cost.mean_requests = total as f64 / n as f64;
+    cost.mean_states_bytes = states_bytes as f64 / n as f64;
     // The scale's name without `Custom { … }`'s punctuation.
     let scale: String = cost
         .scale
@@ -442,6 +464,11 @@ fn inputs(
     Ok(files)
 }
 
+/// `bytes` in kB, as the table prints them.
+fn kb(bytes: usize) -> f64 {
+    bytes as f64 / 1000.0
+}
+
 /// What one sync emitted.
 struct Synced {
     records: u64,
@@ -449,6 +476,9 @@ struct Synced {
     largest_state: usize,
     /// The stream of that message.
     largest_state_stream: String,
+    /// STATE messages, and their bytes together.
+    states: usize,
+    states_bytes: usize,
     wall: f64,
     /// The last STATE of each stream, as the next sync's state file.
     state: Value,
@@ -477,6 +507,7 @@ fn sync(
     let mut records = 0;
     let mut largest_state = 0;
     let mut largest_state_stream = String::new();
+    let (mut n_states, mut states_bytes) = (0, 0);
     let started = Instant::now();
     connector.read(&read, |m| match m["type"].as_str() {
         Some("RECORD") => {
@@ -497,6 +528,8 @@ fn sync(
                 .as_str()
                 .unwrap_or_default();
             let bytes = m.to_string().len();
+            n_states += 1;
+            states_bytes += bytes;
             if bytes > largest_state {
                 largest_state = bytes;
                 largest_state_stream = name.to_string();
@@ -509,6 +542,8 @@ fn sync(
         records,
         largest_state,
         largest_state_stream,
+        states: n_states,
+        states_bytes,
         wall: started.elapsed().as_secs_f64(),
         state: json!(states.into_values().collect::<Vec<_>>()),
     })
@@ -537,6 +572,8 @@ fn cost_of(emu: &Emulator, synced: &Synced, setting: Setting, label: &'static st
         child_requests: children,
         records: synced.records,
         largest_state_bytes: synced.largest_state,
+        states: synced.states,
+        states_bytes: synced.states_bytes,
         seconds_at_harvest_limit: at_harvest_limit(general, reports),
         wall_seconds_unlimited: synced.wall,
         child_sweep_hours: setting.sweep,
