@@ -222,19 +222,13 @@ impl Capture {
     }
 
     /// Checks, before a listing is compared, that the token acts as the user (with the roles)
-    /// the last comparison was made as: asked of Harvest once a sync, only when there is
-    /// something to compare. A listing compared with one made by another user (who may see
-    /// fewer records) would take the records only the other sees for deletions.
+    /// the last comparison was made as: asked of Harvest once a sync, the first included, so
+    /// that a first listing keeps its user too. A listing compared with one made by another
+    /// user (who may see fewer records) would take the records only the other sees for
+    /// deletions.
     pub(super) async fn check_user(&mut self, run: &Run) {
-        if self.compares() {
-            let user = run.identity().await;
-            self.acting_as(user);
-        }
-    }
-
-    /// Whether there is a listing to compare with, so that the user must be checked.
-    pub(super) fn compares(&self) -> bool {
-        self.known.is_some()
+        let user = run.identity().await;
+        self.acting_as(user);
     }
 
     /// Records that the token acts as `user` (`None`: Harvest did not say), which the next
@@ -251,11 +245,37 @@ impl Capture {
                         "stream {}: the token acts as another user or with other roles than at the last listing; deletion capture starts again with the next complete listing",
                         self.def.name
                     );
-                    self.comparable = false;
+                    self.start_again();
                 }
                 self.user = Some(user);
             }
         }
+    }
+
+    /// Forgets every listing, digest and candidate: all were made as another user, who may
+    /// see other records, and so are the pages the listing under way read in earlier syncs. A
+    /// candidate confirmed by listing again as this user, or a listing of this user compared
+    /// with them, would take a record only the other sees for a deletion: a false tombstone.
+    /// Deletions until the next complete listing are missed instead.
+    fn start_again(&mut self) {
+        // What the parts of the listing under way found gone, as the last user, and could not
+        // name stays counted.
+        if let (Some(round), Some(known)) = (&self.round, &self.known) {
+            let overflowed: Vec<_> = round.overflowed.clone().into_iter().collect();
+            let since = known.at;
+            for (stream, records) in overflowed {
+                self.count_unnamed(stream, records as usize, since);
+            }
+        }
+        self.comparable = false;
+        self.known = None;
+        self.round = None;
+        self.upcoming = None;
+        self.pending.clear();
+        self.pending_derived.clear();
+        self.named_by_parts.clear();
+        self.named_by_whole.clear();
+        self.digests = Digests::default();
     }
 
     /// Candidates Harvest still serves: one a part's comparison named is not taken from the

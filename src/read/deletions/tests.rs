@@ -101,6 +101,48 @@ fn records_created_since_the_last_listing_are_never_candidates() {
     assert_eq!(c.pending, [(6, 0)]);
 }
 
+/// A listing spread over syncs whose token changes user in the middle: its pages read as the
+/// last user, and that user's listing, are never compared with what the new one sees, in this
+/// sync or a later one. Compared a sync later (the new user kept by then), a manager's listing
+/// lacking what only the administrator saw took it for deleted.
+#[test]
+fn a_listing_a_user_change_cuts_through_is_never_compared_in_a_later_sync_either() {
+    let page = |c: &mut Capture, at: DateTime<Utc>, records: &[(i64, i64)]| {
+        let body = page_of(records);
+        let page = page::parse(&body, "clients").unwrap();
+        c.begin(at);
+        c.observe(&page.records, Some(at), Counted::All);
+    };
+    let mut first = capture(&Position::default(), "a");
+    first.acting_as(Some("user 7 as administrator".into()));
+    listing(
+        &mut first,
+        t(10),
+        &[&[(1, 0), (2, 0), (3, 0), (4, 0), (5, 0)]],
+    );
+    let mut c = capture(&kept(&first), "a");
+    c.acting_as(Some("user 7 as administrator".into()));
+    page(&mut c, t(20), &[(1, 0), (2, 0)]);
+    // Now a manager's token, who sees client 1 only: the rest of the listing lists nothing.
+    let mut c = capture(&kept(&c), "a");
+    c.acting_as(Some("user 8 as manager".into()));
+    page(&mut c, t(21), &[]);
+    let mut c = capture(&kept(&c), "a");
+    c.acting_as(Some("user 8 as manager".into()));
+    page(&mut c, t(22), &[]);
+    c.complete();
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    // The next listing, the manager's alone, is the one compared with.
+    let mut c = capture(&kept(&c), "a");
+    c.acting_as(Some("user 8 as manager".into()));
+    listing(&mut c, t(30), &[&[(1, 0)]]);
+    assert!(c.pending.is_empty(), "{:?}", c.pending);
+    let mut c = capture(&kept(&c), "a");
+    c.acting_as(Some("user 8 as manager".into()));
+    listing(&mut c, t(40), &[&[]]);
+    assert_eq!(c.pending, [(1, 0)]);
+}
+
 #[test]
 fn only_a_page_counting_a_record_created_since_the_last_listing_began_calls_for_a_state() {
     let page = |records: &[(i64, i64)]| page_of(records);

@@ -77,7 +77,7 @@ pub(super) async fn read_list(
     };
     // Asked before the pages (once a sync, for every stream): the pass's STATE then follows
     // its last page with no request in between (see [`Capture::take_fresh`]).
-    let user = if capture.as_ref().is_some_and(Capture::compares) {
+    let user = if capture.is_some() {
         Some(run.identity().await)
     } else {
         None
