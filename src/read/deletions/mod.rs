@@ -529,6 +529,12 @@ impl Capture {
         std::mem::take(&mut self.fresh)
     }
 
+    /// Whether candidates wait for Harvest's confirmation: requests before the sync's last
+    /// STATE.
+    pub(super) fn has_candidates(&self) -> bool {
+        !self.pending.is_empty() || self.pending_derived.values().any(|keys| !keys.is_empty())
+    }
+
     /// Where the listing under way goes on (a page link or the first day of a window).
     fn paused_at(&mut self, next: Option<String>) {
         if let Some(round) = &mut self.round {

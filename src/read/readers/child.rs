@@ -135,6 +135,18 @@ pub(super) async fn read_children(
                 capture.observe_children(&rounds, id, &page.records, date, window);
             }
             out.records(&page.records, filter, &extras);
+            // New children on a page before the parent's next one: the STATE a failure there
+            // would write, before that request (see [`Capture::take_fresh`]). The first parent
+            // of a run has none to write: its children wait for the STATE after it.
+            if let (Some(position), Some(_)) = (&before, next) {
+                if capture.as_mut().is_some_and(Capture::take_fresh) {
+                    let mut position = position.clone();
+                    if let (Some(capture), Some(ledger)) = (&capture, &mut position.deletions) {
+                        capture.sent_unlisted(ledger, id, &sent);
+                    }
+                    return out.state(&position);
+                }
+            }
             out.flush_page()
         })
         .await;

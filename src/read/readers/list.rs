@@ -138,8 +138,10 @@ pub(super) async fn read_list(
             capture.acting_as(user);
         }
         let completed = whole.then(|| capture.complete());
-        // What the pass counted that no STATE holds, before the listing's requests.
-        if capture.take_fresh() {
+        // What the pass counted that no STATE holds, before the listing's requests; for a
+        // listing read whole, also before the confirmations' (its table may hold rows no
+        // STATE holds that their creation time does not tell: a role's new member).
+        if capture.take_fresh() || (whole && capture.has_candidates()) {
             position.deletions = Some(capture.ledger());
             out.state(&position)?;
         }
