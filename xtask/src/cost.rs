@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 use crate::connector::{target_subdir, Connector, ReadFiles, Result};
 use crate::demo::{configured_catalog, write_json};
 
+mod table;
+
 /// Harvest's limits: requests per window, and the window in seconds.
 const GENERAL: (u64, f64) = (100, 15.0);
 const REPORTS: (u64, f64) = (100, 900.0);
@@ -234,22 +236,7 @@ fn series(
     dir: &Path,
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    println!(
-        "\nincremental syncs an hour apart, {scale:?} account (requests; time at Harvest's limits)"
-    );
-    println!(
-        "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12} {:>11} {:>12} {:>14}",
-        "child_sweep_hours",
-        "capture",
-        "sync",
-        "requests",
-        "reports",
-        "children",
-        "at limit (s)",
-        "records",
-        "max STATE (B)",
-        "STATEs (kB)"
-    );
+    table::header(scale);
     for (&sweep, capture) in sweeps
         .iter()
         .flat_map(|sweep| [(sweep, true), (sweep, false)])
@@ -282,19 +269,7 @@ fn series(
             let synced = sync(connector, &files, state.as_ref(), &mut ids)?;
             let row = cost_of(&emu, &synced, setting, label);
             state = Some(synced.state);
-            println!(
-                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12} {:>14}",
-                row.child_sweep_hours,
-                if row.capture_deletions { "on" } else { "off" },
-                row.sync,
-                row.requests,
-                row.reports,
-                row.child_requests,
-                row.seconds_at_harvest_limit,
-                row.records,
-                row.largest_state_bytes,
-                format!("{} ({:.0})", row.states, kb(row.states_bytes))
-            );
+            table::sync(&row);
             rows.push(Row::Sync(row));
         }
         if steady_syncs > 0 {
@@ -307,41 +282,7 @@ fn series(
                 setting,
                 steady_syncs,
             )?;
-            let capture = if row.capture_deletions { "on" } else { "off" };
-            println!(
-                "  {:<18} {:<8} {:<18} {:>9} {:>8} {:>9} {:>12.0} {:>11} {:>12} {:>14.0}",
-                row.child_sweep_hours,
-                capture,
-                format!("{} more: max", row.syncs),
-                row.max_requests,
-                "",
-                "",
-                row.max_seconds_at_harvest_limit,
-                "",
-                row.largest_state_bytes,
-                kb(row.max_states_bytes)
-            );
-            println!(
-                "  {:<18} {:<8} {:<18} {:>9.1} {:>8} {:>9} {:>12} {:>11} {:>12} {:>14.0}",
-                row.child_sweep_hours,
-                capture,
-                format!("{} more: mean", row.syncs),
-                row.mean_requests,
-                "",
-                "",
-                "",
-                "",
-                "",
-                row.mean_states_bytes / 1000.0
-            );
-            println!(
-                "  {:<28} largest STATE {} B ({}); all streams' state at most {} B, the last in {}",
-                "",
-                row.largest_state_bytes,
-                row.largest_state_stream,
-                row.largest_whole_state_bytes,
-                end.display()
-            );
+            table::steady(&row, &end);
             rows.push(Row::Steady(row));
         }
     }
@@ -462,11 +403,6 @@ fn inputs(
     write_json(&files.config, &config)?;
     write_json(&files.catalog, &json!({ "streams": streams }))?;
     Ok(files)
-}
-
-/// `bytes` in kB, as the table prints them.
-fn kb(bytes: usize) -> f64 {
-    bytes as f64 / 1000.0
 }
 
 /// What one sync emitted.

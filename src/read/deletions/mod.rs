@@ -26,8 +26,8 @@
 //! Never a false tombstone: a record missing from a listing is only a candidate (a page that
 //! shifted, a record whose date moved to a month already read), confirmed before its tombstone
 //! is written; one whose confirmation fails otherwise waits for the next sync. A listing that
-//! did not complete is never compared; listings made with other credentials (which may see
-//! fewer records) are never compared.
+//! did not complete is never compared; listings made as another user (who may see fewer
+//! records) are never compared ([`user`]).
 
 mod ahead;
 pub(super) mod child;
@@ -37,6 +37,7 @@ mod listing;
 mod pace;
 mod parts;
 mod tombstones;
+mod user;
 mod whole;
 
 use crate::digest::{Digest, Digests, WholeRead};
@@ -59,7 +60,6 @@ use crate::iblt::Key;
 use crate::page::Record;
 use crate::protocol::SyncMode;
 use crate::read::cursor::OVERLAP;
-use crate::read::Run;
 use crate::state::{Ledger, Position, Unnamed};
 use crate::streams::{Cursor, Kind, StreamDef};
 
@@ -219,63 +219,6 @@ impl Capture {
         self.digests = Digests::decode(&ledger.parents)
             .unwrap_or_default()
             .forgetting(ledger.parents_forgotten);
-    }
-
-    /// Checks, before a listing is compared, that the token acts as the user (with the roles)
-    /// the last comparison was made as: asked of Harvest once a sync, the first included, so
-    /// that a first listing keeps its user too. A listing compared with one made by another
-    /// user (who may see fewer records) would take the records only the other sees for
-    /// deletions.
-    pub(super) async fn check_user(&mut self, run: &Run) {
-        let user = run.identity().await;
-        self.acting_as(user);
-    }
-
-    /// Records that the token acts as `user` (`None`: Harvest did not say), which the next
-    /// comparison needs to be the user of the last one.
-    pub(super) fn acting_as(&mut self, user: Option<String>) {
-        match user {
-            None => {
-                self.comparable = false;
-                self.user_unknown = true;
-            }
-            Some(user) => {
-                if self.user.as_ref().is_some_and(|u| *u != user) {
-                    tracing::info!(
-                        "stream {}: the token acts as another user or with other roles than at the last listing; deletion capture starts again with the next complete listing",
-                        self.def.name
-                    );
-                    self.start_again();
-                }
-                self.user = Some(user);
-            }
-        }
-    }
-
-    /// Forgets every listing, digest and candidate: all were made as another user, who may
-    /// see other records, and so are the pages the listing under way read in earlier syncs. A
-    /// candidate confirmed by listing again as this user, or a listing of this user compared
-    /// with them, would take a record only the other sees for a deletion: a false tombstone.
-    /// Deletions until the next complete listing are missed instead.
-    fn start_again(&mut self) {
-        // What the parts of the listing under way found gone, as the last user, and could not
-        // name stays counted.
-        if let (Some(round), Some(known)) = (&self.round, &self.known) {
-            let overflowed: Vec<_> = round.overflowed.clone().into_iter().collect();
-            let since = known.at;
-            for (stream, records) in overflowed {
-                self.count_unnamed(stream, records as usize, since);
-            }
-        }
-        self.comparable = false;
-        self.known = None;
-        self.round = None;
-        self.upcoming = None;
-        self.pending.clear();
-        self.pending_derived.clear();
-        self.named_by_parts.clear();
-        self.named_by_whole.clear();
-        self.digests = Digests::default();
     }
 
     /// Candidates Harvest still serves: one a part's comparison named is not taken from the

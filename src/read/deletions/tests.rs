@@ -145,7 +145,6 @@ fn a_listing_a_user_change_cuts_through_is_never_compared_in_a_later_sync_either
 
 #[test]
 fn only_a_page_counting_a_record_created_since_the_last_listing_began_calls_for_a_state() {
-    let page = |records: &[(i64, i64)]| page_of(records);
     let observe = |c: &mut Capture, body: &str| {
         let page = page::parse(body, "clients").unwrap();
         c.observe(&page.records, Some(t(20)), Counted::All);
@@ -153,20 +152,20 @@ fn only_a_page_counting_a_record_created_since_the_last_listing_began_calls_for_
     // A first listing: no listing holds anything yet, and none is compared with it.
     let mut c = capture(&Position::default(), "a");
     c.begin_anew(t(10), None);
-    observe(&mut c, &page(&[(1, 0), (2, 15)]));
+    observe(&mut c, &page_of(&[(1, 0), (2, 15)]));
     assert!(!c.take_fresh());
     // Records the last listing (begun at t(10)) holds, then one created since it began.
     let mut c = capture(&after_first_listing(), "a");
     c.begin_anew(t(20), None);
-    observe(&mut c, &page(&[(1, 0), (2, 9)]));
+    observe(&mut c, &page_of(&[(1, 0), (2, 9)]));
     assert!(!c.take_fresh());
-    observe(&mut c, &page(&[(3, 0), (6, 10)]));
+    observe(&mut c, &page_of(&[(3, 0), (6, 10)]));
     assert!(c.take_fresh());
     // Asked once: the STATE written then holds it.
     assert!(!c.take_fresh());
     // Read again on a later page (a page shifted by a record created meanwhile), it is not
     // counted again, and calls for no STATE.
-    observe(&mut c, &page(&[(6, 10)]));
+    observe(&mut c, &page_of(&[(6, 10)]));
     assert!(!c.take_fresh());
 }
 
